@@ -1,0 +1,91 @@
+/** Use cases for catalogs: import (validated, idempotent), list, show. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { catalogDigest, parseCatalog, type CatalogVersion } from '../domain/catalog.js';
+import { UsageError, ValidationError } from '../errors.js';
+import type { Store, StoredCatalog } from '../store/store.js';
+
+export type CatalogImportOutcome = 'created' | 'unchanged' | 'replaced';
+
+export interface CatalogImportResult {
+  outcome: CatalogImportOutcome;
+  catalog: CatalogVersion;
+  warnings: string[];
+}
+
+/** Reads a YAML or JSON catalog file and validates it; every problem names the file and the field. */
+export async function readCatalogFile(file: string): Promise<{ catalog: CatalogVersion; warnings: string[] }> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  let doc: unknown;
+  const ext = path.extname(file).toLowerCase();
+  try {
+    if (ext === '.json') doc = JSON.parse(text);
+    else {
+      const YAML = await import('yaml');
+      doc = YAML.parse(text, { prettyErrors: true });
+    }
+  } catch (err) {
+    const what = ext === '.json' ? 'not valid JSON' : 'not valid YAML';
+    throw new ValidationError(file, [`${what}: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  const result = parseCatalog(doc);
+  if (!result.catalog) throw new ValidationError(file, result.problems, 'Fix the fields named above and import again.');
+  return { catalog: result.catalog, warnings: result.warnings.map((w) => `${file}: ${w}`) };
+}
+
+/**
+ * Adds a catalog version. The same version again, unchanged, is a no-op; a different document
+ * under a label already in the store is refused, unless `replace` and no finalized invoice used it.
+ */
+export async function importCatalog(
+  store: Store,
+  file: string,
+  options: { replace: boolean; at: string; isUsedByFinalizedInvoice: (version: string) => Promise<boolean> },
+): Promise<CatalogImportResult> {
+  const { catalog, warnings } = await readCatalogFile(file);
+  const digest = catalogDigest(catalog);
+  return store.transaction(async () => {
+    const existing = await store.getCatalog(catalog.version);
+    if (existing && existing.digest === digest) return { outcome: 'unchanged' as const, catalog, warnings };
+    if (existing) {
+      if (!options.replace) {
+        throw new UsageError(
+          `catalog version "${catalog.version}" is already in the store with different content`,
+          'Give the new prices a new version label (catalogs are versioned), or pass --replace if no invoice has used it yet.',
+        );
+      }
+      if (await options.isUsedByFinalizedInvoice(catalog.version)) {
+        throw new UsageError(
+          `catalog version "${catalog.version}" was used by a finalized invoice and can never be replaced`,
+          'Import the new prices under a new version label with a later effective_from.',
+        );
+      }
+    }
+    const clash = (await store.listCatalogs()).find(
+      (c) => c.catalog.effectiveFrom === catalog.effectiveFrom && c.catalog.version !== catalog.version,
+    );
+    if (clash) {
+      throw new UsageError(
+        `catalog version "${catalog.version}" starts at ${new Date(catalog.effectiveFrom).toISOString()}, like version "${clash.catalog.version}"`,
+        'Two versions cannot take effect at the same instant: change effective_from.',
+      );
+    }
+    await store.putCatalog(catalog, digest, path.resolve(file), options.at);
+    return { outcome: existing ? ('replaced' as const) : ('created' as const), catalog, warnings };
+  });
+}
+
+/** The newest catalog version (greatest effective_from), or a usage error when there is none. */
+export async function newestCatalog(store: Store): Promise<StoredCatalog> {
+  const all = await store.listCatalogs();
+  const newest = all[all.length - 1];
+  if (!newest) {
+    throw new UsageError('the store has no catalog yet', 'Import one: billctl catalog import templates/catalog.example.yaml');
+  }
+  return newest;
+}

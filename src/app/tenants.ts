@@ -1,0 +1,303 @@
+/**
+ * Use cases for tenants: add, update, set-plan, CSV import. Every value is checked here, once:
+ * timezones against the IANA database, tax rates against [0, 1), plans against the catalog.
+ */
+import fs from 'node:fs';
+import { Decimal, isKnownCurrency } from '../domain/money.js';
+import { nameKey } from '../domain/names.js';
+import { isPeriod, isValidTimeZone, type Period } from '../domain/period.js';
+import { planFor, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
+import { UsageError, ValidationError } from '../errors.js';
+import type { NewTenant, Store, TenantPatch } from '../store/store.js';
+import { newestCatalog } from './catalogs.js';
+
+/** Flag values as typed (strings), before checking. Names follow the CLI flags. */
+export interface TenantFields {
+  name?: string;
+  plan?: string;
+  from?: string;
+  timezone?: string;
+  taxRate?: string;
+  taxLabel?: string;
+  netDays?: string;
+  email?: string;
+  address?: string;
+  currency?: string;
+  billingMode?: string;
+  stripeCustomer?: string;
+}
+
+export interface CheckedFields {
+  patch: TenantPatch;
+  plan?: string;
+  from?: Period | null;
+}
+
+/** The catalog facts tenant checks need: its plans and currency. */
+export interface CatalogFacts {
+  plans: Set<string>;
+  defaultPlan: string;
+  currency: string;
+}
+
+export async function catalogFacts(store: Store): Promise<CatalogFacts> {
+  const c = (await newestCatalog(store)).catalog;
+  return { plans: new Set(c.plans.keys()), defaultPlan: c.defaultPlan, currency: c.currency };
+}
+
+export function canonicalTimeZone(tz: string): string {
+  return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+}
+
+/** Checks flag values; every problem is collected, named by its flag. */
+export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefined, problems: string[]): CheckedFields {
+  const patch: TenantPatch = {};
+  const out: CheckedFields = { patch };
+  const blank = (v: string | undefined) => v === undefined;
+  if (!blank(f.name)) {
+    if (f.name!.trim() === '') problems.push('name: must not be empty');
+    else patch.name = f.name!.trim();
+  }
+  if (!blank(f.timezone)) {
+    if (!isValidTimeZone(f.timezone!)) {
+      problems.push(`timezone: "${f.timezone}" is not an IANA timezone (like Europe/Berlin, America/New_York, UTC)`);
+    } else patch.timezone = canonicalTimeZone(f.timezone!);
+  }
+  if (!blank(f.taxRate)) {
+    const r = Decimal.tryParse(f.taxRate!.trim());
+    if (!r) problems.push(`tax-rate: "${f.taxRate}" is not a decimal (write 19 % as 0.19)`);
+    else {
+      const p = taxRateProblem(r);
+      if (p) problems.push(`tax-rate: ${p}`);
+      else patch.taxRate = r;
+    }
+  }
+  if (!blank(f.taxLabel)) {
+    if (f.taxLabel!.trim() === '') problems.push('tax-label: must not be empty');
+    else patch.taxLabel = f.taxLabel!.trim();
+  }
+  if (!blank(f.netDays)) {
+    if (!/^\d{1,3}$/.test(f.netDays!.trim()) || Number(f.netDays) > 365) {
+      problems.push(`net-days: "${f.netDays}" is not a whole number of days from 0 to 365`);
+    } else patch.netDays = Number(f.netDays);
+  }
+  if (!blank(f.email)) {
+    const e = f.email!.trim();
+    if (e !== '' && !/^[^\s@]+@[^\s@]+$/.test(e)) problems.push(`email: "${f.email}" is not an email address`);
+    else patch.email = e === '' ? null : e;
+  }
+  if (!blank(f.address)) patch.address = f.address!.trim() === '' ? null : f.address!.replace(/\\n/g, '\n');
+  if (!blank(f.currency)) {
+    const c = f.currency!.trim().toUpperCase();
+    if (!isKnownCurrency(c)) problems.push(`currency: "${f.currency}" is not an ISO 4217 code (like USD)`);
+    else if (facts && c !== facts.currency) {
+      problems.push(`currency: ${c} differs from the catalog's ${facts.currency}; a tenant is billed in the catalog's currency`);
+    } else patch.currency = c;
+  }
+  if (!blank(f.billingMode)) {
+    if (f.billingMode !== 'invoice' && f.billingMode !== 'stripe') {
+      problems.push(`billing-mode: "${f.billingMode}" must be invoice or stripe`);
+    } else patch.billingMode = f.billingMode as BillingMode;
+  }
+  if (!blank(f.stripeCustomer)) {
+    const s = f.stripeCustomer!.trim();
+    if (s !== '' && !/^cus_[A-Za-z0-9]+$/.test(s)) problems.push(`stripe-customer: "${s}" is not a Stripe customer id (cus_…)`);
+    else patch.stripeCustomerId = s === '' ? null : s;
+  }
+  if (!blank(f.from)) {
+    if (!isPeriod(f.from!.trim())) problems.push(`from: "${f.from}" is not a period (YYYY-MM)`);
+    else out.from = f.from!.trim();
+  }
+  if (!blank(f.plan)) {
+    const key = nameKey(f.plan!);
+    if (!facts) problems.push('plan: the store has no catalog yet; import one first');
+    else if (!facts.plans.has(key)) {
+      problems.push(`plan: "${f.plan}" is not a plan of the catalog (plans: ${[...facts.plans].join(', ')})`);
+    } else out.plan = key;
+  }
+  return out;
+}
+
+function assertNoProblems(source: string, problems: string[]): void {
+  if (problems.length > 0) throw new ValidationError(source, problems, 'Fix the values above and run the command again.');
+}
+
+export async function addTenant(store: Store, id: string, f: TenantFields, at: string): Promise<Tenant> {
+  const problems: string[] = [];
+  const idProblem = tenantIdProblem(id);
+  if (idProblem) problems.push(`id: ${idProblem}`);
+  const facts = await catalogFacts(store);
+  const checked = checkTenantFields(f, facts, problems);
+  if (f.from !== undefined && f.plan === undefined) problems.push('from: --from goes with --plan');
+  assertNoProblems(`tenant ${id}`, problems);
+  return store.transaction(async () => {
+    if (await store.getTenant(id)) {
+      throw new UsageError(`tenant "${id}" already exists`, `Change it with: billctl tenant update ${id} …`);
+    }
+    await store.insertTenant(newTenant(id, checked, facts), at);
+    return (await store.getTenant(id))!;
+  });
+}
+
+function newTenant(id: string, checked: CheckedFields, facts: CatalogFacts): NewTenant {
+  const p = checked.patch;
+  return {
+    id,
+    name: p.name ?? id,
+    timezone: p.timezone ?? 'UTC',
+    taxRate: p.taxRate ?? Decimal.ZERO,
+    taxLabel: p.taxLabel ?? 'Tax',
+    netDays: p.netDays ?? 30,
+    currency: p.currency ?? null,
+    email: p.email ?? null,
+    address: p.address ?? null,
+    billingMode: p.billingMode ?? 'invoice',
+    stripeCustomerId: p.stripeCustomerId ?? null,
+    autoCreated: false,
+    plan: checked.plan ?? facts.defaultPlan,
+    planFrom: checked.from ?? null,
+  };
+}
+
+export async function requireTenant(store: Store, id: string): Promise<Tenant> {
+  const t = await store.getTenant(id);
+  if (!t) throw new UsageError(`no tenant "${id}"`, 'See the tenants with: billctl tenant list');
+  return t;
+}
+
+export async function updateTenant(store: Store, id: string, f: TenantFields, at: string): Promise<Tenant> {
+  if (f.plan !== undefined || f.from !== undefined) {
+    throw new UsageError('tenant update does not change plans', `Use: billctl tenant set-plan ${id} <plan> --from YYYY-MM`);
+  }
+  const problems: string[] = [];
+  const facts = await catalogFacts(store).catch(() => undefined);
+  const checked = checkTenantFields(f, facts, problems);
+  assertNoProblems(`tenant ${id}`, problems);
+  if (Object.keys(checked.patch).length === 0) {
+    throw new UsageError('nothing to change', 'Pass at least one flag, like --name or --tax-rate.');
+  }
+  return store.transaction(async () => {
+    await requireTenant(store, id);
+    await store.updateTenant(id, checked.patch, at);
+    return (await store.getTenant(id))!;
+  });
+}
+
+export async function setPlan(store: Store, id: string, plan: string, from: string, at: string): Promise<Tenant> {
+  const problems: string[] = [];
+  const facts = await catalogFacts(store);
+  const checked = checkTenantFields({ plan, from }, facts, problems);
+  assertNoProblems(`tenant ${id}`, problems);
+  return store.transaction(async () => {
+    const t = await requireTenant(store, id);
+    if (!samePlanEntry(t, checked.plan!, checked.from!)) await store.addPlanEntry(id, checked.plan!, checked.from!, at);
+    if (t.autoCreated) await store.updateTenant(id, {}, at);
+    return (await store.getTenant(id))!;
+  });
+}
+
+/** True when the newest entry for `from` already says `plan` (setting it again changes nothing). */
+function samePlanEntry(t: Tenant, plan: string, from: Period | null): boolean {
+  const forFrom = t.plans.filter((e) => e.from === from);
+  const last = forFrom[forFrom.length - 1];
+  return last !== undefined && last.plan === plan && planFor(t.plans, from ?? '0000-01') === plan;
+}
+
+export const TENANT_CSV_COLUMNS = [
+  'id', 'name', 'plan', 'from', 'timezone', 'tax_rate', 'tax_label', 'net_days', 'email', 'address', 'currency',
+  'billing_mode', 'stripe_customer',
+] as const;
+
+export interface TenantImportResult {
+  rows: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  planChanges: number;
+}
+
+/**
+ * Upserts tenants from CSV (columns are the flag names with `_`). All or nothing: every bad row is
+ * reported with its line number and, if there is any, nothing is written.
+ */
+export async function importTenants(store: Store, file: string, at: string): Promise<TenantImportResult> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const { parse } = await import('csv-parse/sync');
+  let records: { record: Record<string, string>; info: { lines: number } }[];
+  try {
+    records = parse(text, { columns: true, bom: true, skip_empty_lines: true, info: true, trim: false }) as typeof records;
+  } catch (err) {
+    throw new ValidationError(file, [`not readable as CSV: ${(err as Error).message}`]);
+  }
+  const problems: string[] = [];
+  const header = records[0] ? Object.keys(records[0].record) : [];
+  for (const h of header) {
+    if (!(TENANT_CSV_COLUMNS as readonly string[]).includes(h)) {
+      problems.push(`line 1: unknown column "${h}" (columns: ${TENANT_CSV_COLUMNS.join(', ')})`);
+    }
+  }
+  if (records.length > 0 && !header.includes('id')) problems.push('line 1: there is no id column');
+  const facts = await catalogFacts(store);
+  const seen = new Map<string, number>();
+  const rows: { line: number; id: string; checked: CheckedFields }[] = [];
+  for (const { record, info } of records) {
+    const line = info.lines;
+    const cell = (k: string): string | undefined => {
+      const v = record[k];
+      return v === undefined || v.trim() === '' ? undefined : v;
+    };
+    const rowProblems: string[] = [];
+    const id = record.id ?? '';
+    const idProblem = tenantIdProblem(id);
+    if (idProblem) rowProblems.push(`id: ${idProblem}`);
+    else if (seen.has(id)) rowProblems.push(`id: "${id}" is also on line ${seen.get(id)}`);
+    seen.set(id, line);
+    const checked = checkTenantFields(
+      {
+        name: cell('name'), plan: cell('plan'), from: cell('from'), timezone: cell('timezone'), taxRate: cell('tax_rate'),
+        taxLabel: cell('tax_label'), netDays: cell('net_days'), email: cell('email'), address: cell('address'),
+        currency: cell('currency'), billingMode: cell('billing_mode'), stripeCustomer: cell('stripe_customer'),
+      },
+      facts,
+      rowProblems,
+    );
+    if (cell('from') !== undefined && cell('plan') === undefined) rowProblems.push('from: a from period needs a plan');
+    problems.push(...rowProblems.map((p) => `line ${line}: ${p}`));
+    rows.push({ line, id, checked });
+  }
+  if (problems.length > 0) throw new ValidationError(file, problems, 'Nothing was imported. Fix the rows above and import again.');
+
+  return store.transaction(async () => {
+    const result: TenantImportResult = { rows: rows.length, created: 0, updated: 0, unchanged: 0, planChanges: 0 };
+    for (const { id, checked } of rows) {
+      const existing = await store.getTenant(id);
+      if (!existing) {
+        await store.insertTenant(newTenant(id, checked, facts), at);
+        result.created++;
+        continue;
+      }
+      const changed = Object.entries(checked.patch).filter(([k, v]) => {
+        const old = existing[k as keyof Tenant];
+        return v instanceof Decimal ? !(old instanceof Decimal && old.eq(v)) : old !== v;
+      });
+      let touched = false;
+      if (changed.length > 0) {
+        await store.updateTenant(id, Object.fromEntries(changed) as TenantPatch, at);
+        touched = true;
+      }
+      if (checked.plan !== undefined && !samePlanEntry(existing, checked.plan, checked.from ?? null)) {
+        await store.addPlanEntry(id, checked.plan, checked.from ?? null, at);
+        result.planChanges++;
+        touched = true;
+      }
+      if (touched) result.updated++;
+      else result.unchanged++;
+    }
+    return result;
+  });
+}

@@ -1,0 +1,43 @@
+/**
+ * The commander registry. Each area registers its commands; each action imports its command
+ * module when it runs.
+ */
+import { Command } from 'commander';
+import { addGlobalOptions, examples, type RunState } from './define.js';
+import { registerFoundation } from './registry/foundation.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(state: RunState): Command {
+  const program = new Command('billctl');
+  program
+    .description('Billing operations for AI platforms: import usage receipts, rate them exactly, invoice, push to Stripe.')
+    .version(VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => state.io.stdout.write(s),
+      writeErr: (s) => state.io.stderr.write(s),
+    })
+    .configureHelp({ showGlobalOptions: true });
+  addGlobalOptions(program, false);
+  program.addHelpText(
+    'after',
+    examples('billctl init --yes --sample-catalog', 'billctl import receipts/ --rejects rejects.jsonl', 'billctl usage --period 2026-10') +
+      '\nExit codes: 0 done, 1 failed, 2 used wrongly, 3 some input rejected or some tenant failed,\n' +
+      '4 a quota or budget said no, 5 another run holds the lock.\n',
+  );
+
+  registerFoundation(program, state);
+
+  // Global flags are accepted after the command too (hidden there: the root's help lists them).
+  const walk = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      addGlobalOptions(sub, true);
+      walk(sub);
+    }
+  };
+  walk(program);
+  return program;
+}

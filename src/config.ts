@@ -1,0 +1,227 @@
+/**
+ * The config file (`--config`, default ./billctl.yaml when present): the invoice issuer, invoice
+ * numbering, Stripe meter names and the like. Secrets are never read from it: they come only
+ * from the environment.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { UsageError, ValidationError } from './errors.js';
+import { isKnownCurrency } from './domain/money.js';
+import { urlPassword } from './store/location.js';
+
+export interface Issuer {
+  name: string;
+  address: string;
+  taxId: string;
+  email: string;
+  logo: string | null;
+  paymentInstructions: string;
+  footer: string;
+}
+
+export interface MeterNames {
+  gpu_seconds: string;
+  input_tokens: string;
+  output_tokens: string;
+  api_calls: string;
+}
+
+export interface Config {
+  /** The file it came from, or null for built-in defaults. */
+  file: string | null;
+  db: string | null;
+  currency: string;
+  issuer: Issuer;
+  invoice: { prefix: string; firstNumber: number; out: string; template: string | null };
+  stripe: { meters: MeterNames; expiryMarginHours: number };
+  alerts: { spikeFactor: string; webhook: string | null };
+}
+
+export const DEFAULT_CONFIG_FILE = 'billctl.yaml';
+
+export function defaultConfig(): Config {
+  return {
+    file: null,
+    db: null,
+    currency: 'USD',
+    issuer: {
+      name: 'Your Company',
+      address: '',
+      taxId: '',
+      email: '',
+      logo: null,
+      paymentInstructions: '',
+      footer: '',
+    },
+    invoice: { prefix: 'INV-', firstNumber: 1, out: 'invoices', template: null },
+    stripe: {
+      meters: {
+        gpu_seconds: 'billctl_gpu_seconds',
+        input_tokens: 'billctl_input_tokens',
+        output_tokens: 'billctl_output_tokens',
+        api_calls: 'billctl_api_calls',
+      },
+      expiryMarginHours: 24,
+    },
+    alerts: { spikeFactor: '2', webhook: null },
+  };
+}
+
+const SECRET_KEY = /(^|_)(api_?key|secret|password|token)$/i;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function findSecrets(v: unknown, at: string, out: string[]): void {
+  if (!isRecord(v)) return;
+  for (const [k, child] of Object.entries(v)) {
+    const p = at ? `${at}.${k}` : k;
+    if (SECRET_KEY.test(k) && child !== null && child !== '') out.push(p);
+    findSecrets(child, p, out);
+  }
+}
+
+/** Parses a config document; relative paths in it are relative to the file's folder. */
+export function parseConfig(doc: unknown, file: string): Config {
+  const config = defaultConfig();
+  config.file = file;
+  if (doc === null || doc === undefined) return config;
+  if (!isRecord(doc)) throw new ValidationError(file, ['the config must be a map of settings']);
+  const problems: string[] = [];
+  const secrets: string[] = [];
+  findSecrets(doc, '', secrets);
+  for (const s of secrets) {
+    problems.push(`${s}: secrets are never read from the config file; set them in the environment (STRIPE_API_KEY, BILLCTL_DB)`);
+  }
+  const dir = path.dirname(path.resolve(file));
+  const str = (v: unknown, p: string): string | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v === 'string' || typeof v === 'number') return String(v);
+    problems.push(`${p}: must be text`);
+    return undefined;
+  };
+  const rel = (v: string | undefined) => (v === undefined ? undefined : path.resolve(dir, v));
+
+  const db = str(doc.db, 'db');
+  if (db !== undefined) {
+    if (urlPassword(db)) problems.push('db: a database URL with a password belongs in BILLCTL_DB, not in the config file');
+    config.db = /^postgres(ql)?:\/\//i.test(db) ? db : (rel(db) ?? null);
+  }
+  const currency = str(doc.currency, 'currency');
+  if (currency !== undefined) {
+    if (!isKnownCurrency(currency.toUpperCase())) problems.push(`currency: "${currency}" is not an ISO 4217 code`);
+    config.currency = currency.toUpperCase();
+  }
+  if (doc.issuer !== undefined) {
+    if (!isRecord(doc.issuer)) problems.push('issuer: must be a map (name, address, tax_id, email, logo)');
+    else {
+      const i = doc.issuer;
+      config.issuer = {
+        name: str(i.name, 'issuer.name') ?? config.issuer.name,
+        address: str(i.address, 'issuer.address') ?? '',
+        taxId: str(i.tax_id, 'issuer.tax_id') ?? '',
+        email: str(i.email, 'issuer.email') ?? '',
+        logo: rel(str(i.logo, 'issuer.logo')) ?? null,
+        paymentInstructions: str(i.payment_instructions, 'issuer.payment_instructions') ?? '',
+        footer: str(i.footer, 'issuer.footer') ?? '',
+      };
+    }
+  }
+  if (doc.invoice !== undefined) {
+    if (!isRecord(doc.invoice)) problems.push('invoice: must be a map (prefix, first_number, out, template)');
+    else {
+      const inv = doc.invoice;
+      const prefix = str(inv.prefix, 'invoice.prefix');
+      if (prefix !== undefined) {
+        if (!/^[A-Za-z0-9_-]{0,16}$/.test(prefix)) {
+          problems.push('invoice.prefix: letters, digits, - and _ only, at most 16 (like "INV-")');
+        }
+        config.invoice.prefix = prefix;
+      }
+      if (inv.first_number !== undefined) {
+        const n = Number(inv.first_number);
+        if (!Number.isSafeInteger(n) || n < 1 || n > 999_999) problems.push('invoice.first_number: a whole number from 1 to 999999');
+        else config.invoice.firstNumber = n;
+      }
+      config.invoice.out = rel(str(inv.out, 'invoice.out')) ?? config.invoice.out;
+      config.invoice.template = rel(str(inv.template, 'invoice.template')) ?? null;
+    }
+  }
+  if (doc.stripe !== undefined) {
+    if (!isRecord(doc.stripe)) problems.push('stripe: must be a map');
+    else {
+      const meters = doc.stripe.meters;
+      if (meters !== undefined) {
+        if (!isRecord(meters)) problems.push('stripe.meters: must be a map');
+        else {
+          for (const k of Object.keys(config.stripe.meters) as (keyof MeterNames)[]) {
+            const name = str(meters[k], `stripe.meters.${k}`);
+            if (name === undefined) continue;
+            if (!/^[A-Za-z0-9_-]{1,100}$/.test(name)) problems.push(`stripe.meters.${k}: letters, digits, - and _ only`);
+            else config.stripe.meters[k] = name;
+          }
+        }
+      }
+      if (doc.stripe.expiry_margin_hours !== undefined) {
+        const n = Number(doc.stripe.expiry_margin_hours);
+        if (!Number.isSafeInteger(n) || n < 0 || n > 24 * 30) problems.push('stripe.expiry_margin_hours: whole hours, 0..720');
+        else config.stripe.expiryMarginHours = n;
+      }
+    }
+  }
+  if (doc.alerts !== undefined) {
+    if (!isRecord(doc.alerts)) problems.push('alerts: must be a map');
+    else {
+      const f = str(doc.alerts.spike_factor, 'alerts.spike_factor');
+      if (f !== undefined) {
+        if (!/^\d+(\.\d+)?$/.test(f)) problems.push('alerts.spike_factor: a positive decimal like 2 or 1.5');
+        else config.alerts.spikeFactor = f;
+      }
+      config.alerts.webhook = str(doc.alerts.webhook, 'alerts.webhook') ?? null;
+    }
+  }
+  if (problems.length > 0) throw new ValidationError(file, problems);
+  return config;
+}
+
+/** Loads `--config FILE` (which must exist), else ./billctl.yaml when present, else the defaults. */
+export async function loadConfig(explicit: string | undefined, cwd: string): Promise<Config> {
+  const file = explicit ?? path.join(cwd, DEFAULT_CONFIG_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (explicit === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return defaultConfig();
+    throw new UsageError(`cannot read the config file ${file}: ${(err as Error).message}`, 'Check the --config path.');
+  }
+  const YAML = await import('yaml');
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text);
+  } catch (err) {
+    throw new ValidationError(file, [(err as Error).message.split('\n')[0] ?? 'not valid YAML']);
+  }
+  return parseConfig(doc, file);
+}
+
+/** A config file as `init` writes it. */
+export function configYaml(c: { db: string; currency: string; issuerName: string; issuerAddress: string }): string {
+  const q = (s: string) => JSON.stringify(s);
+  return [
+    '# billctl settings. Secrets (STRIPE_API_KEY, database passwords) go in the environment, never here.',
+    `db: ${q(c.db)}`,
+    `currency: ${c.currency}`,
+    'issuer:',
+    `  name: ${q(c.issuerName)}`,
+    `  address: ${q(c.issuerAddress)}`,
+    '  tax_id: ""',
+    '  email: ""',
+    '  # logo: logo.png',
+    'invoice:',
+    '  prefix: "INV-"',
+    '  first_number: 1',
+    '  out: invoices',
+    '',
+  ].join('\n');
+}

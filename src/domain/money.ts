@@ -1,0 +1,210 @@
+/**
+ * Exact decimal arithmetic for money. A value is `units / 10^scale` with `units` a bigint, so no
+ * binary floating point touches an amount. Rounding is half up (half away from zero) to a
+ * currency's minor unit, once per invoice line (billing-rules.md, "Money").
+ */
+const TEN = 10n;
+
+function pow10(n: number): bigint {
+  return TEN ** BigInt(n);
+}
+
+function abs(n: bigint): bigint {
+  return n < 0n ? -n : n;
+}
+
+/** `num / den` rounded half away from zero to an integer; `den` must not be 0. */
+export function divRoundHalfUp(num: bigint, den: bigint): bigint {
+  if (den === 0n) throw new RangeError('division by zero');
+  const negative = num < 0n !== den < 0n;
+  const n = abs(num);
+  const d = abs(den);
+  const q = (2n * n + d) / (2n * d);
+  return negative ? -q : q;
+}
+
+const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,6}))?$/;
+
+export class Decimal {
+  private constructor(
+    /** The value times 10^scale. */
+    readonly units: bigint,
+    /** Digits after the decimal point, >= 0. */
+    readonly scale: number,
+  ) {}
+
+  static readonly ZERO = new Decimal(0n, 0);
+
+  static of(units: bigint, scale = 0): Decimal {
+    if (!Number.isInteger(scale) || scale < 0) throw new RangeError(`bad scale ${scale}`);
+    return new Decimal(units, scale);
+  }
+
+  /** Parses decimal text: `12`, `-0.125`, `.5`, `1e-3`. Throws a RangeError naming the text otherwise. */
+  static parse(text: string): Decimal {
+    const m = DECIMAL_TEXT.exec(text);
+    if (!m || (m[2] === '' && (m[3] === undefined || m[3] === ''))) {
+      throw new RangeError(`"${text}" is not a decimal number`);
+    }
+    const sign = m[1] === '-' ? -1n : 1n;
+    const intPart = m[2] ?? '';
+    const frac = m[3] ?? '';
+    const exp = m[4] === undefined ? 0 : Number(m[4]);
+    let units = BigInt((intPart + frac) || '0') * sign;
+    let scale = frac.length - exp;
+    if (scale < 0) {
+      units *= pow10(-scale);
+      scale = 0;
+    }
+    return new Decimal(units, scale);
+  }
+
+  /** Parses, or returns undefined when the text is not a decimal. */
+  static tryParse(text: string): Decimal | undefined {
+    try {
+      return Decimal.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A JavaScript number read by its shortest round-trip decimal text (what a person wrote as
+   * `0.1` is exactly 0.1). Used only at the edge, for numbers in YAML and JSON input.
+   */
+  static fromNumber(n: number): Decimal {
+    if (!Number.isFinite(n)) throw new RangeError(`${n} is not a finite number`);
+    return Decimal.parse(String(n));
+  }
+
+  static fromBigInt(n: bigint): Decimal {
+    return new Decimal(n, 0);
+  }
+
+  private align(other: Decimal): [bigint, bigint, number] {
+    if (this.scale === other.scale) return [this.units, other.units, this.scale];
+    if (this.scale > other.scale) {
+      return [this.units, other.units * pow10(this.scale - other.scale), this.scale];
+    }
+    return [this.units * pow10(other.scale - this.scale), other.units, other.scale];
+  }
+
+  add(other: Decimal): Decimal {
+    const [a, b, s] = this.align(other);
+    return new Decimal(a + b, s);
+  }
+
+  sub(other: Decimal): Decimal {
+    const [a, b, s] = this.align(other);
+    return new Decimal(a - b, s);
+  }
+
+  neg(): Decimal {
+    return new Decimal(-this.units, this.scale);
+  }
+
+  /** Exact product. */
+  mul(other: Decimal | bigint): Decimal {
+    if (typeof other === 'bigint') return new Decimal(this.units * other, this.scale);
+    return new Decimal(this.units * other.units, this.scale + other.scale);
+  }
+
+  /**
+   * `this × factor / divisor`, rounded half up to `digits` decimal places, in one step, so the
+   * only rounding is the last one. This is the line-amount formula of billing-rules.md.
+   */
+  mulDivRound(factor: Decimal | bigint, divisor: bigint, digits: number): Decimal {
+    const f = typeof factor === 'bigint' ? new Decimal(factor, 0) : factor;
+    const num = this.units * f.units * pow10(digits);
+    const den = divisor * pow10(this.scale + f.scale);
+    return new Decimal(divRoundHalfUp(num, den), digits);
+  }
+
+  /** Rounded half up to `digits` decimal places (exact when it already fits). */
+  round(digits: number): Decimal {
+    if (this.scale <= digits) return new Decimal(this.units * pow10(digits - this.scale), digits);
+    return new Decimal(divRoundHalfUp(this.units, pow10(this.scale - digits)), digits);
+  }
+
+  cmp(other: Decimal): -1 | 0 | 1 {
+    const [a, b] = this.align(other);
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+
+  eq(other: Decimal): boolean {
+    return this.cmp(other) === 0;
+  }
+
+  sign(): -1 | 0 | 1 {
+    return this.units < 0n ? -1 : this.units > 0n ? 1 : 0;
+  }
+
+  isZero(): boolean {
+    return this.units === 0n;
+  }
+
+  /** The same value with trailing fractional zeros removed (`4.00` -> `4`). */
+  normalize(): Decimal {
+    let { units, scale } = this;
+    while (scale > 0 && units % TEN === 0n) {
+      units /= TEN;
+      scale -= 1;
+    }
+    return new Decimal(units, scale);
+  }
+
+  /** Text with exactly `digits` decimals, rounding half up when the value has more. */
+  toFixed(digits: number): string {
+    return this.round(digits).toString();
+  }
+
+  /** Plain decimal text at the value's own scale, never an exponent. */
+  toString(): string {
+    const negative = this.units < 0n;
+    const digits = abs(this.units).toString();
+    if (this.scale === 0) return (negative ? '-' : '') + digits;
+    const padded = digits.padStart(this.scale + 1, '0');
+    const cut = padded.length - this.scale;
+    return `${negative ? '-' : ''}${padded.slice(0, cut)}.${padded.slice(cut)}`;
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+
+  static sum(values: Iterable<Decimal>): Decimal {
+    let total = Decimal.ZERO;
+    for (const v of values) total = total.add(v);
+    return total;
+  }
+}
+
+/**
+ * ISO 4217 minor-unit digits for currencies that do not use 2. Intl's CLDR data differs from ISO
+ * for a few (IQD, for example), so the table is ISO's own.
+ */
+const MINOR_DIGITS: Record<string, number> = {
+  BIF: 0, CLP: 0, DJF: 0, GNF: 0, ISK: 0, JPY: 0, KMF: 0, KRW: 0, PYG: 0, RWF: 0, UGX: 0,
+  UYI: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0, XAG: 0, XAU: 0, XBA: 0, XBB: 0, XBC: 0,
+  XBD: 0, XDR: 0, XPD: 0, XPT: 0, XSU: 0, XTS: 0, XUA: 0, XXX: 0,
+  BHD: 3, IQD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3,
+  CLF: 4, UYW: 4,
+};
+
+let knownCurrencies: Set<string> | undefined;
+
+export function isKnownCurrency(code: string): boolean {
+  if (!/^[A-Z]{3}$/.test(code)) return false;
+  knownCurrencies ??= new Set(Intl.supportedValuesOf('currency'));
+  return knownCurrencies.has(code) || code in MINOR_DIGITS;
+}
+
+/** Digits after the decimal point of a currency's minor unit (USD 2, JPY 0, KWD 3). */
+export function currencyDigits(code: string): number {
+  return MINOR_DIGITS[code] ?? 2;
+}
+
+/** An amount formatted for output: exactly the currency's minor digits (`"12.30"`). */
+export function formatAmount(value: Decimal, currency: string): string {
+  return value.toFixed(currencyDigits(currency));
+}

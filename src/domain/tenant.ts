@@ -1,0 +1,66 @@
+/** Tenants, their billing terms and plan history (billing-rules.md, "Tenants and periods"). */
+import { Decimal } from './money.js';
+import type { Period } from './period.js';
+
+export type BillingMode = 'invoice' | 'stripe';
+
+export interface PlanEntry {
+  plan: string;
+  /** First period the entry holds for; null holds for every period. */
+  from: Period | null;
+  /** Order in which entries were recorded. */
+  seq: number;
+  setAt: string;
+}
+
+export interface Tenant {
+  id: string;
+  name: string;
+  timezone: string;
+  taxRate: Decimal;
+  taxLabel: string;
+  netDays: number;
+  /** Null: the catalog's currency. */
+  currency: string | null;
+  email: string | null;
+  address: string | null;
+  billingMode: BillingMode;
+  stripeCustomerId: string | null;
+  /** Created by an import rather than by a person. */
+  autoCreated: boolean;
+  createdAt: string;
+  updatedAt: string;
+  plans: PlanEntry[];
+}
+
+/**
+ * The tenant's plan for period P: the last recorded entry whose `from` <= P; an entry without
+ * `from` holds for every period.
+ */
+export function planFor(plans: readonly PlanEntry[], period: Period): string | undefined {
+  let found: PlanEntry | undefined;
+  for (const e of plans) {
+    if ((e.from === null || e.from <= period) && (found === undefined || e.seq > found.seq)) found = e;
+  }
+  return found?.plan;
+}
+
+export const TENANT_ID_MAX = 128;
+
+/** Why a tenant id is unacceptable, or undefined when it is fine (receipts.md: 1..128 chars, no control characters). */
+export function tenantIdProblem(id: string): string | undefined {
+  const length = [...id].length;
+  if (length === 0) return 'tenant id is empty';
+  if (length > TENANT_ID_MAX) return `tenant id is longer than ${TENANT_ID_MAX} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(id)) return 'tenant id contains a control character';
+  return undefined;
+}
+
+/** Why a tax rate is unacceptable, or undefined (a decimal in [0, 1)). */
+export function taxRateProblem(rate: Decimal): string | undefined {
+  if (rate.sign() < 0 || rate.cmp(Decimal.of(1n)) >= 0) {
+    return `tax rate ${rate} is outside [0, 1): write 19 % as 0.19`;
+  }
+  return undefined;
+}

@@ -1,0 +1,126 @@
+/**
+ * Postgres through pg. One client per store: a CLI run is one session. A `schema` query
+ * parameter in the URL (`postgres://…/db?schema=billing`) selects the schema, so several stores
+ * can share one database (the tests use a fresh schema per run).
+ */
+import pg from 'pg';
+import { BillctlError, ExitCode } from '../../errors.js';
+import { redactUrl } from '../location.js';
+import { numberPlaceholders, type SqlDriver, type SqlValue } from '../sql.js';
+
+export interface PostgresOptions {
+  create: boolean;
+}
+
+export function splitSchema(url: string): { connectionString: string; schema: string } {
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema') ?? 'public';
+  u.searchParams.delete('schema');
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+    throw new BillctlError(
+      `bad schema name "${schema}" in the database URL`,
+      ExitCode.usage,
+      'A schema name is letters, digits and _ (at most 63), starting with a letter or _.',
+    );
+  }
+  return { connectionString: u.toString(), schema };
+}
+
+export class PostgresDriver implements SqlDriver {
+  readonly dialect = 'postgres' as const;
+  readonly location: string;
+  readonly schema: string;
+  private readonly sqlCache = new Map<string, string>();
+  private depth = 0;
+
+  private constructor(
+    readonly client: pg.Client,
+    url: string,
+    schema: string,
+  ) {
+    this.location = redactUrl(url);
+    this.schema = schema;
+  }
+
+  static async connect(url: string, options: PostgresOptions): Promise<PostgresDriver> {
+    const { connectionString, schema } = splitSchema(url);
+    const client = new pg.Client({ connectionString, application_name: 'billctl' });
+    // An idle client that loses its server must not crash the process: the next query fails instead.
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const why = code === 'ECONNREFUSED' ? 'connection refused' : (err as Error).message;
+      throw new BillctlError(
+        `cannot connect to ${redactUrl(url)}: ${why}`,
+        ExitCode.failed,
+        'Is the Postgres server running and the URL right? Example: postgres://postgres@127.0.0.1:5432/billing',
+      );
+    }
+    const driver = new PostgresDriver(client, url, schema);
+    const ident = pg.escapeIdentifier(schema);
+    if (options.create && schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident}`);
+    await client.query(`SET search_path TO ${ident}`);
+    return driver;
+  }
+
+  private text(sql: string): string {
+    let t = this.sqlCache.get(sql);
+    if (t === undefined) {
+      t = numberPlaceholders(sql);
+      this.sqlCache.set(sql, t);
+    }
+    return t;
+  }
+
+  get inTransaction(): boolean {
+    return this.depth > 0;
+  }
+
+  async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    const r = await this.client.query(this.text(sql), params as unknown[]);
+    return r.rows as T[];
+  }
+
+  async get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    const r = await this.client.query(this.text(sql), params as unknown[]);
+    return r.rows[0] as T | undefined;
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    const r = await this.client.query(this.text(sql), params as unknown[]);
+    return r.rowCount ?? 0;
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.client.query(sql);
+  }
+
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.depth > 0) {
+      this.depth++;
+      try {
+        return await fn();
+      } finally {
+        this.depth--;
+      }
+    }
+    await this.client.query('BEGIN');
+    this.depth = 1;
+    try {
+      const result = await fn();
+      await this.client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await this.client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      this.depth = 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => {});
+  }
+}

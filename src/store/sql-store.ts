@@ -1,0 +1,247 @@
+/**
+ * The Store over a SqlDriver. SQL shared by both databases lives here; what differs (bulk loads,
+ * locks) is overridden by SqliteStore and PostgresStore.
+ */
+import { catalogFromDocument, catalogToDocument, type CatalogVersion } from '../domain/catalog.js';
+import { Decimal } from '../domain/money.js';
+import type { Period } from '../domain/period.js';
+import type { BillingMode, PlanEntry, Tenant } from '../domain/tenant.js';
+import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
+import { toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
+import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
+
+export abstract class SqlStore implements Store {
+  constructor(readonly db: SqlDriver) {}
+
+  get dialect() {
+    return this.db.dialect;
+  }
+
+  get location() {
+    return this.db.location;
+  }
+
+  /** Serialises migrations between processes (SQLite's write lock does it; Postgres takes an advisory lock). */
+  protected abstract withMigrationLock<T>(fn: () => Promise<T>): Promise<T>;
+  protected abstract tableExists(name: string): Promise<boolean>;
+
+  async schemaVersion(): Promise<number> {
+    if (!(await this.tableExists('schema_migrations'))) return 0;
+    const row = await this.db.get<Row>('SELECT MAX(version) AS v FROM schema_migrations');
+    return row?.v === null || row?.v === undefined ? 0 : toNumber(row.v);
+  }
+
+  async migrate(): Promise<MigrationOutcome> {
+    return this.withMigrationLock(async () => {
+      await this.db.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+      );
+      const from = await this.schemaVersion();
+      if (from > LATEST_VERSION) {
+        throw new Error(
+          `the store's schema is version ${from}, newer than this billctl knows (${LATEST_VERSION}): upgrade billctl`,
+        );
+      }
+      const applied: MigrationOutcome['applied'] = [];
+      for (const m of MIGRATIONS) {
+        if (m.version <= from) continue;
+        const done = await this.db.transaction(async () => {
+          // Another process may have applied it since we looked.
+          if (await this.db.get('SELECT 1 FROM schema_migrations WHERE version = ?', [m.version])) return false;
+          await this.db.exec(migrationSql(m, this.db.dialect));
+          await this.db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+            m.version,
+            m.name,
+            new Date().toISOString(),
+          ]);
+          return true;
+        });
+        if (done) applied.push({ version: m.version, name: m.name });
+      }
+      return { from, to: Math.max(from, LATEST_VERSION), applied };
+    });
+  }
+
+  transaction<T>(fn: () => Promise<T>): Promise<T> {
+    return this.db.transaction(fn);
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  // -- settings ---------------------------------------------------------------------------------
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const row = await this.db.get<Row>('SELECT value FROM settings WHERE key = ?', [key]);
+    return row ? String(row.value) : undefined;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.db.run(
+      'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    );
+  }
+
+  // -- catalogs ---------------------------------------------------------------------------------
+
+  private catalogRow(row: Row): StoredCatalog {
+    return {
+      catalog: catalogFromDocument(String(row.body)),
+      digest: String(row.digest),
+      source: toStringOrNull(row.source),
+      importedAt: String(row.imported_at),
+    };
+  }
+
+  async listCatalogs(): Promise<StoredCatalog[]> {
+    const rows = await this.db.all<Row>('SELECT * FROM catalog_versions ORDER BY effective_from');
+    return rows.map((r) => this.catalogRow(r));
+  }
+
+  async getCatalog(version: string): Promise<StoredCatalog | undefined> {
+    const row = await this.db.get<Row>('SELECT * FROM catalog_versions WHERE version = ?', [version]);
+    return row ? this.catalogRow(row) : undefined;
+  }
+
+  async putCatalog(c: CatalogVersion, digest: string, source: string | null, at: string): Promise<void> {
+    await this.db.run(
+      `INSERT INTO catalog_versions (version, effective_from, currency, digest, body, source, imported_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (version) DO UPDATE SET effective_from = excluded.effective_from, currency = excluded.currency,
+         digest = excluded.digest, body = excluded.body, source = excluded.source, imported_at = excluded.imported_at`,
+      [c.version, c.effectiveFrom, c.currency, digest, JSON.stringify(catalogToDocument(c)), source, at],
+    );
+  }
+
+  async deleteCatalog(version: string): Promise<void> {
+    await this.db.run('DELETE FROM catalog_versions WHERE version = ?', [version]);
+  }
+
+  async catalogUsedByFinalizedInvoice(version: string): Promise<boolean> {
+    if (!(await this.tableExists('invoice_lines'))) return false;
+    const row = await this.db.get(
+      `SELECT 1 FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id
+       WHERE l.catalog_version = ? AND i.status <> 'draft' LIMIT 1`,
+      [version],
+    );
+    return row !== undefined;
+  }
+
+  // -- tenants ----------------------------------------------------------------------------------
+
+  private tenantRow(row: Row, plans: PlanEntry[]): Tenant {
+    return {
+      id: String(row.id),
+      name: String(row.name),
+      timezone: String(row.timezone),
+      taxRate: Decimal.parse(String(row.tax_rate)),
+      taxLabel: String(row.tax_label),
+      netDays: toNumber(row.net_days),
+      currency: toStringOrNull(row.currency),
+      email: toStringOrNull(row.email),
+      address: toStringOrNull(row.address),
+      billingMode: String(row.billing_mode) as BillingMode,
+      stripeCustomerId: toStringOrNull(row.stripe_customer_id),
+      autoCreated: toNumber(row.auto_created) === 1,
+      createdAt: String(row.created_at),
+      updatedAt: String(row.updated_at),
+      plans,
+    };
+  }
+
+  private planRow(row: Row): PlanEntry {
+    return {
+      plan: String(row.plan),
+      from: toStringOrNull(row.from_period),
+      seq: toNumber(row.seq),
+      setAt: String(row.set_at),
+    };
+  }
+
+  async getTenant(id: string): Promise<Tenant | undefined> {
+    const row = await this.db.get<Row>('SELECT * FROM tenants WHERE id = ?', [id]);
+    if (!row) return undefined;
+    const plans = await this.db.all<Row>('SELECT * FROM tenant_plans WHERE tenant_id = ? ORDER BY seq', [id]);
+    return this.tenantRow(row, plans.map((p) => this.planRow(p)));
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    const rows = await this.db.all<Row>('SELECT * FROM tenants ORDER BY id');
+    const plans = await this.db.all<Row>('SELECT * FROM tenant_plans ORDER BY tenant_id, seq');
+    const byTenant = new Map<string, PlanEntry[]>();
+    for (const p of plans) {
+      const id = String(p.tenant_id);
+      let list = byTenant.get(id);
+      if (!list) byTenant.set(id, (list = []));
+      list.push(this.planRow(p));
+    }
+    return rows.map((r) => this.tenantRow(r, byTenant.get(String(r.id)) ?? []));
+  }
+
+  async insertTenant(t: NewTenant, at: string): Promise<void> {
+    await this.db.transaction(async () => {
+      await this.db.run(
+        `INSERT INTO tenants (id, name, timezone, tax_rate, tax_label, net_days, currency, email, address,
+           billing_mode, stripe_customer_id, auto_created, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address,
+          t.billingMode, t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
+        ],
+      );
+      await this.addPlanEntry(t.id, t.plan, t.planFrom, at);
+    });
+  }
+
+  async updateTenant(id: string, patch: TenantPatch, at: string): Promise<void> {
+    const columns: Record<keyof TenantPatch, string> = {
+      name: 'name', timezone: 'timezone', taxRate: 'tax_rate', taxLabel: 'tax_label', netDays: 'net_days',
+      currency: 'currency', email: 'email', address: 'address', billingMode: 'billing_mode',
+      stripeCustomerId: 'stripe_customer_id',
+    };
+    const sets: string[] = [];
+    const values: (string | number | null)[] = [];
+    for (const [k, v] of Object.entries(patch) as [keyof TenantPatch, unknown][]) {
+      if (v === undefined) continue;
+      sets.push(`${columns[k]} = ?`);
+      values.push(v instanceof Decimal ? v.toString() : (v as string | number | null));
+    }
+    sets.push('updated_at = ?', 'auto_created = 0');
+    values.push(at);
+    await this.db.run(`UPDATE tenants SET ${sets.join(', ')} WHERE id = ?`, [...values, id]);
+  }
+
+  async addPlanEntry(id: string, plan: string, from: Period | null, at: string): Promise<void> {
+    await this.db.run(
+      `INSERT INTO tenant_plans (tenant_id, seq, plan, from_period, set_at)
+       VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tenant_plans WHERE tenant_id = ?), ?, ?, ?)`,
+      [id, id, plan, from, at],
+    );
+  }
+
+  // -- audit ------------------------------------------------------------------------------------
+
+  async appendAudit(entry: Omit<AuditEntry, 'id'>): Promise<void> {
+    await this.db.run('INSERT INTO audit_log (at, actor, command, details) VALUES (?, ?, ?, ?)', [
+      entry.at,
+      entry.actor,
+      entry.command,
+      JSON.stringify(entry.details),
+    ]);
+  }
+
+  async listAudit(since?: string): Promise<AuditEntry[]> {
+    const rows = since
+      ? await this.db.all<Row>('SELECT * FROM audit_log WHERE at >= ? ORDER BY id', [since])
+      : await this.db.all<Row>('SELECT * FROM audit_log ORDER BY id');
+    return rows.map((r) => ({
+      id: toNumber(r.id),
+      at: String(r.at),
+      actor: String(r.actor),
+      command: String(r.command),
+      details: JSON.parse(String(r.details)) as Record<string, unknown>,
+    }));
+  }
+}

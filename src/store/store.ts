@@ -1,0 +1,89 @@
+/**
+ * The Store: everything billctl keeps, behind one interface. The rest of the program cannot tell
+ * SQLite from Postgres; the contract suite in test/store runs against both.
+ */
+import type { CatalogVersion } from '../domain/catalog.js';
+import type { Period } from '../domain/period.js';
+import type { BillingMode, Tenant } from '../domain/tenant.js';
+import type { Decimal } from '../domain/money.js';
+import type { Dialect } from './sql.js';
+
+export interface MigrationOutcome {
+  from: number;
+  to: number;
+  applied: { version: number; name: string }[];
+}
+
+export interface StoredCatalog {
+  catalog: CatalogVersion;
+  digest: string;
+  source: string | null;
+  importedAt: string;
+}
+
+export interface NewTenant {
+  id: string;
+  name: string;
+  timezone: string;
+  taxRate: Decimal;
+  taxLabel: string;
+  netDays: number;
+  currency: string | null;
+  email: string | null;
+  address: string | null;
+  billingMode: BillingMode;
+  stripeCustomerId: string | null;
+  autoCreated: boolean;
+  plan: string;
+  planFrom: Period | null;
+}
+
+export type TenantPatch = Partial<
+  Pick<
+    Tenant,
+    'name' | 'timezone' | 'taxRate' | 'taxLabel' | 'netDays' | 'currency' | 'email' | 'address' | 'billingMode' |
+    'stripeCustomerId'
+  >
+>;
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  command: string;
+  details: Record<string, unknown>;
+}
+
+export interface Store {
+  readonly dialect: Dialect;
+  /** Where the store is, safe to print. */
+  readonly location: string;
+
+  /** Creates or upgrades the schema; running it again is a no-op. */
+  migrate(): Promise<MigrationOutcome>;
+  /** The newest migration applied, 0 for an empty database. */
+  schemaVersion(): Promise<number>;
+  /** Runs `fn` in one transaction: all of it happens, or none. */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  /** Every catalog version, oldest effective_from first. */
+  listCatalogs(): Promise<StoredCatalog[]>;
+  getCatalog(version: string): Promise<StoredCatalog | undefined>;
+  putCatalog(catalog: CatalogVersion, digest: string, source: string | null, at: string): Promise<void>;
+  deleteCatalog(version: string): Promise<void>;
+  /** True when an issued (finalized, paid or void) invoice has a line priced by this version. */
+  catalogUsedByFinalizedInvoice(version: string): Promise<boolean>;
+
+  getTenant(id: string): Promise<Tenant | undefined>;
+  listTenants(): Promise<Tenant[]>;
+  insertTenant(t: NewTenant, at: string): Promise<void>;
+  updateTenant(id: string, patch: TenantPatch, at: string): Promise<void>;
+  addPlanEntry(id: string, plan: string, from: Period | null, at: string): Promise<void>;
+
+  appendAudit(entry: Omit<AuditEntry, 'id'>): Promise<void>;
+  listAudit(since?: string): Promise<AuditEntry[]>;
+}

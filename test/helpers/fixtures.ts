@@ -1,0 +1,12 @@
+/** Builders for test data. */
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ROOT } from './cli.js';
+
+export const SAMPLE_CATALOG = path.join(ROOT, 'templates', 'catalog.example.yaml');
+
+/** The catalog of billing-rules.md as a plain document (a fresh copy each call). */
+export function sampleCatalogDoc(): Record<string, unknown> {
+  return YAML.parse(fs.readFileSync(SAMPLE_CATALOG, 'utf8')) as Record<string, unknown>;
+}
