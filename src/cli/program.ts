@@ -19,6 +19,9 @@ export function buildProgram(state: RunState): Command {
     .configureOutput({
       writeOut: (s) => state.io.stdout.write(s),
       writeErr: (s) => state.io.stderr.write(s),
+      // A fixed width off a terminal keeps help text stable for scripts and golden tests.
+      getOutHelpWidth: () => (state.io.stdoutIsTTY ? (process.stdout.columns ?? 80) : 80),
+      getErrHelpWidth: () => (state.io.stderrIsTTY ? (process.stderr.columns ?? 80) : 80),
     })
     .configureHelp({ showGlobalOptions: true });
   addGlobalOptions(program, false);

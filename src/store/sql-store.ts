@@ -31,7 +31,8 @@ export abstract class SqlStore implements Store {
     return row?.v === null || row?.v === undefined ? 0 : toNumber(row.v);
   }
 
-  async migrate(): Promise<MigrationOutcome> {
+  async migrate(options: { to?: number } = {}): Promise<MigrationOutcome> {
+    const target = options.to ?? LATEST_VERSION;
     return this.withMigrationLock(async () => {
       await this.db.exec(
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
@@ -44,7 +45,7 @@ export abstract class SqlStore implements Store {
       }
       const applied: MigrationOutcome['applied'] = [];
       for (const m of MIGRATIONS) {
-        if (m.version <= from) continue;
+        if (m.version <= from || m.version > target) continue;
         const done = await this.db.transaction(async () => {
           // Another process may have applied it since we looked.
           if (await this.db.get('SELECT 1 FROM schema_migrations WHERE version = ?', [m.version])) return false;
@@ -58,7 +59,7 @@ export abstract class SqlStore implements Store {
         });
         if (done) applied.push({ version: m.version, name: m.name });
       }
-      return { from, to: Math.max(from, LATEST_VERSION), applied };
+      return { from, to: Math.max(from, ...applied.map((a) => a.version)), applied };
     });
   }
 

@@ -59,8 +59,11 @@ export interface Store {
   /** Where the store is, safe to print. */
   readonly location: string;
 
-  /** Creates or upgrades the schema; running it again is a no-op. */
-  migrate(): Promise<MigrationOutcome>;
+  /**
+   * Creates or upgrades the schema; running it again is a no-op. `to` stops at an older version
+   * (tests use it to build an old store and upgrade it).
+   */
+  migrate(options?: { to?: number }): Promise<MigrationOutcome>;
   /** The newest migration applied, 0 for an empty database. */
   schemaVersion(): Promise<number>;
   /** Runs `fn` in one transaction: all of it happens, or none. */
