@@ -1,0 +1,148 @@
+/**
+ * Runs many requests politely: at most `concurrency` in flight, never two at once for the same
+ * key (customer + meter), at most `ratePerSecond` started per second, each job retried with
+ * jittered exponential backoff while it fails retryably. Every job ends with a result; one
+ * failure never stops the others.
+ */
+export interface Job<T> {
+  key: string;
+  item: T;
+}
+
+export type Attempt = { ok: true } | { ok: false; retryable: boolean; error: string; retryAfterMs?: number };
+
+export interface JobResult<T> {
+  item: T;
+  ok: boolean;
+  attempts: number;
+  error?: string;
+}
+
+export interface SchedulerOptions {
+  concurrency: number;
+  ratePerSecond: number;
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Injected for tests: time and sleeping. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Called after each job settles. */
+  onSettled?: (r: JobResult<unknown>) => void;
+  /** Stop taking new jobs (e.g. the lock was lost). */
+  shouldStop?: () => boolean;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A token bucket: `take()` resolves when a request may start. */
+export class RateLimiter {
+  private tokens: number;
+  private last: number;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number,
+    private readonly sleep: (ms: number) => Promise<void>,
+  ) {
+    // Start with one token: a burst of `perSecond` at start would exceed the rate in the first second.
+    this.tokens = 1;
+    this.last = now();
+  }
+
+  take(): Promise<void> {
+    const next = this.chain.then(async () => {
+      for (;;) {
+        const t = this.now();
+        this.tokens = Math.min(Math.max(1, this.perSecond), this.tokens + ((t - this.last) * this.perSecond) / 1000);
+        this.last = t;
+        if (this.tokens >= 1) {
+          this.tokens -= 1;
+          return;
+        }
+        await this.sleep(Math.ceil(((1 - this.tokens) * 1000) / this.perSecond));
+      }
+    });
+    this.chain = next;
+    return next;
+  }
+}
+
+/** Full-jitter exponential backoff: a random delay in [0, min(max, base × 2^attempt)). */
+export function backoffDelay(attempt: number, base: number, max: number, random: () => number): number {
+  return Math.floor(random() * Math.min(max, base * 2 ** attempt));
+}
+
+export async function runJobs<T>(
+  jobs: readonly Job<T>[],
+  attempt: (item: T) => Promise<Attempt>,
+  options: SchedulerOptions,
+): Promise<JobResult<T>[]> {
+  const now = options.now ?? (() => Date.now());
+  const sleep = options.sleep ?? defaultSleep;
+  const random = options.random ?? Math.random;
+  const limiter = new RateLimiter(options.ratePerSecond, now, sleep);
+  // One queue per key, in the jobs' order; a key is busy while one of its jobs runs.
+  const queues = new Map<string, Job<T>[]>();
+  for (const j of jobs) {
+    let q = queues.get(j.key);
+    if (!q) queues.set(j.key, (q = []));
+    q.push(j);
+  }
+  const ready: string[] = [...queues.keys()];
+  const results: JobResult<T>[] = [];
+  // Workers with nothing to start wait here until a job settles.
+  let waiters: (() => void)[] = [];
+  const signal = () => {
+    const w = waiters;
+    waiters = [];
+    for (const wake of w) wake();
+  };
+
+  const runOne = async (job: Job<T>): Promise<JobResult<T>> => {
+    let attempts = 0;
+    for (;;) {
+      await limiter.take();
+      attempts++;
+      let a: Attempt;
+      try {
+        a = await attempt(job.item);
+      } catch (err) {
+        a = { ok: false, retryable: false, error: err instanceof Error ? err.message : String(err) };
+      }
+      if (a.ok) return { item: job.item, ok: true, attempts };
+      if (!a.retryable || attempts >= options.maxAttempts || options.shouldStop?.()) {
+        return { item: job.item, ok: false, attempts, error: a.error };
+      }
+      const delay = Math.max(a.retryAfterMs ?? 0, backoffDelay(attempts, options.baseDelayMs, options.maxDelayMs, random));
+      await sleep(delay);
+    }
+  };
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (options.shouldStop?.()) return;
+      const key = ready.shift();
+      if (key === undefined) {
+        if (queues.size === 0) return;
+        // Every remaining key is busy: wait until one frees up.
+        await new Promise<void>((resolve) => waiters.push(resolve));
+        continue;
+      }
+      const q = queues.get(key)!;
+      const job = q.shift()!;
+      const result = await runOne(job);
+      results.push(result);
+      options.onSettled?.(result as JobResult<unknown>);
+      if (q.length > 0) ready.push(key);
+      else queues.delete(key);
+      signal();
+    }
+  };
+
+  const n = Math.max(1, Math.min(options.concurrency, jobs.length));
+  await Promise.all(Array.from({ length: n }, () => worker()));
+  return results;
+}
