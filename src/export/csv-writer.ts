@@ -1,0 +1,99 @@
+/**
+ * Streaming CSV for exports (csv-stringify): RFC 4180, a header row, constant memory. Text cells
+ * a spreadsheet would run as a formula (starting with =, +, -, @, tab or carriage return) get a
+ * leading `'`; numbers billctl itself wrote (amounts, quantities, timestamps) are left alone.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { stringify, type Stringifier } from 'csv-stringify';
+
+/** `text` is data from outside (ids, names, models): neutralised. The rest is written by billctl. */
+export type CsvCellType = 'text' | 'amount' | 'quantity' | 'timestamp' | 'date' | 'flag';
+
+export interface CsvColumn<R> {
+  header: string;
+  type: CsvCellType;
+  value: (row: R) => string | number | bigint | boolean | null | undefined;
+}
+
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+export function neutralise(text: string): string {
+  return FORMULA_START.test(text) ? `'${text}` : text;
+}
+
+function cell<R>(c: CsvColumn<R>, row: R): string {
+  const v = c.value(row);
+  if (v === null || v === undefined) return '';
+  if (c.type === 'flag') return v ? 'true' : 'false';
+  const text = String(v);
+  return c.type === 'text' ? neutralise(text) : text;
+}
+
+export interface CsvSink {
+  /** Writes one row, waiting when the destination is slow (backpressure). */
+  write(row: string[]): Promise<void>;
+  /** Flushes; for a file, moves the finished temporary file into place. */
+  close(): Promise<void>;
+  /** Drops a half-written file. */
+  abort(): Promise<void>;
+}
+
+/**
+ * A sink to `out` (a path, or stdout for `-`). A file is written to a temporary name beside it
+ * and renamed at the end, so a failed or killed export never leaves a half file behind.
+ */
+export async function openCsvSink(out: string, stdout: Writable, options: { excel: boolean }): Promise<CsvSink> {
+  const toStdout = out === '-';
+  const final = toStdout ? '' : path.resolve(out);
+  const tmp = toStdout ? '' : path.join(path.dirname(final), `.${path.basename(final)}.${process.pid}.tmp`);
+  const dest: Writable = toStdout ? stdout : fs.createWriteStream(tmp);
+  const stringifier: Stringifier = stringify({ bom: options.excel, record_delimiter: 'windows' });
+  stringifier.pipe(dest, { end: !toStdout });
+  let failed: Error | undefined;
+  dest.on('error', (e) => (failed = e));
+  stringifier.on('error', (e) => (failed = e));
+  return {
+    async write(row) {
+      if (failed) throw failed;
+      if (!stringifier.write(row)) await once(stringifier, 'drain');
+    },
+    async close() {
+      stringifier.end();
+      if (toStdout) {
+        await once(stringifier, 'end');
+        return;
+      }
+      await once(dest, 'close');
+      if (failed) throw failed;
+      fs.renameSync(tmp, final);
+    },
+    async abort() {
+      stringifier.destroy();
+      if (!toStdout) {
+        dest.destroy();
+        fs.rmSync(tmp, { force: true });
+      }
+    },
+  };
+}
+
+/** Writes a header and every row of `rows` (any async iterable) through `sink`. */
+export async function writeCsv<R>(sink: CsvSink, columns: readonly CsvColumn<R>[], rows: AsyncIterable<R> | Iterable<R>, onRow?: () => void): Promise<number> {
+  let n = 0;
+  try {
+    await sink.write(columns.map((c) => neutralise(c.header)));
+    for await (const r of rows) {
+      await sink.write(columns.map((c) => cell(c, r)));
+      n++;
+      onRow?.();
+    }
+    await sink.close();
+    return n;
+  } catch (err) {
+    await sink.abort();
+    throw err;
+  }
+}
