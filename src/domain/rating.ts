@@ -1,0 +1,789 @@
+/**
+ * Rating one tenant-period (billing-rules.md, "Rating one tenant-period"): billable receipts, or
+ * day aggregates of them, + catalog versions + the tenant's plan -> invoice lines and totals.
+ *
+ * Pure: no I/O, no clock. Quantities are bigint (a month's sums can pass 2^53), money is Decimal,
+ * and every line is rounded exactly once, half up, to the currency's minor unit.
+ *
+ * Speed: a caller with millions of receipts rates most days from day aggregates (rollups) and
+ * only the few days where an allowance runs out or a catalog version starts receipt by receipt;
+ * `detailDays` says which days those are, and `ratePeriod` checks the split is sound.
+ */
+import { BillctlError, ExitCode, UsageError } from '../errors.js';
+import type { Allowances, CatalogVersion, PlanTerms } from './catalog.js';
+import { Decimal, currencyDigits } from './money.js';
+import { type Period, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
+import { type PriceModel, listedPrice, perUnit, priceLine } from './price-models/index.js';
+import { type Receipt, compareIds, compareReceipts } from './receipt.js';
+import { type Tenant, planFor } from './tenant.js';
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+export type UsageKind = 'gpu' | 'input_tokens' | 'output_tokens' | 'requests';
+export type RatedLineKind = 'fee' | UsageKind | 'discount';
+export type Unit = 'second' | 'token' | 'request';
+
+/** Invoice order of line kinds: fee first, usage by kind, discount last. */
+export const LINE_KIND_ORDER: readonly RatedLineKind[] = [
+  'fee', 'gpu', 'input_tokens', 'output_tokens', 'requests', 'discount',
+];
+
+/** The key of a requests line (one per catalog version); fee and discount lines are keyed by plan id. */
+export const REQUESTS_KEY = 'requests';
+
+export const SECONDS_PER_HOUR = 3600n;
+
+/** One invoice line of a rated period. */
+export interface RatedLine {
+  kind: RatedLineKind;
+  /** GPU key, model key, `requests`, or the plan id for fee and discount lines. */
+  key: string;
+  /** Label of the catalog version the line's prices (or plan terms) come from; null for usage before every version. */
+  catalogVersion: string | null;
+  description: string;
+  /** All units; 0 on fee and discount lines. */
+  used: bigint;
+  /** Units covered by allowance. */
+  included: bigint;
+  /** used − included. */
+  billed: bigint;
+  /** null on fee and discount lines. */
+  unit: Unit | null;
+  /** Price of `unitSize` units (GPU: per hour, unitSize 3600); null on fee, discount and unpriced lines. */
+  unitPrice: Decimal | null;
+  unitSize: bigint | null;
+  /** Rounded to the currency's minor unit; negative only on the discount line. */
+  amount: Decimal;
+  /** Usage with no rate, billed at 0 under `allowUnpriced`. */
+  unpriced: boolean;
+}
+
+/** How an unpriced key is named: by the namespace of its key. */
+export type UnpricedKind = 'gpu' | 'model' | 'requests';
+
+export interface UnpricedUsage {
+  kind: UnpricedKind;
+  key: string;
+  /** null: the receipts precede every catalog version. */
+  catalogVersion: string | null;
+  /** Billable receipts with a quantity > 0 of this kind and key. */
+  receipts: bigint;
+}
+
+export interface PeriodTotals {
+  /** The fee line's amount (0 when there is none). */
+  fee: Decimal;
+  /** U: the sum of the usage lines' amounts. */
+  usage: Decimal;
+  /** D: the discount, as a positive amount (the line carries −D). */
+  discount: Decimal;
+  /** S = fee + U − D. */
+  subtotal: Decimal;
+  /** T = S × tax rate, rounded half up. */
+  tax: Decimal;
+  /** S + T. */
+  total: Decimal;
+}
+
+export interface AllowanceUse {
+  /** What the plan grants for the period. */
+  granted: bigint;
+  /** What the period's receipts took of it. */
+  consumed: bigint;
+}
+
+export interface RatedPeriod {
+  period: Period;
+  currency: string;
+  /** Minor-unit digits of the currency; every amount has exactly this scale. */
+  digits: number;
+  /** The plan and the catalog version its fee, allowances and discount came from. */
+  plan: { id: string; name: string; catalogVersion: string };
+  taxRate: Decimal;
+  /** Every line in invoice order: fee, usage lines, discount (see `compareRatedLines`). */
+  lines: RatedLine[];
+  fee: RatedLine | null;
+  usageLines: RatedLine[];
+  discount: RatedLine | null;
+  totals: PeriodTotals;
+  /** Empty unless `allowUnpriced` (otherwise rating throws UnpricedUsageError). */
+  unpriced: UnpricedUsage[];
+  allowances: { gpuSeconds: AllowanceUse; tokens: AllowanceUse; apiCalls: AllowanceUse };
+  /** Billable receipts rated (receipts + aggregate receipt counts). */
+  receipts: bigint;
+}
+
+/** What rating reads of a receipt. */
+export type RatableReceipt = Pick<
+  Receipt, 'id' | 'ts' | 'billable' | 'modelKey' | 'gpuKey' | 'gpuSeconds' | 'inputTokens' | 'outputTokens'
+>;
+
+/**
+ * The sums of one tenant-local day's billable receipts with one (model key, gpu key), from rollups.
+ * Every receipt of an aggregated day must be in that day's aggregates, and none of them passed as a receipt.
+ */
+export interface DayAggregate {
+  /** Tenant-local day: whole days since 1970-01-01 local (period.ts `localDayNumber`). */
+  day: number;
+  modelKey: string | null;
+  gpuKey: string | null;
+  gpuSeconds: bigint;
+  inputTokens: bigint;
+  outputTokens: bigint;
+  /** Billable receipts (API calls). */
+  receipts: bigint;
+  /** Of which with gpu_seconds > 0 (counts unpriced GPU usage exactly). */
+  gpuReceipts: bigint;
+  /** Of which with input_tokens + output_tokens > 0 (counts unpriced model usage exactly). */
+  tokenReceipts: bigint;
+}
+
+export type RatingTenant = Pick<Tenant, 'id' | 'timezone' | 'taxRate' | 'currency' | 'plans'>;
+
+export interface RatePeriodInput {
+  tenant: RatingTenant;
+  period: Period;
+  /** Catalog versions, any order (sorted here by effectiveFrom). */
+  versions: readonly CatalogVersion[];
+  /** Bill usage with no rate at 0.00 marked UNPRICED instead of refusing. */
+  allowUnpriced: boolean;
+  /**
+   * Receipts of the period (all of it, or the detail days), sorted by `compareReceipts`
+   * (timestamp, then id in code point order). Non-billable ones are skipped. May be a stream.
+   */
+  receipts?: Iterable<RatableReceipt>;
+  /** Aggregates of the days not given receipt by receipt, any order. */
+  dayAggregates?: Iterable<DayAggregate>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** Rating cannot go on because of the catalog or the tenant's terms (exit 2: fix the data). */
+export class RatingError extends UsageError {}
+
+/** Usage with no rate (billing-rules.md step 6); names every (kind, key, version, receipt count). */
+export class UnpricedUsageError extends RatingError {
+  constructor(
+    readonly tenantId: string,
+    readonly period: Period,
+    readonly unpriced: readonly UnpricedUsage[],
+  ) {
+    super(
+      `${tenantId} ${period}: usage without a price, rating refused:\n` +
+        unpriced.map((u) => `  - ${describeUnpriced(u)}`).join('\n'),
+      'import a catalog version with rates for these keys, or rate with --allow-unpriced (billed at 0.00, marked UNPRICED)',
+    );
+  }
+}
+
+/** The catalog versions a period uses do not share one currency (or the tenant's differs). */
+export class CurrencyMismatchError extends RatingError {
+  constructor(
+    readonly tenantId: string,
+    readonly period: Period,
+    readonly currencies: readonly { catalogVersion: string | null; currency: string }[],
+  ) {
+    super(
+      `${tenantId} ${period}: the period mixes currencies: ` +
+        currencies.map((c) => `${c.catalogVersion === null ? 'tenant' : `catalog ${c.catalogVersion}`} ${c.currency}`).join(', '),
+      'every catalog version used in one period must have the same currency, and it must be the tenant\'s',
+    );
+  }
+}
+
+/** No catalog version is in effect at any instant of the period. */
+export class NoCatalogError extends RatingError {}
+
+/** The tenant has no plan for the period, or the catalog version lacks that plan. */
+export class PlanTermsError extends RatingError {}
+
+/** The caller broke the input contract (order, period, aggregates): a bug, exit 1. */
+export class RatingInputError extends BillctlError {
+  constructor(message: string) {
+    super(`rating input: ${message}`, ExitCode.failed, 'this is a bug in billctl; please report it');
+  }
+}
+
+export function describeUnpriced(u: UnpricedUsage): string {
+  const what = u.kind === 'requests' ? 'API requests' : `${u.kind === 'gpu' ? 'GPU' : 'model'} "${u.key}"`;
+  const where = u.catalogVersion === null
+    ? 'before the first catalog version'
+    : u.kind === 'requests' ? `in catalog ${u.catalogVersion}` : `has no rate in catalog ${u.catalogVersion}`;
+  return `${what} ${where}: ${u.receipts} receipt${u.receipts === 1n ? '' : 's'}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan terms
+
+export interface ResolvedPlanTerms {
+  planId: string;
+  plan: PlanTerms;
+  /** The version the terms come from. */
+  version: CatalogVersion;
+}
+
+/** Versions sorted by effectiveFrom (stable), as `versionAt` needs. */
+export function sortVersions(versions: readonly CatalogVersion[]): CatalogVersion[] {
+  return [...versions].sort((a, b) => a.effectiveFrom - b.effectiveFrom);
+}
+
+/**
+ * The tenant's plan for the period and its terms from the catalog version in effect at the
+ * period's start; when none is in effect then, the first version that takes effect during the
+ * period (the period's first priced instant). `versions` must be sorted by effectiveFrom.
+ */
+export function resolvePlanTerms(tenant: RatingTenant, period: Period, versions: readonly CatalogVersion[]): ResolvedPlanTerms {
+  const { start, end } = periodInterval(tenant.timezone, period);
+  const atStart = versionIndexAt(versions, start);
+  const version = atStart >= 0 ? versions[atStart] : versions.find((v) => v.effectiveFrom >= start && v.effectiveFrom < end);
+  if (version === undefined) {
+    throw new NoCatalogError(
+      `${tenant.id} ${period}: no catalog version is in effect during the period`,
+      'import a catalog version whose effective_from is on or before the end of the period',
+    );
+  }
+  const planId = planFor(tenant.plans, period);
+  if (planId === undefined) {
+    throw new PlanTermsError(`${tenant.id} ${period}: the tenant has no plan for the period`, `set one with: billctl tenant set-plan ${tenant.id} <plan> --from ${period}`);
+  }
+  const plan = version.plans.get(planId);
+  if (plan === undefined) {
+    throw new PlanTermsError(
+      `${tenant.id} ${period}: plan "${planId}" is not in catalog ${version.version}, whose terms apply to the period`,
+      `plans of ${version.version}: ${[...version.plans.keys()].join(', ')}`,
+    );
+  }
+  return { planId, plan, version };
+}
+
+/** Index of the version in effect at t (greatest effectiveFrom <= t), or -1. */
+function versionIndexAt(versions: readonly CatalogVersion[], t: number): number {
+  let lo = 0;
+  let hi = versions.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (versions[mid]!.effectiveFrom <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which days need receipt-by-receipt detail
+
+/** One tenant-local day's totals of billable receipts (all keys together). */
+export interface DayTotals {
+  day: number;
+  gpuSeconds: bigint;
+  /** Input + output tokens. */
+  tokens: bigint;
+  /** Billable receipts (API calls). */
+  receipts: bigint;
+}
+
+export interface DetailDaysInput {
+  timezone: string;
+  period: Period;
+  /** Totals of the period's days with usage, any order; a day may appear more than once (summed). */
+  days: Iterable<DayTotals>;
+  /** The plan's allowances for the period (`resolvePlanTerms(...).plan.included`). */
+  included: Allowances;
+  /** Instants at which catalog versions take effect (all of them; those outside the period are ignored). */
+  versionStarts: Iterable<number>;
+}
+
+/** Sums aggregates into per-day totals, for `detailDays`. */
+export function dayTotals(aggregates: Iterable<DayAggregate>): DayTotals[] {
+  const byDay = new Map<number, DayTotals>();
+  for (const a of aggregates) {
+    const t = byDay.get(a.day);
+    if (t === undefined) {
+      byDay.set(a.day, { day: a.day, gpuSeconds: a.gpuSeconds, tokens: a.inputTokens + a.outputTokens, receipts: a.receipts });
+    } else {
+      t.gpuSeconds += a.gpuSeconds;
+      t.tokens += a.inputTokens + a.outputTokens;
+      t.receipts += a.receipts;
+    }
+  }
+  return [...byDay.values()].sort((a, b) => a.day - b.day);
+}
+
+/**
+ * The days (among those with usage) that must be rated receipt by receipt. A day can be applied
+ * as an aggregate exactly when, for each pool (GPU seconds, tokens, API calls), the allowance left
+ * before the day is 0 or covers the whole day, and no catalog version starts inside the day.
+ * What is left before a day follows from the earlier days' totals, since every billable receipt
+ * consumes allowance. A version that starts exactly at the local midnight that begins a day splits
+ * nothing (the day is wholly in the new version); one that starts at any other instant (a UTC
+ * midnight is not a local one outside UTC) makes its local day a detail day.
+ */
+export function detailDays(input: DetailDaysInput): Set<number> {
+  const { timezone, period } = input;
+  const { first, last } = periodDays(period);
+  const { start, end } = periodInterval(timezone, period);
+  const byDay = new Map<number, DayTotals>();
+  for (const d of input.days) {
+    if (d.day < first || d.day > last) throw new RatingInputError(`day ${d.day} is outside period ${period}`);
+    const t = byDay.get(d.day);
+    if (t === undefined) byDay.set(d.day, { ...d });
+    else {
+      t.gpuSeconds += d.gpuSeconds;
+      t.tokens += d.tokens;
+      t.receipts += d.receipts;
+    }
+  }
+  const splitDays = new Set<number>();
+  for (const t of input.versionStarts) {
+    if (t <= start || t >= end) continue;
+    const day = localDayNumber(timezone, t);
+    if (startOfLocalDay(timezone, day) !== t) splitDays.add(day);
+  }
+  const out = new Set<number>();
+  let gpuLeft = input.included.gpuHours * SECONDS_PER_HOUR;
+  let tokensLeft = input.included.tokens;
+  let callsLeft = input.included.apiCalls;
+  const partly = (left: bigint, used: bigint) => left > 0n && left < used;
+  const after = (left: bigint, used: bigint) => (left > used ? left - used : 0n);
+  for (const d of [...byDay.values()].sort((a, b) => a.day - b.day)) {
+    if (splitDays.has(d.day) || partly(gpuLeft, d.gpuSeconds) || partly(tokensLeft, d.tokens) || partly(callsLeft, d.receipts)) {
+      out.add(d.day);
+    }
+    gpuLeft = after(gpuLeft, d.gpuSeconds);
+    tokensLeft = after(tokensLeft, d.tokens);
+    callsLeft = after(callsLeft, d.receipts);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rating
+
+interface LineAcc {
+  used: bigint;
+  included: bigint;
+}
+
+/** Lines of one catalog version (slot 0: usage before every version). */
+interface Slot {
+  readonly index: number;
+  readonly version: CatalogVersion | undefined;
+  readonly gpu: Map<string, LineAcc>;
+  readonly input: Map<string, LineAcc>;
+  readonly output: Map<string, LineAcc>;
+  /** Present when the version has a request rate > 0, or there is no version (unpriced). */
+  requests: LineAcc | undefined;
+}
+
+interface AggregateDay {
+  day: number;
+  start: number;
+  end: number;
+  slot: number;
+  aggregates: DayAggregate[];
+  gpuSeconds: bigint;
+  tokens: bigint;
+  receipts: bigint;
+}
+
+function addTo(map: Map<string, LineAcc>, key: string, used: bigint, included: bigint): void {
+  const acc = map.get(key);
+  if (acc === undefined) map.set(key, { used, included });
+  else {
+    acc.used += used;
+    acc.included += included;
+  }
+}
+
+class PeriodRater {
+  private readonly slots: (Slot | undefined)[];
+  private readonly unpriced = new Map<string, UnpricedUsage>();
+  gpuLeft: bigint;
+  tokensLeft: bigint;
+  callsLeft: bigint;
+  receipts = 0n;
+  // The version range the last receipt fell in, so sorted receipts rarely search.
+  private cachedSlot = -1;
+  private cachedFrom = 0;
+  private cachedTo = 0;
+
+  constructor(
+    readonly versions: readonly CatalogVersion[],
+    readonly included: Allowances,
+  ) {
+    this.slots = new Array<Slot | undefined>(versions.length + 1);
+    this.gpuLeft = included.gpuHours * SECONDS_PER_HOUR;
+    this.tokensLeft = included.tokens;
+    this.callsLeft = included.apiCalls;
+  }
+
+  slotIndexAt(t: number): number {
+    if (this.cachedSlot >= 0 && t >= this.cachedFrom && t < this.cachedTo) return this.cachedSlot;
+    const i = versionIndexAt(this.versions, t);
+    this.cachedSlot = i + 1;
+    this.cachedFrom = i < 0 ? Number.NEGATIVE_INFINITY : this.versions[i]!.effectiveFrom;
+    this.cachedTo = i + 1 < this.versions.length ? this.versions[i + 1]!.effectiveFrom : Number.POSITIVE_INFINITY;
+    return this.cachedSlot;
+  }
+
+  slot(index: number): Slot {
+    let s = this.slots[index];
+    if (s === undefined) {
+      const version = index === 0 ? undefined : this.versions[index - 1];
+      s = {
+        index, version, gpu: new Map(), input: new Map(), output: new Map(),
+        requests: version === undefined || version.requestRate.sign() > 0 ? { used: 0n, included: 0n } : undefined,
+      };
+      this.slots[index] = s;
+    }
+    return s;
+  }
+
+  usedSlots(): Slot[] {
+    return this.slots.filter((s): s is Slot => s !== undefined);
+  }
+
+  private noteUnpriced(kind: UnpricedKind, key: string, slot: Slot, receipts: bigint): void {
+    if (receipts === 0n) return;
+    const id = `${kind}\u0000${key}\u0000${slot.index}`;
+    const u = this.unpriced.get(id);
+    if (u === undefined) {
+      this.unpriced.set(id, { kind, key, catalogVersion: slot.version?.version ?? null, receipts });
+    } else u.receipts += receipts;
+  }
+
+  unpricedList(): UnpricedUsage[] {
+    const order: Record<UnpricedKind, number> = { gpu: 0, model: 1, requests: 2 };
+    const versionRank = (label: string | null) =>
+      label === null ? -1 : this.versions.findIndex((v) => v.version === label);
+    return [...this.unpriced.values()].sort(
+      (a, b) => order[a.kind] - order[b.kind] || compareIds(a.key, b.key) || versionRank(a.catalogVersion) - versionRank(b.catalogVersion),
+    );
+  }
+
+  applyReceipt(r: RatableReceipt): void {
+    const slot = this.slot(this.slotIndexAt(r.ts));
+    const version = slot.version;
+    this.receipts += 1n;
+    if (r.gpuSeconds > 0) {
+      const key = r.gpuKey;
+      if (key === null) throw new RatingInputError(`receipt ${r.id} has GPU seconds but no GPU type`);
+      const used = BigInt(r.gpuSeconds);
+      const covered = used < this.gpuLeft ? used : this.gpuLeft;
+      this.gpuLeft -= covered;
+      addTo(slot.gpu, key, used, covered);
+      if (version === undefined || !version.gpuRates.has(key)) this.noteUnpriced('gpu', key, slot, 1n);
+    }
+    if (r.inputTokens > 0 || r.outputTokens > 0) {
+      const key = r.modelKey;
+      if (key === null) throw new RatingInputError(`receipt ${r.id} has tokens but no model`);
+      // One pool for all models: the receipt's input first, then its output.
+      if (r.inputTokens > 0) {
+        const used = BigInt(r.inputTokens);
+        const covered = used < this.tokensLeft ? used : this.tokensLeft;
+        this.tokensLeft -= covered;
+        addTo(slot.input, key, used, covered);
+      }
+      if (r.outputTokens > 0) {
+        const used = BigInt(r.outputTokens);
+        const covered = used < this.tokensLeft ? used : this.tokensLeft;
+        this.tokensLeft -= covered;
+        addTo(slot.output, key, used, covered);
+      }
+      if (version === undefined || !version.tokenRates.has(key)) this.noteUnpriced('model', key, slot, 1n);
+    }
+    // Every billable receipt is one API call, whether or not its version prices requests.
+    const call = this.callsLeft > 0n ? 1n : 0n;
+    this.callsLeft -= call;
+    if (slot.requests !== undefined) {
+      slot.requests.used += 1n;
+      slot.requests.included += call;
+    }
+    if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, 1n);
+  }
+
+  /**
+   * Applies a whole day at once. Sound only when each pool's remaining allowance is 0 or covers
+   * the whole day (then every receipt of the day is wholly covered, or wholly billed, in any order).
+   */
+  applyDay(d: AggregateDay): void {
+    const whole = (pool: string, left: bigint, used: bigint): boolean => {
+      if (left > 0n && left < used) {
+        throw new RatingInputError(
+          `day ${d.day} was given as an aggregate, but the ${pool} allowance runs out during it (${left} left, ${used} used): rate it receipt by receipt (see detailDays)`,
+        );
+      }
+      return left > 0n;
+    };
+    const gpuCovered = whole('GPU', this.gpuLeft, d.gpuSeconds);
+    const tokensCovered = whole('token', this.tokensLeft, d.tokens);
+    const callsCovered = whole('API call', this.callsLeft, d.receipts);
+    if (gpuCovered) this.gpuLeft -= d.gpuSeconds;
+    if (tokensCovered) this.tokensLeft -= d.tokens;
+    if (callsCovered) this.callsLeft -= d.receipts;
+    const slot = this.slot(d.slot);
+    const version = slot.version;
+    for (const a of d.aggregates) {
+      this.receipts += a.receipts;
+      if (a.gpuSeconds > 0n) {
+        if (a.gpuKey === null) throw new RatingInputError(`day ${d.day}: an aggregate has GPU seconds but no GPU key`);
+        addTo(slot.gpu, a.gpuKey, a.gpuSeconds, gpuCovered ? a.gpuSeconds : 0n);
+        if (version === undefined || !version.gpuRates.has(a.gpuKey)) this.noteUnpriced('gpu', a.gpuKey, slot, a.gpuReceipts);
+      }
+      if (a.inputTokens > 0n || a.outputTokens > 0n) {
+        if (a.modelKey === null) throw new RatingInputError(`day ${d.day}: an aggregate has tokens but no model key`);
+        if (a.inputTokens > 0n) addTo(slot.input, a.modelKey, a.inputTokens, tokensCovered ? a.inputTokens : 0n);
+        if (a.outputTokens > 0n) addTo(slot.output, a.modelKey, a.outputTokens, tokensCovered ? a.outputTokens : 0n);
+        if (version === undefined || !version.tokenRates.has(a.modelKey)) {
+          this.noteUnpriced('model', a.modelKey, slot, a.tokenReceipts);
+        }
+      }
+      if (slot.requests !== undefined) {
+        slot.requests.used += a.receipts;
+        slot.requests.included += callsCovered ? a.receipts : 0n;
+      }
+      if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, a.receipts);
+    }
+  }
+}
+
+/** The per-unit price of a usage line in a version, or undefined when the version has no rate for it. */
+export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKind, key: string): PriceModel | undefined {
+  if (version === undefined) return undefined;
+  switch (kind) {
+    case 'gpu': {
+      const rate = version.gpuRates.get(key);
+      return rate && perUnit(rate.price, SECONDS_PER_HOUR);
+    }
+    case 'input_tokens': {
+      const rate = version.tokenRates.get(key);
+      return rate && perUnit(rate.input, version.tokenUnit);
+    }
+    case 'output_tokens': {
+      const rate = version.tokenRates.get(key);
+      return rate && perUnit(rate.output, version.tokenUnit);
+    }
+    case 'requests':
+      return perUnit(version.requestRate, 1n);
+    default: {
+      kind satisfies never;
+      throw new Error(`unknown usage kind ${String(kind)}`);
+    }
+  }
+}
+
+export function unitOf(kind: UsageKind): Unit {
+  switch (kind) {
+    case 'gpu':
+      return 'second';
+    case 'input_tokens':
+    case 'output_tokens':
+      return 'token';
+    case 'requests':
+      return 'request';
+    default: {
+      kind satisfies never;
+      throw new Error(`unknown usage kind ${String(kind)}`);
+    }
+  }
+}
+
+function usageDescription(kind: UsageKind, key: string, version: CatalogVersion | undefined): string {
+  switch (kind) {
+    case 'gpu':
+      return `${version?.gpuRates.get(key)?.name ?? key} GPU hours`;
+    case 'input_tokens':
+      return `${version?.tokenRates.get(key)?.name ?? key} input tokens`;
+    case 'output_tokens':
+      return `${version?.tokenRates.get(key)?.name ?? key} output tokens`;
+    case 'requests':
+      return 'API requests';
+    default: {
+      kind satisfies never;
+      throw new Error(`unknown usage kind ${String(kind)}`);
+    }
+  }
+}
+
+export const UNPRICED_MARK = 'UNPRICED';
+
+function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digits: number): RatedLine {
+  const model = priceModelFor(slot.version, kind, key);
+  const billed = acc.used - acc.included;
+  const base = {
+    kind, key, catalogVersion: slot.version?.version ?? null,
+    used: acc.used, included: acc.included, billed, unit: unitOf(kind),
+  };
+  if (model === undefined) {
+    return {
+      ...base,
+      description: `${usageDescription(kind, key, slot.version)} (${UNPRICED_MARK})`,
+      unitPrice: null,
+      unitSize: kind === 'gpu' ? SECONDS_PER_HOUR : kind === 'requests' ? 1n : slot.version?.tokenUnit ?? null,
+      amount: Decimal.of(0n, digits),
+      unpriced: true,
+    };
+  }
+  const { unitPrice, unitSize } = listedPrice(model);
+  return {
+    ...base,
+    description: usageDescription(kind, key, slot.version),
+    unitPrice, unitSize,
+    amount: priceLine(model, billed, digits),
+    unpriced: false,
+  };
+}
+
+/**
+ * Invoice order: fee, then usage lines by kind (gpu, input_tokens, output_tokens, requests), key
+ * (code point order) and catalog version (chronological; usage before every version first), then
+ * the discount. `versionRank` gives a version label's chronological rank.
+ */
+export function compareRatedLines(
+  a: Pick<RatedLine, 'kind' | 'key' | 'catalogVersion'>,
+  b: Pick<RatedLine, 'kind' | 'key' | 'catalogVersion'>,
+  versionRank: (label: string | null) => number,
+): number {
+  return LINE_KIND_ORDER.indexOf(a.kind) - LINE_KIND_ORDER.indexOf(b.kind) ||
+    compareIds(a.key, b.key) ||
+    versionRank(a.catalogVersion) - versionRank(b.catalogVersion);
+}
+
+/** Groups aggregates by day and checks each day lies in the period with one catalog version throughout. */
+function aggregateDays(
+  aggregates: Iterable<DayAggregate>, tz: string, period: Period, versions: readonly CatalogVersion[],
+): AggregateDay[] {
+  const { first, last } = periodDays(period);
+  const byDay = new Map<number, AggregateDay>();
+  for (const a of aggregates) {
+    if (a.day < first || a.day > last) throw new RatingInputError(`an aggregate of day ${a.day} is outside period ${period}`);
+    if (a.gpuSeconds < 0n || a.inputTokens < 0n || a.outputTokens < 0n || a.receipts < 0n) {
+      throw new RatingInputError(`an aggregate of day ${a.day} has a negative quantity`);
+    }
+    let d = byDay.get(a.day);
+    if (d === undefined) {
+      const start = startOfLocalDay(tz, a.day);
+      const end = startOfLocalDay(tz, a.day + 1);
+      const split = versions.find((v) => v.effectiveFrom > start && v.effectiveFrom < end);
+      if (split !== undefined) {
+        throw new RatingInputError(
+          `day ${a.day} was given as an aggregate, but catalog ${split.version} starts during it: rate it receipt by receipt (see detailDays)`,
+        );
+      }
+      d = { day: a.day, start, end, slot: versionIndexAt(versions, start) + 1, aggregates: [], gpuSeconds: 0n, tokens: 0n, receipts: 0n };
+      byDay.set(a.day, d);
+    }
+    d.aggregates.push(a);
+    d.gpuSeconds += a.gpuSeconds;
+    d.tokens += a.inputTokens + a.outputTokens;
+    d.receipts += a.receipts;
+  }
+  return [...byDay.values()].sort((a, b) => a.day - b.day);
+}
+
+/**
+ * Rates one tenant-period (billing-rules.md steps 1-9). Throws UnpricedUsageError when there is
+ * usage without a rate and `allowUnpriced` is false; RatingError subclasses for catalog or plan
+ * problems; RatingInputError when the input breaks its contract (unsorted receipts, a receipt
+ * outside the period, an aggregate for a day that needs detail).
+ */
+export function ratePeriod(input: RatePeriodInput): RatedPeriod {
+  const { tenant, period } = input;
+  const tz = tenant.timezone;
+  const versions = sortVersions(input.versions);
+  const { start, end } = periodInterval(tz, period);
+  const terms = resolvePlanTerms(tenant, period, versions);
+  const rater = new PeriodRater(versions, terms.plan.included);
+
+  const days = aggregateDays(input.dayAggregates ?? [], tz, period, versions);
+  let next = 0;
+  let prev: RatableReceipt | undefined;
+  for (const r of input.receipts ?? []) {
+    if (!r.billable) continue; // never billed (receipts.md, "Billable or not")
+    if (r.ts < start || r.ts >= end) {
+      throw new RatingInputError(`receipt ${r.id} at ${new Date(r.ts).toISOString()} is outside period ${period} in ${tz}`);
+    }
+    if (prev !== undefined && compareReceipts(prev, r) >= 0) {
+      throw new RatingInputError(`receipts are not sorted by timestamp then id (${prev.id} before ${r.id})`);
+    }
+    prev = r;
+    while (next < days.length && days[next]!.end <= r.ts) rater.applyDay(days[next++]!);
+    if (next < days.length && days[next]!.start <= r.ts) {
+      throw new RatingInputError(`receipt ${r.id} falls on day ${days[next]!.day}, which was also given as an aggregate`);
+    }
+    rater.applyReceipt(r);
+  }
+  while (next < days.length) rater.applyDay(days[next++]!);
+
+  // One currency for the whole period: the plan terms' version, every version with usage, the tenant's.
+  const currency = terms.version.currency;
+  const slots = rater.usedSlots();
+  const currencies = new Map<string | null, string>([[terms.version.version, currency]]);
+  for (const s of slots) if (s.version !== undefined) currencies.set(s.version.version, s.version.currency);
+  if (tenant.currency !== null) currencies.set(null, tenant.currency);
+  if (new Set(currencies.values()).size > 1) {
+    throw new CurrencyMismatchError(tenant.id, period, [...currencies].map(([catalogVersion, c]) => ({ catalogVersion, currency: c })));
+  }
+
+  const unpriced = rater.unpricedList();
+  if (unpriced.length > 0 && !input.allowUnpriced) throw new UnpricedUsageError(tenant.id, period, unpriced);
+
+  const digits = currencyDigits(currency);
+  const zero = Decimal.of(0n, digits);
+  const usageLines: RatedLine[] = [];
+  for (const s of slots) {
+    for (const [key, acc] of s.gpu) usageLines.push(usageLine('gpu', key, acc, s, digits));
+    for (const [key, acc] of s.input) usageLines.push(usageLine('input_tokens', key, acc, s, digits));
+    for (const [key, acc] of s.output) usageLines.push(usageLine('output_tokens', key, acc, s, digits));
+    if (s.requests !== undefined && s.requests.used > 0n) usageLines.push(usageLine('requests', REQUESTS_KEY, s.requests, s, digits));
+  }
+  const rank = new Map<string | null, number>([[null, -1], ...versions.map((v, i): [string, number] => [v.version, i])]);
+  const versionRank = (label: string | null) => rank.get(label) ?? versions.length;
+  usageLines.sort((a, b) => compareRatedLines(a, b, versionRank));
+
+  const { plan, planId, version: termsVersion } = terms;
+  const feeAmount = plan.monthlyFee.round(digits);
+  const fee: RatedLine | null = feeAmount.isZero() ? null : {
+    ...fixedLine('fee', planId, termsVersion.version, `${plan.name} plan fee`),
+    amount: feeAmount,
+  };
+  const usage = usageLines.reduce((sum, l) => sum.add(l.amount), zero);
+  const discountAmount = usage.mulDivRound(plan.usageDiscountPercent, 100n, digits);
+  const discount: RatedLine | null = discountAmount.isZero() ? null : {
+    ...fixedLine('discount', planId, termsVersion.version, `Usage discount ${plan.usageDiscountPercent.normalize().toString()}%`),
+    amount: discountAmount.neg(),
+  };
+  const feeTotal = fee?.amount ?? zero;
+  const subtotal = feeTotal.add(usage).sub(discountAmount);
+  const tax = subtotal.mulDivRound(tenant.taxRate, 1n, digits);
+  const lines = [...(fee ? [fee] : []), ...usageLines, ...(discount ? [discount] : [])];
+  const inc = terms.plan.included;
+  const granted = { gpu: inc.gpuHours * SECONDS_PER_HOUR, tokens: inc.tokens, calls: inc.apiCalls };
+  return {
+    period,
+    currency,
+    digits,
+    plan: { id: planId, name: plan.name, catalogVersion: termsVersion.version },
+    taxRate: tenant.taxRate,
+    lines,
+    fee,
+    usageLines,
+    discount,
+    totals: { fee: feeTotal, usage, discount: discountAmount, subtotal, tax, total: subtotal.add(tax) },
+    unpriced,
+    allowances: {
+      gpuSeconds: { granted: granted.gpu, consumed: granted.gpu - rater.gpuLeft },
+      tokens: { granted: granted.tokens, consumed: granted.tokens - rater.tokensLeft },
+      apiCalls: { granted: granted.calls, consumed: granted.calls - rater.callsLeft },
+    },
+    receipts: rater.receipts,
+  };
+}
+
+function fixedLine(kind: 'fee' | 'discount', key: string, catalogVersion: string, description: string): Omit<RatedLine, 'amount'> {
+  return {
+    kind, key, catalogVersion, description, used: 0n, included: 0n, billed: 0n,
+    unit: null, unitPrice: null, unitSize: null, unpriced: false,
+  };
+}
