@@ -292,8 +292,8 @@ export interface StripeClientOptions {
   onRetry?: (failure: StripeFailure, attempt: number, delayMs: number) => void;
 }
 
-export type Meter = Stripe.Billing.Meter;
-export type Customer = Stripe.Customer;
+export type StripeMeter = Stripe.Billing.Meter;
+export type StripeCustomer = Stripe.Customer;
 
 /** What a billctl meter looks like: sum of `value`, customer mapped by id. */
 export interface MeterSpec {
@@ -302,7 +302,7 @@ export interface MeterSpec {
 }
 
 /** Whether an existing meter aggregates the way billctl pushes (sum of `value`, customer by id). */
-export function meterMismatches(m: Meter): string[] {
+export function meterMismatches(m: StripeMeter): string[] {
   const out: string[] = [];
   if (m.default_aggregation.formula !== 'sum') out.push(`aggregates by ${m.default_aggregation.formula}, not sum`);
   if (m.customer_mapping.type !== 'by_id' || m.customer_mapping.event_payload_key !== CUSTOMER_PAYLOAD_KEY) {
@@ -399,16 +399,16 @@ export class StripeClient {
   }
 
   /** Every meter, active and inactive. */
-  listMeters(): Promise<Meter[]> {
+  listMeters(): Promise<StripeMeter[]> {
     return this.call(async () => {
-      const out: Meter[] = [];
+      const out: StripeMeter[] = [];
       for await (const m of this.sdk.billing.meters.list({ limit: 100 })) out.push(m);
       return out;
     });
   }
 
   /** Creates a billctl meter; the idempotency key makes a retried or repeated create return the same meter. */
-  createMeter(spec: MeterSpec): Promise<Meter> {
+  createMeter(spec: MeterSpec): Promise<StripeMeter> {
     const params: Stripe.Billing.MeterCreateParams = {
       display_name: spec.displayName,
       event_name: spec.eventName,
@@ -419,14 +419,14 @@ export class StripeClient {
     return this.call(() => this.sdk.billing.meters.create(params, { idempotencyKey: meterIdempotencyKey(spec.eventName) }));
   }
 
-  reactivateMeter(id: string): Promise<Meter> {
+  reactivateMeter(id: string): Promise<StripeMeter> {
     return this.call(() => this.sdk.billing.meters.reactivate(id));
   }
 
   /** Customers whose metadata names this tenant (Stripe's search: eventually consistent, about a minute). */
-  findCustomersByTenant(tenantId: string): Promise<Customer[]> {
+  findCustomersByTenant(tenantId: string): Promise<StripeCustomer[]> {
     return this.call(async () => {
-      const out: Customer[] = [];
+      const out: StripeCustomer[] = [];
       const params: Stripe.CustomerSearchParams = { query: `metadata['tenant_id']:${searchString(tenantId)}`, limit: 100 };
       for await (const c of this.sdk.customers.search(params)) out.push(c);
       return out;
@@ -434,16 +434,16 @@ export class StripeClient {
   }
 
   /** Customers with this exact email (the list endpoint: strongly consistent, unlike search). */
-  listCustomersByEmail(email: string): Promise<Customer[]> {
+  listCustomersByEmail(email: string): Promise<StripeCustomer[]> {
     return this.call(async () => {
-      const out: Customer[] = [];
+      const out: StripeCustomer[] = [];
       for await (const c of this.sdk.customers.list({ email, limit: 100 })) out.push(c);
       return out;
     });
   }
 
   /** The customer, or `deleted`, or `missing`. */
-  retrieveCustomer(id: string): Promise<Customer | 'deleted' | 'missing'> {
+  retrieveCustomer(id: string): Promise<StripeCustomer | 'deleted' | 'missing'> {
     return this.call(async () => {
       try {
         const c = await this.sdk.customers.retrieve(id);
@@ -460,14 +460,14 @@ export class StripeClient {
    * derived from the tenant, so a retry (or a re-run within Stripe's 24 hours) returns the
    * customer made before instead of a second one.
    */
-  createCustomer(c: NewCustomer): Promise<Customer> {
+  createCustomer(c: NewCustomer): Promise<StripeCustomer> {
     const params: Stripe.CustomerCreateParams = { name: c.name, metadata: { tenant_id: c.tenantId } };
     if (c.email) params.email = c.email;
     return this.call(() => this.sdk.customers.create(params, { idempotencyKey: customerIdempotencyKey(c.tenantId) }));
   }
 
   /** Records the tenant in a customer's metadata (other keys are kept). */
-  tagCustomer(id: string, tenantId: string): Promise<Customer> {
+  tagCustomer(id: string, tenantId: string): Promise<StripeCustomer> {
     const params: Stripe.CustomerUpdateParams = { metadata: { tenant_id: tenantId } };
     return this.call(() => this.sdk.customers.update(id, params));
   }
