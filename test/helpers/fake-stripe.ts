@@ -765,9 +765,8 @@ class FakeStripeServer implements FakeStripe {
 
     const decision = this.faults.decide(rec);
     const delay = this.latencyMs + decision.delayMs;
-    if (delay > 0) await sleep(delay);
-
-    const send = (a: Answer, extra: Record<string, string> = {}) => this.send(res, rec, a, extra);
+    const wait = () => (delay > 0 ? sleep(delay) : Promise.resolve());
+    const send = (a: Answer) => this.send(res, rec, a);
     const action = decision.action;
 
     // Authentication first, as Stripe does.
@@ -775,33 +774,39 @@ class FakeStripeServer implements FakeStripe {
     if (auth !== `Bearer ${this.apiKey}`) {
       const given = auth?.replace(/^Bearer\s+/i, '') ?? '';
       const masked = given.length > 12 ? `${given.slice(0, 8)}${'*'.repeat(given.length - 12)}${given.slice(-4)}` : '***';
+      await wait();
       send({
         status: 401,
         body: {
           error: {
             type: 'invalid_request_error',
-            message: given ? `Invalid API Key provided: ${masked}` : 'You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. \'Authorization: Bearer YOUR_SECRET_KEY\').',
+            message: given
+              ? `Invalid API Key provided: ${masked}`
+              : "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
           },
         },
       });
       return;
     }
 
+    // Faults in front of the API: nothing runs, nothing is stored.
     if (action && action.stage === 'before') {
       rec.fault = action.kind;
+      await wait();
       if (action.kind === 'reset') return this.reset(req, res, rec);
       return send(this.faultAnswer(action.kind, action.rule));
     }
 
     const idemKey = method === 'POST' ? headerText(req.headers['idempotency-key']) : undefined;
-    let answer: Answer;
+    let early: Answer | undefined;
     let replay: IdempotencyEntry['answer'] | undefined;
+    let fresh: IdempotencyEntry | undefined;
     if (idemKey !== undefined) {
       const fp = fingerprint(method, rec.path, params);
       this.pruneIdempotency();
       const entry = this.idempotency.get(idemKey);
       if (entry?.inFlight) {
-        answer = this.errorAnswer(
+        early = this.errorAnswer(
           new ApiError(409, {
             type: 'idempotency_error',
             code: 'idempotency_key_in_use',
@@ -809,7 +814,7 @@ class FakeStripeServer implements FakeStripe {
           }),
         );
       } else if (entry && entry.fingerprint !== fp) {
-        answer = this.errorAnswer(
+        early = this.errorAnswer(
           new ApiError(400, {
             type: 'idempotency_error',
             message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idemKey}' if you meant to execute a different request.`,
@@ -817,21 +822,29 @@ class FakeStripeServer implements FakeStripe {
         );
       } else if (entry?.answer) {
         replay = entry.answer;
-        answer = { status: entry.answer.status, body: undefined };
       } else {
-        const fresh: IdempotencyEntry = { fingerprint: fp, at: this.clock.now(), inFlight: true };
+        // The key is "in progress" from now until the request has run (a slow answer included).
+        fresh = { fingerprint: fp, at: this.clock.now(), inFlight: true };
         this.idempotency.set(idemKey, fresh);
-        answer = this.dispatch(method, rec.path, params, req.headers);
-        fresh.inFlight = false;
-        // Only results of requests that ran are kept (Stripe keeps none for validation errors).
-        if (answer.status < 400 && !(action && action.kind === 'error500')) {
-          fresh.answer = { status: answer.status, body: JSON.stringify(answer.body), headers: answer.headers ?? {}, requestId: rec.requestId };
-        } else this.idempotency.delete(idemKey);
       }
-    } else {
-      answer = this.dispatch(method, rec.path, params, req.headers);
     }
 
+    await wait();
+    if (early) return send(early);
+    let answer: Answer | undefined;
+    if (!replay) {
+      answer = this.dispatch(method, rec.path, params);
+      if (fresh && idemKey !== undefined) {
+        fresh.inFlight = false;
+        // Only results of requests that ran are kept (Stripe keeps none for validation errors),
+        // and none for a 500 after storing (as if the answer was lost in front of the API).
+        if (answer.status < 400 && !(action && action.kind === 'error500')) {
+          fresh.answer = { status: answer.status, body: JSON.stringify(answer.body, null, 2), headers: answer.headers ?? {}, requestId: rec.requestId };
+        } else this.idempotency.delete(idemKey);
+      }
+    }
+
+    // Faults behind the API: the request ran, the answer is lost or replaced.
     if (action && action.stage === 'after') {
       rec.fault = action.kind;
       if (action.kind === 'reset') return this.reset(req, res, rec);
@@ -849,7 +862,7 @@ class FakeStripeServer implements FakeStripe {
       res.end(replay.body);
       return;
     }
-    send(answer);
+    send(answer!);
   }
 
   private commonHeaders(rec: RecordedRequest, req: http.IncomingMessage): Record<string, string> {
@@ -863,11 +876,11 @@ class FakeStripeServer implements FakeStripe {
     return h;
   }
 
-  private send(res: http.ServerResponse, rec: RecordedRequest, a: Answer, extra: Record<string, string>): void {
+  private send(res: http.ServerResponse, rec: RecordedRequest, a: Answer): void {
     rec.status = a.status;
     rec.outcome = 'answered';
     const body = JSON.stringify(a.body, null, 2);
-    res.writeHead(a.status, { ...this.commonHeaders(rec, res.req), ...(a.headers ?? {}), ...extra });
+    res.writeHead(a.status, { ...this.commonHeaders(rec, res.req), ...(a.headers ?? {}) });
     res.end(body);
   }
 
@@ -907,16 +920,16 @@ class FakeStripeServer implements FakeStripe {
     for (const [k, e] of this.idempotency) if (!e.inFlight && e.at < cutoff) this.idempotency.delete(k);
   }
 
-  private dispatch(method: string, p: string, params: Record<string, unknown>, headers: http.IncomingHttpHeaders): Answer {
+  private dispatch(method: string, p: string, params: Record<string, unknown>): Answer {
     try {
-      return { status: 200, body: this.route(method, p, params, headers) };
+      return { status: 200, body: this.route(method, p, params) };
     } catch (err) {
       if (err instanceof ApiError) return this.errorAnswer(err);
       throw err;
     }
   }
 
-  private route(method: string, p: string, params: Record<string, unknown>, _headers: http.IncomingHttpHeaders): unknown {
+  private route(method: string, p: string, params: Record<string, unknown>): unknown {
     let m: RegExpExecArray | null;
     if (p === '/v1/customers') {
       if (method === 'POST') return this.createCustomer(params);
