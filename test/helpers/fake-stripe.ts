@@ -58,6 +58,8 @@ export interface FaultRule {
   method?: string;
   /** Only requests to this path (exact string, or a RegExp on the path; default: any). */
   path?: string | RegExp;
+  /** Only requests this returns true for (e.g. one customer: `(r) => r.params.payload?.…`). */
+  when?: (r: RecordedRequest) => boolean;
   /** Chance that a matching request gets the fault (default 1). */
   probability?: number;
   /** Fire at most this many times. */
@@ -408,6 +410,7 @@ export class FaultInjector {
       const { rule } = a;
       if (rule.method && rule.method.toUpperCase() !== r.method) continue;
       if (rule.path !== undefined && !(typeof rule.path === 'string' ? rule.path === r.path : rule.path.test(r.path))) continue;
+      if (rule.when && !rule.when(r)) continue;
       if (rule.kind !== 'slow' && decision.action) continue;
       a.seen++;
       if (rule.skip !== undefined && a.seen <= rule.skip) continue;
