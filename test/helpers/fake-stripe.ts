@@ -806,8 +806,12 @@ class FakeStripeServer implements FakeStripe {
     let fresh: IdempotencyEntry | undefined;
     if (idemKey !== undefined) {
       const fp = fingerprint(method, rec.path, params);
-      this.pruneIdempotency();
-      const entry = this.idempotency.get(idemKey);
+      let entry = this.idempotency.get(idemKey);
+      // Stripe forgets a key after its window (fake clock).
+      if (entry && !entry.inFlight && entry.at < this.clock.now() - this.o.idempotencyWindowMs) {
+        this.idempotency.delete(idemKey);
+        entry = undefined;
+      }
       if (entry?.inFlight) {
         early = this.errorAnswer(
           new ApiError(409, {
@@ -916,11 +920,6 @@ class FakeStripeServer implements FakeStripe {
 
   private errorAnswer(e: ApiError): Answer {
     return { status: e.status, body: { error: e.body }, headers: e.headers };
-  }
-
-  private pruneIdempotency(): void {
-    const cutoff = this.clock.now() - this.o.idempotencyWindowMs;
-    for (const [k, e] of this.idempotency) if (!e.inFlight && e.at < cutoff) this.idempotency.delete(k);
   }
 
   private dispatch(method: string, p: string, params: Record<string, unknown>): Answer {
