@@ -1,0 +1,139 @@
+/**
+ * Text on a pdfkit document with font fallback: each text is cut into runs by glyph coverage
+ * (fonts.ts), measured, wrapped and drawn run by run on a shared baseline. All positions are page
+ * coordinates in points, y growing downwards, as pdfkit has them.
+ */
+import type { Font } from 'fontkit';
+import type { FontChain } from './fonts.js';
+
+export type FontStyle = 'regular' | 'bold';
+
+/** Line height as a multiple of the font size, and where the baseline sits in the line. */
+export const LINE_HEIGHT = 1.32;
+const BASELINE = 1.02;
+
+/** CJK characters can break anywhere; other text breaks at spaces. */
+const TOKEN = /\s+|[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3000-\u303f\uff00-\uffef]|[^\s\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\u3000-\u303f\uff00-\uffef]+/gu;
+const SPACE = /^\s+$/;
+
+/**
+ * pdfkit 0.20 takes a fontkit font object as a font source (PDFFontFactory.open checks for
+ * `layout`), which spares it re-parsing the font file for every document; its types only list
+ * paths and buffers.
+ */
+function fontSource(font: Font): PDFKit.Mixins.PDFFontSource {
+  return font as unknown as PDFKit.Mixins.PDFFontSource;
+}
+
+export class Canvas {
+  private fontKey = '';
+  private size = 0;
+  private fill = '';
+
+  constructor(
+    readonly pdf: PDFKit.PDFDocument,
+    private readonly fonts: Record<FontStyle, FontChain>,
+  ) {}
+
+  lineHeight(size: number): number {
+    return size * LINE_HEIGHT;
+  }
+
+  private use(style: FontStyle, face: number, size: number): void {
+    const key = `${style}${face}`;
+    if (key !== this.fontKey) {
+      const f = this.fonts[style].faces[face];
+      if (f === undefined) throw new Error(`no font ${face} in the ${style} list`);
+      // The family argument doubles as pdfkit's per-document cache key for the font.
+      this.pdf.font(fontSource(f.font), key);
+      this.fontKey = key;
+    }
+    if (size !== this.size) {
+      this.pdf.fontSize(size);
+      this.size = size;
+    }
+  }
+
+  color(hex: string): void {
+    if (hex !== this.fill) {
+      this.pdf.fillColor(hex);
+      this.fill = hex;
+    }
+  }
+
+  /** Forget the fill colour after a graphics-state restore or a page switch. */
+  resetState(): void {
+    this.fill = '';
+  }
+
+  width(text: string, style: FontStyle, size: number): number {
+    let w = 0;
+    for (const run of this.fonts[style].runs(text)) {
+      this.use(style, run.face, size);
+      w += this.pdf.widthOfString(run.text);
+    }
+    return w;
+  }
+
+  /**
+   * Draws one line of text whose line box starts at `top`. With `width`, aligns inside [x, x+width].
+   * Returns the width drawn.
+   */
+  text(text: string, x: number, top: number, style: FontStyle, size: number, color: string, align: 'left' | 'right' | 'center' = 'left', width = 0): number {
+    if (text === '') return 0;
+    const runs = this.fonts[style].runs(text);
+    let total = 0;
+    const widths = runs.map((r) => {
+      this.use(style, r.face, size);
+      const w = this.pdf.widthOfString(r.text);
+      total += w;
+      return w;
+    });
+    let cx = align === 'right' ? x + width - total : align === 'center' ? x + (width - total) / 2 : x;
+    const baseline = top + size * BASELINE;
+    this.color(color);
+    runs.forEach((r, i) => {
+      this.use(style, r.face, size);
+      this.pdf.text(r.text, cx, baseline, { lineBreak: false, baseline: 'alphabetic' });
+      cx += widths[i] ?? 0;
+    });
+    return total;
+  }
+
+  /** Breaks text into lines no wider than `width` (at spaces, between CJK characters, inside over-long words). */
+  wrap(text: string, style: FontStyle, size: number, width: number): string[] {
+    const out: string[] = [];
+    for (const para of text.split(/\r?\n/)) {
+      if (this.width(para, style, size) <= width) {
+        out.push(para);
+        continue;
+      }
+      let line = '';
+      for (const token of para.match(TOKEN) ?? []) {
+        if (SPACE.test(token)) {
+          if (line !== '') line += token;
+          continue;
+        }
+        if (this.width(line + token, style, size) <= width) {
+          line += token;
+          continue;
+        }
+        if (line.trim() !== '') out.push(line.trimEnd());
+        line = '';
+        if (this.width(token, style, size) <= width) {
+          line = token;
+          continue;
+        }
+        for (const ch of token) {
+          if (line !== '' && this.width(line + ch, style, size) > width) {
+            out.push(line);
+            line = '';
+          }
+          line += ch;
+        }
+      }
+      if (line.trim() !== '') out.push(line.trimEnd());
+    }
+    return out;
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * Fonts for invoice PDFs: finding font files (relative to the template, or inside an npm package),
+ * opening them once per process, and choosing a font per character. pdfkit has no font fallback,
+ * so text is cut into runs, each drawn with the first font of the style's list that has glyphs for
+ * it: Latin, Greek and Cyrillic from Noto Sans, Japanese and Chinese characters from Noto Sans JP.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as fontkit from 'fontkit';
+import { PACKAGE_ROOT } from '../paths.js';
+
+/** Where a font file is, from a template's `fonts` entry; null when it cannot be found. */
+export function resolveFontFile(spec: string, templateDir: string): string | null {
+  const [file] = spec.split('#', 1) as [string];
+  if (!file.startsWith('npm:')) {
+    const p = path.resolve(templateDir, file);
+    return fs.existsSync(p) ? p : null;
+  }
+  // npm:<package>/<file inside it>. Looked up like a module, from the template's folder and then
+  // from billctl's own, but by path: font files are data and need not be in a package's exports.
+  const rest = file.slice('npm:'.length);
+  const parts = rest.split('/');
+  const nameLength = rest.startsWith('@') ? 2 : 1;
+  if (parts.length <= nameLength) return null;
+  const pkg = parts.slice(0, nameLength).join('/');
+  const inside = parts.slice(nameLength).join('/');
+  for (const base of [templateDir, PACKAGE_ROOT]) {
+    const dirs = createRequire(path.join(base, 'noop.js')).resolve.paths(pkg) ?? [];
+    for (const dir of dirs) {
+      const p = path.join(dir, pkg, inside);
+      if (fs.existsSync(p)) return p;
+    }
+  }
+  return null;
+}
+
+const FONT_SIGNATURES = ['00010000', '74727565' /* true */, '4f54544f' /* OTTO */, '74746366' /* ttcf */];
+
+/** Null when the file starts like a TrueType or OpenType font (or collection), else the problem. */
+export function fontFileProblem(file: string): string | null {
+  let head: Buffer;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      head = Buffer.alloc(4);
+      fs.readSync(fd, head, 0, 4, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    return `cannot read ${file}: ${(err as Error).message}`;
+  }
+  return FONT_SIGNATURES.includes(head.toString('hex')) ? null : `${file} is not a TrueType or OpenType font (.ttf, .otf, .ttc)`;
+}
+
+/** A font file, opened on first use and then shared by every document of the process. */
+export class FontFace {
+  private opened: fontkit.Font | undefined;
+
+  constructor(
+    /** The absolute file, with `#PostScriptName` for one font of a collection. */
+    readonly file: string,
+    readonly postscriptName: string | undefined,
+  ) {}
+
+  get font(): fontkit.Font {
+    if (this.opened === undefined) {
+      const data = fs.readFileSync(this.file);
+      const opened = fontkit.create(data, this.postscriptName);
+      if (!('hasGlyphForCodePoint' in opened)) {
+        throw new Error(`${this.file} is a font collection: name one of its fonts as ${this.file}#PostScriptName`);
+      }
+      cacheLayout(opened);
+      this.opened = opened;
+    }
+    return this.opened;
+  }
+}
+
+/** What pdfkit reads of a fontkit GlyphRun: glyphs, positions and their total advance. */
+class SharedRun {
+  constructor(
+    readonly glyphs: fontkit.Glyph[],
+    readonly positions: fontkit.GlyphPosition[],
+  ) {}
+
+  get advanceWidth(): number {
+    let w = 0;
+    for (const p of this.positions) w += p.xAdvance;
+    return w;
+  }
+}
+
+const copyPosition = (p: fontkit.GlyphPosition): fontkit.GlyphPosition => ({
+  xAdvance: p.xAdvance,
+  yAdvance: p.yAdvance,
+  xOffset: p.xOffset,
+  yOffset: p.yOffset,
+});
+
+/** Distinct texts whose shaping a font remembers; past this the memory starts over (stays flat). */
+const LAYOUT_CACHE_LIMIT = 20_000;
+
+/**
+ * Shaping (OpenType GSUB/GPOS) is most of the cost of drawing text, and pdfkit remembers it only
+ * per document; invoices repeat the same words, labels and numbers. So the shared font remembers
+ * each text's glyphs and positions for the whole process. pdfkit scales the positions it gets in
+ * place, so every call hands out fresh position objects; the glyphs are read-only.
+ */
+function cacheLayout(font: fontkit.Font): void {
+  const shape = font.layout.bind(font);
+  const runs = new Map<string, { glyphs: fontkit.Glyph[]; positions: fontkit.GlyphPosition[] }>();
+  font.layout = (text, features, ...rest) => {
+    if ((features !== undefined && (!Array.isArray(features) || features.length > 0)) || rest.length > 0) {
+      return shape(text, features, ...rest);
+    }
+    let run = runs.get(text);
+    if (run === undefined) {
+      const shaped = shape(text);
+      run = { glyphs: shaped.glyphs, positions: shaped.positions.map(copyPosition) };
+      if (runs.size >= LAYOUT_CACHE_LIMIT) runs.clear();
+      runs.set(text, run);
+    }
+    // A structural stand-in for fontkit's GlyphRun class, with the members pdfkit uses.
+    return new SharedRun(run.glyphs, run.positions.map(copyPosition)) as unknown as fontkit.GlyphRun;
+  };
+}
+
+const faces = new Map<string, FontFace>();
+
+/** The shared face of a resolved font file (`spec` may end in `#PostScriptName`). */
+export function fontFace(file: string, spec: string): FontFace {
+  const hash = spec.indexOf('#');
+  const name = hash < 0 ? undefined : spec.slice(hash + 1);
+  const key = `${file}#${name ?? ''}`;
+  let face = faces.get(key);
+  if (face === undefined) {
+    face = new FontFace(file, name);
+    faces.set(key, face);
+  }
+  return face;
+}
+
+export interface TextRun {
+  /** Index of the face in the chain. */
+  face: number;
+  text: string;
+}
+
+/** Spaces, punctuation and marks stay in the font of the text around them when it has them. */
+const NEUTRAL = /^[\p{Z}\p{P}\p{M}\p{Cf}\p{Cc}]$/u;
+
+/**
+ * A style's fonts in order of preference. Which face draws a code point is remembered, so the
+ * coverage lookups happen once per distinct character per process (a bounded set).
+ */
+export class FontChain {
+  private readonly choice = new Map<number, number>();
+  private readonly covered: Map<number, boolean>[];
+
+  constructor(readonly faces: readonly FontFace[]) {
+    this.covered = faces.map(() => new Map());
+  }
+
+  private has(face: number, cp: number): boolean {
+    const seen = this.covered[face];
+    if (seen === undefined) return false;
+    let has = seen.get(cp);
+    if (has === undefined) {
+      has = this.faces[face]?.font.hasGlyphForCodePoint(cp) ?? false;
+      seen.set(cp, has);
+    }
+    return has;
+  }
+
+  /** The first face with a glyph for `cp`; the first face when none has one (it draws a box). */
+  faceFor(cp: number): number {
+    let face = this.choice.get(cp);
+    if (face === undefined) {
+      face = 0;
+      for (let i = 0; i < this.faces.length; i++) {
+        if (this.has(i, cp)) {
+          face = i;
+          break;
+        }
+      }
+      this.choice.set(cp, face);
+    }
+    return face;
+  }
+
+  /** Cuts text into runs of one face each. */
+  runs(text: string): TextRun[] {
+    const out: TextRun[] = [];
+    let face = -1;
+    let start = 0;
+    let i = 0;
+    for (const ch of text) {
+      const cp = ch.codePointAt(0) ?? 0;
+      const best = this.faceFor(cp);
+      const f = best !== face && face >= 0 && NEUTRAL.test(ch) && this.has(face, cp) ? face : best;
+      if (f !== face) {
+        if (i > start) out.push({ face, text: text.slice(start, i) });
+        face = f;
+        start = i;
+      }
+      i += ch.length;
+    }
+    if (i > start) out.push({ face: Math.max(face, 0), text: text.slice(start, i) });
+    return out;
+  }
+}

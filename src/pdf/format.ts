@@ -1,0 +1,103 @@
+/**
+ * How the PDF writes quantities, prices and rates. Pure text in, text out; no number arithmetic
+ * on an amount. Amounts keep their exact decimal text (only digit grouping may be added).
+ *
+ * GPU quantities arrive in seconds. They are shown as exact elapsed time `h:mm:ss` ("101:00:00"
+ * for 363,600 s) beside a price per hour, so a reader can check `1:00:00 × 4.00 / h = 4.00`
+ * without dividing by 3600; decimal hours would be inexact for most second counts (1 s is
+ * 0.000277… h). A template can choose plain seconds ("363,600 s") instead.
+ */
+import { Decimal } from '../domain/money.js';
+import type { LineUnit } from './invoice-document.js';
+
+export type GpuQuantityStyle = 'hms' | 'seconds';
+
+export interface UnitLabels {
+  hour: string;
+  second: string;
+  token: string;
+  request: string;
+}
+
+export interface NumberFormat {
+  /** Between groups of three digits in quantities ("9,400,000"); "" for none. */
+  thousands: string;
+  /** The same for amounts; "" keeps them exactly as in the JSON and CSV output. */
+  amountThousands: string;
+  gpuQuantity: GpuQuantityStyle;
+  units: UnitLabels;
+}
+
+/** Groups the digits of integer text: `groupDigits("-9400000", ",")` is "-9,400,000". */
+export function groupDigits(integer: string, separator: string): string {
+  const negative = integer.startsWith('-');
+  const digits = negative ? integer.slice(1) : integer;
+  if (separator === '' || digits.length <= 3) return integer;
+  const head = digits.length % 3 || 3;
+  let out = digits.slice(0, head);
+  for (let i = head; i < digits.length; i += 3) out += separator + digits.slice(i, i + 3);
+  return (negative ? '-' : '') + out;
+}
+
+/** An amount's decimal text with its integer part grouped ("1234.50" → "1,234.50" with ","). */
+export function formatAmountText(amount: string, separator: string): string {
+  if (separator === '') return amount;
+  const dot = amount.indexOf('.');
+  return dot < 0 ? groupDigits(amount, separator) : groupDigits(amount.slice(0, dot), separator) + amount.slice(dot);
+}
+
+/** Whole seconds as `h:mm:ss` (hours not wrapped at 24): "363600" → "101:00:00", "-90" → "-0:01:30". */
+export function formatSecondsHms(seconds: string): string {
+  const s = BigInt(seconds);
+  const a = s < 0n ? -s : s;
+  const two = (n: bigint) => n.toString().padStart(2, '0');
+  return `${s < 0n ? '-' : ''}${a / 3600n}:${two((a / 60n) % 60n)}:${two(a % 60n)}`;
+}
+
+/** A quantity cell: whole units of `unit` as text, written for a reader. */
+export function formatQuantity(value: string, unit: LineUnit | null, f: NumberFormat): string {
+  switch (unit) {
+    case 'second':
+      return f.gpuQuantity === 'hms' ? formatSecondsHms(value) : `${groupDigits(value, f.thousands)} ${f.units.second}`;
+    case 'token':
+    case 'request':
+      return groupDigits(value, f.thousands);
+    case null:
+      return '';
+    default:
+      return unit satisfies never;
+  }
+}
+
+/** A unit price cell: "4.00 / h", "0.006 / 1,000 tokens", "0.01 / request". */
+export function formatUnitPrice(price: string, unit: LineUnit | null, unitSize: number, f: NumberFormat): string {
+  const per = (size: number, label: string) =>
+    size === 1 ? `${price} / ${label}` : `${price} / ${groupDigits(String(size), f.thousands)} ${label}`;
+  switch (unit) {
+    case 'second':
+      return unitSize % 3600 === 0 ? per(unitSize / 3600, f.units.hour) : per(unitSize, f.units.second);
+    case 'token':
+      return per(unitSize, f.units.token);
+    case 'request':
+      return per(unitSize, f.units.request);
+    case null:
+      return price;
+    default:
+      return unit satisfies never;
+  }
+}
+
+/** A tax rate fraction as a percentage, exactly: "0.19" → "19", "0.075" → "7.5", "0" → "0". */
+export function formatPercent(rate: string): string {
+  return Decimal.parse(rate).mul(100n).normalize().toString();
+}
+
+/** Fills `{name}` placeholders; the template loader has checked that every name is known. */
+export function fillText(text: string, values: Readonly<Record<string, string>>): string {
+  return text.replace(/\{([a-z_]+)\}/g, (whole, name: string) => values[name] ?? whole);
+}
+
+/** The `{name}` placeholders a text uses. */
+export function placeholders(text: string): string[] {
+  return [...text.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1] ?? '');
+}

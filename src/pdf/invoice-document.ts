@@ -1,0 +1,164 @@
+/**
+ * The invoice view model: everything an invoice PDF shows, as plain serialisable data. The
+ * invoice lifecycle builds it from a stored invoice; the renderer (render-invoice.ts) draws it and
+ * decides nothing about money. Amounts are exact decimal text with the currency's minor digits
+ * (`formatAmount` in domain/money.ts), quantities are whole numbers as text in the line's unit
+ * (GPU in seconds), dates are `YYYY-MM-DD` and periods `YYYY-MM`.
+ */
+import type { Issuer } from '../config.js';
+
+export type InvoiceStatus = 'draft' | 'finalized' | 'paid' | 'void';
+
+/** The unit a line's quantities are counted in (cli.md, invoice JSON). */
+export type LineUnit = 'second' | 'token' | 'request';
+
+export type UsageLineKind = 'gpu' | 'input_tokens' | 'output_tokens' | 'requests';
+
+/** A usage line of the table, or an adjustment line (then `kind` is the kind of line it corrects). */
+export interface InvoiceDocumentLine {
+  kind: UsageLineKind;
+  /** As the invoice stores it: "Qwen-70B output tokens", "Adjustment for 2026-10: Qwen-70B input tokens". */
+  description: string;
+  catalog_version: string;
+  /** Whole numbers in `unit` as text ("363600"); may be negative on an adjustment. */
+  used: string;
+  included: string;
+  billed: string;
+  unit: LineUnit | null;
+  /** Price per `unit_size` units, exact decimal text as in the catalog ("0.006", "4.00"). */
+  unit_price: string;
+  /** How many units `unit_price` is for: 1000 for tokens per 1,000, 3600 for GPU per hour. */
+  unit_size: number;
+  /** Exact decimal text with the currency's digits ("6.60"). */
+  amount: string;
+  /** Billed at 0.00 under `--allow-unpriced`: no rate in the catalog version. */
+  unpriced?: boolean;
+}
+
+/** Adjustment lines for one earlier, already invoiced period (late usage). */
+export interface AdjustmentGroup {
+  period: string;
+  lines: InvoiceDocumentLine[];
+}
+
+/** The plan fee and the usage discount (a negative amount), shown in the totals block. */
+export interface InvoiceCharge {
+  kind: 'fee' | 'discount';
+  description: string;
+  amount: string;
+}
+
+/** One day of the period's usage cost, for the chart. Days without usage may be left out or be "0.00". */
+export interface DailyCost {
+  date: string;
+  amount: string;
+}
+
+export interface InvoiceParty {
+  name: string;
+  /** Address lines, top to bottom. */
+  address: string[];
+  email: string;
+}
+
+export interface InvoiceIssuer extends InvoiceParty {
+  tax_id: string;
+  /** A PNG or JPEG file; null uses the template's logo, if it has one. */
+  logo: string | null;
+}
+
+export interface InvoiceCustomer extends InvoiceParty {
+  tenant_id: string;
+}
+
+export interface InvoiceDocument {
+  issuer: InvoiceIssuer;
+  customer: InvoiceCustomer;
+  /** Null on a draft: the PDF then says DRAFT where the number goes, and across every page. */
+  number: string | null;
+  status: InvoiceStatus;
+  period: string;
+  /** Null until finalized. */
+  issue_date: string | null;
+  due_date: string | null;
+  currency: string;
+  /** The current period's usage lines, in invoice order. */
+  lines: InvoiceDocumentLine[];
+  /** Adjustments, one group per corrected period, oldest first. */
+  adjustments: AdjustmentGroup[];
+  /** Fee and discount. */
+  charges: InvoiceCharge[];
+  subtotal: string;
+  /** `label` as the tenant's tax_label ("VAT"), `rate` as a decimal fraction ("0.19" is shown as 19 %). */
+  tax: { label: string; rate: string; amount: string };
+  total: string;
+  payment_instructions: string;
+  footer: string;
+  /** Usage cost per day of the period, in date order. */
+  daily_costs: DailyCost[];
+}
+
+/** Address text as lines: split on line breaks, trimmed, blank lines dropped. */
+export function addressLines(text: string): string[] {
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+}
+
+/** The issuer block from the config's `issuer` section. */
+export function issuerFromConfig(issuer: Issuer): InvoiceIssuer {
+  return {
+    name: issuer.name,
+    address: addressLines(issuer.address),
+    tax_id: issuer.taxId,
+    email: issuer.email,
+    logo: issuer.logo,
+  };
+}
+
+const DATE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
+const INTEGER = /^-?\d+$/;
+const DECIMAL = /^-?\d+(\.\d+)?$/;
+const NUMBER = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * What is wrong with a view model, as `field: problem` texts (empty when nothing). The lifecycle
+ * builds the model from validated data, so a problem here is a bug; the renderer refuses to draw
+ * rather than print a wrong number.
+ */
+export function invoiceDocumentProblems(doc: InvoiceDocument): string[] {
+  const problems: string[] = [];
+  const check = (ok: boolean, field: string, want: string, value: unknown) => {
+    if (!ok) problems.push(`${field}: ${JSON.stringify(value)} is not ${want}`);
+  };
+  const amount = (v: string, field: string) => check(DECIMAL.test(v), field, 'a decimal amount like "12.30"', v);
+  check(PERIOD.test(doc.period), 'period', 'a period YYYY-MM', doc.period);
+  check(doc.number === null || NUMBER.test(doc.number), 'number', 'an invoice number (letters, digits, - and _)', doc.number);
+  check(doc.issue_date === null || DATE.test(doc.issue_date), 'issue_date', 'a date YYYY-MM-DD', doc.issue_date);
+  check(doc.due_date === null || DATE.test(doc.due_date), 'due_date', 'a date YYYY-MM-DD', doc.due_date);
+  check(/^[A-Z]{3}$/.test(doc.currency), 'currency', 'an ISO 4217 code', doc.currency);
+  check(doc.status !== 'draft' || doc.number === null, 'number', 'null on a draft', doc.number);
+  const line = (l: InvoiceDocumentLine, at: string) => {
+    for (const q of ['used', 'included', 'billed'] as const) check(INTEGER.test(l[q]), `${at}.${q}`, 'a whole number', l[q]);
+    check(DECIMAL.test(l.unit_price), `${at}.unit_price`, 'a decimal price', l.unit_price);
+    check(Number.isSafeInteger(l.unit_size) && l.unit_size >= 1, `${at}.unit_size`, 'a whole number >= 1', l.unit_size);
+    amount(l.amount, `${at}.amount`);
+  };
+  doc.lines.forEach((l, i) => line(l, `lines[${i}]`));
+  doc.adjustments.forEach((g, i) => {
+    check(PERIOD.test(g.period), `adjustments[${i}].period`, 'a period YYYY-MM', g.period);
+    g.lines.forEach((l, j) => line(l, `adjustments[${i}].lines[${j}]`));
+  });
+  doc.charges.forEach((c, i) => amount(c.amount, `charges[${i}].amount`));
+  amount(doc.subtotal, 'subtotal');
+  amount(doc.tax.amount, 'tax.amount');
+  check(DECIMAL.test(doc.tax.rate), 'tax.rate', 'a decimal rate like "0.19"', doc.tax.rate);
+  amount(doc.total, 'total');
+  doc.daily_costs.forEach((d, i) => {
+    check(DATE.test(d.date), `daily_costs[${i}].date`, 'a date YYYY-MM-DD', d.date);
+    amount(d.amount, `daily_costs[${i}].amount`);
+  });
+  return problems;
+}

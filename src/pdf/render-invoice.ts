@@ -1,0 +1,486 @@
+/**
+ * Invoice PDFs with pdfkit: an InvoiceDocument drawn with a LoadedTemplate. The same document and
+ * template give the same bytes in any process: the creation and modification dates come from the
+ * invoice (issue date, else the period's first day), the file /ID is pdfkit's hash of that info,
+ * and font subset tags follow the order fonts are first used. Nothing reads the clock or random.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import PDFDocument from 'pdfkit';
+import { UsageError } from '../errors.js';
+import { Canvas, type FontStyle } from './canvas.js';
+import { chartModel } from './chart.js';
+import { fillText, formatAmountText, formatPercent, formatQuantity, formatUnitPrice } from './format.js';
+import { invoiceDocumentProblems, type InvoiceDocument, type InvoiceDocumentLine } from './invoice-document.js';
+import { readImage, type LoadedTemplate, type TableColumn } from './template.js';
+
+export { loadInvoiceTemplate, type LoadedTemplate } from './template.js';
+
+const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
+const NUMBER = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Where an invoice's PDF goes: `<out>/<period>/<number>.pdf` (cli.md). Only the period and the
+ * invoice number make the path, never tenant text, and both are checked so that neither can
+ * leave the folder.
+ */
+export function invoicePdfPath(outDir: string, period: string, number: string): string {
+  if (!PERIOD.test(period)) throw new RangeError(`invoice PDF path: "${period}" is not a period YYYY-MM`);
+  if (!NUMBER.test(number)) throw new RangeError(`invoice PDF path: "${number}" is not an invoice number (letters, digits, - and _)`);
+  return path.join(outDir, period, `${number}.pdf`);
+}
+
+const logos = new Map<string, Buffer>();
+
+/** The issuer's logo file, read once per process. */
+function issuerLogo(file: string): Buffer {
+  let data = logos.get(file);
+  if (data === undefined) {
+    try {
+      data = readImage(file);
+    } catch (err) {
+      throw new UsageError(`issuer.logo: ${(err as Error).message}`, 'Point issuer.logo in billctl.yaml at a PNG or JPEG file.');
+    }
+    logos.set(file, data);
+  }
+  return data;
+}
+
+/** The PDF's dates: the issue date, or for a draft the first day of its period, at 00:00 UTC. */
+function documentDate(doc: InvoiceDocument): Date {
+  const day = doc.issue_date ?? `${doc.period}-01`;
+  return new Date(Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)) - 1, Number(day.slice(8, 10))));
+}
+
+const CELL_PAD_X = 4;
+const CELL_PAD_Y = 3;
+const GAP = 16;
+
+/** Draws one invoice: the blocks of the template in order, then footers and page numbers. */
+class InvoiceDrawing {
+  private readonly c: Canvas;
+  private readonly left: number;
+  private readonly right: number;
+  private readonly width: number;
+  private readonly top: number;
+  private readonly bottom: number;
+  private readonly footerLines: string[];
+  private y: number;
+  /** Inside the line table: a page break repeats its header. */
+  private inTable = false;
+
+  constructor(
+    private readonly pdf: PDFKit.PDFDocument,
+    private readonly t: LoadedTemplate,
+    private readonly doc: InvoiceDocument,
+  ) {
+    this.c = new Canvas(pdf, t.fonts);
+    const m = t.page.margins;
+    this.left = m.left;
+    this.right = t.page.width - m.right;
+    this.width = this.right - this.left;
+    this.top = m.top;
+    this.y = m.top;
+    // The footer sits above the bottom margin with the page number on its last line.
+    this.footerLines = this.c.wrap(doc.footer.trim(), 'regular', t.sizes.small, this.width * 0.75);
+    const footerHeight = Math.max(1, this.footerLines.length) * this.c.lineHeight(t.sizes.small);
+    this.bottom = t.page.height - m.bottom - footerHeight - 8;
+  }
+
+  private get number(): string {
+    return this.doc.number ?? this.t.texts.draft;
+  }
+
+  private amount(a: string): string {
+    return formatAmountText(a, this.t.format.amountThousands);
+  }
+
+  private lh(size: number): number {
+    return this.c.lineHeight(size);
+  }
+
+  /** Moves to a new page when `h` more points do not fit on this one. */
+  private ensure(h: number): void {
+    if (this.y + h > this.bottom && this.y > this.top + 30) this.newPage();
+  }
+
+  private newPage(): void {
+    this.pdf.addPage();
+    this.c.resetState();
+    const { sizes, colors, texts } = this.t;
+    this.y = this.top;
+    this.c.text(this.doc.issuer.name, this.left, this.y, 'regular', sizes.small, colors.muted, 'left', this.width / 2);
+    const running = fillText(texts.continued, { title: texts.title, number: this.number });
+    this.c.text(running, this.left, this.y, 'regular', sizes.small, colors.muted, 'right', this.width);
+    this.y += this.lh(sizes.small) + 10;
+    if (this.inTable) this.tableHeader();
+  }
+
+  draw(): void {
+    for (const block of this.t.blocks) {
+      switch (block) {
+        case 'header':
+          this.header();
+          break;
+        case 'details':
+          this.details();
+          break;
+        case 'lines':
+          this.lines();
+          break;
+        case 'adjustments':
+          this.adjustments();
+          break;
+        case 'totals':
+          this.totals();
+          break;
+        case 'chart':
+          this.chart();
+          break;
+        case 'payment':
+          this.payment();
+          break;
+        default:
+          block satisfies never;
+      }
+    }
+    this.finishPages();
+  }
+
+  /** Lines of text top-down from `this.y`-like `y`; returns the y below them. */
+  private stack(lines: readonly { text: string; style: FontStyle; size: number; color: string }[], x: number, y: number, width: number, align: 'left' | 'right' = 'left'): number {
+    for (const l of lines) {
+      for (const part of this.c.wrap(l.text, l.style, l.size, width)) {
+        this.c.text(part, x, y, l.style, l.size, l.color, align, width);
+        y += this.lh(l.size);
+      }
+    }
+    return y;
+  }
+
+  private header(): void {
+    const { sizes, colors, texts, logo } = this.t;
+    const issuer = this.doc.issuer;
+    let y = this.y;
+    const logoData = issuer.logo !== null ? issuerLogo(issuer.logo) : logo.data;
+    if (logoData !== null) {
+      this.pdf.image(logoData, this.left, y, { fit: [logo.width, logo.height] });
+      y += logo.height + 8;
+    }
+    const half = this.width * 0.55;
+    const body = (text: string) => ({ text, style: 'regular' as const, size: sizes.body, color: colors.text });
+    const lines = [
+      { text: issuer.name, style: 'bold' as const, size: sizes.heading, color: colors.text },
+      ...issuer.address.map(body),
+      ...(issuer.tax_id ? [body(fillText(texts.tax_id, { tax_id: issuer.tax_id }))] : []),
+      ...(issuer.email ? [body(issuer.email)] : []),
+    ];
+    const leftBottom = this.stack(lines, this.left, y, half);
+    const titleX = this.left + half + 10;
+    const titleW = this.right - titleX;
+    let ry = this.y;
+    this.c.text(texts.title, titleX, ry, 'bold', sizes.title, colors.accent, 'right', titleW);
+    ry += this.lh(sizes.title);
+    const shown = this.doc.status === 'void' ? `${this.number} · ${texts.void}` : this.number;
+    this.c.text(shown, titleX, ry, 'bold', sizes.heading, this.doc.number === null ? colors.watermark : colors.text, 'right', titleW);
+    ry += this.lh(sizes.heading);
+    this.y = Math.max(leftBottom, ry) + GAP;
+  }
+
+  private details(): void {
+    const { sizes, colors, texts } = this.t;
+    const cu = this.doc.customer;
+    const half = this.width * 0.55;
+    const body = (text: string) => ({ text, style: 'regular' as const, size: sizes.body, color: colors.text });
+    const leftBottom = this.stack(
+      [
+        { text: texts.bill_to, style: 'regular', size: sizes.small, color: colors.muted },
+        { text: cu.name, style: 'bold', size: sizes.heading, color: colors.text },
+        ...cu.address.map(body),
+        body(fillText(texts.customer_id, { id: cu.tenant_id })),
+        ...(cu.email ? [body(cu.email)] : []),
+      ],
+      this.left,
+      this.y,
+      half,
+    );
+    const boxX = this.left + half + 10;
+    const boxW = this.right - boxX;
+    const rows: [string, string][] = [[texts.number, this.number]];
+    if (this.doc.issue_date !== null) rows.push([texts.issue_date, this.doc.issue_date]);
+    if (this.doc.due_date !== null) rows.push([texts.due_date, this.doc.due_date]);
+    rows.push([texts.period, this.doc.period]);
+    let ry = this.y;
+    for (const [label, value] of rows) {
+      this.c.text(label, boxX, ry, 'regular', sizes.body, colors.muted);
+      this.c.text(value, boxX, ry, 'bold', sizes.body, colors.text, 'right', boxW);
+      ry += this.lh(sizes.body) + 2;
+    }
+    this.y = Math.max(leftBottom, ry) + GAP;
+  }
+
+  private heading(text: string): void {
+    const { sizes, colors } = this.t;
+    // Keep a heading with at least the table header and one row below it.
+    this.ensure(this.lh(sizes.heading) + 3 * this.lh(sizes.table) + 4 * CELL_PAD_Y);
+    this.c.text(text, this.left, this.y, 'bold', sizes.heading, colors.accent);
+    this.y += this.lh(sizes.heading) + 4;
+  }
+
+  private tableHeader(): void {
+    const { sizes, colors, columns } = this.t;
+    const h = this.lh(sizes.table) + 2 * CELL_PAD_Y;
+    this.pdf.rect(this.left, this.y, this.width, h).fill(colors.table_header_background);
+    this.c.resetState();
+    let x = this.left;
+    for (const col of columns) {
+      const header = fillText(col.header, { currency: this.doc.currency });
+      this.c.text(header, x + CELL_PAD_X, this.y + CELL_PAD_Y, 'bold', sizes.table, colors.text, col.align, col.width - 2 * CELL_PAD_X);
+      x += col.width;
+    }
+    this.y += h;
+  }
+
+  private cell(line: InvoiceDocumentLine, col: TableColumn): { text: string; style: FontStyle } {
+    const f = this.t.format;
+    switch (col.field) {
+      case 'description':
+        return { text: line.description, style: 'regular' };
+      case 'catalog_version':
+        return { text: line.catalog_version, style: 'regular' };
+      case 'used':
+      case 'included':
+      case 'billed':
+        return { text: formatQuantity(line[col.field], line.unit, f), style: 'regular' };
+      case 'unit_price':
+        return line.unpriced
+          ? { text: this.t.texts.unpriced, style: 'bold' }
+          : { text: formatUnitPrice(line.unit_price, line.unit, line.unit_size, f), style: 'regular' };
+      case 'amount':
+        return { text: this.amount(line.amount), style: 'regular' };
+      default:
+        return col.field satisfies never;
+    }
+  }
+
+  /** One table row of cells (wrapped), its height found first so it never splits across pages. */
+  private row(cells: { text: string; style: FontStyle; color?: string }[]): void {
+    const { sizes, colors, columns } = this.t;
+    const lh = this.lh(sizes.table);
+    const wrapped = cells.map((cell, i) => this.c.wrap(cell.text, cell.style, sizes.table, (columns[i]?.width ?? 0) - 2 * CELL_PAD_X));
+    const h = Math.max(1, ...wrapped.map((w) => w.length)) * lh + 2 * CELL_PAD_Y;
+    this.ensure(h);
+    let x = this.left;
+    wrapped.forEach((parts, i) => {
+      const col = columns[i];
+      const cell = cells[i];
+      if (col === undefined || cell === undefined) return;
+      parts.forEach((part, j) => {
+        this.c.text(part, x + CELL_PAD_X, this.y + CELL_PAD_Y + j * lh, cell.style, sizes.table, cell.color ?? colors.text, col.align, col.width - 2 * CELL_PAD_X);
+      });
+      x += col.width;
+    });
+    this.y += h;
+    this.pdf.moveTo(this.left, this.y).lineTo(this.right, this.y).lineWidth(0.4).stroke(colors.rule);
+  }
+
+  private tableRows(lines: readonly InvoiceDocumentLine[]): void {
+    for (const line of lines) this.row(this.t.columns.map((col) => this.cell(line, col)));
+  }
+
+  private lines(): void {
+    const { texts, colors, columns } = this.t;
+    this.heading(fillText(texts.lines_heading, { period: this.doc.period }));
+    this.tableHeader();
+    this.inTable = true;
+    if (this.doc.lines.length === 0) {
+      this.row(columns.map((_, i) => ({ text: i === 0 ? texts.no_usage : '', style: 'regular' as const, color: colors.muted })));
+    } else {
+      this.tableRows(this.doc.lines);
+    }
+    this.inTable = false;
+    this.y += GAP;
+  }
+
+  private adjustments(): void {
+    for (const group of this.doc.adjustments) {
+      this.heading(fillText(this.t.texts.adjustments_heading, { period: group.period }));
+      this.tableHeader();
+      this.inTable = true;
+      this.tableRows(group.lines);
+      this.inTable = false;
+      this.y += GAP;
+    }
+  }
+
+  private totals(): void {
+    const { sizes, colors, texts } = this.t;
+    const d = this.doc;
+    const rows: { label: string; value: string; strong?: boolean }[] = [
+      ...d.charges.map((c) => ({ label: c.description, value: this.amount(c.amount) })),
+      { label: texts.subtotal, value: this.amount(d.subtotal) },
+      { label: fillText(texts.tax, { label: d.tax.label, rate: formatPercent(d.tax.rate) }), value: this.amount(d.tax.amount) },
+      { label: fillText(texts.total, { currency: d.currency }), value: this.amount(d.total), strong: true },
+    ];
+    if (d.due_date !== null) rows.push({ label: texts.due_date, value: d.due_date });
+    const lh = this.lh(sizes.body) + 3;
+    this.ensure(rows.length * lh + 8);
+    const x = this.left + this.width * 0.5;
+    const w = this.right - x;
+    for (const r of rows) {
+      if (r.strong) {
+        this.pdf.moveTo(x, this.y + 1).lineTo(this.right, this.y + 1).lineWidth(0.8).stroke(colors.text);
+        this.y += 3;
+      }
+      const style: FontStyle = r.strong ? 'bold' : 'regular';
+      const labelW = w - this.c.width(r.value, style, sizes.body) - 8;
+      const label = this.c.wrap(r.label, style, sizes.body, labelW);
+      label.forEach((part, i) => this.c.text(part, x, this.y + i * lh, style, sizes.body, r.strong ? colors.text : colors.muted));
+      this.c.text(r.value, x, this.y, style, sizes.body, colors.text, 'right', w);
+      this.y += Math.max(1, label.length) * lh;
+    }
+    this.y += GAP;
+  }
+
+  private chart(): void {
+    const { sizes, colors, texts, chart } = this.t;
+    const model = chartModel(this.doc.period, this.doc.daily_costs);
+    const small = this.lh(sizes.small);
+    this.ensure(this.lh(sizes.heading) + 4 + small + chart.height + small + 4);
+    this.c.text(fillText(texts.chart_title, { currency: this.doc.currency }), this.left, this.y, 'bold', sizes.heading, colors.accent);
+    this.y += this.lh(sizes.heading) + 4;
+    const plotTop = this.y + small;
+    const base = plotTop + chart.height;
+    if (model.max === null) {
+      this.c.text(texts.chart_empty, this.left, plotTop + chart.height / 2 - small / 2, 'regular', sizes.small, colors.muted, 'center', this.width);
+    } else {
+      this.c.text(this.amount(model.max), this.left, this.y, 'regular', sizes.small, colors.muted);
+      this.pdf.moveTo(this.left, plotTop).lineTo(this.right, plotTop).dash(1.5, { space: 2 }).lineWidth(0.4).stroke(colors.rule).undash();
+      const slot = this.width / model.bars.length;
+      const barW = Math.min(slot * 0.7, 24);
+      model.bars.forEach((bar, i) => {
+        if (bar.permille <= 0) return;
+        // Pixel geometry only: thousandths of the tallest day (exact, chart.ts) to points.
+        const h = Math.max(0.6, (bar.permille * chart.height) / 1000);
+        this.pdf.rect(this.left + i * slot + (slot - barW) / 2, base - h, barW, h).fill(colors.chart_bar);
+      });
+      this.c.resetState();
+      const first = model.bars[0];
+      const last = model.bars[model.bars.length - 1];
+      if (first !== undefined) this.c.text(first.date, this.left, base + 2, 'regular', sizes.small, colors.muted);
+      if (last !== undefined && last !== first) this.c.text(last.date, this.left, base + 2, 'regular', sizes.small, colors.muted, 'right', this.width);
+    }
+    this.pdf.moveTo(this.left, base).lineTo(this.right, base).lineWidth(0.6).stroke(colors.muted);
+    this.y = base + small + 4 + GAP;
+  }
+
+  private payment(): void {
+    const { sizes, colors, texts } = this.t;
+    const text = this.doc.payment_instructions.trim();
+    if (text === '') return;
+    const lines = this.c.wrap(text, 'regular', sizes.body, this.width);
+    const lh = this.lh(sizes.body);
+    this.ensure(this.lh(sizes.heading) + 4 + Math.min(lines.length, 3) * lh);
+    this.c.text(texts.payment_heading, this.left, this.y, 'bold', sizes.heading, colors.accent);
+    this.y += this.lh(sizes.heading) + 4;
+    for (const l of lines) {
+      this.ensure(lh);
+      this.c.text(l, this.left, this.y, 'regular', sizes.body, colors.text);
+      this.y += lh;
+    }
+    this.y += GAP;
+  }
+
+  /** Footer, page numbers and the DRAFT or VOID mark, on every page once their count is known. */
+  private finishPages(): void {
+    const { sizes, colors, texts, page } = this.t;
+    const range = this.pdf.bufferedPageRange();
+    const pages = range.count;
+    const mark = this.doc.status === 'draft' ? texts.draft : this.doc.status === 'void' ? texts.void : '';
+    for (let i = 0; i < pages; i++) {
+      this.pdf.switchToPage(range.start + i);
+      this.c.resetState();
+      let y = this.bottom + 8;
+      this.pdf.moveTo(this.left, y - 4).lineTo(this.right, y - 4).lineWidth(0.4).stroke(colors.rule);
+      for (const l of this.footerLines) {
+        this.c.text(l, this.left, y, 'regular', sizes.small, colors.muted);
+        y += this.lh(sizes.small);
+      }
+      const pageText = fillText(texts.page, { page: String(i + 1), pages: String(pages) });
+      const lastLine = this.bottom + 8 + (Math.max(1, this.footerLines.length) - 1) * this.lh(sizes.small);
+      this.c.text(pageText, this.left, lastLine, 'regular', sizes.small, colors.muted, 'right', this.width);
+      if (mark !== '') {
+        const cx = page.width / 2;
+        const cy = page.height / 2;
+        this.pdf.save();
+        this.pdf.rotate(-35, { origin: [cx, cy] });
+        this.pdf.fillOpacity(0.12);
+        this.c.resetState();
+        this.c.text(mark, 0, cy - this.lh(sizes.watermark) / 2, 'bold', sizes.watermark, colors.watermark, 'center', page.width);
+        this.pdf.restore();
+        this.c.resetState();
+      }
+    }
+  }
+}
+
+/** Renders an invoice to PDF bytes. */
+export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate): Promise<Buffer> {
+  const problems = invoiceDocumentProblems(doc);
+  if (problems.length > 0) {
+    return Promise.reject(new Error(`invoice ${doc.number ?? `draft ${doc.period}`} cannot be drawn (a bug in building it):\n  - ${problems.join('\n  - ')}`));
+  }
+  const date = documentDate(doc);
+  const pdf = new PDFDocument({
+    size: [template.page.width, template.page.height],
+    margin: 0,
+    bufferPages: true,
+    // No default font: pdfkit would parse Helvetica's metrics for every document, unused.
+    font: '',
+    info: {
+      Title: `${template.texts.title} ${doc.number ?? template.texts.draft}`,
+      Author: doc.issuer.name,
+      Creator: 'billctl',
+      Producer: 'billctl',
+      CreationDate: date,
+      ModDate: date,
+    },
+  });
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    pdf.on('data', (chunk: Buffer) => chunks.push(chunk));
+    pdf.on('end', () => resolve(Buffer.concat(chunks)));
+    pdf.on('error', reject);
+    try {
+      new InvoiceDrawing(pdf, template, doc).draw();
+      pdf.end();
+    } catch (err) {
+      reject(err as Error);
+    }
+  });
+}
+
+let tempCounter = 0;
+
+/**
+ * Renders an invoice and writes it to `outPath` atomically: a temporary file beside it, flushed to
+ * disk, then renamed over the target, so a crash leaves the old file or the new one, never half.
+ */
+export async function writeInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate, outPath: string): Promise<void> {
+  const bytes = await renderInvoicePdf(doc, template);
+  await fs.promises.mkdir(path.dirname(outPath), { recursive: true });
+  const temp = `${outPath}.${process.pid}.${++tempCounter}.tmp`;
+  try {
+    const handle = await fs.promises.open(temp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.promises.rename(temp, outPath);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true });
+    throw err;
+  }
+}
