@@ -6,12 +6,17 @@ import { catalogFromDocument, catalogToDocument, type CatalogVersion } from '../
 import { Decimal } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
 import type { BillingMode, PlanEntry, Tenant } from '../domain/tenant.js';
+import { SqlInvoiceRepo, type InvoiceRepo } from './invoice-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
 import { toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
 import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
 
 export abstract class SqlStore implements Store {
-  constructor(readonly db: SqlDriver) {}
+  readonly invoices: InvoiceRepo;
+
+  constructor(readonly db: SqlDriver) {
+    this.invoices = new SqlInvoiceRepo(db);
+  }
 
   get dialect() {
     return this.db.dialect;

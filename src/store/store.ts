@@ -7,6 +7,7 @@ import type { Period } from '../domain/period.js';
 import type { BillingMode, Tenant } from '../domain/tenant.js';
 import type { Decimal } from '../domain/money.js';
 import type { Dialect } from './sql.js';
+import type { InvoiceRepo } from './invoice-repo.js';
 
 export interface MigrationOutcome {
   from: number;
@@ -58,6 +59,8 @@ export interface Store {
   readonly dialect: Dialect;
   /** Where the store is, safe to print. */
   readonly location: string;
+  /** Invoices, their lines and number sequences. */
+  readonly invoices: InvoiceRepo;
 
   /**
    * Creates or upgrades the schema; running it again is a no-op. `to` stops at an older version

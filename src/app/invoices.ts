@@ -1,0 +1,321 @@
+/**
+ * The invoice lifecycle (billing-rules.md, "Invoices"): drafts that follow the data, finalizing
+ * with gapless numbers, paid and void, late-usage adjustments, and PDFs from frozen documents.
+ * Read, compute, write: rating and invoice math are pure (src/domain); this file does the I/O.
+ */
+import path from 'node:path';
+import type { Config } from '../config.js';
+import {
+  invoiceLineJson, invoiceTotals, lateUsageAdjustments, orderInvoiceLines, type AdjustmentLine, type InvoiceLine,
+} from '../domain/invoice.js';
+import { formatAmount } from '../domain/money.js';
+import type { Period } from '../domain/period.js';
+import { NoCatalogError, PlanTermsError, type RatedPeriod } from '../domain/rating.js';
+import type { Tenant } from '../domain/tenant.js';
+import { DAY_MS, parseDate } from '../domain/time.js';
+import { UsageError } from '../errors.js';
+import type { InvoiceRecord } from '../store/invoice-repo.js';
+import type { Store } from '../store/store.js';
+import type { DailyCost, InvoiceDocument, InvoiceDocumentLine } from '../pdf/invoice-document.js';
+
+/** What invoicing needs from rating: results, a fingerprint of the inputs, daily costs for the chart. */
+export interface RatingService {
+  ratePeriod(tenant: Tenant, period: Period): Promise<RatedPeriod>;
+  /** Changes whenever anything that rating reads for this tenant-period changes. */
+  fingerprint(tenant: Tenant, period: Period): Promise<string>;
+  dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]>;
+  /** Periods before `before` with billable receipts. */
+  periodsWithUsage(tenant: Tenant, before: Period): Promise<Period[]>;
+  /** True when the tenant has any receipt (billable or not) in the period. */
+  hasReceipts(tenant: Tenant, period: Period): Promise<boolean>;
+}
+
+export interface ComputedInvoice {
+  tenant: Tenant;
+  period: Period;
+  rated: RatedPeriod | null;
+  adjustments: AdjustmentLine[];
+  lines: InvoiceLine[];
+  totals: ReturnType<typeof invoiceTotals>;
+  currency: string;
+  fingerprints: Record<Period, string>;
+}
+
+export type GenerateStatus = 'created' | 'updated' | 'unchanged' | 'skipped' | 'issued';
+
+export interface GenerateOutcome {
+  tenantId: string;
+  status: GenerateStatus;
+  invoice?: InvoiceRecord;
+  reason?: string;
+}
+
+/**
+ * Rates the period and every earlier issued period again (late usage) and assembles the lines.
+ * Undefined when there is nothing to bill: no usage, no fee, no adjustment.
+ */
+export async function computeInvoice(store: Store, rating: RatingService, tenant: Tenant, period: Period): Promise<ComputedInvoice | undefined> {
+  let rated: RatedPeriod | null;
+  try {
+    rated = await rating.ratePeriod(tenant, period);
+  } catch (err) {
+    // A tenant with no plan (or no catalog) for a period it did not use is not an error: nothing to bill.
+    if ((err instanceof PlanTermsError || err instanceof NoCatalogError) && !(await rating.hasReceipts(tenant, period))) rated = null;
+    else throw err;
+  }
+  const fingerprints: Record<Period, string> = { [period]: await rating.fingerprint(tenant, period) };
+  const adjustments: AdjustmentLine[] = [];
+  for (const earlier of await store.invoices.issuedPeriods(tenant.id, period)) {
+    const fp = await rating.fingerprint(tenant, earlier);
+    fingerprints[earlier] = fp;
+    if ((await store.invoices.lastBilledFingerprint(tenant.id, earlier)) === fp) continue;
+    const rerated = await rating.ratePeriod(tenant, earlier);
+    adjustments.push(...lateUsageAdjustments({ period: earlier, rerated, billed: await store.invoices.billedLines(tenant.id, earlier) }));
+  }
+  const lines = orderInvoiceLines(rated?.lines ?? [], adjustments);
+  if (lines.length === 0) return undefined;
+  const currency = rated?.currency ?? (await currencyOfAdjusted(store, tenant.id, adjustments));
+  return {
+    tenant, period, rated, adjustments, lines, currency, fingerprints,
+    totals: invoiceTotals(lines, tenant.taxRate, currency),
+  };
+}
+
+async function currencyOfAdjusted(store: Store, tenantId: string, adjustments: AdjustmentLine[]): Promise<string> {
+  const first = adjustments[0];
+  const inv = first ? await store.invoices.findLive(tenantId, first.period) : undefined;
+  if (!inv) throw new Error('adjustments without an issued invoice for their period');
+  return inv.currency;
+}
+
+function sameLines(a: readonly InvoiceLine[], b: readonly InvoiceLine[], currency: string, period: Period): boolean {
+  const j = (ls: readonly InvoiceLine[]) => JSON.stringify(ls.map((l) => [invoiceLineJson(l, period, currency), l.unpriced]));
+  return j(a) === j(b);
+}
+
+/** Makes or remakes the draft of one tenant-period, in one transaction. */
+export async function generateDraft(store: Store, rating: RatingService, tenant: Tenant, period: Period, at: string): Promise<GenerateOutcome> {
+  return store.transaction(async () => {
+    const live = await store.invoices.findLive(tenant.id, period);
+    if (live && live.status !== 'draft') {
+      return { tenantId: tenant.id, status: 'issued' as const, invoice: live, reason: `already ${live.status} as ${live.number}` };
+    }
+    const computed = await computeInvoice(store, rating, tenant, period);
+    if (!computed) {
+      if (live) await store.invoices.deleteDraft(live.id);
+      return { tenantId: tenant.id, status: 'skipped' as const, reason: 'nothing to bill (no usage, no fee, no adjustment)' };
+    }
+    if (live && sameLines(await store.invoices.lines(live.id), computed.lines, computed.currency, period) &&
+        live.totals.total.eq(computed.totals.total) && live.taxLabel === tenant.taxLabel) {
+      return { tenantId: tenant.id, status: 'unchanged' as const, invoice: live };
+    }
+    const id = await store.invoices.saveDraft(
+      {
+        tenantId: tenant.id,
+        period,
+        currency: computed.currency,
+        planId: computed.rated?.plan.id ?? null,
+        planVersion: computed.rated?.plan.catalogVersion ?? null,
+        totals: computed.totals,
+        taxRate: tenant.taxRate,
+        taxLabel: tenant.taxLabel,
+        fingerprints: computed.fingerprints,
+        lines: computed.lines,
+      },
+      live?.id,
+      at,
+    );
+    return { tenantId: tenant.id, status: live ? ('updated' as const) : ('created' as const), invoice: (await store.invoices.get(id))! };
+  });
+}
+
+/** Earlier periods with billable receipts and no invoice at all (generate warns about them). */
+export async function uninvoicedPeriods(store: Store, rating: RatingService, tenant: Tenant, before: Period): Promise<Period[]> {
+  const out: Period[] = [];
+  for (const p of await rating.periodsWithUsage(tenant, before)) {
+    if (!(await store.invoices.findLive(tenant.id, p))) out.push(p);
+  }
+  return out;
+}
+
+export function formatInvoiceNumber(prefix: string, year: number, seq: number): string {
+  return `${prefix}${year}-${String(seq).padStart(6, '0')}`;
+}
+
+export function addDays(date: string, days: number): string {
+  const ms = parseDate(date);
+  if (ms === undefined) throw new RangeError(`bad date ${date}`);
+  return new Date(ms + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+export async function requireInvoice(store: Store, idOrNumber: string): Promise<InvoiceRecord> {
+  const inv = await store.invoices.get(idOrNumber);
+  if (!inv) throw new UsageError(`no invoice "${idOrNumber}"`, 'See the invoices with: billctl invoice list');
+  return inv;
+}
+
+export interface FinalizeOutcome {
+  invoice: InvoiceRecord;
+  /** The draft no longer matched the data and was remade before it was issued. */
+  regenerated: boolean;
+}
+
+/**
+ * Issues a draft: remakes it from the current data (so the issued lines are never stale), takes
+ * the next number of the (prefix, year) sequence, sets the issue and due dates and freezes the
+ * document its PDF is drawn from. All in one transaction: a crash or a concurrent run leaves no
+ * gap and no repeat. Returns undefined when another run issued it first.
+ */
+export async function finalizeDraft(
+  store: Store,
+  rating: RatingService,
+  config: Config,
+  invoiceId: string,
+  issueDate: string,
+  at: string,
+): Promise<FinalizeOutcome | undefined> {
+  return store.transaction(async () => {
+    const locked = await store.invoices.lock(invoiceId);
+    if (!locked || locked.status !== 'draft') return undefined;
+    const tenant = (await store.getTenant(locked.tenantId))!;
+    const remade = await generateDraft(store, rating, tenant, locked.period, at);
+    if (remade.status === 'skipped') {
+      throw new UsageError(`the draft of ${tenant.id} ${locked.period} has nothing left to bill and was removed`);
+    }
+    const draft = remade.invoice!;
+    const year = Number(issueDate.slice(0, 4));
+    const seq = await store.invoices.nextNumber(config.invoice.prefix, year, config.invoice.firstNumber);
+    const number = formatInvoiceNumber(config.invoice.prefix, year, seq);
+    const dueDate = addDays(issueDate, tenant.netDays);
+    const lines = await store.invoices.lines(draft.id);
+    const doc = invoiceDocument(
+      { ...draft, status: 'finalized', number, issueDate, dueDate },
+      lines,
+      tenant,
+      config,
+      await rating.dailyCosts(tenant, draft.period),
+    );
+    if (!(await store.invoices.issue(draft.id, {
+      number, numberYear: year, numberSeq: seq, issueDate, dueDate, document: JSON.stringify(doc),
+    }, at))) {
+      throw new Error(`invoice ${draft.id} changed while it was being finalized`);
+    }
+    return { invoice: (await store.invoices.get(draft.id))!, regenerated: remade.status === 'updated' };
+  });
+}
+
+// -- documents and PDFs ---------------------------------------------------------------------------
+
+function docLine(l: InvoiceLine, currency: string): InvoiceDocumentLine {
+  const kind = l.kind === 'adjustment' ? l.adjusts : l.kind;
+  return {
+    kind: kind === 'fee' || kind === 'discount' ? 'requests' : kind,
+    description: l.description,
+    catalog_version: l.catalogVersion ?? '',
+    used: l.used.toString(),
+    included: l.included.toString(),
+    billed: l.billed.toString(),
+    unit: l.unit,
+    unit_price: l.unitPrice?.toString() ?? '0',
+    unit_size: Number(l.unitSize ?? 1n),
+    amount: formatAmount(l.amount, currency),
+    ...(l.unpriced ? { unpriced: true } : {}),
+  };
+}
+
+/** The PDF view model of an invoice: frozen into the invoice when it is issued. */
+export function invoiceDocument(
+  inv: Pick<InvoiceRecord, 'period' | 'status' | 'number' | 'issueDate' | 'dueDate' | 'currency' | 'totals' | 'taxRate' | 'taxLabel'>,
+  lines: readonly InvoiceLine[],
+  tenant: Tenant,
+  config: Config,
+  dailyCosts: DailyCost[],
+): InvoiceDocument {
+  const c = inv.currency;
+  const split = (s: string) => s.split(/\r?\n/).map((x) => x.trim()).filter((x) => x !== '');
+  const groups = new Map<Period, InvoiceDocumentLine[]>();
+  for (const l of lines) {
+    if (l.kind !== 'adjustment') continue;
+    let g = groups.get(l.period);
+    if (!g) groups.set(l.period, (g = []));
+    g.push(docLine(l, c));
+  }
+  return {
+    issuer: {
+      name: config.issuer.name, address: split(config.issuer.address), email: config.issuer.email,
+      tax_id: config.issuer.taxId, logo: config.issuer.logo,
+    },
+    customer: { tenant_id: tenant.id, name: tenant.name, address: split(tenant.address ?? ''), email: tenant.email ?? '' },
+    number: inv.number,
+    status: inv.status,
+    period: inv.period,
+    issue_date: inv.issueDate,
+    due_date: inv.dueDate,
+    currency: c,
+    lines: lines.filter((l) => l.kind !== 'adjustment' && l.kind !== 'fee' && l.kind !== 'discount').map((l) => docLine(l, c)),
+    adjustments: [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([period, ls]) => ({ period, lines: ls })),
+    charges: lines
+      .filter((l) => l.kind === 'fee' || l.kind === 'discount')
+      .map((l) => ({ kind: l.kind as 'fee' | 'discount', description: l.description, amount: formatAmount(l.amount, c) })),
+    subtotal: formatAmount(inv.totals.subtotal, c),
+    tax: { label: inv.taxLabel, rate: inv.taxRate.toString(), amount: formatAmount(inv.totals.tax, c) },
+    total: formatAmount(inv.totals.total, c),
+    payment_instructions: config.issuer.paymentInstructions,
+    footer: config.issuer.footer,
+    daily_costs: dailyCosts,
+  };
+}
+
+/** Writes the PDF of an issued invoice from its frozen document; the same bytes every time. */
+export async function writePdf(store: Store, config: Config, inv: InvoiceRecord, outDir: string, at: string): Promise<string> {
+  if (!inv.number || !inv.document) throw new UsageError(`invoice ${inv.id} is a draft: only issued invoices have PDFs`);
+  const { writeInvoicePdf, invoicePdfPath, loadInvoiceTemplate } = await import('../pdf/render-invoice.js');
+  const template = config.invoice.template ? loadInvoiceTemplate(config.invoice.template) : loadInvoiceTemplate();
+  const file = invoicePdfPath(outDir, inv.period, inv.number);
+  await writeInvoicePdf(JSON.parse(inv.document) as InvoiceDocument, template, file);
+  if (inv.pdf !== file) await store.invoices.setPdf(inv.id, file, at);
+  return file;
+}
+
+/** The JSON of cli.md: `invoice list` items, and with lines for `invoice show` and `preview`. */
+export function invoiceJson(inv: InvoiceRecord, lines?: readonly InvoiceLine[]): Record<string, unknown> {
+  const c = inv.currency;
+  const out: Record<string, unknown> = {
+    id: inv.id,
+    number: inv.number,
+    tenant_id: inv.tenantId,
+    period: inv.period,
+    status: inv.status,
+    currency: c,
+    subtotal: formatAmount(inv.totals.subtotal, c),
+    tax: formatAmount(inv.totals.tax, c),
+    total: formatAmount(inv.totals.total, c),
+    issue_date: inv.issueDate,
+    due_date: inv.dueDate,
+    pdf: inv.pdf,
+  };
+  if (lines) {
+    out.tax_rate = inv.taxRate.toString();
+    out.tax_label = inv.taxLabel;
+    out.plan = inv.planId;
+    out.paid_date = inv.paidDate;
+    out.void_reason = inv.voidReason;
+    out.lines = lines.map((l) => invoiceLineJson(l, inv.period, c));
+  }
+  return out;
+}
+
+/** A computed (unsaved) invoice as an InvoiceRecord, for preview. */
+export function previewRecord(c: ComputedInvoice): InvoiceRecord {
+  return {
+    id: '', tenantId: c.tenant.id, period: c.period, status: 'draft', currency: c.currency,
+    planId: c.rated?.plan.id ?? null, planVersion: c.rated?.plan.catalogVersion ?? null, totals: c.totals,
+    taxRate: c.tenant.taxRate, taxLabel: c.tenant.taxLabel, number: null, issueDate: null, dueDate: null, paidDate: null,
+    voidReason: null, pdf: null, document: null, fingerprints: c.fingerprints, createdAt: '', updatedAt: '', finalizedAt: null,
+  };
+}
+
+export function relativeOut(outDir: string, cwd: string): string {
+  return path.isAbsolute(outDir) ? outDir : path.resolve(cwd, outDir);
+}
+
