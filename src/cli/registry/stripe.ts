@@ -7,13 +7,13 @@ export function registerStripe(program: Command, state: RunState): void {
     program,
     'stripe',
     'Stripe Billing: meters and customers of self-serve (billing_mode stripe) tenants',
-    ['export STRIPE_API_KEY=sk_test_…', 'billctl stripe setup', 'billctl stripe customers sync', 'billctl stripe link acme cus_NffrFeUfNV2Hib'],
+    ['billctl stripe setup', 'billctl stripe customers sync', 'billctl stripe link acme cus_NffrFeUfNV2Hib'],
   );
   stripe.addHelpText(
     'after',
-    '\nSTRIPE_API_KEY (environment only, never printed) is the secret key; STRIPE_API_BASE (like\n' +
-      'http://127.0.0.1:12111) sends the calls to another server, such as a mock. Meter event names\n' +
-      'come from billctl.yaml (stripe.meters).\n',
+    '\nFirst export STRIPE_API_KEY=sk_test_… (the secret key: read from the environment only, never\n' +
+      'printed). STRIPE_API_BASE (like http://127.0.0.1:12111) sends the calls to another server,\n' +
+      'such as a mock. Meter event names come from billctl.yaml (stripe.meters).\n',
   );
   leaf(
     stripe,
