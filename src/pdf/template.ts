@@ -90,6 +90,9 @@ export interface LoadedTemplate {
 
 type Doc = Record<string, unknown>;
 
+/** Page geometry (points, not money) for messages: at most two decimals. */
+const pt = (n: number) => String(Math.round(n * 100) / 100);
+
 function isRecord(v: unknown): v is Doc {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -293,9 +296,9 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
   if (!Array.isArray(doc.blocks)) problems.push(`blocks: must be a list of ${BLOCKS.join(', ')}`);
   else {
     for (const [i, b] of doc.blocks.entries()) {
-      const name = oneOf(b, `blocks[${i}]`, BLOCKS);
-      if (blocks.includes(name)) problems.push(`blocks[${i}]: ${name} is listed twice`);
-      else blocks.push(name);
+      if (!(BLOCKS as readonly unknown[]).includes(b)) oneOf(b, `blocks[${i}]`, BLOCKS);
+      else if (blocks.includes(b as BlockName)) problems.push(`blocks[${i}]: ${String(b)} is listed twice`);
+      else blocks.push(b as BlockName);
     }
   }
 
@@ -326,10 +329,10 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
     const left = contentWidth - fixed;
     const starCol = columns[star];
     if (starCol !== undefined) {
-      if (left < 40) problems.push(`table.columns: the fixed widths (${fixed}) leave ${Math.max(left, 0)} points for the "*" column of a page ${contentWidth} points wide; 40 at least`);
+      if (left < 40) problems.push(`table.columns: the fixed widths (${pt(fixed)}) leave ${pt(Math.max(left, 0))} points for the "*" column of a page ${pt(contentWidth)} points wide; 40 at least`);
       starCol.width = left;
     } else if (left < 0) {
-      problems.push(`table.columns: the widths add up to ${fixed} points, more than the ${contentWidth} between the margins`);
+      problems.push(`table.columns: the widths add up to ${pt(fixed)} points, more than the ${pt(contentWidth)} between the margins`);
     }
   }
 
