@@ -368,9 +368,8 @@ export class FaultInjector {
     }
     const active: ActiveRule = { id: this.nextId++, rule, fired: 0, seen: 0 };
     this.rules.push(active);
-    const rules = () => this.rules;
-    const setRules = (r: ActiveRule[]) => {
-      this.rules = r;
+    const remove = () => {
+      this.rules = this.rules.filter((r) => r !== active);
     };
     return {
       id: active.id,
@@ -378,9 +377,7 @@ export class FaultInjector {
       get fired() {
         return active.fired;
       },
-      remove() {
-        setRules(rules().filter((r) => r !== active));
-      },
+      remove,
     };
   }
 
@@ -391,6 +388,29 @@ export class FaultInjector {
 
   clear(): void {
     this.rules = [];
+  }
+
+  /**
+   * Bad weather on one endpoint (default: meter events): `error500` of the requests get a 500
+   * before anything is stored, `rateLimit` a 429 (half with Stripe-Should-Retry: true, half
+   * without the header), `reset` a connection reset after the event was stored. Defaults: 10 %,
+   * 5 %, 5 %.
+   */
+  weather(rates: { error500?: number; rateLimit?: number; reset?: number; path?: string | RegExp } = {}): FaultHandle[] {
+    const path = rates.path ?? '/v1/billing/meter_events';
+    const e = rates.error500 ?? 0.1;
+    const r = rates.rateLimit ?? 0.05;
+    const z = rates.reset ?? 0.05;
+    if (e + r + z > 1) throw new Error('fake Stripe: the fault rates add up to more than 1');
+    // Rules are tried in order and the first that fires wins, so each later one is conditional
+    // on the earlier ones not firing: the marginal rates come out as asked.
+    const cond = (p: number, taken: number) => (taken >= 1 ? 0 : Math.min(1, p / (1 - taken)));
+    return [
+      this.add({ kind: 'error500', path, probability: e }),
+      this.add({ kind: 'rateLimit', path, probability: cond(r / 2, e), shouldRetry: true }),
+      this.add({ kind: 'rateLimit', path, probability: cond(r / 2, e + r / 2) }),
+      this.add({ kind: 'reset', path, probability: cond(z, e + r), stage: 'after' }),
+    ];
   }
 
   /** How many faults of each kind fired. */
@@ -588,7 +608,7 @@ export class FakeStripeState {
       .sort((a, b) => (a.customer === b.customer ? a.event_name.localeCompare(b.event_name) : a.customer.localeCompare(b.customer)));
   }
 
-  /** Identifiers stored more than once (never happens: Stripe dedups). */
+  /** The stored meter events, optionally of one customer and/or event name. */
   events(filter: { customer?: string; eventName?: string } = {}): StoredMeterEvent[] {
     return this.meterEvents.filter(
       (e) => (filter.customer === undefined || e.customer === filter.customer) && (filter.eventName === undefined || e.object.event_name === filter.eventName),

@@ -406,6 +406,35 @@ describe('fake Stripe: faults, as the SDK sees them', () => {
     expect(await pattern(7)).not.toEqual(a);
   });
 
+  it('weather: 10 % 500s, 5 % 429s (with and without Stripe-Should-Retry), 5 % resets after storing', async () => {
+    fake.faults.weather();
+    let next = 0;
+    const outcomes: string[] = [];
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < 1500) {
+          const id = `w${next++}`;
+          outcomes.push(await send(stripe, id).then(() => 'ok', (e: Stripe.errors.StripeError) => String(e.statusCode ?? 'reset')));
+        }
+      }),
+    );
+    const reqs = fake.requests.filter((r) => r.path === '/v1/billing/meter_events');
+    const rate = (n: number) => n / reqs.length;
+    const c = fake.faults.counts();
+    expect(rate(c.error500)).toBeGreaterThan(0.07);
+    expect(rate(c.error500)).toBeLessThan(0.13);
+    expect(rate(c.rateLimit)).toBeGreaterThan(0.03);
+    expect(rate(c.rateLimit)).toBeLessThan(0.07);
+    expect(rate(c.reset)).toBeGreaterThan(0.03);
+    expect(rate(c.reset)).toBeLessThan(0.07);
+    const with429 = fake.faults.fired.filter((f) => f.kind === 'rateLimit');
+    expect(new Set(with429.map((f) => f.ruleId)).size).toBe(2);
+    // Every reset happened after storing: stored events = answered 200s + resets' events, no more.
+    const stored = new Set(fake.state.meterEvents.map((e) => e.object.identifier));
+    expect(stored.size).toBe(fake.state.meterEvents.length);
+    expect(outcomes.filter((o) => o === 'ok').length).toBeLessThanOrEqual(stored.size);
+  });
+
   it('fault rules: skip, times, remove, counts', async () => {
     const h = fake.faults.add({ kind: 'error500', path: '/v1/billing/meter_events', skip: 1, times: 1 });
     await send(stripe, 'f1');
