@@ -20,7 +20,8 @@ describe('the billctl executable', () => {
     expect(r.status).toBe(0);
     const loaded = fs.readFileSync(trace, 'utf8');
     expect(loaded).toContain('commander');
-    for (const heavy of ['pdfkit', 'stripe', '/pg/', 'cjs:pg', 'better-sqlite3', 'cli-table3', '@inquirer']) {
+    const heavyModules = ['node_modules/pdfkit', 'node_modules/stripe', 'node_modules/pg/', 'cjs:pg', 'node_modules/better-sqlite3', 'node_modules/cli-table3', '@inquirer', 'src/pdf/', 'dist/pdf/'];
+    for (const heavy of heavyModules) {
       expect(loaded, heavy).not.toContain(heavy);
     }
   });
