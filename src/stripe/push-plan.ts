@@ -5,9 +5,7 @@
  * receipts reach Stripe and nothing is sent twice.
  */
 import { createHash } from 'node:crypto';
-
-export const METERS = ['gpu_seconds', 'input_tokens', 'output_tokens', 'api_calls'] as const;
-export type Meter = (typeof METERS)[number];
+import { METER_KEYS, type MeterKey as Meter } from './client.js';
 
 export type BucketSize = 'hour' | 'day';
 export const BUCKET_MS: Record<BucketSize, number> = { hour: 3_600_000, day: 86_400_000 };
@@ -101,7 +99,7 @@ export function planPush(totals: readonly BucketTotal[], ledger: readonly Ledger
     else plan.send.push(rev);
   }
   const order = (a: NewRevision, b: NewRevision) =>
-    a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : a.bucketStart - b.bucketStart || METERS.indexOf(a.meter) - METERS.indexOf(b.meter);
+    a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : a.bucketStart - b.bucketStart || METER_KEYS.indexOf(a.meter) - METER_KEYS.indexOf(b.meter);
   plan.send.sort(order);
   plan.expire.sort(order);
   return plan;
