@@ -7,15 +7,20 @@ import { Decimal } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
 import type { BillingMode, PlanEntry, Tenant } from '../domain/tenant.js';
 import { SqlInvoiceRepo, type InvoiceRepo } from './invoice-repo.js';
+import { SqlLedgerRepo, type LedgerRepo } from './ledger-repo.js';
+import type { LockRepo } from './lock-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
 import { toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
 import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
 
 export abstract class SqlStore implements Store {
   readonly invoices: InvoiceRepo;
+  readonly ledger: LedgerRepo;
+  abstract readonly locks: LockRepo;
 
   constructor(readonly db: SqlDriver) {
     this.invoices = new SqlInvoiceRepo(db);
+    this.ledger = new SqlLedgerRepo(db);
   }
 
   get dialect() {

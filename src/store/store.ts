@@ -8,6 +8,8 @@ import type { BillingMode, Tenant } from '../domain/tenant.js';
 import type { Decimal } from '../domain/money.js';
 import type { Dialect } from './sql.js';
 import type { InvoiceRepo } from './invoice-repo.js';
+import type { LedgerRepo } from './ledger-repo.js';
+import type { LockRepo } from './lock-repo.js';
 
 export interface MigrationOutcome {
   from: number;
@@ -61,6 +63,10 @@ export interface Store {
   readonly location: string;
   /** Invoices, their lines and number sequences. */
   readonly invoices: InvoiceRepo;
+  /** The Stripe push ledger. */
+  readonly ledger: LedgerRepo;
+  /** Run locks (one push at a time). */
+  readonly locks: LockRepo;
 
   /**
    * Creates or upgrades the schema; running it again is a no-op. `to` stops at an older version

@@ -1,3 +1,4 @@
+import { SqlLockRepo } from '../lock-repo.js';
 import { SqlStore } from '../sql-store.js';
 import type { PostgresDriver } from './driver.js';
 
@@ -12,8 +13,11 @@ export function advisoryKey(schema: string, purpose: string): string {
 }
 
 export class PostgresStore extends SqlStore {
+  readonly locks: SqlLockRepo;
+
   constructor(override readonly db: PostgresDriver) {
     super(db);
+    this.locks = new SqlLockRepo(db, (name) => advisoryKey(db.schema, `lock:${name}`));
   }
 
   protected async withMigrationLock<T>(fn: () => Promise<T>): Promise<T> {

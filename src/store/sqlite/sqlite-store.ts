@@ -1,9 +1,13 @@
+import { SqlLockRepo } from '../lock-repo.js';
 import { SqlStore } from '../sql-store.js';
 import type { SqliteDriver } from './driver.js';
 
 export class SqliteStore extends SqlStore {
+  readonly locks: SqlLockRepo;
+
   constructor(override readonly db: SqliteDriver) {
     super(db);
+    this.locks = new SqlLockRepo(db);
   }
 
   protected async withMigrationLock<T>(fn: () => Promise<T>): Promise<T> {

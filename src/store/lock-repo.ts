@@ -1,0 +1,116 @@
+/**
+ * Run locks, so cron overlaps never run one job twice at once. A lock row names its owner
+ * (host, pid, since) and carries a heartbeat; a lock whose heartbeat is stale, or whose process
+ * on this host is gone, is taken over. On Postgres a session advisory lock guards the row as well:
+ * the server frees it the moment a killed run's connection drops.
+ */
+import { toNumber, type Row, type SqlDriver } from './sql.js';
+
+export interface LockOwner {
+  /** Unique per run. */
+  id: string;
+  host: string;
+  pid: number;
+}
+
+export interface LockHolder extends LockOwner {
+  acquiredAt: string;
+  heartbeatAt: number;
+}
+
+export type LockAttempt = { acquired: true } | { acquired: false; holder: LockHolder };
+
+export const LOCK_MIGRATION_SQL = `
+  CREATE TABLE locks (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    acquired_at TEXT NOT NULL,
+    heartbeat_at {bigint} NOT NULL
+  );
+`;
+
+export interface LockRepo {
+  tryAcquire(name: string, owner: LockOwner, now: number, staleMs: number): Promise<LockAttempt>;
+  /** Renews the heartbeat; false when the lock is no longer ours (taken over). */
+  heartbeat(name: string, ownerId: string, now: number): Promise<boolean>;
+  release(name: string, ownerId: string): Promise<void>;
+}
+
+/** True when a process with this pid exists on this machine. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class SqlLockRepo implements LockRepo {
+  /** Advisory keys held by this session, per lock name (Postgres). */
+  private readonly advisory = new Map<string, string>();
+
+  constructor(
+    private readonly db: SqlDriver,
+    /** Maps a lock name to a 64-bit advisory key (Postgres only). */
+    private readonly advisoryKey?: (name: string) => string,
+  ) {}
+
+  private holderOf(r: Row): LockHolder {
+    return {
+      id: String(r.owner), host: String(r.host), pid: toNumber(r.pid), acquiredAt: String(r.acquired_at),
+      heartbeatAt: toNumber(r.heartbeat_at),
+    };
+  }
+
+  async tryAcquire(name: string, owner: LockOwner, now: number, staleMs: number): Promise<LockAttempt> {
+    if (this.advisoryKey) {
+      const key = this.advisoryKey(name);
+      const got = await this.db.get<Row>('SELECT pg_try_advisory_lock(?::bigint) AS ok', [key]);
+      if (got?.ok !== true) {
+        const r = await this.db.get<Row>('SELECT * FROM locks WHERE name = ?', [name]);
+        return {
+          acquired: false,
+          holder: r ? this.holderOf(r) : { id: 'unknown', host: 'unknown', pid: 0, acquiredAt: 'unknown', heartbeatAt: 0 },
+        };
+      }
+      this.advisory.set(name, key);
+    }
+    const result = await this.db.transaction(async (): Promise<LockAttempt> => {
+      const r = await this.db.get<Row>('SELECT * FROM locks WHERE name = ?', [name]);
+      if (r && String(r.owner) !== owner.id && !this.advisoryKey) {
+        const holder = this.holderOf(r);
+        const stale = now - holder.heartbeatAt > staleMs;
+        const dead = holder.host === owner.host && !processAlive(holder.pid);
+        if (!stale && !dead) return { acquired: false, holder };
+      }
+      await this.db.run(
+        `INSERT INTO locks (name, owner, host, pid, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid,
+           acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
+        [name, owner.id, owner.host, owner.pid, new Date(now).toISOString(), now],
+      );
+      return { acquired: true };
+    });
+    if (!result.acquired) await this.dropAdvisory(name);
+    return result;
+  }
+
+  async heartbeat(name: string, ownerId: string, now: number): Promise<boolean> {
+    return (await this.db.run('UPDATE locks SET heartbeat_at = ? WHERE name = ? AND owner = ?', [now, name, ownerId])) === 1;
+  }
+
+  async release(name: string, ownerId: string): Promise<void> {
+    await this.db.run('DELETE FROM locks WHERE name = ? AND owner = ?', [name, ownerId]);
+    await this.dropAdvisory(name);
+  }
+
+  private async dropAdvisory(name: string): Promise<void> {
+    const key = this.advisory.get(name);
+    if (key === undefined) return;
+    this.advisory.delete(name);
+    await this.db.run('SELECT pg_advisory_unlock(?::bigint)', [key]);
+  }
+}
