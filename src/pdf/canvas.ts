@@ -75,13 +75,19 @@ export class Canvas {
     return w;
   }
 
-  /**
-   * Draws one line of text whose line box starts at `top`. With `width`, aligns inside [x, x+width].
-   * Returns the width drawn.
-   */
-  text(text: string, x: number, top: number, style: FontStyle, size: number, color: string, align: 'left' | 'right' | 'center' = 'left', width = 0): number {
-    if (text === '') return 0;
+  /** Draws one line of text whose line box starts at `top`. With `width`, aligns inside [x, x+width]. */
+  text(text: string, x: number, top: number, style: FontStyle, size: number, color: string, align: 'left' | 'right' | 'center' = 'left', width = 0): void {
+    if (text === '') return;
     const runs = this.fonts[style].runs(text);
+    const baseline = top + size * BASELINE;
+    this.color(color);
+    const only = runs[0];
+    if (runs.length === 1 && only !== undefined && align === 'left') {
+      // One run at the left edge: no measuring needed.
+      this.use(style, only.face, size);
+      this.pdf.text(only.text, x, baseline, { lineBreak: false, baseline: 'alphabetic' });
+      return;
+    }
     let total = 0;
     const widths = runs.map((r) => {
       this.use(style, r.face, size);
@@ -90,14 +96,11 @@ export class Canvas {
       return w;
     });
     let cx = align === 'right' ? x + width - total : align === 'center' ? x + (width - total) / 2 : x;
-    const baseline = top + size * BASELINE;
-    this.color(color);
     runs.forEach((r, i) => {
       this.use(style, r.face, size);
       this.pdf.text(r.text, cx, baseline, { lineBreak: false, baseline: 'alphabetic' });
       cx += widths[i] ?? 0;
     });
-    return total;
   }
 
   /** Breaks text into lines no wider than `width` (at spaces, between CJK characters, inside over-long words). */

@@ -358,12 +358,14 @@ class InvoiceDrawing {
       this.pdf.moveTo(this.left, plotTop).lineTo(this.right, plotTop).dash(1.5, { space: 2 }).lineWidth(0.4).stroke(colors.rule).undash();
       const slot = this.width / model.bars.length;
       const barW = Math.min(slot * 0.7, 24);
+      // All bars make one path, filled once.
       model.bars.forEach((bar, i) => {
         if (bar.permille <= 0) return;
         // Pixel geometry only: thousandths of the tallest day (exact, chart.ts) to points.
         const h = Math.max(0.6, (bar.permille * chart.height) / 1000);
-        this.pdf.rect(this.left + i * slot + (slot - barW) / 2, base - h, barW, h).fill(colors.chart_bar);
+        this.pdf.rect(this.left + i * slot + (slot - barW) / 2, base - h, barW, h);
       });
+      this.pdf.fill(colors.chart_bar);
       this.c.resetState();
       const first = model.bars[0];
       const last = model.bars[model.bars.length - 1];
