@@ -69,19 +69,19 @@ export function formatQuantity(value: string, unit: LineUnit | null, f: NumberFo
   }
 }
 
-/** A unit price cell: "4.00 / h", "0.006 / 1,000 tokens", "0.01 / request". */
-export function formatUnitPrice(price: string, unit: LineUnit | null, unitSize: number, f: NumberFormat): string {
-  const per = (size: number, label: string) =>
-    size === 1 ? `${price} / ${label}` : `${price} / ${groupDigits(String(size), f.thousands)} ${label}`;
+/** A unit price cell: "4.00 / h", "0.006 / 1,000 tokens", "0.01 / request"; empty without a unit or price. */
+export function formatUnitPrice(price: string | null, unit: LineUnit | null, unitSize: number | null, f: NumberFormat): string {
+  if (price === null || unit === null) return '';
+  const size = unitSize ?? 1;
+  const per = (n: number, label: string) =>
+    n === 1 ? `${price} / ${label}` : `${price} / ${groupDigits(String(n), f.thousands)} ${label}`;
   switch (unit) {
     case 'second':
-      return unitSize % 3600 === 0 ? per(unitSize / 3600, f.units.hour) : per(unitSize, f.units.second);
+      return size % 3600 === 0 ? per(size / 3600, f.units.hour) : per(size, f.units.second);
     case 'token':
-      return per(unitSize, f.units.token);
+      return per(size, f.units.token);
     case 'request':
-      return per(unitSize, f.units.request);
-    case null:
-      return price;
+      return per(size, f.units.request);
     default:
       return unit satisfies never;
   }

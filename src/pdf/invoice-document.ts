@@ -14,21 +14,23 @@ export type LineUnit = 'second' | 'token' | 'request';
 
 export type UsageLineKind = 'gpu' | 'input_tokens' | 'output_tokens' | 'requests';
 
-/** A usage line of the table, or an adjustment line (then `kind` is the kind of line it corrects). */
+/** A usage line of the table, or an adjustment line (then `kind` is the kind of line it corrects, fee and discount included). */
 export interface InvoiceDocumentLine {
-  kind: UsageLineKind;
+  kind: UsageLineKind | 'fee' | 'discount';
   /** As the invoice stores it: "Qwen-70B output tokens", "Adjustment for 2026-10: Qwen-70B input tokens". */
   description: string;
-  catalog_version: string;
+  /** Null for usage older than every catalog version, and on fee and discount adjustments. */
+  catalog_version: string | null;
   /** Whole numbers in `unit` as text ("363600"); may be negative on an adjustment. */
   used: string;
   included: string;
   billed: string;
+  /** Null on fee and discount adjustments: their quantity and price cells stay empty. */
   unit: LineUnit | null;
-  /** Price per `unit_size` units, exact decimal text as in the catalog ("0.006", "4.00"). */
-  unit_price: string;
+  /** Price per `unit_size` units, exact decimal text as in the catalog ("0.006", "4.00"); null when there is none. */
+  unit_price: string | null;
   /** How many units `unit_price` is for: 1000 for tokens per 1,000, 3600 for GPU per hour. */
-  unit_size: number;
+  unit_size: number | null;
   /** Exact decimal text with the currency's digits ("6.60"). */
   amount: string;
   /** Billed at 0.00 under `--allow-unpriced`: no rate in the catalog version. */
@@ -71,6 +73,10 @@ export interface InvoiceCustomer extends InvoiceParty {
   tenant_id: string;
 }
 
+/**
+ * Frozen into an invoice when it is issued and drawn again by `invoice pdf` later, so this shape is
+ * stored: change it only by adding optional fields.
+ */
 export interface InvoiceDocument {
   issuer: InvoiceIssuer;
   customer: InvoiceCustomer;
@@ -142,8 +148,8 @@ export function invoiceDocumentProblems(doc: InvoiceDocument): string[] {
   check(doc.status !== 'draft' || doc.number === null, 'number', 'null on a draft', doc.number);
   const line = (l: InvoiceDocumentLine, at: string) => {
     for (const q of ['used', 'included', 'billed'] as const) check(INTEGER.test(l[q]), `${at}.${q}`, 'a whole number', l[q]);
-    check(DECIMAL.test(l.unit_price), `${at}.unit_price`, 'a decimal price', l.unit_price);
-    check(Number.isSafeInteger(l.unit_size) && l.unit_size >= 1, `${at}.unit_size`, 'a whole number >= 1', l.unit_size);
+    check(l.unit_price === null || DECIMAL.test(l.unit_price), `${at}.unit_price`, 'a decimal price or null', l.unit_price);
+    check(l.unit_size === null || (Number.isSafeInteger(l.unit_size) && l.unit_size >= 1), `${at}.unit_size`, 'a whole number >= 1 or null', l.unit_size);
     amount(l.amount, `${at}.amount`);
   };
   doc.lines.forEach((l, i) => line(l, `lines[${i}]`));

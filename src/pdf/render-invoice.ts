@@ -247,7 +247,7 @@ class InvoiceDrawing {
       case 'description':
         return { text: line.description, style: 'regular' };
       case 'catalog_version':
-        return { text: line.catalog_version, style: 'regular' };
+        return { text: line.catalog_version ?? '', style: 'regular' };
       case 'used':
       case 'included':
       case 'billed':

@@ -50,7 +50,9 @@ describe('PDF number formats', () => {
     expect(formatUnitPrice('0.01', 'second', 60, f)).toBe('0.01 / 60 s');
     expect(formatUnitPrice('0.006', 'token', 1000, f)).toBe('0.006 / 1,000 tokens');
     expect(formatUnitPrice('0.01', 'request', 1, f)).toBe('0.01 / request');
-    expect(formatUnitPrice('99', null, 1, f)).toBe('99');
+    expect(formatUnitPrice('0.01', 'request', null, f)).toBe('0.01 / request');
+    expect(formatUnitPrice('99', null, 1, f)).toBe('');
+    expect(formatUnitPrice(null, 'token', 1000, f)).toBe('');
   });
 
   it('writes tax rates as exact percentages', () => {

@@ -165,7 +165,13 @@ describe.skipIf(popplerMissing)('invoice PDFs read back with pdftotext', () => {
     const doc = lateUsageExample();
     doc.adjustments.push({
       period: '2026-09',
-      lines: [{ ...doc.adjustments[0]!.lines[0]!, description: 'Adjustment for 2026-09: Qwen-70B input tokens', amount: '-0.30', used: '-100000', billed: '-100000' }],
+      lines: [
+        { ...doc.adjustments[0]!.lines[0]!, description: 'Adjustment for 2026-09: Qwen-70B input tokens', amount: '-0.30', used: '-100000', billed: '-100000' },
+        {
+          kind: 'fee', description: 'Adjustment for 2026-09: Pro plan fee', catalog_version: null, used: '0', included: '0', billed: '0',
+          unit: null, unit_price: null, unit_size: null, amount: '10.00',
+        },
+      ],
     });
     const text = squash(pdfText(await render(doc)));
     const oct = text.indexOf('Adjustments for 2026-10');
@@ -177,6 +183,8 @@ describe.skipIf(popplerMissing)('invoice PDFs read back with pdftotext', () => {
     expect(octInput).toBeLessThan(sep);
     expect(text.indexOf('Adjustment for 2026-09: Qwen-70B input')).toBeGreaterThan(sep);
     for (const s of ['0.90', '0.60', '-0.30', '-100,000', 'Subtotal 1.50', 'Tax 0 % 0.00', 'Total (USD) 1.50']) expect(text).toContain(s);
+    // A fee adjustment has no quantities and no unit price: only its amount.
+    expect(text).toContain('Adjustment for 2026-09: Pro plan fee 10.00');
   });
 
   it('says UNPRICED on unpriced lines, and draws an empty, a one-day and an all-zero usage chart', async () => {
