@@ -107,5 +107,6 @@ export async function run({ smoke, log }) {
   log(`baseline with the font as file data (pdfkit re-parses it per document): ${(fileData / (smoke ? 3 : 30)).toFixed(1)} ms each`);
   log(`RSS ${Math.round(rss0 / 1e6)} MB before the timed runs, ${Math.round(rss1 / 1e6)} MB after`);
   const r = ratio(tOurs, tBase);
-  return [{ name: `render ${total} 10-line invoices / ${total} minimal pdfkit docs`, value: `${r}x`, goal: '<= 3x', ok: r <= 3 }];
+  // A smoke run is too small and too cold for the goal to mean anything: it only proves the bench runs.
+  return [{ name: `render ${total} 10-line invoices / ${total} minimal pdfkit docs`, value: `${r}x`, goal: '<= 3x', ok: smoke ? undefined : r <= 3 }];
 }

@@ -462,16 +462,17 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
   });
 }
 
-let tempCounter = 0;
-
 /**
  * Renders an invoice and writes it to `outPath` atomically: a temporary file beside it, flushed to
  * disk, then renamed over the target, so a crash leaves the old file or the new one, never half.
+ * The temporary name is fixed (`.<name>.tmp`), so a run after a crash overwrites what the crash
+ * left and ends with exactly what one clean run leaves. Two processes writing the same invoice's
+ * PDF at the same instant share that name; callers that can overlap should hold a run lock.
  */
 export async function writeInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate, outPath: string): Promise<void> {
   const bytes = await renderInvoicePdf(doc, template);
   await fs.promises.mkdir(path.dirname(outPath), { recursive: true });
-  const temp = `${outPath}.${process.pid}.${++tempCounter}.tmp`;
+  const temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.tmp`);
   try {
     const handle = await fs.promises.open(temp, 'w');
     try {
