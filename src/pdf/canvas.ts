@@ -40,13 +40,13 @@ export class Canvas {
   }
 
   private use(style: FontStyle, face: number, size: number): void {
-    const key = `${style}${face}`;
-    if (key !== this.fontKey) {
-      const f = this.fonts[style].faces[face];
-      if (f === undefined) throw new Error(`no font ${face} in the ${style} list`);
-      // The family argument doubles as pdfkit's per-document cache key for the font.
-      this.pdf.font(fontSource(f.font), key);
-      this.fontKey = key;
+    const f = this.fonts[style].faces[face];
+    if (f === undefined) throw new Error(`no font ${face} in the ${style} list`);
+    if (f.key !== this.fontKey) {
+      // The family argument doubles as pdfkit's per-document cache key for the font: one key per
+      // face, so a face in both lists (bold: null) is one font in the document.
+      this.pdf.font(fontSource(f.font), f.key);
+      this.fontKey = f.key;
     }
     if (size !== this.size) {
       this.pdf.fontSize(size);

@@ -58,11 +58,17 @@ export function fontFileProblem(file: string): string | null {
 export class FontFace {
   private opened: fontkit.Font | undefined;
 
+  /** Names the face uniquely in the process (file and PostScript name). */
+  readonly key: string;
+
   constructor(
-    /** The absolute file, with `#PostScriptName` for one font of a collection. */
+    /** The absolute file. */
     readonly file: string,
+    /** Which font of a collection (`file.ttc#PostScriptName`). */
     readonly postscriptName: string | undefined,
-  ) {}
+  ) {
+    this.key = `${file}#${postscriptName ?? ''}`;
+  }
 
   get font(): fontkit.Font {
     if (this.opened === undefined) {
@@ -132,14 +138,11 @@ const faces = new Map<string, FontFace>();
 /** The shared face of a resolved font file (`spec` may end in `#PostScriptName`). */
 export function fontFace(file: string, spec: string): FontFace {
   const hash = spec.indexOf('#');
-  const name = hash < 0 ? undefined : spec.slice(hash + 1);
-  const key = `${file}#${name ?? ''}`;
-  let face = faces.get(key);
-  if (face === undefined) {
-    face = new FontFace(file, name);
-    faces.set(key, face);
-  }
-  return face;
+  const candidate = new FontFace(file, hash < 0 ? undefined : spec.slice(hash + 1));
+  const face = faces.get(candidate.key);
+  if (face !== undefined) return face;
+  faces.set(candidate.key, candidate);
+  return candidate;
 }
 
 export interface TextRun {

@@ -66,6 +66,8 @@ class InvoiceDrawing {
   private readonly bottom: number;
   private readonly footerLines: string[];
   private y: number;
+  /** Where content starts on the current page (below the running header and table header). */
+  private pageStart: number;
   /** Inside the line table: a page break repeats its header. */
   private inTable = false;
 
@@ -81,6 +83,7 @@ class InvoiceDrawing {
     this.width = this.right - this.left;
     this.top = m.top;
     this.y = m.top;
+    this.pageStart = m.top;
     // The footer sits above the bottom margin with the page number on its last line.
     this.footerLines = this.c.wrap(doc.footer.trim(), 'regular', t.sizes.small, this.width * 0.75);
     const footerHeight = Math.max(1, this.footerLines.length) * this.c.lineHeight(t.sizes.small);
@@ -99,9 +102,9 @@ class InvoiceDrawing {
     return this.c.lineHeight(size);
   }
 
-  /** Moves to a new page when `h` more points do not fit on this one. */
+  /** Moves to a new page when `h` more points do not fit on this one (unless it is still empty: taller than a page is drawn anyway). */
   private ensure(h: number): void {
-    if (this.y + h > this.bottom && this.y > this.top + 30) this.newPage();
+    if (this.y + h > this.bottom && this.y > this.pageStart) this.newPage();
   }
 
   private newPage(): void {
@@ -114,6 +117,7 @@ class InvoiceDrawing {
     this.c.text(running, this.left, this.y, 'regular', sizes.small, colors.muted, 'right', this.width);
     this.y += this.lh(sizes.small) + 10;
     if (this.inTable) this.tableHeader();
+    this.pageStart = this.y;
   }
 
   draw(): void {

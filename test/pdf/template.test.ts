@@ -6,7 +6,7 @@ import { UsageError, ValidationError } from '../../src/errors.js';
 import { renderInvoicePdf } from '../../src/pdf/render-invoice.js';
 import { defaultTemplateDir, loadInvoiceTemplate } from '../../src/pdf/template.js';
 import { workedExample } from './fixtures.js';
-import { pdfText, popplerMissing, squash } from './poppler.js';
+import { pdfFonts, pdfText, popplerMissing, squash } from './poppler.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'billctl-template-'));
 let n = 0;
@@ -96,6 +96,12 @@ describe('invoice templates', () => {
     expect(text).toContain('A100 80GB GPU hours 2026-01 363,600 s 4.00');
     expect(text).toContain("1'234.00");
     expect(text).toContain('VAT (19 %) 20.82');
+  });
+
+  it.skipIf(popplerMissing)('draws bold with the regular fonts when a template has no bold list, embedding each font once', async () => {
+    const pdf = await renderInvoicePdf(workedExample(), loadInvoiceTemplate(templateDir('fonts: { bold: null }')));
+    expect(pdfFonts(pdf).map((f) => f.name)).toEqual(['NotoSans-Regular']);
+    expect(squash(pdfText(pdf))).toContain('Total (USD) 130.42');
   });
 
   it('names the file, the field and the problem for each mistake', () => {
