@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { addGlobalOptions, examples, type RunState } from './define.js';
 import { registerFoundation } from './registry/foundation.js';
+import { registerIngest } from './registry/ingest.js';
 import { registerStripe } from './registry/stripe.js';
 
 export const VERSION = '0.1.0';
@@ -34,6 +35,7 @@ export function buildProgram(state: RunState): Command {
   );
 
   registerFoundation(program, state);
+  registerIngest(program, state);
   registerStripe(program, state);
 
   // Global flags are accepted after the command too (hidden there: the root's help lists them).

@@ -90,6 +90,90 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_log_at ON audit_log (at);
     `,
   },
+  {
+    version: 2,
+    name: 'receipts, daily rollups, import batches and rejects',
+    // receipts: one row per (tenant_id, id); ts in ms UTC; billable/unsplit 0/1; reported_cost is
+    // decimal text. receipt_rollups: per tenant, local day (days since 1970-01-01 in the tenant's
+    // timezone), model key and GPU key ('' for none); sums over billable receipts except `receipts`
+    // (all) and `unsplit`. A rowid table for receipts: measured faster to load than WITHOUT ROWID.
+    sql: `
+      CREATE TABLE ingest_batches (
+        id {serial},
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        display TEXT NOT NULL,
+        format TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        size {bigint},
+        sha256 TEXT,
+        fingerprint TEXT,
+        status TEXT NOT NULL,
+        lines {bigint} NOT NULL DEFAULT 0,
+        imported {bigint} NOT NULL DEFAULT 0,
+        duplicates {bigint} NOT NULL DEFAULT 0,
+        conflicts {bigint} NOT NULL DEFAULT 0,
+        rejected {bigint} NOT NULL DEFAULT 0,
+        new_tenants {bigint} NOT NULL DEFAULT 0,
+        unsplit_tokens {bigint} NOT NULL DEFAULT 0,
+        out_of_range {bigint} NOT NULL DEFAULT 0,
+        checkpoint_records {bigint} NOT NULL DEFAULT 0,
+        checkpoint_line {bigint} NOT NULL DEFAULT 0,
+        checkpoint_byte {bigint} NOT NULL DEFAULT 0,
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+      );
+      CREATE INDEX ingest_batches_sha256 ON ingest_batches (sha256);
+      CREATE INDEX ingest_batches_path ON ingest_batches (path);
+      CREATE TABLE receipts (
+        tenant_id {key} NOT NULL,
+        id {key} NOT NULL,
+        ts {bigint} NOT NULL,
+        billable INTEGER NOT NULL,
+        status TEXT,
+        user_id TEXT,
+        project_id TEXT,
+        provider TEXT,
+        model TEXT,
+        model_key {key},
+        gpu_type TEXT,
+        gpu_key {key},
+        gpu_seconds {bigint} NOT NULL,
+        input_tokens {bigint} NOT NULL,
+        output_tokens {bigint} NOT NULL,
+        reported_cost TEXT,
+        unsplit INTEGER NOT NULL,
+        batch_id {bigint} NOT NULL,
+        PRIMARY KEY (tenant_id, id)
+      );
+      CREATE INDEX receipts_tenant_ts ON receipts (tenant_id, ts, id);
+      CREATE TABLE receipt_rollups (
+        tenant_id {key} NOT NULL,
+        day INTEGER NOT NULL,
+        model_key {key} NOT NULL,
+        gpu_key {key} NOT NULL,
+        receipts {bigint} NOT NULL,
+        requests {bigint} NOT NULL,
+        gpu_seconds {bigint} NOT NULL,
+        input_tokens {bigint} NOT NULL,
+        output_tokens {bigint} NOT NULL,
+        reported_cost TEXT NOT NULL,
+        unsplit {bigint} NOT NULL,
+        PRIMARY KEY (tenant_id, day, model_key, gpu_key)
+      ){norowid};
+      CREATE TABLE ingest_rejects (
+        batch_id {bigint} NOT NULL,
+        line {bigint} NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        text TEXT NOT NULL,
+        tenant_id TEXT,
+        receipt_id TEXT,
+        stored TEXT,
+        PRIMARY KEY (batch_id, line)
+      );
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -12,6 +12,10 @@ import type { LockRepo } from './lock-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
 import { toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
 import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
+import type { Receipt } from '../domain/receipt.js';
+import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
+import { openIngestStore, rebuildRollups } from './ingest-sql.js';
+import { receiptsInRange, rollupRows } from './receipts-sql.js';
 
 export abstract class SqlStore implements Store {
   readonly invoices: InvoiceRepo;
@@ -254,5 +258,23 @@ export abstract class SqlStore implements Store {
       command: String(r.command),
       details: JSON.parse(String(r.details)) as Record<string, unknown>,
     }));
+  }
+
+  // -- receipts (ingest-sql.ts, receipts-sql.ts) --------------------------------------------------
+
+  ingest(): Promise<IngestStore> {
+    return openIngestStore(this.db);
+  }
+
+  receipts(tenantId: string, from: number, to: number, query?: ReceiptQuery): AsyncIterable<Receipt> {
+    return receiptsInRange(this.db, tenantId, from, to, query);
+  }
+
+  rollups(tenantId: string, firstDay: number, lastDay: number): Promise<RollupRow[]> {
+    return rollupRows(this.db, tenantId, firstDay, lastDay);
+  }
+
+  rebuildRollups(tenantId: string, timezone: string): Promise<void> {
+    return rebuildRollups(this.db, tenantId, timezone);
   }
 }

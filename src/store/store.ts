@@ -7,6 +7,8 @@ import type { Period } from '../domain/period.js';
 import type { BillingMode, Tenant } from '../domain/tenant.js';
 import type { Decimal } from '../domain/money.js';
 import type { Dialect } from './sql.js';
+import type { Receipt } from '../domain/receipt.js';
+import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
 import type { InvoiceRepo } from './invoice-repo.js';
 import type { LedgerRepo } from './ledger-repo.js';
 import type { LockRepo } from './lock-repo.js';
@@ -98,4 +100,13 @@ export interface Store {
 
   appendAudit(entry: Omit<AuditEntry, 'id'>): Promise<void>;
   listAudit(since?: string): Promise<AuditEntry[]>;
+
+  /** Receipt imports: batches, receipt writes, rejects (see ingest.ts). */
+  ingest(): Promise<IngestStore>;
+  /** A tenant's receipts with from <= ts < to (ms), by timestamp then id in byte order, a page at a time. */
+  receipts(tenantId: string, from: number, to: number, query?: ReceiptQuery): AsyncIterable<Receipt>;
+  /** A tenant's rollups for local days firstDay..lastDay (day numbers as in period.ts), by day, model key, GPU key. */
+  rollups(tenantId: string, firstDay: number, lastDay: number): Promise<RollupRow[]>;
+  /** Recomputes a tenant's rollups from its receipts, with local days in `timezone` (after a timezone change). */
+  rebuildRollups(tenantId: string, timezone: string): Promise<void>;
 }

@@ -1,0 +1,503 @@
+/**
+ * Importing receipts (`import`, `backfill`): sources -> batches -> units of work, each unit one
+ * transaction that also records the batch's progress, so a killed run is resumed by running the
+ * same command again and ends exactly where one clean run would.
+ *
+ * Per file: a completed batch with the same path and stat fingerprint (or, after hashing, the same
+ * SHA-256) and the same settings means "already imported": skipped without reading. A running
+ * batch is resumed from its checkpoint. Otherwise a new batch is read from the start.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { Decimal } from '../domain/money.js';
+import { localDayNumber } from '../domain/period.js';
+import { BillctlError, ExitCode } from '../errors.js';
+import { loadCovenantMap, type CovenantMap } from '../ingest/covenants.js';
+import { RollupAccumulator } from '../ingest/pipeline.js';
+import { startReading, type Reading } from '../ingest/reading.js';
+import { expandInputs } from '../ingest/sources.js';
+import type { Checkpoint, InputFormat, Parcel, PipelineJob, PipelineOptions, SourceSpec } from '../ingest/types.js';
+import { ZERO_COUNTS, type BatchCounts, type BatchKind, type IngestStore, type RejectRecord, type ReceiptWriter } from '../store/ingest.js';
+import type { Store } from '../store/store.js';
+import { newestCatalog } from './catalogs.js';
+
+/** Records per unit of work (one transaction each) and per parcel. */
+export const UNIT_RECORDS = 65_536;
+export const PARCEL_RECORDS = 4096;
+/** How much of a rejected record's text the store keeps. */
+const MAX_REJECT_TEXT = 64 * 1024;
+
+export interface ImportRequest {
+  kind: BatchKind;
+  inputs: readonly string[];
+  cwd: string;
+  covenantMap?: string;
+  assumeUtc: boolean;
+  strict: boolean;
+  dryRun: boolean;
+  force: boolean;
+  inputFormat?: InputFormat;
+  /** Backfill window on receipt timestamps (ms): since <= ts < until. */
+  since?: number;
+  until?: number;
+  /** Write every reject and conflict here (JSON Lines), atomically, at the end. */
+  rejectsFile?: string;
+  stdin: Readable;
+  env: NodeJS.ProcessEnv;
+  now: () => string;
+}
+
+export interface ImportProgress {
+  files: number;
+  filesTotal: number;
+  records: number;
+  bytes: number;
+  bytesTotal: number;
+}
+
+export interface ImportHooks {
+  progress?: (p: ImportProgress) => void;
+}
+
+export interface ImportSummary {
+  files: number;
+  lines: number;
+  imported: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+  new_tenants: number;
+  unsplit_tokens: number;
+  skipped_files: number;
+  out_of_range?: number;
+  refused_files?: number;
+  dry_run?: boolean;
+}
+
+export interface ImportOutcome {
+  summary: ImportSummary;
+  /** The first rejects and conflicts, for the report on stderr (file as shown, record). */
+  report: { file: string; entry: RejectRecord }[];
+  /** How many rejects and conflicts there are in all. */
+  reportTotal: number;
+}
+
+/** Rejects and conflicts shown on stderr; --rejects FILE has them all. */
+export const REPORT_LIMIT = 100;
+
+const ROLLBACK = Symbol('dry run');
+
+function clip(text: string): string {
+  return text.length > MAX_REJECT_TEXT ? `${text.slice(0, MAX_REJECT_TEXT)}...` : text;
+}
+
+function add(total: BatchCounts, c: BatchCounts): void {
+  for (const k of Object.keys(total) as (keyof BatchCounts)[]) total[k] += c[k];
+}
+
+/** Standard input, gunzipped when it starts with the gzip magic bytes. */
+async function stdinBytes(stdin: Readable): Promise<{ input: AsyncIterable<Buffer>; gzip: boolean }> {
+  const it = (stdin as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value);
+  const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+  async function* all(): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      yield Buffer.from(n.value);
+    }
+  }
+  return { input: all(), gzip };
+}
+
+class ImportRun {
+  readonly totals: BatchCounts = { ...ZERO_COUNTS };
+  files = 0;
+  skipped = 0;
+  refused = 0;
+  /** Batches read in this run, in order, with how their file is shown. */
+  readonly batches: { id: number; display: string }[] = [];
+  private readonly tzFix = new Map<string, string>();
+  private bytesBefore = 0;
+  private records = 0;
+  private readonly bytesTotal: number;
+  private readonly writer: ReceiptWriter;
+
+  constructor(
+    private readonly store: Store,
+    private readonly ingest: IngestStore,
+    private readonly reading: { files: Reading; stream: Reading },
+    private readonly req: ImportRequest,
+    private readonly sources: SourceSpec[],
+    private readonly known: Map<string, string>,
+    private readonly defaultPlan: string,
+    private readonly covenants: CovenantMap | null,
+    private readonly hooks: ImportHooks,
+  ) {
+    this.writer = ingest.writer();
+    let total = 0;
+    for (const s of sources) if (s.path !== '-') total += fs.statSync(s.path).size;
+    this.bytesTotal = total;
+  }
+
+  private options(): PipelineOptions {
+    return {
+      assumeUtc: this.req.assumeUtc,
+      covenants: this.covenants ? [...this.covenants.map] : null,
+      since: this.req.since ?? null,
+      until: this.req.until ?? null,
+    };
+  }
+
+  /** What changes the result of reading a source: batches are only "the same import" with equal settings. */
+  private settings(src: SourceSpec): string {
+    return JSON.stringify({
+      format: src.format,
+      assume_utc: this.req.assumeUtc,
+      covenant_map: this.covenants?.digest ?? null,
+      since: this.req.since ?? null,
+      until: this.req.until ?? null,
+    });
+  }
+
+  private tell(bytesRead: number): void {
+    this.hooks.progress?.({
+      files: this.files,
+      filesTotal: this.sources.length,
+      records: this.records,
+      bytes: this.bytesBefore + bytesRead,
+      bytesTotal: this.bytesTotal,
+    });
+  }
+
+  async source(src: SourceSpec): Promise<void> {
+    this.tell(0);
+    if (src.path === '-') await this.stdin(src);
+    else await this.file(src, src.path, null);
+    this.files++;
+    this.tell(0);
+  }
+
+  private async stdin(src: SourceSpec): Promise<void> {
+    const { input, gzip } = await stdinBytes(this.req.stdin);
+    const spec = { ...src, gzip };
+    if (this.req.strict) {
+      // --strict reads a source twice: spool standard input to a file first.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'billctl-stdin-'));
+      const spool = path.join(dir, 'stdin');
+      try {
+        const out = fs.createWriteStream(spool);
+        for await (const chunk of input) if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+        await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+        await this.file(spec, spool, '-');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      return;
+    }
+    const id = await this.ingest.createBatch({
+      kind: this.req.kind, path: '-', display: '-', format: src.format, settings: this.settings(src), size: null, sha256: null,
+      fingerprint: null, status: 'running', startedAt: this.req.now(),
+    });
+    await this.load(spec, id, { ...ZERO_COUNTS }, { records: 0, line: 0, byte: 0 }, null, input);
+  }
+
+  /** A file (or spooled standard input, recorded as `recordAs`). */
+  private async file(src: SourceSpec, file: string, recordAs: string | null): Promise<void> {
+    const st = fs.statSync(file, { bigint: true });
+    const size = Number(st.size);
+    const fingerprint = recordAs === null ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : null;
+    const batchPath = recordAs ?? file;
+    const settings = this.settings(src);
+    const skip = () => {
+      this.skipped++;
+      this.bytesBefore += size;
+    };
+    let resume;
+    if (fingerprint !== null) {
+      const byPath = (await this.ingest.findBatches({ path: batchPath })).filter((b) => b.settings === settings);
+      if (!this.req.force && byPath.some((b) => b.status === 'complete' && b.fingerprint === fingerprint)) return skip();
+      resume = byPath.find((b) => b.status === 'running' && b.fingerprint === fingerprint);
+    }
+    let sha = resume?.sha256 ?? null;
+    if (!resume) {
+      sha = (await this.reading.files.hash(file)).sha256;
+      const bySha = (await this.ingest.findBatches({ sha256: sha })).filter((b) => b.settings === settings);
+      if (!this.req.force && bySha.some((b) => b.status === 'complete')) return skip();
+      resume = fingerprint === null ? undefined : bySha.find((b) => b.status === 'running');
+      if (resume) await this.ingest.moveBatch(resume.id, batchPath, src.display, fingerprint);
+    }
+    const source = { ...src, path: file };
+    if (this.req.strict && !(await this.validate(source, batchPath, settings, sha, size))) {
+      this.bytesBefore += size;
+      return;
+    }
+    const id =
+      resume?.id ??
+      (await this.ingest.createBatch({
+        kind: this.req.kind, path: batchPath, display: src.display, format: src.format, settings, size, sha256: sha, fingerprint,
+        status: 'running', startedAt: this.req.now(),
+      }));
+    await this.load(
+      source, id, resume ? { ...resume.counts } : { ...ZERO_COUNTS }, resume?.checkpoint ?? { records: 0, line: 0, byte: 0 }, sha,
+    );
+    this.bytesBefore += size;
+  }
+
+  private job(src: SourceSpec, batchId: number, resume: Checkpoint, emitRows: boolean): PipelineJob {
+    const seek = src.path !== '-' && src.format === 'jsonl' && !src.gzip && resume.byte > 0;
+    return {
+      source: src, batchId, resume, seek, options: this.options(), tenants: [...this.known], emitRows,
+      aggregates: emitRows && this.writer.wantsRollups, hash: !seek, unitRecords: UNIT_RECORDS, parcelRecords: PARCEL_RECORDS,
+    };
+  }
+
+  private rejectsOf(batchId: number, p: Parcel): RejectRecord[] {
+    return p.rejects.map((r) => ({
+      batchId, line: r.line, kind: 'reject', reason: r.reason, text: clip(r.text), tenantId: null, receiptId: null,
+      stored: null, incoming: null,
+    }));
+  }
+
+  /**
+   * --strict: a first pass only validates. A source with any reject imports nothing; its batch is
+   * recorded as refused, with its rejects, in one transaction. True when the source is clean.
+   */
+  private async validate(src: SourceSpec, batchPath: string, settings: string, sha: string | null, size: number): Promise<boolean> {
+    const reading = src.path === '-' ? this.reading.stream : this.reading.files;
+    const check = reading.read(this.job(src, 0, { records: 0, line: 0, byte: 0 }, false));
+    let bad = 0;
+    for (let p = await check.next(); p; p = await check.next()) bad += p.rejects.length;
+    await check.end;
+    if (bad === 0) return true;
+    await this.store.transaction(async () => {
+      const id = await this.ingest.createBatch({
+        kind: this.req.kind, path: batchPath, display: src.display, format: src.format, settings, size, sha256: sha,
+        fingerprint: null, status: 'refused', startedAt: this.req.now(),
+      });
+      this.batches.push({ id, display: src.display });
+      const counts: BatchCounts = { ...ZERO_COUNTS };
+      const again = reading.read(this.job(src, id, { records: 0, line: 0, byte: 0 }, false));
+      let checkpoint: Checkpoint = { records: 0, line: 0, byte: 0 };
+      for (let p = await again.next(); p; p = await again.next()) {
+        await this.ingest.addRejects(this.rejectsOf(id, p));
+        counts.lines += p.records;
+        counts.rejected += p.rejects.length;
+        counts.outOfRange += p.outOfRange;
+        checkpoint = p.checkpoint;
+        this.records += p.records;
+        this.tell(p.bytesRead);
+      }
+      await again.end;
+      await this.ingest.finishBatch(id, { status: 'refused', counts, checkpoint, sha256: null, size: null, at: this.req.now() });
+      add(this.totals, counts);
+    });
+    this.refused++;
+    return false;
+  }
+
+  /** Creates the tenants a parcel mentions for the first time (in the caller's transaction). */
+  private async tenants(names: readonly string[], counts: BatchCounts): Promise<void> {
+    for (const t of names) {
+      if (this.known.has(t)) continue;
+      const existing = await this.store.getTenant(t);
+      if (existing) {
+        // Another process created it since this run looked: its days follow its own timezone.
+        this.known.set(t, existing.timezone);
+        if (existing.timezone !== 'UTC') this.tzFix.set(t, existing.timezone);
+        continue;
+      }
+      await this.store.insertTenant(
+        {
+          id: t, name: t, timezone: 'UTC', taxRate: Decimal.ZERO, taxLabel: 'Tax', netDays: 30, currency: null, email: null,
+          address: null, billingMode: 'invoice', stripeCustomerId: null, autoCreated: true, plan: this.defaultPlan, planFrom: null,
+        },
+        this.req.now(),
+      );
+      this.known.set(t, 'UTC');
+      counts.newTenants++;
+    }
+  }
+
+  /** Rows of tenants whose timezone the reading side did not know get their real local day. */
+  private fixDays(p: Parcel, corrections: RollupAccumulator): void {
+    if (this.tzFix.size === 0) return;
+    for (let i = 0; i < p.rows.length; i++) {
+      const row = p.rows[i]!;
+      const tz = this.tzFix.get(row[0]);
+      if (tz === undefined) continue;
+      const day = localDayNumber(tz, row[2]);
+      if (day === p.days[i]) continue;
+      corrections.add(row, p.days[i]!, -1);
+      corrections.add(row, day, 1);
+      p.days[i] = day;
+    }
+  }
+
+  /** Reads a source into its batch, one transaction per unit, from `checkpoint` on. */
+  private async load(
+    src: SourceSpec,
+    batchId: number,
+    counts: BatchCounts,
+    checkpoint: Checkpoint,
+    sha: string | null,
+    input?: AsyncIterable<Buffer>,
+  ): Promise<void> {
+    this.batches.push({ id: batchId, display: src.display });
+    this.tzFix.clear();
+    const job = this.job(src, batchId, checkpoint, true);
+    const stream = (input ? this.reading.stream : this.reading.files).read(job, input);
+    let last = checkpoint;
+    for (let p = await stream.next(); p; p = await stream.next()) {
+      const unitStart: Parcel = p;
+      await this.store.transaction(async () => {
+        await this.writer.begin(batchId);
+        const corrections = new RollupAccumulator();
+        let q = unitStart;
+        for (;;) {
+          await this.tenants(q.newTenants, counts);
+          this.fixDays(q, corrections);
+          await this.writer.add(q);
+          if (q.rejects.length > 0) await this.ingest.addRejects(this.rejectsOf(batchId, q));
+          counts.lines += q.records;
+          counts.rejected += q.rejects.length;
+          counts.outOfRange += q.outOfRange;
+          this.records += q.records;
+          this.tell(q.bytesRead);
+          if (q.unitEnd) break;
+          const n = await stream.next();
+          if (!n) throw new Error('the reader ended inside a unit of work');
+          q = n;
+        }
+        const sums = [q.rollups ?? []];
+        if (corrections.size > 0) sums.push(corrections.deltas());
+        const r = await this.writer.finish(sums);
+        counts.imported += r.imported;
+        counts.duplicates += r.duplicates;
+        counts.conflicts += r.conflicts.length;
+        counts.unsplitTokens += r.unsplit;
+        if (r.conflicts.length > 0) await this.ingest.addRejects(r.conflicts.map((c) => ({ ...c, text: clip(c.text) })));
+        await this.ingest.saveProgress(batchId, counts, q.checkpoint);
+        last = q.checkpoint;
+      });
+    }
+    const end = await stream.end;
+    if (sha !== null && end.complete && end.sha256 !== null && end.sha256 !== sha) {
+      throw new BillctlError(
+        `${src.display} changed while it was read`,
+        ExitCode.failed,
+        'What was read is stored (and deduplicated); run the same command again to import the file as it is now.',
+      );
+    }
+    await this.ingest.finishBatch(batchId, {
+      status: 'complete', counts, checkpoint: last, sha256: sha ?? end.sha256, size: sha === null ? end.bytes : null,
+      at: this.req.now(),
+    });
+    add(this.totals, counts);
+  }
+
+  summary(): ImportSummary {
+    const t = this.totals;
+    const s: ImportSummary = {
+      files: this.files, lines: t.lines, imported: t.imported, duplicates: t.duplicates, conflicts: t.conflicts,
+      rejected: t.rejected, new_tenants: t.newTenants, unsplit_tokens: t.unsplitTokens, skipped_files: this.skipped,
+    };
+    if (this.req.kind === 'backfill') s.out_of_range = t.outOfRange;
+    if (this.req.strict) s.refused_files = this.refused;
+    if (this.req.dryRun) s.dry_run = true;
+    return s;
+  }
+
+  /** Every reject and conflict of this run's batches, in order. */
+  async *rejects(): AsyncGenerator<{ file: string; entry: RejectRecord }> {
+    for (const b of this.batches) {
+      let after = 0;
+      for (;;) {
+        const page = await this.ingest.listRejects(b.id, after, 1000);
+        for (const entry of page) yield { file: b.display, entry };
+        if (page.length < 1000) break;
+        after = page[page.length - 1]!.line;
+      }
+    }
+  }
+}
+
+/** One JSON Lines entry of the --rejects file: the record verbatim, where it was, and why. */
+export function rejectLine(file: string, e: RejectRecord): string {
+  const o: Record<string, unknown> = { file, line: e.line, kind: e.kind, reason: e.reason, text: e.text };
+  if (e.kind === 'conflict') {
+    o.tenant_id = e.tenantId;
+    o.id = e.receiptId;
+    o.stored = e.stored;
+    o.new = e.incoming;
+  }
+  return `${JSON.stringify(o)}\n`;
+}
+
+async function writeRejectsFile(file: string, entries: AsyncIterable<{ file: string; entry: RejectRecord }>): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    let buf = '';
+    for await (const { file: f, entry } of entries) {
+      buf += rejectLine(f, entry);
+      if (buf.length > 1 << 20) {
+        fs.writeSync(fd, buf);
+        buf = '';
+      }
+    }
+    fs.writeSync(fd, buf);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+}
+
+/** `import` and `backfill`: reads every source, returns the summary and the report. */
+export async function importReceipts(store: Store, req: ImportRequest, hooks: ImportHooks = {}): Promise<ImportOutcome> {
+  const sources = expandInputs(req.inputs, req.cwd, { inputFormat: req.inputFormat, allowStdin: req.kind === 'import', command: req.kind });
+  const covenants = req.covenantMap ? loadCovenantMap(path.resolve(req.cwd, req.covenantMap)) : null;
+  const rejectsFile = req.rejectsFile === undefined ? undefined : path.resolve(req.cwd, req.rejectsFile);
+  if (rejectsFile !== undefined && !fs.existsSync(path.dirname(rejectsFile))) {
+    throw new BillctlError(`--rejects ${req.rejectsFile}: its folder does not exist`, ExitCode.usage);
+  }
+  const defaultPlan = (await newestCatalog(store)).catalog.defaultPlan;
+  const ingest = await store.ingest();
+  const known = await ingest.tenantTimezones();
+  const reading = startReading(req.env);
+  try {
+    const run = new ImportRun(store, ingest, reading, req, sources, known, defaultPlan, covenants, hooks);
+    const body = async (): Promise<ImportOutcome> => {
+      for (const s of sources) await run.source(s);
+      const report: ImportOutcome['report'] = [];
+      let reportTotal = 0;
+      for await (const r of run.rejects()) {
+        if (report.length < REPORT_LIMIT) report.push(r);
+        reportTotal++;
+      }
+      if (rejectsFile !== undefined) await writeRejectsFile(rejectsFile, run.rejects());
+      return { summary: run.summary(), report, reportTotal };
+    };
+    if (!req.dryRun) return await body();
+    let outcome: ImportOutcome | undefined;
+    try {
+      await store.transaction(async () => {
+        outcome = await body();
+        throw ROLLBACK;
+      });
+    } catch (err) {
+      if (err !== ROLLBACK) throw err;
+    }
+    return outcome!;
+  } finally {
+    await reading.files.close();
+  }
+}

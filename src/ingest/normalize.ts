@@ -1,0 +1,366 @@
+/**
+ * One source record -> the canonical Receipt, exactly as receipts.md says, or the reason it is
+ * rejected. Pure: no I/O. Field values come from JSON.parse (numbers are JS numbers), from the
+ * lossless JSON parser (numbers too long to be exact arrive as LosslessNumber), or from CSV cells
+ * (always strings).
+ */
+import { Decimal } from '../domain/money.js';
+import { nameKey } from '../domain/names.js';
+import { derivedId, isBillableStatus, type Receipt } from '../domain/receipt.js';
+import { tenantIdProblem } from '../domain/tenant.js';
+import { parseRfc3339 } from '../domain/time.js';
+import { LosslessNumber } from './json.js';
+
+export interface NormalizeOptions {
+  /** Read timestamps without an offset as UTC (`--assume-utc`). */
+  assumeUtc: boolean;
+  /** covenant_id -> tenant_id (`--covenant-map`), or null. */
+  covenants: ReadonlyMap<string, string> | null;
+}
+
+export type Normalized = { ok: true; receipt: Receipt } | { ok: false; reason: string };
+
+export type SourceRecord = Record<string, unknown>;
+
+export const ID_MAX = 200;
+/** A sanity bound for the free-text fields (status, user, project, provider, model, GPU). */
+export const TEXT_MAX = 1000;
+/** 9999-12-31T23:59:59.999Z: the last instant RFC 3339 can write. */
+export const LAST_INSTANT = 253_402_300_799_999;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+const MAX_SAFE_BIG = BigInt(MAX_SAFE);
+
+/** A source field: its name as reported and its path in the record. */
+interface Field {
+  name: string;
+  path: readonly string[];
+}
+
+function fields(...names: string[]): readonly Field[] {
+  return names.map((name) => ({ name, path: name.split('.') }));
+}
+
+const ID = fields('strike_id', 'request_id', 'event_id', 'transaction_id', 'id');
+const TENANT = fields('tenant_id', 'organization_id', 'org_id');
+const TIMESTAMP = fields('timestamp', 'request_timestamp', 'created_at', 'time');
+const STATUS = fields('status');
+const USER = fields('user_id');
+const PROJECT = fields('project_id', 'kb_id', 'covenant_id');
+const PROVIDER = fields('provider');
+const MODEL = fields('cost_data.inference.model', 'model');
+const GPU_TYPE = fields('cost_data.gpu_allocation.gpu_type', 'gpu_type');
+const GPU_SECONDS = fields('cost_data.gpu_allocation.duration_seconds', 'gpu_seconds', 'duration_seconds');
+const GPU_HOURS = fields('gpu_hours_used');
+const INPUT = fields(
+  'cost_data.inference.input_tokens', 'input_tokens', 'prompt_tokens', 'tokens_in', 'usage.prompt_tokens', 'usage.input_tokens',
+);
+const TOKENS_PROCESSED = fields('tokens_processed');
+const OUTPUT = fields(
+  'cost_data.inference.output_tokens', 'output_tokens', 'completion_tokens', 'tokens_out', 'usage.completion_tokens',
+  'usage.output_tokens',
+);
+const COST = fields('cost_data.total_usd', 'estimated_cost_usd', 'cost');
+const COVENANT = fields('covenant_id');
+
+class Reject extends Error {}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof LosslessNumber);
+}
+
+/**
+ * The value at a field's path: nested objects for JSON; for a dotted name, a CSV column of that
+ * literal name also counts (CSV headers are the source field names).
+ */
+function valueAt(rec: SourceRecord, f: Field): unknown {
+  const p = f.path;
+  let v: unknown = rec[p[0]!];
+  if (p.length === 1) return v;
+  for (let i = 1; i < p.length; i++) {
+    if (!isObject(v)) {
+      v = undefined;
+      break;
+    }
+    v = v[p[i]!];
+  }
+  return v === undefined ? rec[f.name] : v;
+}
+
+/** Present: not absent, not null, not the empty string. */
+function present(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== '';
+}
+
+/** The first present source field and its value. */
+function first(rec: SourceRecord, candidates: readonly Field[]): [Field, unknown] | undefined {
+  for (const f of candidates) {
+    const v = valueAt(rec, f);
+    if (present(v)) return [f, v];
+  }
+  return undefined;
+}
+
+/** How a value is shown in a reason: strings quoted, long texts cut. */
+export function show(v: unknown): string {
+  let s: string;
+  if (v instanceof LosslessNumber) s = v.text;
+  else if (typeof v === 'string') s = JSON.stringify(v);
+  else if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
+  else {
+    try {
+      s = JSON.stringify(v, (_k, x: unknown) => (x instanceof LosslessNumber ? x.text : x));
+    } catch {
+      s = String(v);
+    }
+  }
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Text that PostgreSQL and SQLite store alike: no NUL, no lone surrogate. */
+function textProblem(s: string): string | undefined {
+  if (s.includes('\u0000')) return 'contains a NUL character';
+  if (LONE_SURROGATE.test(s)) return 'is not valid Unicode (a lone surrogate)';
+  return undefined;
+}
+
+/** Digits of a whole number written as a JSON number, or undefined. */
+function integerDigits(v: unknown): string | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? String(v) : undefined;
+  if (v instanceof LosslessNumber) return /^(0|[1-9]\d*)$/.test(v.text) ? v.text : undefined;
+  return undefined;
+}
+
+/** A text field: strings as they are; a whole JSON number by its digits; anything else rejects. */
+function text(f: Field, v: unknown, max: number): string {
+  let s: string;
+  if (typeof v === 'string') s = v;
+  else {
+    const digits = integerDigits(v);
+    if (digits === undefined) throw new Reject(`${f.name} is ${show(v)}: it must be text`);
+    s = digits;
+  }
+  if ([...s].length > max) throw new Reject(`${f.name} is longer than ${max} characters`);
+  const p = textProblem(s);
+  if (p) throw new Reject(`${f.name} ${p}`);
+  return s;
+}
+
+function optionalText(rec: SourceRecord, candidates: readonly Field[]): string | null {
+  const hit = first(rec, candidates);
+  return hit ? text(hit[0], hit[1], TEXT_MAX) : null;
+}
+
+/** A model or GPU name: whitespace-only counts as absent, so the next source field is tried. */
+function name(rec: SourceRecord, candidates: readonly Field[]): string | null {
+  for (const f of candidates) {
+    const v = valueAt(rec, f);
+    if (!present(v)) continue;
+    if (typeof v === 'string' && v.trim() === '') continue;
+    return text(f, v, TEXT_MAX);
+  }
+  return null;
+}
+
+/** A whole quantity in [0, 2^53 − 1]. */
+function quantity(f: Field, v: unknown): number {
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0) return v;
+    if (!Number.isFinite(v)) throw new Reject(`${f.name} is ${v}: not a whole number`);
+    if (v < 0) throw new Reject(`${f.name} is ${show(v)}: below 0`);
+    if (!Number.isInteger(v)) throw new Reject(`${f.name} is ${show(v)}: not a whole number`);
+    throw new Reject(`${f.name} is ${show(v)}: above 2^53 − 1 (9007199254740991)`);
+  }
+  let digits: string | undefined;
+  if (v instanceof LosslessNumber) {
+    if (!/^-?\d+$/.test(v.text)) throw new Reject(`${f.name} is ${v.text}: not a whole number`);
+    if (v.text.startsWith('-')) throw new Reject(`${f.name} is ${v.text}: below 0`);
+    digits = v.text;
+  } else if (typeof v === 'string') {
+    if (!/^\d+$/.test(v)) {
+      if (/^-\d+$/.test(v)) throw new Reject(`${f.name} is ${show(v)}: below 0`);
+      throw new Reject(`${f.name} is ${show(v)}: not a whole number`);
+    }
+    digits = v;
+  } else {
+    throw new Reject(`${f.name} is ${show(v)}: not a whole number`);
+  }
+  if (digits.length > 16 && BigInt(digits) > MAX_SAFE_BIG) {
+    throw new Reject(`${f.name} is ${digits.length > 40 ? `${digits.slice(0, 37)}...` : digits}: above 2^53 − 1 (9007199254740991)`);
+  }
+  const n = Number(digits);
+  if (n > MAX_SAFE) throw new Reject(`${f.name} is ${digits}: above 2^53 − 1 (9007199254740991)`);
+  return n;
+}
+
+function optionalQuantity(rec: SourceRecord, candidates: readonly Field[]): [Field, number] | undefined {
+  const hit = first(rec, candidates);
+  return hit ? [hit[0], quantity(hit[0], hit[1])] : undefined;
+}
+
+const DECIMAL_TEXT = /^-?(\d{1,40}(\.\d{0,40})?|\.\d{1,40})([eE][+-]?\d{1,2})?$/;
+
+/** A decimal read by its text: a JSON number by its shortest text (0.1 is exactly 0.1). */
+function decimal(f: Field, v: unknown): Decimal {
+  let t: string;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Reject(`${f.name} is ${v}: not a decimal number`);
+    t = String(v);
+  } else if (v instanceof LosslessNumber) t = v.text;
+  else if (typeof v === 'string') t = v;
+  else throw new Reject(`${f.name} is ${show(v)}: not a decimal number`);
+  if (!DECIMAL_TEXT.test(t)) throw new Reject(`${f.name} is ${show(v)}: not a decimal number`);
+  return Decimal.parse(t);
+}
+
+/** Epoch time from decimal text: seconds below 1e11 in absolute value, else milliseconds; truncated to ms. */
+function epoch(f: Field, t: string, shown: string): number {
+  const d = Decimal.parse(t);
+  const magnitude = d.units < 0n ? -d.units : d.units;
+  const seconds = magnitude < 100_000_000_000n * 10n ** BigInt(d.scale);
+  const ms = seconds ? d.mul(1000n) : d;
+  const whole = ms.units / 10n ** BigInt(ms.scale); // truncates toward zero
+  if (whole < 0n || whole > BigInt(LAST_INSTANT)) {
+    throw new Reject(`${f.name} ${shown} is out of range (1970-01-01 to 9999-12-31)`);
+  }
+  return Number(whole);
+}
+
+function timestamp(f: Field, v: unknown, assumeUtc: boolean): number {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Reject(`${f.name} is ${v}: not a time`);
+    if (Number.isSafeInteger(v)) {
+      const ms = Math.abs(v) < 100_000_000_000 ? v * 1000 : v;
+      if (ms < 0 || ms > LAST_INSTANT) throw new Reject(`${f.name} ${v} is out of range (1970-01-01 to 9999-12-31)`);
+      return ms;
+    }
+    return epoch(f, String(v), show(v));
+  }
+  if (v instanceof LosslessNumber) {
+    if (!DECIMAL_TEXT.test(v.text)) throw new Reject(`${f.name} is ${v.text}: not a time`);
+    return epoch(f, v.text, v.text);
+  }
+  if (typeof v !== 'string') throw new Reject(`${f.name} is ${show(v)}: not a time`);
+  if (/^\d{1,20}(\.\d{1,20})?$/.test(v)) return epoch(f, v, show(v));
+  const r = parseRfc3339(v, assumeUtc);
+  if (!r.ok) throw new Reject(f.name === 'timestamp' ? r.reason : `${f.name}: ${r.reason}`);
+  if (r.ms < 0 || r.ms > LAST_INSTANT) throw new Reject(`${f.name} ${show(v)} is before 1970-01-01`);
+  return r.ms;
+}
+
+function tenantOf(rec: SourceRecord, covenants: ReadonlyMap<string, string> | null): string {
+  const hit = first(rec, TENANT);
+  let tenant: string;
+  let from: string;
+  if (hit) {
+    tenant = text(hit[0], hit[1], Number.MAX_SAFE_INTEGER);
+    from = hit[0].name;
+  } else {
+    const cov = first(rec, COVENANT);
+    if (!cov) throw new Reject('no tenant: no tenant_id, organization_id or org_id, and no covenant_id');
+    const covenant = text(cov[0], cov[1], Number.MAX_SAFE_INTEGER);
+    if (!covenants) {
+      throw new Reject(`no tenant: only covenant_id ${show(covenant)}, and no --covenant-map to look it up in`);
+    }
+    const t = covenants.get(covenant);
+    if (t === undefined) throw new Reject(`no tenant: covenant_id ${show(covenant)} is not in the covenant map`);
+    tenant = t;
+    from = 'covenant map';
+  }
+  if (tenant.trim() === '') throw new Reject(`${from}: tenant id is blank`);
+  const p = tenantIdProblem(tenant);
+  if (p) throw new Reject(`${from}: ${p}`);
+  return tenant;
+}
+
+/** Normalises one record. `rec` must be an object (the readers reject anything else). */
+export function normalize(rec: SourceRecord, options: NormalizeOptions): Normalized {
+  try {
+    return { ok: true, receipt: normalizeOrThrow(rec, options) };
+  } catch (err) {
+    if (err instanceof Reject) return { ok: false, reason: err.message };
+    throw err;
+  }
+}
+
+function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt {
+  const tenantId = tenantOf(rec, options.covenants);
+
+  const idHit = first(rec, ID);
+  let id: string | null = null;
+  if (idHit) {
+    id = text(idHit[0], idHit[1], ID_MAX);
+    if (id.trim() === '') throw new Reject(`${idHit[0].name} is blank`);
+  }
+
+  const tsHit = first(rec, TIMESTAMP);
+  if (!tsHit) throw new Reject('no timestamp (timestamp, request_timestamp, created_at or time)');
+  const ts = timestamp(tsHit[0], tsHit[1], options.assumeUtc);
+
+  const status = optionalText(rec, STATUS);
+  const userId = optionalText(rec, USER);
+  const projectId = optionalText(rec, PROJECT);
+  const provider = optionalText(rec, PROVIDER);
+  const model = name(rec, MODEL);
+  const gpuType = name(rec, GPU_TYPE);
+
+  let gpuSeconds = 0;
+  const secondsHit = optionalQuantity(rec, GPU_SECONDS);
+  if (secondsHit) gpuSeconds = secondsHit[1];
+  else {
+    const hours = first(rec, GPU_HOURS);
+    if (hours) {
+      const h = decimal(hours[0], hours[1]);
+      if (h.sign() < 0) throw new Reject(`${hours[0].name} is ${show(hours[1])}: below 0`);
+      const s = h.mul(3600n).round(0).units;
+      if (s > MAX_SAFE_BIG) throw new Reject(`${hours[0].name} is ${show(hours[1])}: more seconds than 2^53 − 1`);
+      gpuSeconds = Number(s);
+    }
+  }
+
+  let inputTokens = 0;
+  let unsplit = false;
+  const inputHit = optionalQuantity(rec, INPUT);
+  if (inputHit) inputTokens = inputHit[1];
+  else {
+    const legacy = optionalQuantity(rec, TOKENS_PROCESSED);
+    if (legacy) {
+      inputTokens = legacy[1];
+      unsplit = true;
+    }
+  }
+  const outputTokens = optionalQuantity(rec, OUTPUT)?.[1] ?? 0;
+
+  let reportedCost: string | null = null;
+  const costHit = first(rec, COST);
+  if (costHit) reportedCost = decimal(costHit[0], costHit[1]).toString();
+
+  if ((inputTokens > 0 || outputTokens > 0) && model === null) {
+    throw new Reject(`tokens but no model (input_tokens ${inputTokens}, output_tokens ${outputTokens})`);
+  }
+  if (gpuSeconds > 0 && gpuType === null) throw new Reject(`gpu_seconds ${gpuSeconds} but no gpu_type`);
+
+  const billable = isBillableStatus(status === null ? null : status.trim());
+  const receipt: Receipt = {
+    tenantId,
+    id: '',
+    ts,
+    billable,
+    status,
+    userId,
+    projectId,
+    provider,
+    model,
+    modelKey: model === null ? null : nameKey(model),
+    gpuType,
+    gpuKey: gpuType === null ? null : nameKey(gpuType),
+    gpuSeconds,
+    inputTokens,
+    outputTokens,
+    reportedCost,
+    unsplit,
+  };
+  receipt.id = id ?? derivedId(receipt);
+  return receipt;
+}

@@ -1,0 +1,321 @@
+/**
+ * The reading half of an import: source bytes -> records -> canonical receipts -> parcels. It
+ * runs on a worker thread for files (so parsing overlaps the database writes) and in-process for
+ * standard input. Memory is bounded: a parcel at a time, plus what the caller has not yet taken.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { pipeline as pipe, Readable, Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import { Decimal } from '../domain/money.js';
+import { localDayNumber } from '../domain/period.js';
+import { parseJsonObject } from './json.js';
+import { normalize, type NormalizeOptions, type SourceRecord } from './normalize.js';
+import { CsvReader, JsonDocumentReader, JsonLinesReader, type RawRecord, type RecordReader } from './readers.js';
+import type { Checkpoint, Parcel, PipelineEnd, PipelineJob, ReceiptRow, RejectEntry, RollupDelta } from './types.js';
+
+const READ_CHUNK = 1 << 20;
+
+/** SHA-256 and size of a file, read in large chunks. */
+export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of fs.createReadStream(path, { highWaterMark: 4 * READ_CHUNK })) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+interface Acc {
+  receipts: number | bigint;
+  requests: number | bigint;
+  gpu: number | bigint;
+  input: number | bigint;
+  output: number | bigint;
+  cost: Decimal;
+  unsplit: number | bigint;
+}
+
+/** a + b, exact: numbers while they are safe, bigints beyond. */
+function add(a: number | bigint, b: number): number | bigint {
+  if (typeof a === 'bigint') return a + BigInt(b);
+  const s = a + b;
+  return Number.isSafeInteger(s) ? s : BigInt(a) + BigInt(b);
+}
+
+/** Rollup sums over rows, keyed by tenant, day, model key, gpu key ('' for none). */
+export class RollupAccumulator {
+  private readonly map = new Map<string, Acc>();
+
+  private entry(tenant: string, day: number, modelKey: string, gpuKey: string): Acc {
+    const key = `${tenant}\u0000${day}\u0000${modelKey}\u0000${gpuKey}`;
+    let a = this.map.get(key);
+    if (!a) {
+      a = { receipts: 0, requests: 0, gpu: 0, input: 0, output: 0, cost: Decimal.ZERO, unsplit: 0 };
+      this.map.set(key, a);
+    }
+    return a;
+  }
+
+  /** Adds (or with sign -1 takes out) one receipt row whose rollup day is `day`. */
+  add(row: ReceiptRow, day: number, sign: 1 | -1 = 1): void {
+    const a = this.entry(row[0], day, row[9] ?? '', row[11] ?? '');
+    a.receipts = add(a.receipts, sign);
+    if (row[16] === 1) a.unsplit = add(a.unsplit, sign);
+    if (row[3] === 1) {
+      a.requests = add(a.requests, sign);
+      a.gpu = add(a.gpu, sign * row[12]);
+      a.input = add(a.input, sign * row[13]);
+      a.output = add(a.output, sign * row[14]);
+      if (row[15] !== null) {
+        const c = Decimal.parse(row[15]);
+        a.cost = sign === 1 ? a.cost.add(c) : a.cost.sub(c);
+      }
+    }
+  }
+
+  /** Adds sums computed elsewhere. */
+  addDelta(d: RollupDelta): void {
+    const a = this.entry(d[0], d[1], d[2], d[3]);
+    const plus = (x: number | bigint, y: number | bigint): number | bigint => {
+      if (typeof x === 'number' && typeof y === 'number') return add(x, y);
+      return BigInt(x) + BigInt(y);
+    };
+    a.receipts = plus(a.receipts, d[4]);
+    a.requests = plus(a.requests, d[5]);
+    a.gpu = plus(a.gpu, d[6]);
+    a.input = plus(a.input, d[7]);
+    a.output = plus(a.output, d[8]);
+    a.cost = a.cost.add(Decimal.parse(d[9]));
+    a.unsplit = plus(a.unsplit, d[10]);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /** The sums, leaving out keys whose every sum is zero. */
+  deltas(): RollupDelta[] {
+    const out: RollupDelta[] = [];
+    for (const [key, a] of this.map) {
+      if (a.receipts === 0 && a.requests === 0 && a.unsplit === 0 && a.gpu === 0 && a.input === 0 && a.output === 0 && a.cost.isZero()) {
+        continue;
+      }
+      const [tenant, day, mk, gk] = key.split('\u0000') as [string, string, string, string];
+      out.push([tenant, Number(day), mk, gk, a.receipts, a.requests, a.gpu, a.input, a.output, a.cost.normalize().toString(), a.unsplit]);
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/** Builds a source record from CSV cells: a column's first occurrence wins; an empty cell is absent. */
+function csvRecord(header: readonly string[], cells: readonly string[]): SourceRecord {
+  const rec: SourceRecord = {};
+  for (let i = 0; i < header.length; i++) {
+    const name = header[i]!;
+    const v = cells[i]!;
+    if (v !== '' && !Object.prototype.hasOwnProperty.call(rec, name)) {
+      Object.defineProperty(rec, name, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return rec;
+}
+
+/** Source bytes: a file from an offset (hashing what it reads), or the given stream; gunzipped when asked. */
+async function* sourceBytes(
+  job: PipelineJob,
+  input: AsyncIterable<Buffer> | undefined,
+  onRaw: (b: Buffer) => void,
+): AsyncGenerator<Buffer> {
+  const start = job.seek ? job.resume.byte : 0;
+  const raw: AsyncIterable<Buffer> =
+    input ?? (fs.createReadStream(job.source.path, { start, highWaterMark: READ_CHUNK }) as AsyncIterable<Buffer>);
+  if (!job.source.gzip) {
+    for await (const chunk of raw) {
+      onRaw(chunk);
+      yield chunk;
+    }
+    return;
+  }
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onRaw(chunk);
+      cb(null, chunk);
+    },
+  });
+  const gunzip = zlib.createGunzip({ chunkSize: READ_CHUNK });
+  const out = pipe(Readable.from(raw), tap, gunzip, () => {});
+  for await (const chunk of out) yield chunk as Buffer;
+}
+
+/**
+ * Reads a source and emits parcels. `emit` may wait (backpressure). Returns the source's hash and
+ * size when done.
+ */
+export async function runPipeline(
+  job: PipelineJob,
+  input: AsyncIterable<Buffer> | undefined,
+  emit: (p: Parcel) => Promise<void> | void,
+): Promise<PipelineEnd> {
+  const normOptions: NormalizeOptions = {
+    assumeUtc: job.options.assumeUtc,
+    covenants: job.options.covenants ? new Map(job.options.covenants) : null,
+  };
+  const { since, until } = job.options;
+  const tz = new Map(job.tenants);
+  const announced = new Set<string>();
+  const skip = job.seek ? 0 : job.resume.records;
+  let records = job.seek ? job.resume.records : 0;
+  let checkpoint: Checkpoint = { ...job.resume };
+  let bytesRead = job.seek ? job.resume.byte : 0;
+  const hash = job.hash && !job.seek ? createHash('sha256') : null;
+  const acc = job.aggregates ? new RollupAccumulator() : null;
+  let unitRecords = 0;
+
+  // the parcel being filled
+  let rows: ReceiptRow[] = [];
+  let days: number[] = [];
+  let lines: number[] = [];
+  let raws: string[] = [];
+  let rejects: RejectEntry[] = [];
+  let newTenants: string[] = [];
+  let parcelRecords = 0;
+  let outOfRange = 0;
+  const ready: Parcel[] = [];
+
+  const seal = (unitEnd: boolean) => {
+    const rawEnds = new Uint32Array(raws.length);
+    let at = 0;
+    for (let i = 0; i < raws.length; i++) {
+      at += raws[i]!.length;
+      rawEnds[i] = at;
+    }
+    const p: Parcel = {
+      rows, days: Int32Array.from(days), lines: Float64Array.from(lines), raw: raws.join(''), rawEnds, rejects, newTenants,
+      records: parcelRecords, outOfRange, checkpoint: { ...checkpoint }, bytesRead, unitEnd,
+    };
+    if (unitEnd && acc) {
+      p.rollups = acc.deltas();
+      acc.clear();
+    }
+    if (unitEnd) unitRecords = 0;
+    ready.push(p);
+    rows = [];
+    days = [];
+    lines = [];
+    raws = [];
+    rejects = [];
+    newTenants = [];
+    parcelRecords = 0;
+    outOfRange = 0;
+  };
+
+  let lastLine = job.resume.line;
+  const onRecord = (r: RawRecord) => {
+    records++;
+    lastLine = Math.max(lastLine, r.line, r.endLine);
+    if (records <= skip) {
+      checkpoint = { records, line: r.endLine, byte: r.endByte };
+      return;
+    }
+    parcelRecords++;
+    unitRecords++;
+    checkpoint = { records, line: r.endLine, byte: r.endByte };
+    let reason = r.bad;
+    if (reason === undefined) {
+      let rec: SourceRecord | undefined;
+      if (r.cells) rec = csvRecord((reader as CsvReader).header!, r.cells);
+      else {
+        const parsed = parseJsonObject(r.text);
+        if (parsed.ok) rec = parsed.value;
+        else reason = parsed.reason;
+      }
+      if (rec) {
+        const n = normalize(rec, normOptions);
+        if (!n.ok) reason = n.reason;
+        else {
+          const x = n.receipt;
+          if ((since !== null && x.ts < since) || (until !== null && x.ts >= until)) outOfRange++;
+          else if (job.emitRows) {
+            const row: ReceiptRow = [
+              x.tenantId, x.id, x.ts, x.billable ? 1 : 0, x.status, x.userId, x.projectId, x.provider, x.model, x.modelKey,
+              x.gpuType, x.gpuKey, x.gpuSeconds, x.inputTokens, x.outputTokens, x.reportedCost, x.unsplit ? 1 : 0,
+              job.batchId,
+            ];
+            let zone = tz.get(x.tenantId);
+            if (zone === undefined) {
+              zone = 'UTC';
+              if (!announced.has(x.tenantId)) {
+                announced.add(x.tenantId);
+                newTenants.push(x.tenantId);
+              }
+            }
+            const day = localDayNumber(zone, x.ts);
+            rows.push(row);
+            days.push(day);
+            lines.push(r.line);
+            raws.push(r.text);
+            acc?.add(row, day);
+          }
+        }
+      }
+    }
+    if (reason !== undefined) rejects.push({ line: r.line, reason, text: r.text });
+    if (unitRecords >= job.unitRecords) seal(true);
+    else if (parcelRecords >= job.parcelRecords) seal(false);
+  };
+
+  const sink = (r: RawRecord) => onRecord(r);
+  let reader: RecordReader;
+  switch (job.source.format) {
+    case 'jsonl':
+      reader = new JsonLinesReader(sink, job.seek ? { byte: job.resume.byte, line: job.resume.line } : undefined);
+      break;
+    case 'json':
+      reader = new JsonDocumentReader(sink);
+      break;
+    case 'csv':
+      reader = new CsvReader(sink);
+      break;
+    default:
+      job.source.format satisfies never;
+      throw new Error(`unknown format ${String(job.source.format)}`);
+  }
+
+  const flush = async () => {
+    while (ready.length > 0) await emit(ready.shift()!);
+  };
+  let bytes = 0;
+  const chunks = sourceBytes(job, input, (b) => {
+    bytes += b.length;
+    bytesRead += b.length;
+    hash?.update(b);
+  });
+  let damaged: Error | undefined;
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await chunks.next();
+    } catch (err) {
+      // A damaged .gz is bad data, not a failed run: what was read counts, the rest is one reject.
+      if (!String((err as { code?: unknown }).code ?? '').startsWith('Z_')) throw err;
+      damaged = err as Error;
+      break;
+    }
+    if (next.done) break;
+    reader.push(next.value);
+    if (ready.length > 0) await flush();
+  }
+  reader.end();
+  if (damaged) {
+    rejects.push({ line: lastLine + 1, reason: `the rest of the file cannot be read: ${damaged.message}`, text: '' });
+  }
+  seal(true);
+  await flush();
+  return { sha256: hash ? hash.digest('hex') : null, bytes, complete: damaged === undefined };
+}

@@ -1,0 +1,120 @@
+/**
+ * What to read: files by extension, directories (recursively, in path order), standard input.
+ * Every problem a user can fix (a missing file, an unknown format) is a usage error, found before
+ * anything is read.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import type { InputFormat, SourceSpec } from './types.js';
+
+export const INPUT_FORMATS: readonly InputFormat[] = ['jsonl', 'json', 'csv'];
+
+/** The format a file name says: .jsonl/.ndjson, .json, .csv, each optionally .gz. */
+export function formatOfName(name: string): { format: InputFormat; gzip: boolean } | undefined {
+  let n = name.toLowerCase();
+  const gzip = n.endsWith('.gz');
+  if (gzip) n = n.slice(0, -3);
+  if (n.endsWith('.jsonl') || n.endsWith('.ndjson')) return { format: 'jsonl', gzip };
+  if (n.endsWith('.json')) return { format: 'json', gzip };
+  if (n.endsWith('.csv')) return { format: 'csv', gzip };
+  return undefined;
+}
+
+/** Byte order of UTF-8, so path order is the same everywhere. */
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function displayOf(abs: string, cwd: string): string {
+  const rel = path.relative(cwd, abs);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
+}
+
+/** Receipt files under a directory, recursively, in path order; hidden files and folders are left out. */
+function walk(dir: string, seen: Set<string>): string[] {
+  const real = fs.realpathSync(dir);
+  if (seen.has(real)) return []; // a symlink loop
+  seen.add(real);
+  const out: string[] = [];
+  const names = fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort(byteOrder);
+  for (const name of names) {
+    const full = path.join(dir, name);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(full);
+    } catch {
+      continue; // a dangling symlink
+    }
+    if (st.isDirectory()) out.push(...walk(full, seen));
+    else if (st.isFile() && formatOfName(name)) out.push(full);
+  }
+  return out;
+}
+
+export interface ExpandOptions {
+  /** --input-format: for standard input and for named files whose extension does not say. */
+  inputFormat?: InputFormat;
+  allowStdin: boolean;
+  command: string;
+}
+
+export function expandInputs(inputs: readonly string[], cwd: string, o: ExpandOptions): SourceSpec[] {
+  if (inputs.length === 0) {
+    throw new UsageError(`${o.command}: name at least one file or directory`, `Example: billctl ${o.command} receipts/`);
+  }
+  const out: SourceSpec[] = [];
+  const taken = new Set<string>();
+  const add = (s: SourceSpec) => {
+    if (taken.has(s.path)) return;
+    taken.add(s.path);
+    out.push(s);
+  };
+  for (const input of inputs) {
+    if (input === '-') {
+      if (!o.allowStdin) {
+        throw new UsageError(`${o.command} reads files and directories, not standard input`, 'Use billctl import - for standard input.');
+      }
+      add({ path: '-', display: '-', format: o.inputFormat ?? 'jsonl', gzip: false });
+      continue;
+    }
+    const abs = path.resolve(cwd, input);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UsageError(
+        `${input}: ${code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`,
+        'Check the path (a file, a directory of receipt files, or - for standard input).',
+      );
+    }
+    if (st.isDirectory()) {
+      const files = walk(abs, new Set());
+      if (files.length === 0) {
+        throw new UsageError(
+          `${input}: no receipt files in this directory`,
+          'billctl reads *.jsonl, *.ndjson, *.json and *.csv files, each optionally .gz.',
+        );
+      }
+      for (const f of files) add({ path: f, display: displayOf(f, cwd), ...formatOfName(path.basename(f))! });
+      continue;
+    }
+    const byName = formatOfName(path.basename(abs));
+    let format = byName?.format ?? o.inputFormat;
+    if (format === undefined) {
+      throw new UsageError(
+        `${input}: cannot tell its format from its name`,
+        'Name it .jsonl, .ndjson, .json or .csv (optionally .gz), or pass --input-format jsonl|csv.',
+      );
+    }
+    if (byName === undefined && o.inputFormat) format = o.inputFormat;
+    try {
+      fs.accessSync(abs, fs.constants.R_OK);
+    } catch (err) {
+      throw new UsageError(`${input}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    add({ path: abs, display: input, format, gzip: abs.toLowerCase().endsWith('.gz') });
+  }
+  return out;
+}

@@ -1,0 +1,143 @@
+/**
+ * What flows through an import: sources in, parcels of normalised rows out. A parcel crosses a
+ * thread boundary (postMessage), so it holds only plain data and typed arrays.
+ */
+
+export type InputFormat = 'jsonl' | 'json' | 'csv';
+
+export interface SourceSpec {
+  /** Absolute path, or '-' for standard input. */
+  path: string;
+  /** How reports name it: as typed, or relative to the working directory. */
+  display: string;
+  format: InputFormat;
+  gzip: boolean;
+}
+
+/**
+ * A receipt as the store writes it: the columns of the `receipts` table in table order.
+ * ts is ms since the epoch; billable and unsplit are 0/1.
+ */
+export type ReceiptRow = [
+  tenantId: string,
+  id: string,
+  ts: number,
+  billable: 0 | 1,
+  status: string | null,
+  userId: string | null,
+  projectId: string | null,
+  provider: string | null,
+  model: string | null,
+  modelKey: string | null,
+  gpuType: string | null,
+  gpuKey: string | null,
+  gpuSeconds: number,
+  inputTokens: number,
+  outputTokens: number,
+  reportedCost: string | null,
+  unsplit: 0 | 1,
+  batchId: number,
+];
+
+export const COL = {
+  tenantId: 0, id: 1, ts: 2, billable: 3, status: 4, userId: 5, projectId: 6, provider: 7, model: 8, modelKey: 9,
+  gpuType: 10, gpuKey: 11, gpuSeconds: 12, inputTokens: 13, outputTokens: 14, reportedCost: 15, unsplit: 16, batchId: 17,
+} as const;
+
+export const RECEIPT_COLUMNS = [
+  'tenant_id', 'id', 'ts', 'billable', 'status', 'user_id', 'project_id', 'provider', 'model', 'model_key', 'gpu_type',
+  'gpu_key', 'gpu_seconds', 'input_tokens', 'output_tokens', 'reported_cost', 'unsplit', 'batch_id',
+] as const;
+
+/** Where a committed import stands in its source: records read, last physical line, byte offset after it. */
+export interface Checkpoint {
+  records: number;
+  line: number;
+  byte: number;
+}
+
+export interface RejectEntry {
+  line: number;
+  reason: string;
+  text: string;
+}
+
+/**
+ * Rollup sums of some receipts for one (tenant, local day, model key, gpu key): receipts, billable
+ * requests, billable gpu seconds / input / output tokens, exact billable reported cost, unsplit.
+ * Sums stay numbers while exact and become bigints beyond 2^53.
+ */
+export type RollupDelta = [
+  tenantId: string,
+  day: number,
+  modelKey: string,
+  gpuKey: string,
+  receipts: number | bigint,
+  requests: number | bigint,
+  gpuSeconds: number | bigint,
+  inputTokens: number | bigint,
+  outputTokens: number | bigint,
+  reportedCost: string,
+  unsplit: number | bigint,
+];
+
+export interface Parcel {
+  rows: ReceiptRow[];
+  /** Per row: its tenant's local day (days since 1970-01-01 local), for rollups. */
+  days: Int32Array;
+  /** Per row: its line (or array position). */
+  lines: Float64Array;
+  /** Per row: its text as written, concatenated; row i is raw[rawEnds[i-1] .. rawEnds[i]). */
+  raw: string;
+  rawEnds: Uint32Array;
+  rejects: RejectEntry[];
+  /** Tenants this source mentions for the first time and the job did not know. */
+  newTenants: string[];
+  /** Records read in this parcel: rows, rejects and out-of-range ones. */
+  records: number;
+  outOfRange: number;
+  /** Where the source stands after this parcel. */
+  checkpoint: Checkpoint;
+  /** Source bytes read so far (compressed bytes for .gz), for progress. */
+  bytesRead: number;
+  /** Commit after this parcel. */
+  unitEnd: boolean;
+  /** With unitEnd and `aggregates`: rollup sums over every row of the unit (as if all were new). */
+  rollups?: RollupDelta[];
+}
+
+export interface PipelineOptions {
+  assumeUtc: boolean;
+  covenants: [string, string][] | null;
+  /** Backfill window on receipt timestamps: since <= ts < until (ms), or null. */
+  since: number | null;
+  until: number | null;
+}
+
+export interface PipelineJob {
+  source: SourceSpec;
+  batchId: number;
+  /** Skip this much (a resumed batch); with `seek`, start reading at its byte offset. */
+  resume: Checkpoint;
+  seek: boolean;
+  options: PipelineOptions;
+  /** Tenants known at the start, with their timezones (for rollup days). */
+  tenants: [string, string][];
+  /** False: validate only (rows are dropped; rejects and counts still flow). */
+  emitRows: boolean;
+  /** Compute per-unit rollup sums in the pipeline. */
+  aggregates: boolean;
+  /** Hash the source while reading it (only meaningful from byte 0). */
+  hash: boolean;
+  unitRecords: number;
+  parcelRecords: number;
+}
+
+export interface PipelineEnd {
+  /** SHA-256 of the source's bytes (as stored, so of the .gz for gzip), when hashed. */
+  sha256: string | null;
+  /** Source bytes read (from the start offset). */
+  bytes: number;
+  /** False when a damaged .gz stopped the reading early (its hash then covers only what was read). */
+  complete: boolean;
+}

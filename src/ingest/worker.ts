@@ -1,0 +1,42 @@
+/** The reading thread: hashes and reads sources on request, posting parcels back (see reading.ts). */
+import { parentPort } from 'node:worker_threads';
+import { hashFile, runPipeline } from './pipeline.js';
+import { IN_FLIGHT, toWire } from './reading.js';
+import type { PipelineJob } from './types.js';
+
+const port = parentPort!;
+let outstanding = 0;
+let wake: (() => void) | undefined;
+
+type ToWorker = { type: 'ack' } | { type: 'hash'; path: string } | { type: 'run'; job: PipelineJob };
+
+port.on('message', (m: ToWorker) => {
+  switch (m.type) {
+    case 'ack': {
+      outstanding--;
+      const w = wake;
+      wake = undefined;
+      w?.();
+      break;
+    }
+    case 'hash':
+      hashFile(m.path).then(
+        (r) => port.postMessage({ type: 'hashed', ...r }),
+        (err: unknown) => port.postMessage({ type: 'error', error: toWire(err) }),
+      );
+      break;
+    case 'run':
+      outstanding = 0;
+      runPipeline(m.job, undefined, async (p) => {
+        outstanding++;
+        port.postMessage({ type: 'parcel', parcel: p }, [p.days.buffer as ArrayBuffer, p.lines.buffer as ArrayBuffer, p.rawEnds.buffer as ArrayBuffer]);
+        while (outstanding >= IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+      }).then(
+        (end) => port.postMessage({ type: 'end', end }),
+        (err: unknown) => port.postMessage({ type: 'error', error: toWire(err) }),
+      );
+      break;
+    default:
+      m satisfies never;
+  }
+});

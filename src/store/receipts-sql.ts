@@ -1,0 +1,229 @@
+/**
+ * Reading receipts and rollups back (what rating needs), and rebuilding a tenant's rollups when
+ * its timezone changes. SQL shared by both databases; the few differences are marked.
+ */
+import { Decimal } from '../domain/money.js';
+import { localDayNumber, tzOffset } from '../domain/period.js';
+import type { Receipt } from '../domain/receipt.js';
+import { formatInstant } from '../domain/time.js';
+import type { ReceiptRow, RollupDelta } from '../ingest/types.js';
+import type { ReceiptQuery, ReceiptVersion, RollupRow } from './ingest.js';
+import { toBigInt, toNumber, toStringOrNull, type Dialect, type Row, type SqlDriver } from './sql.js';
+
+export function receiptFromRow(r: Row): Receipt {
+  return {
+    tenantId: String(r.tenant_id),
+    id: String(r.id),
+    ts: toNumber(r.ts),
+    billable: toNumber(r.billable) === 1,
+    status: toStringOrNull(r.status),
+    userId: toStringOrNull(r.user_id),
+    projectId: toStringOrNull(r.project_id),
+    provider: toStringOrNull(r.provider),
+    model: toStringOrNull(r.model),
+    modelKey: toStringOrNull(r.model_key),
+    gpuType: toStringOrNull(r.gpu_type),
+    gpuKey: toStringOrNull(r.gpu_key),
+    gpuSeconds: toNumber(r.gpu_seconds),
+    inputTokens: toNumber(r.input_tokens),
+    outputTokens: toNumber(r.output_tokens),
+    reportedCost: toStringOrNull(r.reported_cost),
+    unsplit: toNumber(r.unsplit) === 1,
+  };
+}
+
+export function versionFromRow(r: Row): ReceiptVersion {
+  return {
+    timestamp: formatInstant(toNumber(r.ts)),
+    billable: toNumber(r.billable) === 1,
+    status: toStringOrNull(r.status),
+    model: toStringOrNull(r.model),
+    model_key: toStringOrNull(r.model_key),
+    gpu_type: toStringOrNull(r.gpu_type),
+    gpu_key: toStringOrNull(r.gpu_key),
+    gpu_seconds: toNumber(r.gpu_seconds),
+    input_tokens: toNumber(r.input_tokens),
+    output_tokens: toNumber(r.output_tokens),
+    user_id: toStringOrNull(r.user_id),
+    reported_cost: toStringOrNull(r.reported_cost),
+    batch_id: toNumber(r.batch_id),
+  };
+}
+
+export function versionFromReceiptRow(x: ReceiptRow): ReceiptVersion {
+  return {
+    timestamp: formatInstant(x[2]),
+    billable: x[3] === 1,
+    status: x[4],
+    model: x[8],
+    model_key: x[9],
+    gpu_type: x[10],
+    gpu_key: x[11],
+    gpu_seconds: x[12],
+    input_tokens: x[13],
+    output_tokens: x[14],
+    user_id: x[5],
+    reported_cost: x[15],
+    batch_id: x[17],
+  };
+}
+
+/** Which parts of the billing content differ, in words: `input_tokens 1800 -> 1900`. */
+export function contentDifference(stored: ReceiptVersion, incoming: ReceiptVersion): string {
+  const parts: string[] = [];
+  const fields: (keyof ReceiptVersion)[] = ['timestamp', 'billable', 'model_key', 'gpu_key', 'gpu_seconds', 'input_tokens', 'output_tokens'];
+  for (const f of fields) {
+    if (stored[f] !== incoming[f]) parts.push(`${f} ${String(stored[f] ?? 'none')} -> ${String(incoming[f] ?? 'none')}`);
+  }
+  return parts.join(', ');
+}
+
+/** The reason recorded for a conflict. */
+export function conflictReason(tenantId: string, id: string, stored: ReceiptVersion, incoming: ReceiptVersion): string {
+  return (
+    `conflict: receipt ${JSON.stringify(id)} of tenant ${JSON.stringify(tenantId)} is already stored (batch ${stored.batch_id}) ` +
+    `with other billing content (${contentDifference(stored, incoming)}); the stored one stays`
+  );
+}
+
+/**
+ * A tenant's receipts with from <= ts < to, ordered by timestamp then id in byte order, fetched
+ * a page at a time (keyset pagination on the (tenant_id, ts, id) index), so memory stays flat.
+ */
+export async function* receiptsInRange(
+  db: SqlDriver,
+  tenantId: string,
+  from: number,
+  to: number,
+  q: ReceiptQuery = {},
+): AsyncGenerator<Receipt> {
+  const page = q.pageSize ?? 5000;
+  const billable = q.billableOnly ? ' AND billable = 1' : '';
+  let after: { ts: number; id: string } | undefined;
+  for (;;) {
+    const rows = after
+      ? await db.all<Row>(
+          `SELECT * FROM receipts WHERE tenant_id = ? AND ts < ?${billable} AND (ts > ? OR (ts = ? AND id > ?))
+           ORDER BY ts, id LIMIT ?`,
+          [tenantId, to, after.ts, after.ts, after.id, page],
+        )
+      : await db.all<Row>(
+          `SELECT * FROM receipts WHERE tenant_id = ? AND ts >= ? AND ts < ?${billable} ORDER BY ts, id LIMIT ?`,
+          [tenantId, from, to, page],
+        );
+    for (const r of rows) yield receiptFromRow(r);
+    if (rows.length < page) return;
+    const last = rows[rows.length - 1]!;
+    after = { ts: toNumber(last.ts), id: String(last.id) };
+  }
+}
+
+export async function rollupRows(db: SqlDriver, tenantId: string, firstDay: number, lastDay: number): Promise<RollupRow[]> {
+  const rows = await db.all<Row>(
+    `SELECT * FROM receipt_rollups WHERE tenant_id = ? AND day >= ? AND day <= ? ORDER BY day, model_key, gpu_key`,
+    [tenantId, firstDay, lastDay],
+  );
+  return rows.map((r) => ({
+    day: toNumber(r.day),
+    modelKey: r.model_key === '' ? null : String(r.model_key),
+    gpuKey: r.gpu_key === '' ? null : String(r.gpu_key),
+    receipts: toBigInt(r.receipts),
+    requests: toBigInt(r.requests),
+    gpuSeconds: toBigInt(r.gpu_seconds),
+    inputTokens: toBigInt(r.input_tokens),
+    outputTokens: toBigInt(r.output_tokens),
+    reportedCost: Decimal.parse(String(r.reported_cost)),
+    unsplit: toBigInt(r.unsplit),
+  }));
+}
+
+/** Adds rollup sums to what is stored (a key not yet there is inserted). */
+export function rollupUpsertSql(dialect: Dialect): string {
+  const cost = dialect === 'sqlite'
+    ? 'billctl_dec_add(receipt_rollups.reported_cost, excluded.reported_cost)'
+    : 'trim_scale(receipt_rollups.reported_cost::numeric + excluded.reported_cost::numeric)::text';
+  return `INSERT INTO receipt_rollups (tenant_id, day, model_key, gpu_key, receipts, requests, gpu_seconds, input_tokens,
+      output_tokens, reported_cost, unsplit)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (tenant_id, day, model_key, gpu_key) DO UPDATE SET
+      receipts = receipt_rollups.receipts + excluded.receipts,
+      requests = receipt_rollups.requests + excluded.requests,
+      gpu_seconds = receipt_rollups.gpu_seconds + excluded.gpu_seconds,
+      input_tokens = receipt_rollups.input_tokens + excluded.input_tokens,
+      output_tokens = receipt_rollups.output_tokens + excluded.output_tokens,
+      reported_cost = ${cost},
+      unsplit = receipt_rollups.unsplit + excluded.unsplit`;
+}
+
+const BUCKET = 15 * 60_000;
+const WINDOW = 31 * 86_400_000;
+
+/**
+ * Recomputes a tenant's rollups from its receipts, with local days in `timezone`. Receipts are
+ * summed in SQL per quarter hour of UTC (a zone's offset is constant within one; a quarter hour
+ * where it is not is summed receipt by receipt), and each quarter hour goes to its local day.
+ */
+export async function rebuildTenantRollups(db: SqlDriver, tenantId: string, timezone: string): Promise<void> {
+  const cost = db.dialect === 'sqlite'
+    ? 'billctl_dec_sum(CASE WHEN billable = 1 THEN reported_cost END)'
+    : 'trim_scale(COALESCE(sum(CASE WHEN billable = 1 THEN reported_cost::numeric END), 0))::text';
+  const sums = `count(*) AS receipts, sum(billable) AS requests,
+      sum(CASE WHEN billable = 1 THEN gpu_seconds ELSE 0 END) AS gpu_seconds,
+      sum(CASE WHEN billable = 1 THEN input_tokens ELSE 0 END) AS input_tokens,
+      sum(CASE WHEN billable = 1 THEN output_tokens ELSE 0 END) AS output_tokens,
+      ${cost} AS reported_cost, sum(unsplit) AS unsplit`;
+  const upsert = rollupUpsertSql(db.dialect);
+  await db.transaction(async () => {
+    await db.run('DELETE FROM receipt_rollups WHERE tenant_id = ?', [tenantId]);
+    const span = await db.get<Row>('SELECT MIN(ts) AS lo, MAX(ts) AS hi FROM receipts WHERE tenant_id = ?', [tenantId]);
+    if (!span || span.lo === null || span.lo === undefined) return;
+    const lo = toNumber(span.lo);
+    const hi = toNumber(span.hi);
+    for (let start = lo - (lo % BUCKET); start <= hi; start += WINDOW) {
+      const acc = new Map<string, RollupDelta>();
+      const addTo = (day: number, r: Row) => {
+        const mk = String(r.model_key ?? '');
+        const gk = String(r.gpu_key ?? '');
+        const key = `${day}\u0000${mk}\u0000${gk}`;
+        const prev = acc.get(key);
+        const cur: RollupDelta = [
+          tenantId, day, mk, gk, toBigInt(r.receipts), toBigInt(r.requests), toBigInt(r.gpu_seconds), toBigInt(r.input_tokens),
+          toBigInt(r.output_tokens), String(r.reported_cost ?? '0'), toBigInt(r.unsplit),
+        ];
+        if (!prev) {
+          acc.set(key, cur);
+          return;
+        }
+        for (const i of [4, 5, 6, 7, 8, 10] as const) prev[i] = BigInt(prev[i]) + BigInt(cur[i]);
+        prev[9] = Decimal.parse(prev[9]).add(Decimal.parse(cur[9])).normalize().toString();
+      };
+      const grouped = await db.all<Row>(
+        `SELECT ts - ((ts % ${BUCKET}) + ${BUCKET}) % ${BUCKET} AS bucket, model_key, gpu_key, ${sums}
+         FROM receipts WHERE tenant_id = ? AND ts >= ? AND ts < ?
+         GROUP BY ts - ((ts % ${BUCKET}) + ${BUCKET}) % ${BUCKET}, model_key, gpu_key`,
+        [tenantId, start, start + WINDOW],
+      );
+      const uneven = new Set<number>();
+      for (const r of grouped) {
+        const b = toNumber(r.bucket);
+        if (tzOffset(timezone, b) === tzOffset(timezone, b + BUCKET - 1)) addTo(localDayNumber(timezone, b), r);
+        else uneven.add(b);
+      }
+      for (const b of uneven) {
+        const single = await db.all<Row>(
+          `SELECT ts, model_key, gpu_key, 1 AS receipts, billable AS requests,
+             CASE WHEN billable = 1 THEN gpu_seconds ELSE 0 END AS gpu_seconds,
+             CASE WHEN billable = 1 THEN input_tokens ELSE 0 END AS input_tokens,
+             CASE WHEN billable = 1 THEN output_tokens ELSE 0 END AS output_tokens,
+             CASE WHEN billable = 1 THEN reported_cost END AS reported_cost, unsplit
+           FROM receipts WHERE tenant_id = ? AND ts >= ? AND ts < ?`,
+          [tenantId, b, b + BUCKET],
+        );
+        for (const r of single) addTo(localDayNumber(timezone, toNumber(r.ts)), r);
+      }
+      for (const d of acc.values()) {
+        await db.run(upsert, d.map((v) => (typeof v === 'bigint' ? v.toString() : v)) as (string | number)[]);
+      }
+    }
+  });
+}
