@@ -52,6 +52,13 @@ function documentDate(doc: InvoiceDocument): Date {
   return new Date(Date.UTC(Number(day.slice(0, 4)), Number(day.slice(5, 7)) - 1, Number(day.slice(8, 10))));
 }
 
+interface StackLine {
+  text: string;
+  style: FontStyle;
+  size: number;
+  color: string;
+}
+
 const CELL_PAD_X = 4;
 const CELL_PAD_Y = 3;
 const GAP = 16;
@@ -151,15 +158,24 @@ class InvoiceDrawing {
     this.finishPages();
   }
 
-  /** Lines of text top-down from `this.y`-like `y`; returns the y below them. */
-  private stack(lines: readonly { text: string; style: FontStyle; size: number; color: string }[], x: number, y: number, width: number, align: 'left' | 'right' = 'left'): number {
+  /** Lines of text, each wrapped to `width`, from `y` down; returns the y below them. */
+  private stack(lines: readonly StackLine[], x: number, y: number, width: number): number {
     for (const l of lines) {
       for (const part of this.c.wrap(l.text, l.style, l.size, width)) {
-        this.c.text(part, x, y, l.style, l.size, l.color, align, width);
+        this.c.text(part, x, y, l.style, l.size, l.color);
         y += this.lh(l.size);
       }
     }
     return y;
+  }
+
+  private body(text: string): StackLine {
+    return { text, style: 'regular', size: this.t.sizes.body, color: this.t.colors.text };
+  }
+
+  /** The left column of the header and details blocks; the right one starts 10 points after it. */
+  private get leftColumn(): number {
+    return this.width * 0.55;
   }
 
   private header(): void {
@@ -171,16 +187,14 @@ class InvoiceDrawing {
       this.pdf.image(logoData, this.left, y, { fit: [logo.width, logo.height] });
       y += logo.height + 8;
     }
-    const half = this.width * 0.55;
-    const body = (text: string) => ({ text, style: 'regular' as const, size: sizes.body, color: colors.text });
-    const lines = [
-      { text: issuer.name, style: 'bold' as const, size: sizes.heading, color: colors.text },
-      ...issuer.address.map(body),
-      ...(issuer.tax_id ? [body(fillText(texts.tax_id, { tax_id: issuer.tax_id }))] : []),
-      ...(issuer.email ? [body(issuer.email)] : []),
+    const lines: StackLine[] = [
+      { text: issuer.name, style: 'bold', size: sizes.heading, color: colors.text },
+      ...issuer.address.map((a) => this.body(a)),
+      ...(issuer.tax_id ? [this.body(fillText(texts.tax_id, { tax_id: issuer.tax_id }))] : []),
+      ...(issuer.email ? [this.body(issuer.email)] : []),
     ];
-    const leftBottom = this.stack(lines, this.left, y, half);
-    const titleX = this.left + half + 10;
+    const leftBottom = this.stack(lines, this.left, y, this.leftColumn);
+    const titleX = this.left + this.leftColumn + 10;
     const titleW = this.right - titleX;
     let ry = this.y;
     this.c.text(texts.title, titleX, ry, 'bold', sizes.title, colors.accent, 'right', titleW);
@@ -194,21 +208,19 @@ class InvoiceDrawing {
   private details(): void {
     const { sizes, colors, texts } = this.t;
     const cu = this.doc.customer;
-    const half = this.width * 0.55;
-    const body = (text: string) => ({ text, style: 'regular' as const, size: sizes.body, color: colors.text });
     const leftBottom = this.stack(
       [
         { text: texts.bill_to, style: 'regular', size: sizes.small, color: colors.muted },
         { text: cu.name, style: 'bold', size: sizes.heading, color: colors.text },
-        ...cu.address.map(body),
-        body(fillText(texts.customer_id, { id: cu.tenant_id })),
-        ...(cu.email ? [body(cu.email)] : []),
+        ...cu.address.map((a) => this.body(a)),
+        this.body(fillText(texts.customer_id, { id: cu.tenant_id })),
+        ...(cu.email ? [this.body(cu.email)] : []),
       ],
       this.left,
       this.y,
-      half,
+      this.leftColumn,
     );
-    const boxX = this.left + half + 10;
+    const boxX = this.left + this.leftColumn + 10;
     const boxW = this.right - boxX;
     const rows: [string, string][] = [[texts.number, this.number]];
     if (this.doc.issue_date !== null) rows.push([texts.issue_date, this.doc.issue_date]);
@@ -292,28 +304,27 @@ class InvoiceDrawing {
     for (const line of lines) this.row(this.t.columns.map((col) => this.cell(line, col)));
   }
 
-  private lines(): void {
-    const { texts, colors, columns } = this.t;
-    this.heading(fillText(texts.lines_heading, { period: this.doc.period }));
+  /** A heading, then the table header and rows; a page break inside repeats the header. */
+  private table(heading: string, rows: () => void): void {
+    this.heading(heading);
     this.tableHeader();
     this.inTable = true;
-    if (this.doc.lines.length === 0) {
-      this.row(columns.map((_, i) => ({ text: i === 0 ? texts.no_usage : '', style: 'regular' as const, color: colors.muted })));
-    } else {
-      this.tableRows(this.doc.lines);
-    }
+    rows();
     this.inTable = false;
     this.y += GAP;
   }
 
+  private lines(): void {
+    const { texts, colors, columns } = this.t;
+    this.table(fillText(texts.lines_heading, { period: this.doc.period }), () => {
+      if (this.doc.lines.length > 0) this.tableRows(this.doc.lines);
+      else this.row(columns.map((_, i) => ({ text: i === 0 ? texts.no_usage : '', style: 'regular' as const, color: colors.muted })));
+    });
+  }
+
   private adjustments(): void {
     for (const group of this.doc.adjustments) {
-      this.heading(fillText(this.t.texts.adjustments_heading, { period: group.period }));
-      this.tableHeader();
-      this.inTable = true;
-      this.tableRows(group.lines);
-      this.inTable = false;
-      this.y += GAP;
+      this.table(fillText(this.t.texts.adjustments_heading, { period: group.period }), () => this.tableRows(group.lines));
     }
   }
 

@@ -318,9 +318,13 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
         if (star >= 0) problems.push(`${at}.width: only one column can be "*"`);
         star = i;
       } else w = num(col.width, `${at}.width`, 1, contentWidth);
+      const header = str(col.header ?? '', `${at}.header`);
+      for (const p of placeholders(header)) {
+        if (p !== 'currency') problems.push(`${at}.header: unknown placeholder {${p}} (it can use {currency})`);
+      }
       columns.push({
         field: oneOf(col.field, `${at}.field`, COLUMN_FIELDS),
-        header: str(col.header ?? '', `${at}.header`),
+        header,
         width: w,
         align: col.align === undefined ? 'left' : oneOf(col.align, `${at}.align`, ['left', 'right', 'center'] as const),
       });

@@ -118,7 +118,7 @@ describe('invoice templates', () => {
         '  columns:',
         '    - { field: description, header: D, width: "*" }',
         '    - { field: price, header: P, width: "*" }',
-        '    - { field: amount, header: A, width: 60, align: middle, color: red }',
+        '    - { field: amount, header: "A ({curency})", width: 60, align: middle, color: red }',
       ].join('\n'),
     );
     const expected = [
@@ -137,6 +137,7 @@ describe('invoice templates', () => {
       /^table\.columns\[1\]\.field: must be one of description, catalog_version, used/,
       /^table\.columns\[2\]\.color: unknown setting/,
       /^table\.columns\[2\]\.align: must be one of left, right, center, not "middle"/,
+      /^table\.columns\[2\]\.header: unknown placeholder \{curency\} \(it can use \{currency\}\)/,
     ];
     for (const re of expected) expect(p.some((x) => re.test(x)), `${re} in\n${p.join('\n')}`).toBe(true);
     expect(p, p.join("\n")).toHaveLength(expected.length);
