@@ -4,7 +4,7 @@
  * coordinates in points, y growing downwards, as pdfkit has them.
  */
 import type { Font } from 'fontkit';
-import type { FontChain } from './fonts.js';
+import type { FontChain, TextRun } from './fonts.js';
 
 export type FontStyle = 'regular' | 'bold';
 
@@ -25,10 +25,19 @@ function fontSource(font: Font): PDFKit.Mixins.PDFFontSource {
   return font as unknown as PDFKit.Mixins.PDFFontSource;
 }
 
+/** A text cut into font runs, with each run's width at one size. */
+interface Measured {
+  runs: TextRun[];
+  widths: number[];
+  total: number;
+}
+
 export class Canvas {
   private fontKey = '';
   private size = 0;
   private fill = '';
+  /** Texts measured in this document (most are measured to wrap or align, then drawn). */
+  private readonly measured = new Map<string, Measured>();
 
   constructor(
     readonly pdf: PDFKit.PDFDocument,
@@ -66,35 +75,34 @@ export class Canvas {
     this.fill = '';
   }
 
-  width(text: string, style: FontStyle, size: number): number {
-    let w = 0;
-    for (const run of this.fonts[style].runs(text)) {
-      this.use(style, run.face, size);
-      w += this.pdf.widthOfString(run.text);
+  private measure(text: string, style: FontStyle, size: number): Measured {
+    const key = `${style}\u0000${size}\u0000${text}`;
+    let m = this.measured.get(key);
+    if (m === undefined) {
+      const runs = this.fonts[style].runs(text);
+      let total = 0;
+      const widths = runs.map((r) => {
+        this.use(style, r.face, size);
+        const w = this.pdf.widthOfString(r.text);
+        total += w;
+        return w;
+      });
+      m = { runs, widths, total };
+      this.measured.set(key, m);
     }
-    return w;
+    return m;
+  }
+
+  width(text: string, style: FontStyle, size: number): number {
+    return this.measure(text, style, size).total;
   }
 
   /** Draws one line of text whose line box starts at `top`. With `width`, aligns inside [x, x+width]. */
   text(text: string, x: number, top: number, style: FontStyle, size: number, color: string, align: 'left' | 'right' | 'center' = 'left', width = 0): void {
     if (text === '') return;
-    const runs = this.fonts[style].runs(text);
+    const { runs, widths, total } = this.measure(text, style, size);
     const baseline = top + size * BASELINE;
     this.color(color);
-    const only = runs[0];
-    if (runs.length === 1 && only !== undefined && align === 'left') {
-      // One run at the left edge: no measuring needed.
-      this.use(style, only.face, size);
-      this.pdf.text(only.text, x, baseline, { lineBreak: false, baseline: 'alphabetic' });
-      return;
-    }
-    let total = 0;
-    const widths = runs.map((r) => {
-      this.use(style, r.face, size);
-      const w = this.pdf.widthOfString(r.text);
-      total += w;
-      return w;
-    });
     let cx = align === 'right' ? x + width - total : align === 'center' ? x + (width - total) / 2 : x;
     runs.forEach((r, i) => {
       this.use(style, r.face, size);
