@@ -16,7 +16,7 @@ import { DAY_MS, parseDate } from '../domain/time.js';
 import { UsageError } from '../errors.js';
 import type { InvoiceRecord } from '../store/invoice-repo.js';
 import type { Store } from '../store/store.js';
-import type { DailyCost, InvoiceDocument, InvoiceDocumentLine } from '../pdf/invoice-document.js';
+import { addressLines, issuerFromConfig, type DailyCost, type InvoiceDocument, type InvoiceDocumentLine } from '../pdf/invoice-document.js';
 
 /** What invoicing needs from rating: results, a fingerprint of the inputs, daily costs for the chart. */
 export interface RatingService {
@@ -207,17 +207,16 @@ export async function finalizeDraft(
 // -- documents and PDFs ---------------------------------------------------------------------------
 
 function docLine(l: InvoiceLine, currency: string): InvoiceDocumentLine {
-  const kind = l.kind === 'adjustment' ? l.adjusts : l.kind;
   return {
-    kind: kind === 'fee' || kind === 'discount' ? 'requests' : kind,
+    kind: l.kind === 'adjustment' ? l.adjusts : l.kind,
     description: l.description,
-    catalog_version: l.catalogVersion ?? '',
+    catalog_version: l.catalogVersion,
     used: l.used.toString(),
     included: l.included.toString(),
     billed: l.billed.toString(),
     unit: l.unit,
-    unit_price: l.unitPrice?.toString() ?? '0',
-    unit_size: Number(l.unitSize ?? 1n),
+    unit_price: l.unitPrice?.toString() ?? null,
+    unit_size: l.unitSize === null ? null : Number(l.unitSize),
     amount: formatAmount(l.amount, currency),
     ...(l.unpriced ? { unpriced: true } : {}),
   };
@@ -232,7 +231,6 @@ export function invoiceDocument(
   dailyCosts: DailyCost[],
 ): InvoiceDocument {
   const c = inv.currency;
-  const split = (s: string) => s.split(/\r?\n/).map((x) => x.trim()).filter((x) => x !== '');
   const groups = new Map<Period, InvoiceDocumentLine[]>();
   for (const l of lines) {
     if (l.kind !== 'adjustment') continue;
@@ -241,11 +239,8 @@ export function invoiceDocument(
     g.push(docLine(l, c));
   }
   return {
-    issuer: {
-      name: config.issuer.name, address: split(config.issuer.address), email: config.issuer.email,
-      tax_id: config.issuer.taxId, logo: config.issuer.logo,
-    },
-    customer: { tenant_id: tenant.id, name: tenant.name, address: split(tenant.address ?? ''), email: tenant.email ?? '' },
+    issuer: issuerFromConfig(config.issuer),
+    customer: { tenant_id: tenant.id, name: tenant.name, address: addressLines(tenant.address ?? ''), email: tenant.email ?? '' },
     number: inv.number,
     status: inv.status,
     period: inv.period,
@@ -266,13 +261,16 @@ export function invoiceDocument(
   };
 }
 
-/** Writes the PDF of an issued invoice from its frozen document; the same bytes every time. */
-export async function writePdf(store: Store, config: Config, inv: InvoiceRecord, outDir: string, at: string): Promise<string> {
+/**
+ * Writes the PDF of an issued invoice from its frozen document: the same bytes every time.
+ * `outDir` is kept as given (relative paths stay relative in the store and in JSON); `cwd` anchors it.
+ */
+export async function writePdf(store: Store, config: Config, inv: InvoiceRecord, outDir: string, cwd: string, at: string): Promise<string> {
   if (!inv.number || !inv.document) throw new UsageError(`invoice ${inv.id} is a draft: only issued invoices have PDFs`);
   const { writeInvoicePdf, invoicePdfPath, loadInvoiceTemplate } = await import('../pdf/render-invoice.js');
-  const template = config.invoice.template ? loadInvoiceTemplate(config.invoice.template) : loadInvoiceTemplate();
+  const template = loadInvoiceTemplate(config.invoice.template ?? undefined);
   const file = invoicePdfPath(outDir, inv.period, inv.number);
-  await writeInvoicePdf(JSON.parse(inv.document) as InvoiceDocument, template, file);
+  await writeInvoicePdf(JSON.parse(inv.document) as InvoiceDocument, template, path.resolve(cwd, file));
   if (inv.pdf !== file) await store.invoices.setPdf(inv.id, file, at);
   return file;
 }
@@ -315,7 +313,4 @@ export function previewRecord(c: ComputedInvoice): InvoiceRecord {
   };
 }
 
-export function relativeOut(outDir: string, cwd: string): string {
-  return path.isAbsolute(outDir) ? outDir : path.resolve(cwd, outDir);
-}
 

@@ -6,6 +6,8 @@ import { Command } from 'commander';
 import { addGlobalOptions, examples, type RunState } from './define.js';
 import { registerFoundation } from './registry/foundation.js';
 import { registerIngest } from './registry/ingest.js';
+import { registerInvoices } from './registry/invoices.js';
+import { registerRating } from './registry/rating.js';
 import { registerStripe } from './registry/stripe.js';
 
 export const VERSION = '0.1.0';
@@ -36,6 +38,8 @@ export function buildProgram(state: RunState): Command {
 
   registerFoundation(program, state);
   registerIngest(program, state);
+  registerRating(program, state);
+  registerInvoices(program, state);
   registerStripe(program, state);
 
   // Global flags are accepted after the command too (hidden there: the root's help lists them).

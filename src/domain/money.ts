@@ -179,6 +179,40 @@ export class Decimal {
   }
 }
 
+function gcd(a: bigint, b: bigint): bigint {
+  let x = abs(a);
+  let y = abs(b);
+  while (y !== 0n) [x, y] = [y, x % y];
+  return x;
+}
+
+/**
+ * An exact sum of terms `value / divisor` (prices per hour, per 1,000 tokens, ...), rounded once,
+ * half up, when read: for amounts attributed receipt by receipt in reports.
+ */
+export class ExactSum {
+  private num = 0n;
+  private den = 1n;
+
+  add(value: Decimal, divisor = 1n): this {
+    const d = pow10(value.scale) * divisor;
+    const num = this.num * d + value.units * this.den;
+    const den = this.den * d;
+    const g = gcd(num, den) || 1n;
+    this.num = num / g;
+    this.den = den / g;
+    return this;
+  }
+
+  addSum(other: ExactSum): this {
+    return this.add(Decimal.of(other.num), other.den);
+  }
+
+  round(digits: number): Decimal {
+    return Decimal.of(divRoundHalfUp(this.num * pow10(digits), this.den), digits);
+  }
+}
+
 /**
  * ISO 4217 minor-unit digits for currencies that do not use 2. Intl's CLDR data differs from ISO
  * for a few (IQD, for example), so the table is ISO's own.

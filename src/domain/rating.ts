@@ -155,6 +155,21 @@ export interface RatePeriodInput {
   receipts?: Iterable<RatableReceipt>;
   /** Aggregates of the days not given receipt by receipt, any order. */
   dayAggregates?: Iterable<DayAggregate>;
+  /**
+   * Told, for each receipt rated one by one, the units it was billed for after allowances, so a
+   * report can attribute billed usage to days, users or providers in the same time order.
+   */
+  onReceipt?: (receipt: RatableReceipt, billed: ReceiptBilled) => void;
+}
+
+/** What one receipt was billed for after allowances, and the catalog version that prices it. */
+export interface ReceiptBilled {
+  version: CatalogVersion | undefined;
+  gpuSeconds: bigint;
+  inputTokens: bigint;
+  outputTokens: bigint;
+  /** 1 when its API call was not covered by the allowance. */
+  calls: bigint;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,16 +477,18 @@ class PeriodRater {
     );
   }
 
-  applyReceipt(r: RatableReceipt): void {
+  applyReceipt(r: RatableReceipt, onReceipt?: RatePeriodInput['onReceipt']): void {
     const slot = this.slot(this.slotIndexAt(r.ts));
     const version = slot.version;
     this.receipts += 1n;
+    const billed: ReceiptBilled = { version, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n, calls: 0n };
     if (r.gpuSeconds > 0) {
       const key = r.gpuKey;
       if (key === null) throw new RatingInputError(`receipt ${r.id} has GPU seconds but no GPU type`);
       const used = BigInt(r.gpuSeconds);
       const covered = used < this.gpuLeft ? used : this.gpuLeft;
       this.gpuLeft -= covered;
+      billed.gpuSeconds = used - covered;
       addTo(slot.gpu, key, used, covered);
       if (version === undefined || !version.gpuRates.has(key)) this.noteUnpriced('gpu', key, slot, 1n);
     }
@@ -483,12 +500,14 @@ class PeriodRater {
         const used = BigInt(r.inputTokens);
         const covered = used < this.tokensLeft ? used : this.tokensLeft;
         this.tokensLeft -= covered;
+        billed.inputTokens = used - covered;
         addTo(slot.input, key, used, covered);
       }
       if (r.outputTokens > 0) {
         const used = BigInt(r.outputTokens);
         const covered = used < this.tokensLeft ? used : this.tokensLeft;
         this.tokensLeft -= covered;
+        billed.outputTokens = used - covered;
         addTo(slot.output, key, used, covered);
       }
       if (version === undefined || !version.tokenRates.has(key)) this.noteUnpriced('model', key, slot, 1n);
@@ -496,11 +515,13 @@ class PeriodRater {
     // Every billable receipt is one API call, whether or not its version prices requests.
     const call = this.callsLeft > 0n ? 1n : 0n;
     this.callsLeft -= call;
+    billed.calls = 1n - call;
     if (slot.requests !== undefined) {
       slot.requests.used += 1n;
       slot.requests.included += call;
     }
     if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, 1n);
+    onReceipt?.(r, billed);
   }
 
   /**
@@ -712,7 +733,7 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
     if (next < days.length && days[next]!.start <= r.ts) {
       throw new RatingInputError(`receipt ${r.id} falls on day ${days[next]!.day}, which was also given as an aggregate`);
     }
-    rater.applyReceipt(r);
+    rater.applyReceipt(r, input.onReceipt);
   }
   while (next < days.length) rater.applyDay(days[next++]!);
 

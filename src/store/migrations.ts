@@ -7,6 +7,9 @@
  *   {norowid} SQLite's WITHOUT ROWID for tables whose primary key is the whole story
  * A released migration never changes; a change to the schema is a new migration.
  */
+import { INVOICE_MIGRATION_SQL } from './invoice-repo.js';
+import { LEDGER_MIGRATION_SQL } from './ledger-repo.js';
+import { LOCK_MIGRATION_SQL } from './lock-repo.js';
 import type { Dialect } from './sql.js';
 
 export interface Migration {
@@ -173,6 +176,16 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (batch_id, line)
       );
     `,
+  },
+  {
+    version: 3,
+    name: 'invoices, invoice lines and gapless number sequences',
+    sql: INVOICE_MIGRATION_SQL,
+  },
+  {
+    version: 4,
+    name: 'Stripe push ledger and run locks',
+    sql: LEDGER_MIGRATION_SQL + LOCK_MIGRATION_SQL,
   },
 ];
 

@@ -1,0 +1,174 @@
+/**
+ * Rating from the store: reads a tenant-period's daily rollups, works out which days need
+ * receipt-by-receipt detail (where an allowance runs out, a catalog version starts, or a key has
+ * no price), reads only those days' receipts in (timestamp, id) order, and hands both to the pure
+ * engine in src/domain/rating.ts. Most of a month is rated from rollups, exactly.
+ */
+import { createHash } from 'node:crypto';
+import { versionAt, type CatalogVersion } from '../domain/catalog.js';
+import { Decimal, currencyDigits } from '../domain/money.js';
+import { formatDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
+import {
+  dayTotals, detailDays, ratePeriod, resolvePlanTerms, sortVersions, SECONDS_PER_HOUR,
+  type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
+} from '../domain/rating.js';
+import { planFor, type Tenant } from '../domain/tenant.js';
+import type { RollupRow } from '../store/ingest.js';
+import type { Store } from '../store/store.js';
+import type { DailyCost } from '../pdf/invoice-document.js';
+import type { RatingService } from './invoices.js';
+
+function aggregateOf(r: RollupRow): DayAggregate {
+  // Aggregates reach the engine only for days whose keys all have prices (unpriced days are rated
+  // receipt by receipt), so the receipt counts per kind only bound what a day holds.
+  return {
+    day: r.day,
+    modelKey: r.modelKey,
+    gpuKey: r.gpuKey,
+    gpuSeconds: r.gpuSeconds,
+    inputTokens: r.inputTokens,
+    outputTokens: r.outputTokens,
+    receipts: r.requests,
+    gpuReceipts: r.gpuSeconds > 0n ? r.requests : 0n,
+    tokenReceipts: r.inputTokens + r.outputTokens > 0n ? r.requests : 0n,
+  };
+}
+
+/** True when a rollup row has usage its version cannot price (or no version at all). */
+function unpricedRow(r: RollupRow, version: CatalogVersion | undefined): boolean {
+  if (version === undefined) return r.requests > 0n;
+  if (r.gpuSeconds > 0n && (r.gpuKey === null || !version.gpuRates.has(r.gpuKey))) return true;
+  if (r.inputTokens + r.outputTokens > 0n && (r.modelKey === null || !version.tokenRates.has(r.modelKey))) return true;
+  return false;
+}
+
+export class StoreRating implements RatingService {
+  readonly versions: CatalogVersion[];
+  private readonly rollupCache = new Map<string, RollupRow[]>();
+
+  constructor(
+    private readonly store: Store,
+    versions: readonly CatalogVersion[],
+    readonly allowUnpriced: boolean,
+  ) {
+    this.versions = sortVersions(versions);
+  }
+
+  static async load(store: Store, allowUnpriced: boolean): Promise<StoreRating> {
+    return new StoreRating(store, (await store.listCatalogs()).map((c) => c.catalog), allowUnpriced);
+  }
+
+  /** The period's rollup rows of the tenant (read once per service). */
+  async rollups(tenant: Tenant, period: Period): Promise<RollupRow[]> {
+    const key = `${tenant.id}\u0000${tenant.timezone}\u0000${period}`;
+    let rows = this.rollupCache.get(key);
+    if (!rows) {
+      const { first, last } = periodDays(period);
+      rows = await this.store.rollups(tenant.id, first, last);
+      if (this.rollupCache.size > 10_000) this.rollupCache.clear();
+      this.rollupCache.set(key, rows);
+    }
+    return rows;
+  }
+
+  /** Forgets cached rollups (after new receipts were written). */
+  forget(): void {
+    this.rollupCache.clear();
+  }
+
+  async ratePeriod(tenant: Tenant, period: Period): Promise<RatedPeriod> {
+    const rows = (await this.rollups(tenant, period)).filter((r) => r.requests > 0n);
+    const terms = resolvePlanTerms(tenant, period, this.versions);
+    const aggregates = rows.map(aggregateOf);
+    const detail = detailDays({
+      timezone: tenant.timezone,
+      period,
+      days: dayTotals(aggregates),
+      included: terms.plan.included,
+      versionStarts: this.versions.map((v) => v.effectiveFrom),
+    });
+    for (const r of rows) {
+      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)))) detail.add(r.day);
+    }
+    const receipts: RatableReceipt[] = [];
+    for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
+      for await (const r of this.store.receipts(tenant.id, from, to, { billableOnly: true })) receipts.push(r);
+    }
+    return ratePeriod({
+      tenant,
+      period,
+      versions: this.versions,
+      allowUnpriced: this.allowUnpriced,
+      receipts,
+      dayAggregates: aggregates.filter((a) => !detail.has(a.day)),
+    });
+  }
+
+  /** Rates the period from these receipts alone (all of its billable receipts, in order), telling `onReceipt` of each. */
+  async rateReceipts(
+    tenant: Tenant, period: Period, receipts: readonly RatableReceipt[], onReceipt: NonNullable<RatePeriodInput['onReceipt']>,
+  ): Promise<RatedPeriod> {
+    return ratePeriod({ tenant, period, versions: this.versions, allowUnpriced: this.allowUnpriced, receipts, onReceipt });
+  }
+
+  async fingerprint(tenant: Tenant, period: Period): Promise<string> {
+    const { end } = periodInterval(tenant.timezone, period);
+    const h = createHash('sha256');
+    h.update(JSON.stringify([tenant.timezone, planFor(tenant.plans, period) ?? null, this.allowUnpriced]));
+    for (const v of this.versions) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}`);
+    for (const r of await this.rollups(tenant, period)) {
+      h.update(`\u0000${r.day}|${r.modelKey ?? ''}|${r.gpuKey ?? ''}|${r.receipts}|${r.requests}|${r.gpuSeconds}|${r.inputTokens}|${r.outputTokens}`);
+    }
+    return h.digest('hex');
+  }
+
+  /**
+   * Each day's usage at list prices (before allowances and discount), for the invoice chart and
+   * `usage --by day`: exact, rounded once per day to the currency's minor unit.
+   */
+  async dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]> {
+    const byDay = new Map<number, Decimal>();
+    let currency: string | undefined;
+    for (const r of await this.rollups(tenant, period)) {
+      if (r.requests === 0n) continue;
+      const v = versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day));
+      if (v === undefined) continue;
+      currency ??= v.currency;
+      let cost = byDay.get(r.day) ?? Decimal.ZERO;
+      const gpu = r.gpuKey === null ? undefined : v.gpuRates.get(r.gpuKey);
+      if (gpu && r.gpuSeconds > 0n) cost = cost.add(gpu.price.mul(r.gpuSeconds).mulDivRound(1n, SECONDS_PER_HOUR, 12));
+      const tok = r.modelKey === null ? undefined : v.tokenRates.get(r.modelKey);
+      if (tok) {
+        cost = cost.add(tok.input.mul(r.inputTokens).mulDivRound(1n, v.tokenUnit, 12));
+        cost = cost.add(tok.output.mul(r.outputTokens).mulDivRound(1n, v.tokenUnit, 12));
+      }
+      cost = cost.add(v.requestRate.mul(r.requests));
+      byDay.set(r.day, cost);
+    }
+    const digits = currencyDigits(currency ?? 'USD');
+    return [...byDay.entries()].sort(([a], [b]) => a - b).map(([day, v]) => ({ date: formatDayNumber(day), amount: v.toFixed(digits) }));
+  }
+
+  async periodsWithUsage(tenant: Tenant, before: Period): Promise<Period[]> {
+    const { first } = periodDays(before);
+    const rows = await this.store.rollups(tenant.id, -1_000_000, first - 1);
+    return [...new Set(rows.filter((r) => r.requests > 0n).map((r) => formatDayNumber(r.day).slice(0, 7)))].sort();
+  }
+
+  async hasReceipts(tenant: Tenant, period: Period): Promise<boolean> {
+    return (await this.rollups(tenant, period)).some((r) => r.receipts > 0n);
+  }
+}
+
+/** Instant ranges [from, to) covering runs of consecutive local days. */
+function dayRanges(tz: string, days: number[]): [number, number][] {
+  const out: [number, number][] = [];
+  let i = 0;
+  while (i < days.length) {
+    let j = i;
+    while (j + 1 < days.length && days[j + 1] === days[j]! + 1) j++;
+    out.push([startOfLocalDay(tz, days[i]!), startOfLocalDay(tz, days[j]! + 1)]);
+    i = j + 1;
+  }
+  return out;
+}

@@ -1,0 +1,192 @@
+/**
+ * `billctl usage`: per tenant (or per model, GPU, day, user or provider) the period's receipts,
+ * requests, GPU seconds, tokens and rated amount before tax, from the same rating engine as
+ * invoices. Amounts per model or GPU are the exact invoice lines of that key; per day, user or
+ * provider they are the billed units each receipt was left with after allowances (consumed in
+ * time order, as on the invoice) times its prices, summed exactly and rounded once per group.
+ */
+import { Decimal, ExactSum } from '../domain/money.js';
+import { formatDayNumber, localDayNumber, periodInterval, type Period } from '../domain/period.js';
+import { RatingError, SECONDS_PER_HOUR, UnpricedUsageError, type RatedPeriod, type ReceiptBilled } from '../domain/rating.js';
+import type { Receipt } from '../domain/receipt.js';
+import type { Tenant } from '../domain/tenant.js';
+import { errorMessage } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { StoreRating } from './rating-service.js';
+
+export const USAGE_GROUPS = ['model', 'gpu', 'day', 'user', 'provider'] as const;
+export type UsageGroupBy = (typeof USAGE_GROUPS)[number];
+
+export interface UsageRow {
+  tenantId: string;
+  period: Period;
+  /** The group's key (model key, GPU key, local date, user id, provider); null = none given. */
+  group?: string | null;
+  receipts: bigint;
+  requests: bigint;
+  gpuSeconds: bigint;
+  inputTokens: bigint;
+  outputTokens: bigint;
+  ratedAmount: Decimal;
+  currency: string;
+  reportedCost?: Decimal;
+  monthToDate?: Decimal;
+  projectedMonthEnd?: Decimal;
+}
+
+export interface UsageReport {
+  rows: UsageRow[];
+  failures: { tenantId: string; error: string }[];
+  /** The period is under way (month-to-date and projection given). */
+  current: boolean;
+}
+
+interface Totals {
+  receipts: bigint;
+  requests: bigint;
+  gpuSeconds: bigint;
+  inputTokens: bigint;
+  outputTokens: bigint;
+  reported: ExactSum;
+  amount: ExactSum;
+}
+
+const emptyTotals = (): Totals => ({
+  receipts: 0n, requests: 0n, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n, reported: new ExactSum(), amount: new ExactSum(),
+});
+
+/** The billed units of one receipt at its version's prices, exactly. */
+function billedValue(r: Receipt, b: ReceiptBilled, into: ExactSum): void {
+  const v = b.version;
+  if (v === undefined) return;
+  const gpu = r.gpuKey === null ? undefined : v.gpuRates.get(r.gpuKey);
+  if (gpu && b.gpuSeconds > 0n) into.add(gpu.price.mul(b.gpuSeconds), SECONDS_PER_HOUR);
+  const tok = r.modelKey === null ? undefined : v.tokenRates.get(r.modelKey);
+  if (tok) {
+    if (b.inputTokens > 0n) into.add(tok.input.mul(b.inputTokens), v.tokenUnit);
+    if (b.outputTokens > 0n) into.add(tok.output.mul(b.outputTokens), v.tokenUnit);
+  }
+  if (b.calls > 0n) into.add(v.requestRate.mul(b.calls));
+}
+
+function groupOfReceipt(by: 'day' | 'user' | 'provider', tz: string, r: Receipt): string | null {
+  switch (by) {
+    case 'day':
+      return formatDayNumber(localDayNumber(tz, r.ts));
+    case 'user':
+      return r.userId;
+    case 'provider':
+      return r.provider;
+    default:
+      by satisfies never;
+      return null;
+  }
+}
+
+async function groupedByReceipts(
+  store: Store, rating: StoreRating, tenant: Tenant, period: Period, by: 'day' | 'user' | 'provider',
+): Promise<Map<string | null, Totals>> {
+  const { start, end } = periodInterval(tenant.timezone, period);
+  const groups = new Map<string | null, Totals>();
+  const totalsOf = (k: string | null) => {
+    let t = groups.get(k);
+    if (!t) groups.set(k, (t = emptyTotals()));
+    return t;
+  };
+  const billable: Receipt[] = [];
+  for await (const r of store.receipts(tenant.id, start, end)) {
+    const t = totalsOf(groupOfReceipt(by, tenant.timezone, r));
+    t.receipts += 1n;
+    if (!r.billable) continue;
+    billable.push(r);
+    t.requests += 1n;
+    t.gpuSeconds += BigInt(r.gpuSeconds);
+    t.inputTokens += BigInt(r.inputTokens);
+    t.outputTokens += BigInt(r.outputTokens);
+    if (r.reportedCost !== null) t.reported.add(Decimal.parse(r.reportedCost));
+  }
+  // Rated receipt by receipt, in time order, so each group gets the units it was billed for.
+  const byId = new Map(billable.map((r) => [r.id, r]));
+  await rating.rateReceipts(tenant, period, billable, (rr, b) => {
+    const r = byId.get(rr.id)!;
+    billedValue(r, b, totalsOf(groupOfReceipt(by, tenant.timezone, r)).amount);
+  });
+  return groups;
+}
+
+export async function usageReport(
+  store: Store,
+  rating: StoreRating,
+  options: { period: Period; tenants: Tenant[]; by?: UsageGroupBy; compareReported: boolean; now: number },
+): Promise<UsageReport> {
+  const report: UsageReport = { rows: [], failures: [], current: false };
+  for (const tenant of options.tenants) {
+    const { period } = options;
+    const rollups = await rating.rollups(tenant, period);
+    let rated: RatedPeriod;
+    try {
+      rated = await rating.ratePeriod(tenant, period);
+    } catch (err) {
+      if (!(err instanceof RatingError)) throw err;
+      // No plan or catalog for a period the tenant did not use: nothing to report.
+      if (!rollups.some((r) => r.receipts > 0n) && !(err instanceof UnpricedUsageError)) continue;
+      report.failures.push({ tenantId: tenant.id, error: errorMessage(err) });
+      continue;
+    }
+    const digits = rated.digits;
+    const currency = rated.currency;
+    const { start, end } = periodInterval(tenant.timezone, period);
+    const current = options.now >= start && options.now < end;
+    report.current ||= current;
+
+    const row = (group: string | null | undefined, t: Totals, amount: Decimal): UsageRow => ({
+      tenantId: tenant.id, period, ...(group === undefined ? {} : { group }),
+      receipts: t.receipts, requests: t.requests, gpuSeconds: t.gpuSeconds, inputTokens: t.inputTokens, outputTokens: t.outputTokens,
+      ratedAmount: amount, currency,
+      ...(options.compareReported ? { reportedCost: t.reported.round(digits) } : {}),
+    });
+
+    if (options.by === undefined || options.by === 'model' || options.by === 'gpu') {
+      const by = options.by;
+      const groups = new Map<string | null, Totals>();
+      for (const r of rollups) {
+        const k = by === undefined ? '' : by === 'model' ? r.modelKey : r.gpuKey;
+        let t = groups.get(k);
+        if (!t) groups.set(k, (t = emptyTotals()));
+        t.receipts += r.receipts;
+        t.requests += r.requests;
+        t.gpuSeconds += r.gpuSeconds;
+        t.inputTokens += r.inputTokens;
+        t.outputTokens += r.outputTokens;
+        t.reported.add(r.reportedCost);
+      }
+      if (by === undefined) {
+        const t = groups.get('') ?? emptyTotals();
+        const r = row(undefined, t, rated.totals.subtotal);
+        if (current) {
+          const fee = rated.totals.fee;
+          r.monthToDate = rated.totals.subtotal;
+          r.projectedMonthEnd = fee.add(rated.totals.subtotal.sub(fee).mulDivRound(BigInt(end - start), BigInt(Math.max(1, options.now - start)), digits));
+        }
+        report.rows.push(r);
+        continue;
+      }
+      const kinds = by === 'model' ? ['input_tokens', 'output_tokens'] : ['gpu'];
+      for (const [k, t] of [...groups.entries()].sort(([a], [b]) => ((a ?? '') < (b ?? '') ? -1 : 1))) {
+        const amount = rated.usageLines
+          .filter((l) => kinds.includes(l.kind) && l.key === k)
+          .reduce((s, l) => s.add(l.amount), new ExactSum())
+          .round(digits);
+        report.rows.push(row(k, t, amount));
+      }
+      continue;
+    }
+    const groups = await groupedByReceipts(store, rating, tenant, period, options.by);
+    const keys = [...groups.keys()].sort((a, b) => ((a ?? '') < (b ?? '') ? -1 : (a ?? '') > (b ?? '') ? 1 : 0));
+    for (const k of keys) {
+      const t = groups.get(k)!;
+      report.rows.push(row(k, t, t.amount.round(digits)));
+    }
+  }
+  return report;
+}

@@ -1,0 +1,337 @@
+/** invoice preview | generate | finalize | list | show | pdf | void | mark-paid */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  computeInvoice, finalizeDraft, generateDraft, invoiceJson, previewRecord, requireInvoice, uninvoicedPeriods, writePdf,
+  type GenerateOutcome,
+} from '../../app/invoices.js';
+import { StoreRating } from '../../app/rating-service.js';
+import { requireTenant } from '../../app/tenants.js';
+import { formatAmount } from '../../domain/money.js';
+import { isPeriod, type Period } from '../../domain/period.js';
+import { RatingError } from '../../domain/rating.js';
+import type { Tenant } from '../../domain/tenant.js';
+import { formatUtcDate, parseDate } from '../../domain/time.js';
+import { ExitCode, UsageError, errorMessage } from '../../errors.js';
+import { INVOICE_STATUSES, type InvoiceRecord, type InvoiceStatus } from '../../store/invoice-repo.js';
+import type { Store } from '../../store/store.js';
+import type { Context } from '../context.js';
+import type { Column } from '../render.js';
+
+export function periodFlag(v: unknown, flag = '--period'): Period {
+  const p = String(v ?? '');
+  if (!isPeriod(p)) throw new UsageError(`${flag}: "${p}" is not a period`, 'Write it as YYYY-MM, like 2026-10.');
+  return p;
+}
+
+function dateFlag(v: unknown, flag: string): string {
+  const d = String(v);
+  if (parseDate(d) === undefined) throw new UsageError(`${flag}: "${d}" is not a date`, 'Write it as YYYY-MM-DD.');
+  return d;
+}
+
+async function outDir(ctx: Context, opts: Record<string, unknown>): Promise<string> {
+  if (opts.out !== undefined) return String(opts.out);
+  const config = await ctx.config();
+  return config.file ? path.relative(ctx.io.cwd, config.invoice.out) || '.' : config.invoice.out;
+}
+
+const LIST_COLUMNS: Column<InvoiceRecord>[] = [
+  { header: 'id', value: (i) => i.id, align: 'right' },
+  { header: 'number', value: (i) => i.number ?? '(draft)' },
+  { header: 'tenant', value: (i) => i.tenantId },
+  { header: 'period', value: (i) => i.period },
+  { header: 'status', value: (i) => i.status },
+  { header: 'total', value: (i) => `${formatAmount(i.totals.total, i.currency)} ${i.currency}`, align: 'right' },
+  { header: 'issued', value: (i) => i.issueDate },
+  { header: 'due', value: (i) => i.dueDate },
+];
+
+async function showInvoice(ctx: Context, store: Store, inv: InvoiceRecord, lines = undefined as Awaited<ReturnType<Store['invoices']['lines']>> | undefined): Promise<void> {
+  const ls = lines ?? (await store.invoices.lines(inv.id));
+  const json = invoiceJson(inv, ls);
+  if (ctx.format === 'json') {
+    await ctx.record([], json);
+    return;
+  }
+  if (ctx.format === 'table') {
+    const head = inv.number ?? (inv.id ? `draft ${inv.id}` : 'preview');
+    ctx.out(`${head}  ${inv.tenantId}  ${inv.period}  ${inv.status}${inv.issueDate ? `  issued ${inv.issueDate}, due ${inv.dueDate}` : ''}\n`);
+  }
+  const c = inv.currency;
+  type Line = (typeof ls)[number];
+  await ctx.rows<Line>(ls, [
+    { header: 'description', value: (l) => l.description },
+    { header: 'used', value: (l) => (l.kind === 'fee' || l.kind === 'discount' ? '' : l.used), align: 'right' },
+    { header: 'included', value: (l) => (l.kind === 'fee' || l.kind === 'discount' ? '' : l.included), align: 'right' },
+    { header: 'billed', value: (l) => (l.kind === 'fee' || l.kind === 'discount' ? '' : l.billed), align: 'right' },
+    { header: 'unit', value: (l) => l.unit ?? '' },
+    { header: 'unit_price', value: (l) => (l.unitPrice === null ? '' : `${l.unitPrice}/${l.unitSize}`), align: 'right' },
+    { header: 'amount', value: (l) => formatAmount(l.amount, c), align: 'right' },
+  ]);
+  if (ctx.format === 'table') {
+    const t = inv.totals;
+    ctx.out(
+      `subtotal ${formatAmount(t.subtotal, c)}  ${inv.taxLabel} ${inv.taxRate} = ${formatAmount(t.tax, c)}  ` +
+        `total ${formatAmount(t.total, c)} ${c}\n`,
+    );
+  }
+}
+
+async function loadRating(store: Store, allowUnpriced: boolean): Promise<StoreRating> {
+  return StoreRating.load(store, allowUnpriced);
+}
+
+export async function previewCommand(ctx: Context, _args: unknown[], opts: Record<string, unknown>): Promise<number> {
+  const period = periodFlag(opts.period);
+  return ctx.withStore(async (store) => {
+    const tenant = await requireTenant(store, String(opts.tenant));
+    const rating = await loadRating(store, opts.allowUnpriced === true);
+    const computed = await computeInvoice(store, rating, tenant, period);
+    if (!computed) {
+      if (ctx.format === 'json') await ctx.record([], null);
+      else ctx.out(`${tenant.id} ${period}: nothing to bill (no usage, no fee, no adjustment)\n`);
+      return 0;
+    }
+    const rec = { ...previewRecord(computed), status: 'preview' as InvoiceStatus };
+    await showInvoice(ctx, store, rec, computed.lines);
+    for (const p of await uninvoicedPeriods(store, rating, tenant, period)) {
+      ctx.warn(`${tenant.id} has billable receipts in ${p} and no invoice for it`);
+    }
+    return 0;
+  });
+}
+
+interface RunReport {
+  outcomes: GenerateOutcome[];
+  failed: { tenantId: string; error: string }[];
+  warnings: { tenantId: string; period: Period; message: string }[];
+  finalized: InvoiceRecord[];
+  pdfs: string[];
+}
+
+async function finalizeMany(
+  ctx: Context, store: Store, rating: StoreRating, drafts: InvoiceRecord[], issueDate: string, out: string, report: RunReport,
+): Promise<void> {
+  const config = await ctx.config();
+  for (const d of drafts) {
+    try {
+      const done = await finalizeDraft(store, rating, config, d.id, issueDate, ctx.nowIso());
+      if (!done) continue; // another run issued it first
+      if (done.regenerated) ctx.notice(`${d.tenantId} ${d.period}: the draft was out of date and was remade before issuing`);
+      await ctx.audit(store, 'invoice finalize', { invoice: done.invoice.id, number: done.invoice.number, tenant: d.tenantId, period: d.period, finalized: 1 });
+      report.finalized.push(done.invoice);
+    } catch (err) {
+      if (!(err instanceof UsageError) && !(err instanceof RatingError)) throw err;
+      report.failed.push({ tenantId: d.tenantId, error: errorMessage(err) });
+    }
+  }
+  // PDFs after the numbers are committed; a run that died in between re-renders the missing ones.
+  const periods = [...new Set(drafts.map((d) => d.period))];
+  for (const period of periods) {
+    for (const inv of await store.invoices.list({ period })) {
+      if (inv.status === 'draft' || inv.status === 'void' || !inv.document) continue;
+      if (!drafts.some((d) => d.tenantId === inv.tenantId) && inv.pdf && fs.existsSync(path.resolve(ctx.io.cwd, inv.pdf))) continue;
+      report.pdfs.push(await writePdf(store, config, inv, out, ctx.io.cwd, ctx.nowIso()));
+    }
+  }
+}
+
+function issueDateOf(ctx: Context, opts: Record<string, unknown>): string {
+  return opts.issueDate === undefined ? formatUtcDate(ctx.clock.now()) : dateFlag(opts.issueDate, '--issue-date');
+}
+
+async function printReport(ctx: Context, period: Period, report: RunReport): Promise<number> {
+  const json = {
+    period,
+    results: report.outcomes.map((o) => ({ tenant_id: o.tenantId, status: o.status, invoice_id: o.invoice?.id ?? null, reason: o.reason ?? null })),
+    finalized: report.finalized.map((i) => invoiceJson(i)),
+    failed: report.failed.map((f) => ({ tenant_id: f.tenantId, error: f.error })),
+    warnings: report.warnings.map((w) => ({ tenant_id: w.tenantId, period: w.period, message: w.message })),
+  };
+  for (const w of report.warnings) ctx.warn(`${w.tenantId} ${w.period}: ${w.message}`);
+  for (const f of report.failed) ctx.io.stderr.write(`${ctx.chalk.red('failed:')} ${f.tenantId}: ${f.error}\n`);
+  if (ctx.format === 'json') await ctx.record([], json);
+  else {
+    type Row = { tenant: string; status: string; invoice: string; total: string; note: string };
+    const rows: Row[] = report.outcomes.map((o) => {
+      const fin = report.finalized.find((f) => f.tenantId === o.tenantId);
+      const inv = fin ?? o.invoice;
+      return {
+        tenant: o.tenantId,
+        status: fin ? 'finalized' : o.status,
+        invoice: fin?.number ?? inv?.number ?? (inv ? `draft ${inv.id}` : ''),
+        total: inv ? `${formatAmount(inv.totals.total, inv.currency)} ${inv.currency}` : '',
+        note: o.reason ?? '',
+      };
+    });
+    for (const f of report.failed) if (!rows.some((r) => r.tenant === f.tenantId)) rows.push({ tenant: f.tenantId, status: 'failed', invoice: '', total: '', note: f.error.split('\n')[0] ?? '' });
+    await ctx.rows(rows, [
+      { header: 'tenant', value: (r) => r.tenant },
+      { header: 'status', value: (r) => r.status },
+      { header: 'invoice', value: (r) => r.invoice },
+      { header: 'total', value: (r) => r.total, align: 'right' },
+      { header: 'note', value: (r) => r.note },
+    ]);
+    for (const p of report.pdfs) ctx.notice(`wrote ${p}`);
+  }
+  return report.failed.length > 0 ? ExitCode.partial : ExitCode.ok;
+}
+
+export async function generateCommand(ctx: Context, _args: unknown[], opts: Record<string, unknown>): Promise<number> {
+  const period = periodFlag(opts.period);
+  if ((opts.tenant === undefined) === (opts.all !== true)) {
+    throw new UsageError('give --tenant ID or --all (one of them)', 'Example: billctl invoice generate --period 2026-10 --all');
+  }
+  const issueDate = issueDateOf(ctx, opts);
+  return ctx.withStore(async (store) => {
+    const tenants: Tenant[] = opts.all === true
+      ? (await store.listTenants()).filter((t) => t.billingMode === 'invoice')
+      : [await requireTenant(store, String(opts.tenant))];
+    if (opts.all !== true && tenants[0]!.billingMode !== 'invoice') {
+      throw new UsageError(`tenant ${tenants[0]!.id} is billed through Stripe, not by invoice`, `Change it with: billctl tenant update ${tenants[0]!.id} --billing-mode invoice`);
+    }
+    if (opts.finalize === true) await ctx.confirm(`Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
+    const rating = await loadRating(store, opts.allowUnpriced === true);
+    const report: RunReport = { outcomes: [], failed: [], warnings: [], finalized: [], pdfs: [] };
+    for (const t of tenants) {
+      try {
+        const o = await generateDraft(store, rating, t, period, ctx.nowIso());
+        report.outcomes.push(o);
+        if (o.status === 'created' || o.status === 'updated') {
+          await ctx.audit(store, 'invoice generate', { tenant: t.id, period, invoice: o.invoice!.id, [o.status]: 1 });
+        }
+        for (const p of await uninvoicedPeriods(store, rating, t, period)) {
+          report.warnings.push({ tenantId: t.id, period: p, message: 'billable receipts and no invoice' });
+        }
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        report.failed.push({ tenantId: t.id, error: errorMessage(err) });
+      }
+    }
+    if (opts.finalize === true) {
+      const drafts = report.outcomes.filter((o) => o.invoice && o.invoice.status === 'draft').map((o) => o.invoice!);
+      await finalizeMany(ctx, store, rating, drafts, issueDate, await outDir(ctx, opts), report);
+    }
+    if (opts.all !== true && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
+    return printReport(ctx, period, report);
+  });
+}
+
+export async function finalizeCommand(ctx: Context, args: unknown[], opts: Record<string, unknown>): Promise<number> {
+  const id = args[0] as string | undefined;
+  if ((id === undefined) === (opts.all !== true)) {
+    throw new UsageError('give an invoice id, or --period YYYY-MM --all', 'Example: billctl invoice finalize --period 2026-10 --all');
+  }
+  const issueDate = issueDateOf(ctx, opts);
+  return ctx.withStore(async (store) => {
+    let drafts: InvoiceRecord[];
+    let period: Period;
+    if (id !== undefined) {
+      const inv = await requireInvoice(store, id);
+      if (inv.status !== 'draft') {
+        throw new UsageError(`invoice ${inv.number ?? inv.id} is ${inv.status}, not a draft: an issued invoice never changes`);
+      }
+      drafts = [inv];
+      period = inv.period;
+    } else {
+      period = periodFlag(opts.period);
+      drafts = await store.invoices.list({ period, status: 'draft' });
+    }
+    if (drafts.length > 0) await ctx.confirm(`Finalize ${drafts.length} invoice(s) of ${period}? Issued numbers are permanent.`);
+    const unpriced = await Promise.all(drafts.map(async (d) => (await store.invoices.lines(d.id)).some((l) => l.unpriced)));
+    const report: RunReport = { outcomes: [], failed: [], warnings: [], finalized: [], pdfs: [] };
+    // A draft made with --allow-unpriced is finalized the same way: that choice was made when it was generated.
+    const strict = await loadRating(store, opts.allowUnpriced === true);
+    const lenient = await loadRating(store, true);
+    for (const [i, d] of drafts.entries()) {
+      await finalizeMany(ctx, store, unpriced[i] ? lenient : strict, [d], issueDate, await outDir(ctx, opts), report);
+    }
+    if (id !== undefined && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
+    if (id !== undefined && report.finalized.length === 0) throw new UsageError(`invoice ${id} was finalized by another run`);
+    if (ctx.format === 'json') {
+      await ctx.record([], { period, finalized: report.finalized.map((i) => invoiceJson(i)), failed: report.failed.map((f) => ({ tenant_id: f.tenantId, error: f.error })) });
+    } else {
+      await ctx.rows(report.finalized, LIST_COLUMNS);
+      for (const p of report.pdfs) ctx.notice(`wrote ${p}`);
+      for (const f of report.failed) ctx.io.stderr.write(`${ctx.chalk.red('failed:')} ${f.tenantId}: ${f.error}\n`);
+    }
+    return report.failed.length > 0 ? ExitCode.partial : ExitCode.ok;
+  });
+}
+
+export async function listCommand(ctx: Context, _args: unknown[], opts: Record<string, unknown>): Promise<number> {
+  const status = opts.status as InvoiceStatus | undefined;
+  if (status !== undefined && !INVOICE_STATUSES.includes(status)) {
+    throw new UsageError(`--status: "${status}" is not one of ${INVOICE_STATUSES.join(', ')}`);
+  }
+  return ctx.withStore(async (store) => {
+    const list = await store.invoices.list({
+      period: opts.period === undefined ? undefined : periodFlag(opts.period),
+      tenantId: opts.tenant as string | undefined,
+      status,
+    });
+    await ctx.rows(list, LIST_COLUMNS, list.map((i) => invoiceJson(i)));
+    return 0;
+  });
+}
+
+export async function showCommand(ctx: Context, args: unknown[]): Promise<number> {
+  return ctx.withStore(async (store) => {
+    await showInvoice(ctx, store, await requireInvoice(store, String(args[0])));
+    return 0;
+  });
+}
+
+export async function pdfCommand(ctx: Context, args: unknown[], opts: Record<string, unknown>): Promise<number> {
+  return ctx.withStore(async (store) => {
+    const inv = await requireInvoice(store, String(args[0]));
+    const file = await writePdf(store, await ctx.config(), inv, await outDir(ctx, opts), ctx.io.cwd, ctx.nowIso());
+    if (ctx.format === 'json') await ctx.record([], { number: inv.number, pdf: file });
+    else ctx.out(`${file}\n`);
+    return 0;
+  });
+}
+
+export async function voidCommand(ctx: Context, args: unknown[], opts: Record<string, unknown>): Promise<number> {
+  const reason = String(opts.reason ?? '').trim();
+  if (reason === '') throw new UsageError('--reason is required: say why the invoice is void');
+  return ctx.withStore(async (store) => {
+    const inv = await requireInvoice(store, String(args[0]));
+    if (inv.status === 'draft') {
+      throw new UsageError(`invoice ${inv.id} is a draft: a draft is not voided, it is regenerated or left unissued`);
+    }
+    if (inv.status !== 'finalized') throw new UsageError(`invoice ${inv.number} is ${inv.status}; only a finalized, unpaid invoice can be voided`);
+    await ctx.confirm(`Void invoice ${inv.number} (${inv.tenantId} ${inv.period})? Its number stays used.`);
+    const done = await store.transaction(async () => {
+      if (!(await store.invoices.markVoid(inv.id, reason, ctx.nowIso()))) return false;
+      await ctx.audit(store, 'invoice void', { invoice: inv.id, number: inv.number, reason, voided: 1 });
+      return true;
+    });
+    if (!done) throw new UsageError(`invoice ${inv.number} changed meanwhile; look at it again`);
+    const after = (await store.invoices.get(inv.id))!;
+    if (ctx.format === 'json') await ctx.record([], invoiceJson(after));
+    else ctx.out(`${after.number} is void: ${reason}\n`);
+    return 0;
+  });
+}
+
+export async function markPaidCommand(ctx: Context, args: unknown[], opts: Record<string, unknown>): Promise<number> {
+  const date = opts.date === undefined ? formatUtcDate(ctx.clock.now()) : dateFlag(opts.date, '--date');
+  return ctx.withStore(async (store) => {
+    const inv = await requireInvoice(store, String(args[0]));
+    if (inv.status !== 'finalized') {
+      throw new UsageError(`invoice ${inv.number ?? inv.id} is ${inv.status}; only a finalized invoice can be marked paid`);
+    }
+    const done = await store.transaction(async () => {
+      if (!(await store.invoices.markPaid(inv.id, date, ctx.nowIso()))) return false;
+      await ctx.audit(store, 'invoice mark-paid', { invoice: inv.id, number: inv.number, date, paid: 1 });
+      return true;
+    });
+    if (!done) throw new UsageError(`invoice ${inv.number} changed meanwhile; look at it again`);
+    const after = (await store.invoices.get(inv.id))!;
+    if (ctx.format === 'json') await ctx.record([], invoiceJson(after));
+    else ctx.out(`${after.number} paid on ${date}\n`);
+    return 0;
+  });
+}
