@@ -477,17 +477,33 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
   });
 }
 
+/** True when a process with this pid runs on this machine. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
- * Renders an invoice and writes it to `outPath` atomically: a temporary file beside it, flushed to
- * disk, then renamed over the target, so a crash leaves the old file or the new one, never half.
- * The temporary name is fixed (`.<name>.tmp`), so a run after a crash overwrites what the crash
- * left and ends with exactly what one clean run leaves. Two processes writing the same invoice's
- * PDF at the same instant share that name; callers that can overlap should hold a run lock.
+ * Renders an invoice and writes it to `outPath` atomically: a temporary file beside it
+ * (`.<name>.<pid>.tmp`), flushed to disk, then renamed over the target, so a crash leaves the old
+ * file or the new one, never half. Two runs writing the same invoice at once each rename their own
+ * identical bytes into place. What a killed run left behind (a temporary file of a pid that no
+ * longer runs) is removed first, so a re-run ends with exactly what one clean run leaves.
  */
 export async function writeInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate, outPath: string): Promise<void> {
   const bytes = await renderInvoicePdf(doc, template);
-  await fs.promises.mkdir(path.dirname(outPath), { recursive: true });
-  const temp = path.join(path.dirname(outPath), `.${path.basename(outPath)}.tmp`);
+  const dir = path.dirname(outPath);
+  const base = path.basename(outPath);
+  await fs.promises.mkdir(dir, { recursive: true });
+  for (const name of await fs.promises.readdir(dir)) {
+    const m = /^\.(.+)\.(\d+)\.tmp$/.exec(name);
+    if (m && m[1] === base && !processAlive(Number(m[2]))) await fs.promises.rm(path.join(dir, name), { force: true });
+  }
+  const temp = path.join(dir, `.${base}.${process.pid}.tmp`);
   try {
     const handle = await fs.promises.open(temp, 'w');
     try {

@@ -246,9 +246,10 @@ describe('deterministic output', () => {
 
   it('writes the file atomically, leaving no temporary file, and rewrites it byte for byte', async () => {
     const out = invoicePdfPath(path.join(tmp, 'invoices'), '2026-10', 'INV-2026-000001');
-    // What a crash between writing the temporary file and renaming it would leave behind.
+    // What a crash between writing the temporary file and renaming it would leave behind
+    // (its pid, above Linux's largest, runs no process).
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(path.join(path.dirname(out), '.INV-2026-000001.pdf.tmp'), 'half a PDF');
+    fs.writeFileSync(path.join(path.dirname(out), '.INV-2026-000001.pdf.4194305.tmp'), 'half a PDF');
     await writeInvoicePdf(workedExample(), template, out);
     const first = fs.readFileSync(out);
     await writeInvoicePdf(workedExample(), template, out);

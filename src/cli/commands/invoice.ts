@@ -214,6 +214,13 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
       await finalizeMany(ctx, store, rating, drafts, issueDate, await outDir(ctx, opts), report);
     }
     if (opts.all !== true && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
+    const issued = report.outcomes.find((o) => o.status === 'issued');
+    if (opts.all !== true && issued) {
+      throw new UsageError(
+        `${issued.tenantId} ${period} is ${issued.invoice!.status} as ${issued.invoice!.number}: an issued invoice never changes`,
+        `Late usage goes on the next period's invoice as adjustments; to reissue, void it first: billctl invoice void ${issued.invoice!.number} --reason "…"`,
+      );
+    }
     return printReport(ctx, period, report);
   });
 }
@@ -239,7 +246,8 @@ export async function finalizeCommand(ctx: Context, args: unknown[], opts: Recor
       drafts = await store.invoices.list({ period, status: 'draft' });
     }
     if (drafts.length > 0) await ctx.confirm(`Finalize ${drafts.length} invoice(s) of ${period}? Issued numbers are permanent.`);
-    const unpriced = await Promise.all(drafts.map(async (d) => (await store.invoices.lines(d.id)).some((l) => l.unpriced)));
+    const unpriced: boolean[] = [];
+    for (const d of drafts) unpriced.push((await store.invoices.lines(d.id)).some((l) => l.unpriced));
     const report: RunReport = { outcomes: [], failed: [], warnings: [], finalized: [], pdfs: [] };
     // A draft made with --allow-unpriced is finalized the same way: that choice was made when it was generated.
     const strict = await loadRating(store, opts.allowUnpriced === true);
