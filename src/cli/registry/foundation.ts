@@ -119,6 +119,14 @@ export function registerFoundation(program: Command, state: RunState): void {
   leaf(
     program,
     state,
+    'demo',
+    'the whole monthly job on a sample store in a new folder: import, usage, invoices with PDFs, late usage',
+    ['billctl demo', 'billctl demo --out /tmp/billctl-demo'],
+    async () => ({ run: (await import('../commands/demo.js')).run }),
+  ).option('--out <dir>', 'the new folder to make it in (default ./billctl-demo)');
+  leaf(
+    program,
+    state,
     'audit',
     'who changed what in the store, and when',
     ['billctl audit', 'billctl audit --since 2026-11-01 --format json'],
