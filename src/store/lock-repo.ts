@@ -36,6 +36,8 @@ export interface LockRepo {
   /** Renews the heartbeat; false when the lock is no longer ours (taken over). */
   heartbeat(name: string, ownerId: string, now: number): Promise<boolean>;
   release(name: string, ownerId: string): Promise<void>;
+  /** The lock's row, if any (on Postgres a killed run's row stays until the next run takes over). */
+  holder(name: string): Promise<LockHolder | undefined>;
 }
 
 /** True when a process with this pid exists on this machine. */
@@ -105,6 +107,11 @@ export class SqlLockRepo implements LockRepo {
   async release(name: string, ownerId: string): Promise<void> {
     await this.db.run('DELETE FROM locks WHERE name = ? AND owner = ?', [name, ownerId]);
     await this.dropAdvisory(name);
+  }
+
+  async holder(name: string): Promise<LockHolder | undefined> {
+    const r = await this.db.get<Row>('SELECT * FROM locks WHERE name = ?', [name]);
+    return r ? this.holderOf(r) : undefined;
   }
 
   private async dropAdvisory(name: string): Promise<void> {

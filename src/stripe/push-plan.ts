@@ -13,6 +13,14 @@ export const BUCKET_MS: Record<BucketSize, number> = { hour: 3_600_000, day: 86_
 /** Stripe takes meter events at most 35 days old and at most 5 minutes ahead of its clock. */
 export const STRIPE_PAST_WINDOW_MS = 35 * 86_400_000;
 export const STRIPE_FUTURE_WINDOW_MS = 5 * 60_000;
+/**
+ * Stripe guarantees an identifier's uniqueness for at least 24 hours. A pending revision first
+ * tried longer ago than this is not resent (Stripe may have forgotten it, so a resend could bill
+ * twice): it becomes uncertain. An hour short of 24 leaves room for clocks that disagree.
+ */
+export const IDENTIFIER_SAFE_MS = 23 * 3_600_000;
+/** A revision that may already be in Stripe is resent only while its bucket is this far inside the 35 days. */
+export const RESEND_MARGIN_MS = 10 * 60_000;
 
 export interface BucketTotal {
   tenantId: string;
@@ -120,4 +128,42 @@ export function eventIdentifier(storeId: string, tenantId: string, meter: Meter,
 export function bucketStartOf(ts: number, bucket: BucketSize): number {
   const size = BUCKET_MS[bucket];
   return Math.floor(ts / size) * size;
+}
+
+/** What the ledger knows of an unsent row, for triage. */
+export interface UnsentRevision {
+  bucketStart: number;
+  status: 'pending' | 'failed' | string;
+  /** When the first request that may have reached Stripe left; null: never sent. */
+  firstAttemptAt: number | null;
+}
+
+export interface Triage<T> {
+  /** Send (or resend, under the same identifier). */
+  send: T[];
+  /** Never reached Stripe and now too old for it: mark expired and report. */
+  expire: T[];
+  /** May be in Stripe, but a resend is no longer safe (dedup window passed, or too old to resend): report. */
+  uncertain: T[];
+}
+
+/**
+ * Sorts the ledger's pending and failed rows. A failed row, or a pending one never tried, is not
+ * in Stripe: it is sent while its bucket is in the window, else it expires. A pending row that was
+ * tried may be in Stripe: it is resent (same identifier, so Stripe drops a copy) only while Stripe
+ * still remembers the identifier and still takes the timestamp; otherwise it is uncertain.
+ */
+export function triageUnsent<T extends UnsentRevision>(rows: readonly T[], opts: { now: number; marginMs: number }): Triage<T> {
+  const out: Triage<T> = { send: [], expire: [], uncertain: [] };
+  const cutoff = oldestSendable(opts.now, opts.marginMs);
+  const hardCutoff = opts.now - STRIPE_PAST_WINDOW_MS + RESEND_MARGIN_MS;
+  for (const r of rows) {
+    const maybeInStripe = r.status === 'pending' && r.firstAttemptAt !== null;
+    if (maybeInStripe) {
+      if (opts.now - r.firstAttemptAt! >= IDENTIFIER_SAFE_MS || r.bucketStart < hardCutoff) out.uncertain.push(r);
+      else out.send.push(r);
+    } else if (r.bucketStart < cutoff) out.expire.push(r);
+    else out.send.push(r);
+  }
+  return out;
 }

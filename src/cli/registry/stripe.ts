@@ -1,5 +1,5 @@
-/** stripe setup | link | customers sync. The push, status and reconcile register here too, later. */
-import type { Command } from 'commander';
+/** stripe setup | link | customers sync | push | status | reconcile. */
+import { Option, type Command } from 'commander';
 import { group, leaf, type RunState } from '../define.js';
 
 export function registerStripe(program: Command, state: RunState): void {
@@ -7,7 +7,7 @@ export function registerStripe(program: Command, state: RunState): void {
     program,
     'stripe',
     'Stripe Billing: meters and customers of self-serve (billing_mode stripe) tenants',
-    ['billctl stripe setup', 'billctl stripe customers sync', 'billctl stripe link acme cus_NffrFeUfNV2Hib'],
+    ['billctl stripe setup', 'billctl stripe customers sync', 'billctl stripe link acme cus_NffrFeUfNV2Hib', 'billctl stripe push --yes --quiet --format json'],
   );
   stripe.addHelpText(
     'after',
@@ -47,4 +47,49 @@ export function registerStripe(program: Command, state: RunState): void {
   )
     .option('--tenant <id>', 'only this tenant')
     .option('--dry-run', 'look up, but create and store nothing');
+  leaf(
+    stripe,
+    state,
+    'push',
+    "send stripe-mode tenants' billable usage to Stripe's billing meters, exactly once (safe to run from cron every hour)",
+    [
+      'billctl stripe push',
+      'billctl stripe push --dry-run',
+      'billctl stripe push --yes --quiet --format json',
+      'billctl stripe push --until 2026-11-21T12:00:00Z --concurrency 16 --rate 90',
+    ],
+    async () => ({ run: (await import('../commands/stripe-push.js')).run }),
+  )
+    .option('--until <time>', 'push receipts before this instant (RFC 3339, or a date for its UTC midnight; default now)')
+    .addOption(new Option('--bucket <size>', 'UTC bucket per event (fixed by the first push; default hour)').choices(['hour', 'day']))
+    .option('--concurrency <n>', 'requests in flight (never two for one customer and meter)', '8')
+    .option('--rate <n>', 'requests started per second at most (Stripe test mode allows 25, live mode 100)', '25')
+    .option('--dry-run', 'show what would be sent; send and record nothing');
+  stripe.commands.find((c) => c.name() === 'push')!.addHelpText(
+    'after',
+    '\nExit codes: 0 everything sent; 3 some usage expired, is uncertain, or some tenant failed (the\n' +
+      'report says which; the next run retries what can be retried); 5 another push holds the lock\n' +
+      '(nothing was done); 2 used wrongly (no confirmation for a live key, meters not set up);\n' +
+      '1 failed (database, bug). A live key (sk_live_) asks for confirmation unless --yes.\n',
+  );
+  leaf(
+    stripe,
+    state,
+    'status',
+    'the push ledger per tenant and meter: pending, sent, failed, expired and uncertain usage, and the last push',
+    ['billctl stripe status', 'billctl stripe status --format json', 'billctl stripe status --list expired --format csv'],
+    async () => ({ run: (await import('../commands/stripe-status.js')).run }),
+  )
+    .option('--tenant <id>', 'only this tenant')
+    .addOption(new Option('--list <status>', 'list the revisions of one status instead').choices(['pending', 'sent', 'failed', 'expired', 'uncertain']));
+  leaf(
+    stripe,
+    state,
+    'reconcile',
+    "compare Stripe's meter event summaries for a UTC month with what the ledger sent; list the differences (exit 3 when any)",
+    ['billctl stripe reconcile --period 2026-10', 'billctl stripe reconcile --period 2026-10 --tenant acme --format json'],
+    async () => ({ run: (await import('../commands/stripe-reconcile.js')).run }),
+  )
+    .requiredOption('--period <YYYY-MM>', 'the UTC calendar month')
+    .option('--tenant <id>', 'only this tenant');
 }

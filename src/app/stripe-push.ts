@@ -1,0 +1,489 @@
+/**
+ * `stripe push`: sends each stripe-mode tenant's billable usage to Stripe's billing meters,
+ * exactly once, from a cron job that overlaps with itself, crashes and meets rate limits.
+ *
+ *   1. One run at a time: the `stripe-push` lock (a second run gets LockHeldError, exit 5).
+ *   2. Plan, per tenant, in one transaction: usage per (meter, UTC bucket) minus what the ledger
+ *      holds = new revisions, written as pending (or expired when the bucket is too old).
+ *   3. Triage every pending and failed row (new or left by earlier runs): send, expire, or, when
+ *      it may be in Stripe but a resend is no longer safe, mark uncertain.
+ *   4. Send with the scheduler (key = customer + meter): each row is stamped just before its
+ *      request and marked sent (or failed, when Stripe refuses it for good) right after.
+ *
+ * Every request carries the row's identifier as the event identifier and the Idempotency-Key,
+ * so a resend after a crash or a lost answer is dropped by Stripe instead of billed twice.
+ */
+import { randomBytes } from 'node:crypto';
+import type { MeterNames } from '../config.js';
+import { ExitCode, LockHeldError, UsageError } from '../errors.js';
+import type { LedgerInsert, LedgerRow } from '../store/ledger-repo.js';
+import type { LockHolder, LockOwner } from '../store/lock-repo.js';
+import { zeroAmounts, type MeterAmounts } from '../store/push-sql.js';
+import type { Store } from '../store/store.js';
+import { METER_KEYS, StripeCallError, type MeterKey, type StripeClient } from '../stripe/client.js';
+import {
+  BUCKET_MS, eventIdentifier, planPush, triageUnsent, type BucketSize, type BucketTotal,
+} from '../stripe/push-plan.js';
+import { runJobs, type Attempt } from '../stripe/scheduler.js';
+import { storedMeters } from './stripe-setup.js';
+
+export const PUSH_LOCK = 'stripe-push';
+/** Random, made once per store: part of every identifier, so two stores never collide in one Stripe account. */
+export const STORE_ID_SETTING = 'store.id';
+/** The bucket size of the ledger, fixed by the first push. */
+export const BUCKET_SETTING = 'stripe.push.bucket';
+/** JSON of the last push that ran (PushRunRecord), and of the last one that finished clean. */
+export const LAST_RUN_SETTING = 'stripe.push.last_run';
+export const LAST_CLEAN_RUN_SETTING = 'stripe.push.last_clean_run';
+
+export const HEARTBEAT_MS = 5_000;
+/** A lock whose heartbeat is older than this belongs to a dead run (on another host) and is taken over. */
+export const LOCK_STALE_MS = 60_000;
+
+export interface PushRequest {
+  /** Receipts with ts < until are pushed. */
+  until: number;
+  /** Undefined: the bucket of earlier pushes, or hour. */
+  bucket?: BucketSize;
+  concurrency: number;
+  ratePerSecond: number;
+  dryRun: boolean;
+  meters: MeterNames;
+  /** stripe.expiry_margin_hours, in ms. */
+  marginMs: number;
+}
+
+export interface PushHooks {
+  /** The number of events about to be sent (before the first request). */
+  planned?(events: number): void | Promise<void>;
+  /** After each event settles. */
+  settled?(done: number, total: number): void;
+}
+
+export interface PushDeps {
+  now(): number;
+  /** Null for a dry run: nothing is sent. */
+  client: StripeClient | null;
+  livemode: boolean;
+  owner: LockOwner;
+  retry?: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  /** Per request. */
+  timeoutMs?: number;
+  hooks?: PushHooks;
+}
+
+export const DEFAULT_PUSH_RETRY = { maxAttempts: 8, baseDelayMs: 250, maxDelayMs: 20_000 };
+
+export type TenantPushResult = 'ok' | 'failed' | 'no_customer' | 'skipped';
+
+export interface EventCounts {
+  /** Events this run sends (new revisions and resends). */
+  planned: number;
+  /** Stripe stored them now. */
+  sent: number;
+  /** Stripe held the identifier already (an earlier run's request had reached it). */
+  alreadySent: number;
+  /** Stripe refused them for good (the row is failed; later runs try again). */
+  failed: number;
+  /** No confirmed answer after every retry: still pending, resent by the next run. */
+  retryLater: number;
+  /** Marked expired by this run. */
+  expired: number;
+  /** Marked uncertain by this run. */
+  uncertain: number;
+}
+
+export interface TenantPush {
+  tenantId: string;
+  customerId: string | null;
+  result: TenantPushResult;
+  events: EventCounts;
+  /** Usage of the events this run sends (in a dry run: would send). */
+  planned: MeterAmounts;
+  /** Usage Stripe confirmed in this run. */
+  sent: MeterAmounts;
+  /** Usage this run found too old for Stripe: never sent; bill it another way. */
+  expired: MeterAmounts;
+  expiredBuckets: { first: number; last: number; count: number } | null;
+  /** Usage that may or may not be in Stripe (see stripe reconcile). */
+  uncertain: MeterAmounts;
+  /** Usage of receipts at or after --until, or in buckets ahead of the clock: a later run sends it. */
+  waiting: MeterAmounts;
+  errors: string[];
+}
+
+export interface PushReport {
+  dryRun: boolean;
+  livemode: boolean;
+  until: number;
+  bucket: BucketSize;
+  tenants: TenantPush[];
+  events: EventCounts;
+  startedAt: number;
+  durationMs: number;
+  /** Time spent sending (first request to last answer). */
+  sendMs: number;
+  /** Retries of single requests (429, 5xx, network). */
+  retries: number;
+  /** Why sending stopped early, if it did. */
+  stopped: string | null;
+}
+
+export interface PushRunRecord {
+  started_at: string;
+  finished_at: string;
+  until: string;
+  bucket: BucketSize;
+  clean: boolean;
+  events: Record<string, number>;
+  failed_tenants: string[];
+  host: string;
+  pid: number;
+}
+
+const zeroCounts = (): EventCounts => ({ planned: 0, sent: 0, alreadySent: 0, failed: 0, retryLater: 0, expired: 0, uncertain: 0 });
+
+/** Whether the report needs a person: anything expired, uncertain, failed or skipped (exit 3). */
+export function needsAttention(r: PushReport): boolean {
+  return r.stopped !== null || r.tenants.some((t) => t.result !== 'ok' || t.events.expired > 0 || t.events.uncertain > 0);
+}
+
+export function lockHeldMessage(h: LockHolder, now: number): string {
+  const ago = h.heartbeatAt > 0 ? `${Math.max(0, Math.round((now - h.heartbeatAt) / 1000))}s ago` : 'unknown';
+  return `another stripe push holds the lock: host ${h.host}, pid ${h.pid}, since ${h.acquiredAt} (heartbeat ${ago}); nothing was done`;
+}
+
+/** The bucket size to use: the one earlier pushes used; a different one would not line up with the ledger. */
+export async function pushBucket(store: Store, asked: BucketSize | undefined): Promise<{ bucket: BucketSize; stored: boolean }> {
+  const stored = (await store.getSetting(BUCKET_SETTING)) as BucketSize | undefined;
+  if (stored !== undefined && asked !== undefined && asked !== stored) {
+    throw new UsageError(
+      `this store pushes ${stored} buckets; --bucket ${asked} would not line up with the ledger (usage could be sent twice)`,
+      `Leave out --bucket (or pass --bucket ${stored}).`,
+    );
+  }
+  return { bucket: stored ?? asked ?? 'hour', stored: stored !== undefined };
+}
+
+async function ensureStoreId(store: Store): Promise<string> {
+  return store.transaction(async () => {
+    const id = await store.getSetting(STORE_ID_SETTING);
+    if (id !== undefined) return id;
+    const made = randomBytes(8).toString('hex');
+    await store.setSetting(STORE_ID_SETTING, made);
+    return made;
+  });
+}
+
+function addAmount(a: MeterAmounts, meter: MeterKey, v: bigint): void {
+  a[meter] += v;
+}
+
+function newTenant(tenantId: string, customerId: string | null, result: TenantPushResult = 'ok'): TenantPush {
+  return {
+    tenantId, customerId, result, events: zeroCounts(), planned: zeroAmounts(), sent: zeroAmounts(), expired: zeroAmounts(),
+    expiredBuckets: null, uncertain: zeroAmounts(), waiting: zeroAmounts(), errors: [],
+  };
+}
+
+function noteError(t: TenantPush, message: string): void {
+  if (t.errors.length < 5 && !t.errors.includes(message)) t.errors.push(message);
+}
+
+function noteExpired(t: TenantPush, meter: MeterKey, bucketStart: number, value: bigint): void {
+  addAmount(t.expired, meter, value);
+  t.events.expired++;
+  const b = t.expiredBuckets;
+  if (!b) t.expiredBuckets = { first: bucketStart, last: bucketStart, count: 1 };
+  else {
+    b.first = Math.min(b.first, bucketStart);
+    b.last = Math.max(b.last, bucketStart);
+    b.count++;
+  }
+}
+
+/** A row to send, as the scheduler carries it. */
+interface SendItem {
+  row: LedgerRow;
+  tenant: TenantPush;
+}
+
+/**
+ * Runs one push (or, with dryRun, works out what it would do, writing nothing). Throws
+ * LockHeldError (exit 5) when another run holds the lock, UsageError (exit 2) for a bucket size
+ * that does not match the ledger or meters that are not set up, and a fatal StripeCallError
+ * (exit 2) when Stripe refuses the key. Everything else is reported per tenant.
+ */
+export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps): Promise<PushReport> {
+  const startedAt = deps.now();
+  const { bucket, stored: bucketStored } = await pushBucket(store, req.bucket);
+  const meters = await storedMeters(store, req.meters, deps.livemode);
+  if (!req.dryRun && !deps.client) throw new Error('pushUsage: a push needs a Stripe client');
+
+  let heartbeat: NodeJS.Timeout | undefined;
+  let lockLost = false;
+  if (!req.dryRun) {
+    const got = await store.locks.tryAcquire(PUSH_LOCK, deps.owner, deps.now(), LOCK_STALE_MS);
+    if (!got.acquired) {
+      throw new LockHeldError(
+        lockHeldMessage(got.holder, deps.now()),
+        'A cron run overlapping the previous one is normal: the next run carries on. If no push is running, the lock is taken over once its heartbeat is a minute old.',
+      );
+    }
+    heartbeat = setInterval(() => {
+      store.locks.heartbeat(PUSH_LOCK, deps.owner.id, deps.now()).then(
+        (ours) => {
+          if (!ours) lockLost = true;
+        },
+        () => {
+          // A busy database: the next beat tries again; the lock goes stale only after a minute.
+        },
+      );
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
+  }
+
+  try {
+    const now = deps.now();
+    if (!req.dryRun && !bucketStored) await store.setSetting(BUCKET_SETTING, bucket);
+    const storeId = req.dryRun ? ((await store.getSetting(STORE_ID_SETTING)) ?? 'dry-run') : await ensureStoreId(store);
+    const bucketMs = BUCKET_MS[bucket];
+    const at = new Date(now).toISOString();
+
+    // -- plan, per tenant ----------------------------------------------------------------------
+    const allTenants = await store.listTenants();
+    const results = new Map<string, TenantPush>();
+    const plannedNow = new Map<string, LedgerRow[]>();
+    for (const t of allTenants) {
+      if (t.billingMode !== 'stripe') continue;
+      if (t.stripeCustomerId === null) {
+        const r = newTenant(t.id, null, 'no_customer');
+        noteError(r, 'no Stripe customer — run billctl stripe customers sync');
+        results.set(t.id, r);
+        continue;
+      }
+      const customerId = t.stripeCustomerId;
+      const result = newTenant(t.id, customerId);
+      results.set(t.id, result);
+      const plan = async () => {
+        const usage = await store.ledger.usage(t.id, bucketMs, req.until);
+        const totals: BucketTotal[] = [];
+        for (const u of usage) {
+          for (const m of METER_KEYS) {
+            if (u.due[m] > 0n) totals.push({ tenantId: t.id, meter: m, bucketStart: u.bucketStart, total: u.due[m] });
+            if (u.later[m] > 0n) addAmount(result.waiting, m, u.later[m]);
+          }
+        }
+        const p = planPush(totals, await store.ledger.buckets(t.id), { now, bucket, marginMs: req.marginMs });
+        for (const w of p.waiting) addAmount(result.waiting, w.meter, w.total);
+        for (const s of p.shrunk) {
+          noteError(result, `${s.meter} at ${new Date(s.bucketStart).toISOString()}: the receipts now sum to ${s.total}, less than the ${s.accounted} already pushed`);
+        }
+        const rows: LedgerInsert[] = [
+          ...p.send.map((r) => ({ ...r, status: 'pending' as const })),
+          ...p.expire.map((r) => ({ ...r, status: 'expired' as const })),
+        ].map((r) => ({
+          ...r, customerId, eventName: meters[r.meter].eventName,
+          identifier: eventIdentifier(storeId, t.id, r.meter, r.bucketStart, r.revision),
+        }));
+        for (const r of rows) if (r.status === 'expired') noteExpired(result, r.meter, r.bucketStart, r.value);
+        if (!req.dryRun && rows.length > 0) await store.ledger.record(rows, at);
+        // A dry run keeps its new revisions in memory, as rows the triage below would see.
+        if (req.dryRun) {
+          plannedNow.set(t.id, rows.filter((r) => r.status === 'pending').map((r) => ({
+            ...r, status: 'pending', attempts: 0, lastError: null, createdAt: at, firstAttemptAt: null, sentAt: null,
+          })));
+        }
+      };
+      if (req.dryRun) await plan();
+      else await store.transaction(plan);
+    }
+
+    // -- triage every unsent row -------------------------------------------------------------
+    const unsent = [...(await store.ledger.unsent()), ...[...plannedNow.values()].flat()];
+    const tenantsById = new Map(allTenants.map((t) => [t.id, t]));
+    const sendable: LedgerRow[] = [];
+    for (const row of unsent) {
+      const r = results.get(row.tenantId);
+      if (!r) {
+        // Revisions of a tenant no longer billed through Stripe are left as they are.
+        const t = tenantsById.get(row.tenantId);
+        const skipped = newTenant(row.tenantId, t?.stripeCustomerId ?? null, 'skipped');
+        results.set(row.tenantId, skipped);
+        noteError(skipped, t ? 'billing mode is no longer stripe: its unsent revisions are left as they are (see billctl stripe status)' : 'tenant not found');
+        continue;
+      }
+      if (r.result === 'no_customer') continue;
+      sendable.push(row);
+    }
+    const triage = triageUnsent(sendable, { now, marginMs: req.marginMs });
+    for (const row of triage.expire) noteExpired(results.get(row.tenantId)!, row.meter, row.bucketStart, row.value);
+    for (const row of triage.uncertain) {
+      const r = results.get(row.tenantId)!;
+      addAmount(r.uncertain, row.meter, row.value);
+      r.events.uncertain++;
+    }
+    if (!req.dryRun) {
+      await store.transaction(async () => {
+        await store.ledger.markStatus(triage.expire.map((r) => r.identifier), 'expired', 'bucket too old for Stripe; never sent');
+        await store.ledger.markStatus(
+          triage.uncertain.map((r) => r.identifier),
+          'uncertain',
+          'sent without a confirmed answer, and Stripe no longer guarantees to drop a resend: check with stripe reconcile',
+        );
+      });
+    }
+    const items: SendItem[] = [];
+    for (const row of triage.send) {
+      const r = results.get(row.tenantId)!;
+      // A failed row never reached Stripe: it goes to the tenant's customer of today.
+      if (row.status === 'failed' && r.customerId !== null && row.customerId !== r.customerId) {
+        if (!req.dryRun) await store.ledger.retarget(row.identifier, r.customerId);
+        row.customerId = r.customerId;
+      }
+      addAmount(r.planned, row.meter, row.value);
+      r.events.planned++;
+      items.push({ row, tenant: r });
+    }
+
+    // -- send --------------------------------------------------------------------------------
+    let sendMs = 0;
+    let retries = 0;
+    let stopped: string | null = null;
+    if (!req.dryRun && items.length > 0) {
+      const client = deps.client!;
+      await deps.hooks?.planned?.(items.length);
+      let fatal: StripeCallError | undefined;
+      const refused = new Set<string>();
+      const tries = new Map<string, number>();
+      const sendStart = deps.now();
+      let done = 0;
+      const attempt = async ({ row, tenant }: SendItem): Promise<Attempt> => {
+        const n = (tries.get(row.identifier) ?? 0) + 1;
+        tries.set(row.identifier, n);
+        if (n > 1) retries++;
+        if (!(await store.ledger.markAttempt(row.identifier, deps.now()))) {
+          return { ok: false, retryable: false, error: 'the row changed under this run (another run took over the lock?)' };
+        }
+        try {
+          const sent = await client.sendMeterEvent(
+            { eventName: row.eventName, customerId: row.customerId, value: row.value, timestamp: row.bucketStart / 1000, identifier: row.identifier },
+            deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs },
+          );
+          await store.ledger.markSent(row.identifier, new Date(deps.now()).toISOString());
+          if (sent.outcome === 'already_sent') tenant.events.alreadySent++;
+          else tenant.events.sent++;
+          addAmount(tenant.sent, row.meter, row.value);
+          return { ok: true };
+        } catch (err) {
+          if (!(err instanceof StripeCallError)) throw err;
+          const f = err.failure;
+          if (f.fatal) {
+            fatal ??= err;
+            return { ok: false, retryable: false, error: f.message };
+          }
+          if (f.kind === 'retryable') {
+            const a: Attempt = { ok: false, retryable: true, error: f.message };
+            if (f.retryAfterMs !== undefined) a.retryAfterMs = f.retryAfterMs;
+            return a;
+          }
+          await store.ledger.markFailed(row.identifier, f.message);
+          refused.add(row.identifier);
+          return { ok: false, retryable: false, error: f.message };
+        }
+      };
+      const retry = deps.retry ?? DEFAULT_PUSH_RETRY;
+      const settled = await runJobs(
+        items.map((it) => ({ key: `${it.row.customerId}\u0000${it.row.meter}`, item: it })),
+        attempt,
+        {
+          concurrency: req.concurrency,
+          ratePerSecond: req.ratePerSecond,
+          maxAttempts: retry.maxAttempts,
+          baseDelayMs: retry.baseDelayMs,
+          maxDelayMs: retry.maxDelayMs,
+          shouldStop: () => fatal !== undefined || lockLost,
+          onSettled: () => deps.hooks?.settled?.(++done, items.length),
+        },
+      );
+      sendMs = deps.now() - sendStart;
+      const settledIds = new Set<string>();
+      for (const s of settled) {
+        settledIds.add(s.item.row.identifier);
+        if (s.ok) continue;
+        const t = s.item.tenant;
+        const message = s.error ?? 'unknown error';
+        if (refused.has(s.item.row.identifier)) t.events.failed++;
+        else {
+          // No confirmed answer: the row stays pending and the next run resends it.
+          t.events.retryLater++;
+          try {
+            await store.ledger.noteError(s.item.row.identifier, message);
+          } catch {
+            // Only a note; the row is pending either way.
+          }
+        }
+        noteError(t, message);
+      }
+      for (const it of items) {
+        if (!settledIds.has(it.row.identifier)) it.tenant.events.retryLater++;
+      }
+      if (fatal) throw fatal;
+      if (lockLost) stopped = 'the lock was taken over by another run (this run stalled for over a minute); it stopped sending and left the rest to that run';
+    }
+
+    // -- report ------------------------------------------------------------------------------
+    for (const r of results.values()) {
+      if (r.result === 'ok' && (r.events.failed > 0 || r.events.retryLater > 0 || r.errors.length > 0)) r.result = 'failed';
+    }
+    const tenants = [...results.values()].sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0));
+    const events = zeroCounts();
+    for (const t of tenants) for (const k of Object.keys(events) as (keyof EventCounts)[]) events[k] += t.events[k];
+    const report: PushReport = {
+      dryRun: req.dryRun, livemode: deps.livemode, until: req.until, bucket, tenants, events, startedAt,
+      durationMs: deps.now() - startedAt, sendMs, retries, stopped,
+    };
+    if (!req.dryRun) await recordRun(store, report, deps);
+    return report;
+  } finally {
+    if (heartbeat) clearInterval(heartbeat);
+    if (!req.dryRun) {
+      // A lock that could not be released goes stale on its own (or with its connection, on
+      // Postgres); the run's own outcome matters more.
+      await store.locks.release(PUSH_LOCK, deps.owner.id).catch(() => {});
+    }
+  }
+}
+
+async function recordRun(store: Store, r: PushReport, deps: PushDeps): Promise<void> {
+  const record: PushRunRecord = {
+    started_at: new Date(r.startedAt).toISOString(),
+    finished_at: new Date(deps.now()).toISOString(),
+    until: new Date(r.until).toISOString(),
+    bucket: r.bucket,
+    clean: !needsAttention(r),
+    events: { ...r.events },
+    failed_tenants: r.tenants.filter((t) => t.result !== 'ok').map((t) => t.tenantId),
+    host: deps.owner.host,
+    pid: deps.owner.pid,
+  };
+  const text = JSON.stringify(record);
+  await store.transaction(async () => {
+    await store.setSetting(LAST_RUN_SETTING, text);
+    if (record.clean) await store.setSetting(LAST_CLEAN_RUN_SETTING, text);
+  });
+}
+
+export function parseRunRecord(text: string | undefined): PushRunRecord | null {
+  if (text === undefined) return null;
+  try {
+    return JSON.parse(text) as PushRunRecord;
+  } catch {
+    return null;
+  }
+}
+
+/** The exit code of a push that returned a report. */
+export function pushExitCode(r: PushReport): number {
+  return !r.dryRun && needsAttention(r) ? ExitCode.partial : ExitCode.ok;
+}

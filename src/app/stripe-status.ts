@@ -1,0 +1,98 @@
+/**
+ * `stripe status`: what the push ledger holds per tenant and meter (pending, sent, failed,
+ * expired, uncertain: revisions and values), the oldest bucket still to send, the last push, and
+ * whether a push holds the lock now. Reads only.
+ */
+import type { BillingMode } from '../domain/tenant.js';
+import { LEDGER_STATUSES, type LedgerRow, type LedgerStatus } from '../store/ledger-repo.js';
+import type { LockHolder } from '../store/lock-repo.js';
+import type { Store } from '../store/store.js';
+import { METER_KEYS, type MeterKey } from '../stripe/client.js';
+import type { BucketSize } from '../stripe/push-plan.js';
+import {
+  BUCKET_SETTING, LAST_CLEAN_RUN_SETTING, LAST_RUN_SETTING, parseRunRecord, PUSH_LOCK, type PushRunRecord,
+} from './stripe-push.js';
+
+export interface StatusCell {
+  revisions: number;
+  value: bigint;
+}
+
+export interface MeterStatus {
+  meter: MeterKey;
+  byStatus: Record<LedgerStatus, StatusCell>;
+  /** Oldest bucket with a pending or failed revision (ms), null when none. */
+  oldestUnsent: number | null;
+  lastSentAt: string | null;
+}
+
+export interface TenantStatus {
+  tenantId: string;
+  customerId: string | null;
+  billingMode: BillingMode | null;
+  meters: MeterStatus[];
+  lastSentAt: string | null;
+}
+
+export interface StatusReport {
+  bucket: BucketSize | null;
+  lastRun: PushRunRecord | null;
+  lastCleanRun: PushRunRecord | null;
+  /** The push lock's row: a running push, or one killed that the next run takes over. */
+  lock: LockHolder | null;
+  tenants: TenantStatus[];
+}
+
+const emptyCells = (): Record<LedgerStatus, StatusCell> =>
+  Object.fromEntries(LEDGER_STATUSES.map((s) => [s, { revisions: 0, value: 0n }])) as Record<LedgerStatus, StatusCell>;
+
+const later = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a > b ? a : b);
+
+export async function pushStatus(store: Store, options: { tenantId?: string } = {}): Promise<StatusReport> {
+  const tenants = await store.listTenants();
+  const summary = await store.ledger.summary();
+  const byTenant = new Map<string, TenantStatus>();
+  const tenantStatus = (id: string): TenantStatus => {
+    let t = byTenant.get(id);
+    if (!t) {
+      const known = tenants.find((x) => x.id === id);
+      t = {
+        tenantId: id,
+        customerId: known?.stripeCustomerId ?? null,
+        billingMode: known?.billingMode ?? null,
+        meters: METER_KEYS.map((meter) => ({ meter, byStatus: emptyCells(), oldestUnsent: null, lastSentAt: null })),
+        lastSentAt: null,
+      };
+      byTenant.set(id, t);
+    }
+    return t;
+  };
+  for (const t of tenants) if (t.billingMode === 'stripe') tenantStatus(t.id);
+  for (const row of summary) {
+    const t = tenantStatus(row.tenantId);
+    const m = t.meters.find((x) => x.meter === row.meter);
+    if (!m) continue;
+    m.byStatus[row.status] = { revisions: row.revisions, value: row.value };
+    if (row.status === 'pending' || row.status === 'failed') {
+      m.oldestUnsent = m.oldestUnsent === null ? row.oldestBucket : Math.min(m.oldestUnsent, row.oldestBucket);
+    }
+    if (row.status === 'sent') {
+      m.lastSentAt = later(m.lastSentAt, row.lastSentAt);
+      t.lastSentAt = later(t.lastSentAt, row.lastSentAt);
+    }
+  }
+  let list = [...byTenant.values()].sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0));
+  if (options.tenantId !== undefined) list = list.filter((t) => t.tenantId === options.tenantId);
+  return {
+    bucket: ((await store.getSetting(BUCKET_SETTING)) as BucketSize | undefined) ?? null,
+    lastRun: parseRunRecord(await store.getSetting(LAST_RUN_SETTING)),
+    lastCleanRun: parseRunRecord(await store.getSetting(LAST_CLEAN_RUN_SETTING)),
+    lock: (await store.locks.holder(PUSH_LOCK)) ?? null,
+    tenants: list,
+  };
+}
+
+/** The ledger's rows of one status (expired ones for finance, uncertain ones for reconciling). */
+export function ledgerRows(store: Store, status: LedgerStatus, tenantId?: string): Promise<LedgerRow[]> {
+  return store.ledger.rows(tenantId === undefined ? { status } : { status, tenantId });
+}
