@@ -12,7 +12,7 @@
 import type Database from 'better-sqlite3';
 import { Decimal } from '../../domain/money.js';
 import { RollupAccumulator } from '../../ingest/pipeline.js';
-import { RECEIPT_COLUMNS, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
+import { RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
 import type { ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';
 import { conflictReason, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
@@ -54,6 +54,8 @@ class SqliteReceiptWriter implements ReceiptWriter {
   private readonly insert: Database.Statement;
   private readonly lookup: Database.Statement;
   private readonly lastRowid: Database.Statement;
+  private readonly maxRowid: Database.Statement;
+  private readonly rowidOf: Database.Statement;
   private readonly upsertRollup: Database.Statement;
   private imported = 0;
   private duplicates = 0;
@@ -64,9 +66,14 @@ class SqliteReceiptWriter implements ReceiptWriter {
 
   constructor(private readonly driver: SqliteDriver) {
     registerIngestFunctions(driver.db);
+    // Receipt ids are random, so every insert lands somewhere else in the primary-key index: a page
+    // cache that holds the hot index pages turns most of those writes into memory writes.
+    driver.db.pragma(`cache_size = -${Number(process.env.BILLCTL_SQLITE_CACHE_MB ?? 64) * 1024}`);
     this.insert = driver.statement(INSERT);
     this.lookup = driver.statement('SELECT * FROM receipts WHERE tenant_id = ? AND id = ?');
     this.lastRowid = driver.statement('SELECT last_insert_rowid()').pluck();
+    this.maxRowid = driver.statement('SELECT COALESCE(MAX(rowid), 0) FROM receipts').pluck();
+    this.rowidOf = driver.statement('SELECT rowid FROM receipts WHERE tenant_id = ? AND id = ?').pluck();
     this.upsertRollup = driver.statement(rollupUpsertSql('sqlite'));
   }
 
@@ -81,28 +88,35 @@ class SqliteReceiptWriter implements ReceiptWriter {
   async add(p: Parcel): Promise<void> {
     const { rows, days } = p;
     const insert = this.insert;
-    // Other inserts (tenants, rejects) move the connection's last rowid: read it afresh.
+    // Other inserts (tenants, rejects) move the connection's last rowid: read it afresh. A new
+    // receipt always gets a rowid above every stored one; when the last rowid came from another
+    // table and happens to equal the next receipt's, an unchanged value is ambiguous, and the
+    // receipt's own rowid decides.
     let last = this.lastRowid.get() as bigint;
+    let maxReceipt = this.maxRowid.get() as bigint;
     let imported = 0;
     let unsplit = 0;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const r = insert.run(row);
+      const rowid = r.lastInsertRowid as bigint;
+      const isNew = r.changes !== 0 &&
+        (rowid !== last || (rowid > maxReceipt && (this.rowidOf.get(row[0], row[1]) as bigint) === rowid));
       if (r.changes === 0) {
         this.duplicates++;
         this.notImported.push({ row, day: days[i]! });
-      } else if (r.lastInsertRowid !== last) {
-        last = r.lastInsertRowid as bigint;
+      } else if (isNew) {
+        last = rowid;
+        if (rowid > maxReceipt) maxReceipt = rowid;
         imported++;
         unsplit += row[16];
       } else {
         this.notImported.push({ row, day: days[i]! });
         const stored = versionFromRow(this.lookup.get(row[0], row[1]) as Row);
         const incoming = versionFromReceiptRow(row);
-        const start = i === 0 ? 0 : p.rawEnds[i - 1]!;
         this.conflicts.push({
           batchId: row[17], line: p.lines[i]!, kind: 'conflict', reason: conflictReason(row[0], row[1], stored, incoming),
-          text: p.raw.slice(start, p.rawEnds[i]!), tenantId: row[0], receiptId: row[1], stored, incoming,
+          text: rawText(p, i), tenantId: row[0], receiptId: row[1], stored, incoming,
         });
       }
     }
