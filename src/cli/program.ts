@@ -7,6 +7,7 @@ import { addGlobalOptions, examples, type RunState } from './define.js';
 import { registerFoundation } from './registry/foundation.js';
 import { registerIngest } from './registry/ingest.js';
 import { registerInvoices } from './registry/invoices.js';
+import { registerOps } from './registry/ops.js';
 import { registerRating } from './registry/rating.js';
 import { registerStripe } from './registry/stripe.js';
 
@@ -41,6 +42,7 @@ export function buildProgram(state: RunState): Command {
   registerRating(program, state);
   registerInvoices(program, state);
   registerStripe(program, state);
+  registerOps(program, state);
 
   // Global flags are accepted after the command too (hidden there: the root's help lists them).
   const walk = (cmd: Command) => {

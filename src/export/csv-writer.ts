@@ -1,7 +1,10 @@
 /**
- * Streaming CSV for exports (csv-stringify): RFC 4180, a header row, constant memory. Text cells
- * a spreadsheet would run as a formula (starting with =, +, -, @, tab or carriage return) get a
- * leading `'`; numbers billctl itself wrote (amounts, quantities, timestamps) are left alone.
+ * Streaming CSV for exports (csv-stringify): RFC 4180 (CRLF row ends, quotes doubled), a header
+ * row, constant memory. Text cells a spreadsheet would run as a formula (starting with =, +, -,
+ * @, tab or carriage return) get a leading `'`; so does text that already starts with `'`, so a
+ * reader gets the original back by dropping one leading `'` from any text cell that has one.
+ * Numbers billctl itself wrote (amounts, quantities, timestamps, dates) are left alone, after a
+ * check that they are plain numbers (anything else in such a column is neutralised like text).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,10 +21,17 @@ export interface CsvColumn<R> {
   value: (row: R) => string | number | bigint | boolean | null | undefined;
 }
 
-const FORMULA_START = /^[=+\-@\t\r]/;
+const FORMULA_START = /^[=+\-@\t\r']/;
+const PLAIN_NUMBER = /^-?\d+(\.\d+)?$/;
+const PLAIN_TIME = /^\d{4}-\d{2}(-\d{2}([T ][\d:.]+Z?)?)?$/;
 
 export function neutralise(text: string): string {
   return FORMULA_START.test(text) ? `'${text}` : text;
+}
+
+/** The text a neutralised cell stood for: one leading `'` dropped (for readers of billctl's CSV). */
+export function unneutralise(cell: string): string {
+  return cell.startsWith("'") ? cell.slice(1) : cell;
 }
 
 function cell<R>(c: CsvColumn<R>, row: R): string {
@@ -29,7 +39,19 @@ function cell<R>(c: CsvColumn<R>, row: R): string {
   if (v === null || v === undefined) return '';
   if (c.type === 'flag') return v ? 'true' : 'false';
   const text = String(v);
-  return c.type === 'text' ? neutralise(text) : text;
+  switch (c.type) {
+    case 'text':
+      return neutralise(text);
+    case 'amount':
+    case 'quantity':
+      return PLAIN_NUMBER.test(text) ? text : neutralise(text);
+    case 'timestamp':
+    case 'date':
+      return PLAIN_TIME.test(text) ? text : neutralise(text);
+    default:
+      c.type satisfies never;
+      return neutralise(text);
+  }
 }
 
 export interface CsvSink {

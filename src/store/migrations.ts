@@ -10,6 +10,8 @@
 import { INVOICE_MIGRATION_SQL } from './invoice-repo.js';
 import { LEDGER_MIGRATION_SQL } from './ledger-repo.js';
 import { LOCK_MIGRATION_SQL } from './lock-repo.js';
+import { ALERT_MIGRATION_SQL } from './alert-repo.js';
+import { BUDGET_MIGRATION_SQL } from './budget-repo.js';
 import type { Dialect } from './sql.js';
 
 export interface Migration {
@@ -186,6 +188,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 4,
     name: 'Stripe push ledger and run locks',
     sql: LEDGER_MIGRATION_SQL + LOCK_MIGRATION_SQL,
+  },
+  {
+    version: 5,
+    name: 'budgets, fired alerts and the alert webhook outbox',
+    sql: BUDGET_MIGRATION_SQL + ALERT_MIGRATION_SQL,
   },
 ];
 

@@ -8,6 +8,8 @@ import type { Period } from '../domain/period.js';
 import type { BillingMode, PlanEntry, Tenant } from '../domain/tenant.js';
 import { SqlInvoiceRepo, type InvoiceRepo } from './invoice-repo.js';
 import { SqlLedgerRepo, type LedgerRepo } from './ledger-repo.js';
+import { SqlBudgetRepo, type BudgetRepo } from './budget-repo.js';
+import { SqlAlertRepo, type AlertRepo } from './alert-repo.js';
 import type { LockRepo } from './lock-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
 import { toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
@@ -21,10 +23,14 @@ export abstract class SqlStore implements Store {
   readonly invoices: InvoiceRepo;
   readonly ledger: LedgerRepo;
   abstract readonly locks: LockRepo;
+  readonly budgets: BudgetRepo;
+  readonly alerts: AlertRepo;
 
   constructor(readonly db: SqlDriver) {
     this.invoices = new SqlInvoiceRepo(db);
     this.ledger = new SqlLedgerRepo(db);
+    this.budgets = new SqlBudgetRepo(db);
+    this.alerts = new SqlAlertRepo(db);
   }
 
   get dialect() {

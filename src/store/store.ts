@@ -12,6 +12,8 @@ import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
 import type { InvoiceRepo } from './invoice-repo.js';
 import type { LedgerRepo } from './ledger-repo.js';
 import type { LockRepo } from './lock-repo.js';
+import type { BudgetRepo } from './budget-repo.js';
+import type { AlertRepo } from './alert-repo.js';
 
 export interface MigrationOutcome {
   from: number;
@@ -69,6 +71,10 @@ export interface Store {
   readonly ledger: LedgerRepo;
   /** Run locks (one push at a time). */
   readonly locks: LockRepo;
+  /** Tenant budgets (budget set/list/remove). */
+  readonly budgets: BudgetRepo;
+  /** Fired alerts and their webhook outbox; counts for metrics. */
+  readonly alerts: AlertRepo;
 
   /**
    * Creates or upgrades the schema; running it again is a no-op. `to` stops at an older version
