@@ -32,8 +32,11 @@ function dateFlag(v: unknown, flag: string): string {
 
 async function outDir(ctx: Context, opts: Record<string, unknown>): Promise<string> {
   if (opts.out !== undefined) return String(opts.out);
-  const config = await ctx.config();
-  return config.file ? path.relative(ctx.io.cwd, config.invoice.out) || '.' : config.invoice.out;
+  // invoice.out from billctl.yaml is absolute (relative to that file); shown relative to here when inside it.
+  const out = (await ctx.config()).invoice.out;
+  if (!path.isAbsolute(out)) return out;
+  const rel = path.relative(ctx.io.cwd, out);
+  return rel === '' ? '.' : rel.startsWith('..') ? out : rel;
 }
 
 const LIST_COLUMNS: Column<InvoiceRecord>[] = [

@@ -1,0 +1,27 @@
+/** `billctl demo` runs from a fresh checkout's build and leaves its PDFs. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/backends.js';
+import { spawnCli } from '../helpers/cli.js';
+
+describe('billctl demo', () => {
+  it('makes a store, imports ~100,000 receipts, issues invoices with PDFs and shows a late adjustment', async () => {
+    const cwd = tempDir('demo');
+    const r = await spawnCli(['demo', '--out', 'demo'], { cwd, env: { BILLCTL_NOW: '2026-11-21T09:00:00Z' } });
+    expect(r.code, r.stderr).toBe(0);
+    const dir = path.join(cwd, 'demo');
+    const pdfs = fs.readdirSync(path.join(dir, 'invoices', '2026-10')).filter((f) => f.endsWith('.pdf')).sort();
+    expect(pdfs).toEqual(['DEMO-2026-000001.pdf', 'DEMO-2026-000002.pdf', 'DEMO-2026-000003.pdf', 'DEMO-2026-000004.pdf', 'DEMO-2026-000005.pdf', 'DEMO-2026-000006.pdf']);
+    for (const p of pdfs) expect(fs.readFileSync(path.join(dir, 'invoices', '2026-10', p)).subarray(0, 5).toString()).toBe('%PDF-');
+    expect(r.stdout).toContain('$ billctl import');
+    expect(r.stdout).toContain('Adjustment for 2026-10: Qwen-70B input tokens');
+    expect(r.stdout).toContain(`store:     ${path.join(dir, 'billing.db')}`);
+    const rejects = fs.readFileSync(path.join(dir, 'rejects.jsonl'), 'utf8').trim().split('\n');
+    expect(rejects.length).toBe(10);
+    // A second demo in the same place refuses to overwrite the first.
+    const again = await spawnCli(['demo', '--out', 'demo'], { cwd });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('is not empty');
+  }, 120_000);
+});
