@@ -177,8 +177,9 @@ export async function updateTenant(store: Store, id: string, f: TenantFields, at
     throw new UsageError('nothing to change', 'Pass at least one flag, like --name or --tax-rate.');
   }
   return store.transaction(async () => {
-    await requireTenant(store, id);
+    const before = await requireTenant(store, id);
     await store.updateTenant(id, checked.patch, at);
+    await rebuildIfMoved(store, before, checked.patch);
     return (await store.getTenant(id))!;
   });
 }
@@ -194,6 +195,11 @@ export async function setPlan(store: Store, id: string, plan: string, from: stri
     if (t.autoCreated) await store.updateTenant(id, {}, at);
     return (await store.getTenant(id))!;
   });
+}
+
+/** Daily rollups are by the tenant's local day: a new timezone regroups them, in the same transaction. */
+async function rebuildIfMoved(store: Store, before: Tenant, patch: TenantPatch): Promise<void> {
+  if (patch.timezone !== undefined && patch.timezone !== before.timezone) await store.rebuildRollups(before.id, patch.timezone);
 }
 
 /** True when the newest entry for `from` already says `plan` (setting it again changes nothing). */
@@ -287,7 +293,9 @@ export async function importTenants(store: Store, file: string, at: string): Pro
       });
       let touched = false;
       if (changed.length > 0) {
-        await store.updateTenant(id, Object.fromEntries(changed) as TenantPatch, at);
+        const patch = Object.fromEntries(changed) as TenantPatch;
+        await store.updateTenant(id, patch, at);
+        await rebuildIfMoved(store, existing, patch);
         touched = true;
       }
       if (checked.plan !== undefined && !samePlanEntry(existing, checked.plan, checked.from ?? null)) {

@@ -128,3 +128,18 @@ describeEachBackend('imports in any split or order rate alike (property)', (back
     );
   }, 240_000);
 });
+
+describeEachBackend('a tenant that moves timezone', (backend) => {
+  it('regroups its rollups by the new local days, so periods and rating follow', async () => {
+    const s = await makeStore(await backend.fresh());
+    await s.run(['tenant', 'add', 'm', '--plan', 'free']);
+    // 2026-10-31T23:30Z is October in UTC and November in Berlin.
+    await s.run(['import', s.file('m.csv', csvOf([['m1', 'm', '2026-10-31T23:30:00Z', 'completed', 'gemma-2b', '', 0, 42, 0]]))]);
+    const oct = () => s.run(['usage', '--period', '2026-10', '--format', 'json']).then((r) => jsonOf<{ input_tokens: number }[]>(r));
+    expect((await oct()).map((u) => u.input_tokens)).toEqual([42]);
+    await s.run(['tenant', 'update', 'm', '--timezone', 'Europe/Berlin']);
+    expect((await oct()).map((u) => u.input_tokens)).toEqual([0]);
+    const nov = jsonOf<{ input_tokens: number }[]>(await s.run(['usage', '--period', '2026-11', '--format', 'json']));
+    expect(nov.map((u) => u.input_tokens)).toEqual([42]);
+  });
+});
