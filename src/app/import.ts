@@ -18,13 +18,13 @@ import { loadCovenantMap, type CovenantMap } from '../ingest/covenants.js';
 import { RollupAccumulator } from '../ingest/pipeline.js';
 import { startReading, type Reading } from '../ingest/reading.js';
 import { expandInputs } from '../ingest/sources.js';
-import type { Checkpoint, InputFormat, Parcel, PipelineJob, PipelineOptions, SourceSpec } from '../ingest/types.js';
+import { ParcelDecoder, type Checkpoint, type InputFormat, type Parcel, type PipelineJob, type PipelineOptions, type SourceSpec } from '../ingest/types.js';
 import { ZERO_COUNTS, type BatchCounts, type BatchKind, type IngestStore, type RejectRecord, type ReceiptWriter } from '../store/ingest.js';
 import type { Store } from '../store/store.js';
 import { newestCatalog } from './catalogs.js';
 
 /** Records per unit of work (one transaction each) and per parcel. */
-export const UNIT_RECORDS = 65_536;
+export const UNIT_RECORDS = 262_144;
 export const PARCEL_RECORDS = 4096;
 /** How much of a rejected record's text the store keeps. */
 const MAX_REJECT_TEXT = 64 * 1024;
@@ -256,7 +256,7 @@ class ImportRun {
     };
   }
 
-  private rejectsOf(batchId: number, p: Parcel): RejectRecord[] {
+  private rejectsOf(batchId: number, p: Pick<Parcel, 'rejects'>): RejectRecord[] {
     return p.rejects.map((r) => ({
       batchId, line: r.line, kind: 'reject', reason: r.reason, text: clip(r.text), tenantId: null, receiptId: null,
       stored: null, incoming: null,
@@ -351,8 +351,13 @@ class ImportRun {
     this.tzFix.clear();
     const job = this.job(src, batchId, checkpoint, true);
     const stream = (input ? this.reading.stream : this.reading.files).read(job, input);
+    const decoder = new ParcelDecoder(batchId);
+    const next = async () => {
+      const w = await stream.next();
+      return w && decoder.decode(w);
+    };
     let last = checkpoint;
-    for (let p = await stream.next(); p; p = await stream.next()) {
+    for (let p = await next(); p; p = await next()) {
       const unitStart: Parcel = p;
       await this.store.transaction(async () => {
         await this.writer.begin(batchId);
@@ -369,7 +374,7 @@ class ImportRun {
           this.records += q.records;
           this.tell(q.bytesRead);
           if (q.unitEnd) break;
-          const n = await stream.next();
+          const n = await next();
           if (!n) throw new Error('the reader ended inside a unit of work');
           q = n;
         }

@@ -8,8 +8,9 @@ import { Decimal } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
 import { derivedId, isBillableStatus, type Receipt } from '../domain/receipt.js';
 import { tenantIdProblem } from '../domain/tenant.js';
-import { parseRfc3339 } from '../domain/time.js';
+import { parseDate, parseRfc3339 } from '../domain/time.js';
 import { LosslessNumber } from './json.js';
+import type { Wanted } from './record-json.js';
 
 export interface NormalizeOptions {
   /** Read timestamps without an offset as UTC (`--assume-utc`). */
@@ -36,8 +37,12 @@ interface Field {
   path: readonly string[];
 }
 
+const ALL_FIELDS: Field[] = [];
+
 function fields(...names: string[]): readonly Field[] {
-  return names.map((name) => ({ name, path: name.split('.') }));
+  const list = names.map((name) => ({ name, path: name.split('.') }));
+  ALL_FIELDS.push(...list);
+  return list;
 }
 
 const ID = fields('strike_id', 'request_id', 'event_id', 'transaction_id', 'id');
@@ -61,6 +66,28 @@ const OUTPUT = fields(
 );
 const COST = fields('cost_data.total_usd', 'estimated_cost_usd', 'cost');
 const COVENANT = fields('covenant_id');
+
+/**
+ * Every source field a receipt is read from, as the record parser's "keep" tree: nested paths, and
+ * each dotted name also as a literal top-level name (a CSV header, or a flat JSON key).
+ */
+export function wantedFields(): Wanted {
+  const root: Wanted = {};
+  for (const f of ALL_FIELDS) {
+    let level = root;
+    f.path.forEach((part, i) => {
+      if (i === f.path.length - 1) {
+        if (level[part] === undefined) level[part] = true;
+        return;
+      }
+      const next = level[part];
+      if (next === undefined || next === true) level[part] = {};
+      level = level[part] as Wanted;
+    });
+    if (f.path.length > 1) root[f.name] = true;
+  }
+  return root;
+}
 
 class Reject extends Error {}
 
@@ -117,11 +144,14 @@ export function show(v: unknown): string {
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+type MaybeWellFormed = { isWellFormed?: () => boolean };
+const nativeWellFormed = typeof (String.prototype as MaybeWellFormed).isWellFormed === 'function';
 
 /** Text that PostgreSQL and SQLite store alike: no NUL, no lone surrogate. */
 function textProblem(s: string): string | undefined {
-  if (s.includes('\u0000')) return 'contains a NUL character';
-  if (LONE_SURROGATE.test(s)) return 'is not valid Unicode (a lone surrogate)';
+  if (s.indexOf('\u0000') !== -1) return 'contains a NUL character';
+  const wellFormed = nativeWellFormed ? (s as unknown as Required<MaybeWellFormed>).isWellFormed() : !LONE_SURROGATE.test(s);
+  if (!wellFormed) return 'is not valid Unicode (a lone surrogate)';
   return undefined;
 }
 
@@ -141,10 +171,23 @@ function text(f: Field, v: unknown, max: number): string {
     if (digits === undefined) throw new Reject(`${f.name} is ${show(v)}: it must be text`);
     s = digits;
   }
-  if ([...s].length > max) throw new Reject(`${f.name} is longer than ${max} characters`);
+  if (s.length > max && [...s].length > max) throw new Reject(`${f.name} is longer than ${max} characters`);
   const p = textProblem(s);
   if (p) throw new Reject(`${f.name} ${p}`);
   return s;
+}
+
+const keyCache = new Map<string, string>();
+
+/** nameKey, remembered: a file names the same few models and GPUs over and over. */
+function keyOf(name: string): string {
+  let k = keyCache.get(name);
+  if (k === undefined) {
+    if (keyCache.size > 10_000) keyCache.clear();
+    k = nameKey(name);
+    keyCache.set(name, k);
+  }
+  return k;
 }
 
 function optionalText(rec: SourceRecord, candidates: readonly Field[]): string | null {
@@ -227,6 +270,52 @@ function epoch(f: Field, t: string, shown: string): number {
   return Number(whole);
 }
 
+const dayCache = new Map<string, number>();
+
+function digits2(t: string, at: number): number {
+  const a = t.charCodeAt(at) - 0x30;
+  const b = t.charCodeAt(at + 1) - 0x30;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
+}
+
+/**
+ * The common shape `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, read without a regex or a Date; undefined for
+ * anything else (parseRfc3339 then decides, with its reasons).
+ */
+function fastUtcInstant(t: string): number | undefined {
+  const n = t.length;
+  if (n < 20 || t.charCodeAt(n - 1) !== 0x5a || t.charCodeAt(10) !== 0x54 || t.charCodeAt(13) !== 0x3a || t.charCodeAt(16) !== 0x3a) {
+    return undefined;
+  }
+  let day = dayCache.get(t.slice(0, 10));
+  if (day === undefined) {
+    const d = /^\d{4}-\d{2}-\d{2}$/.test(t.slice(0, 10)) ? parseDate(t.slice(0, 10)) : undefined;
+    if (d === undefined) return undefined;
+    if (dayCache.size > 100_000) dayCache.clear();
+    dayCache.set(t.slice(0, 10), d);
+    day = d;
+  }
+  const h = digits2(t, 11);
+  const mi = digits2(t, 14);
+  const sec = digits2(t, 17);
+  if (!(h <= 23 && mi <= 59 && sec <= 59)) return undefined;
+  let ms = 0;
+  if (n > 20) {
+    if (t.charCodeAt(19) !== 0x2e) return undefined;
+    let scale = 100;
+    for (let i = 20; i < n - 1; i++) {
+      const c = t.charCodeAt(i) - 0x30;
+      if (!(c >= 0 && c <= 9)) return undefined;
+      ms += c * scale;
+      scale /= 10;
+      if (scale < 1) scale = 0;
+    }
+    if (n === 21) return undefined; // "." with no digits
+  }
+  const at = day + ((h * 60 + mi) * 60 + sec) * 1000 + ms;
+  return at >= 0 && at <= LAST_INSTANT ? at : undefined;
+}
+
 function timestamp(f: Field, v: unknown, assumeUtc: boolean): number {
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new Reject(`${f.name} is ${v}: not a time`);
@@ -242,12 +331,16 @@ function timestamp(f: Field, v: unknown, assumeUtc: boolean): number {
     return epoch(f, v.text, v.text);
   }
   if (typeof v !== 'string') throw new Reject(`${f.name} is ${show(v)}: not a time`);
+  const fast = fastUtcInstant(v);
+  if (fast !== undefined) return fast;
   if (/^\d{1,20}(\.\d{1,20})?$/.test(v)) return epoch(f, v, show(v));
   const r = parseRfc3339(v, assumeUtc);
   if (!r.ok) throw new Reject(f.name === 'timestamp' ? r.reason : `${f.name}: ${r.reason}`);
   if (r.ms < 0 || r.ms > LAST_INSTANT) throw new Reject(`${f.name} ${show(v)} is before 1970-01-01`);
   return r.ms;
 }
+
+const goodTenants = new Set<string>();
 
 function tenantOf(rec: SourceRecord, covenants: ReadonlyMap<string, string> | null): string {
   const hit = first(rec, TENANT);
@@ -268,9 +361,12 @@ function tenantOf(rec: SourceRecord, covenants: ReadonlyMap<string, string> | nu
     tenant = t;
     from = 'covenant map';
   }
+  if (goodTenants.has(tenant)) return tenant;
   if (tenant.trim() === '') throw new Reject(`${from}: tenant id is blank`);
   const p = tenantIdProblem(tenant);
   if (p) throw new Reject(`${from}: ${p}`);
+  if (goodTenants.size > 100_000) goodTenants.clear();
+  goodTenants.add(tenant);
   return tenant;
 }
 
@@ -334,7 +430,11 @@ function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt
 
   let reportedCost: string | null = null;
   const costHit = first(rec, COST);
-  if (costHit) reportedCost = decimal(costHit[0], costHit[1]).toString();
+  if (costHit) {
+    const v = costHit[1];
+    // A JSON number's own text is already canonical unless it has an exponent or a sign.
+    reportedCost = v instanceof LosslessNumber && !/[eE-]/.test(v.text) ? v.text : decimal(costHit[0], v).toString();
+  }
 
   if ((inputTokens > 0 || outputTokens > 0) && model === null) {
     throw new Reject(`tokens but no model (input_tokens ${inputTokens}, output_tokens ${outputTokens})`);
@@ -352,9 +452,9 @@ function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt
     projectId,
     provider,
     model,
-    modelKey: model === null ? null : nameKey(model),
+    modelKey: model === null ? null : keyOf(model),
     gpuType,
-    gpuKey: gpuType === null ? null : nameKey(gpuType),
+    gpuKey: gpuType === null ? null : keyOf(gpuType),
     gpuSeconds,
     inputTokens,
     outputTokens,

@@ -9,10 +9,10 @@ import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { Decimal } from '../domain/money.js';
 import { localDayNumber } from '../domain/period.js';
-import { parseJsonObject } from './json.js';
-import { normalize, type NormalizeOptions, type SourceRecord } from './normalize.js';
+import { normalize, wantedFields, type NormalizeOptions, type SourceRecord } from './normalize.js';
+import { RecordParser } from './record-json.js';
 import { CsvReader, JsonDocumentReader, JsonLinesReader, type RawRecord, type RecordReader } from './readers.js';
-import type { Checkpoint, Parcel, PipelineEnd, PipelineJob, ReceiptRow, RejectEntry, RollupDelta } from './types.js';
+import { DICT_FIELDS, NUM_FIELDS, type Checkpoint, type PipelineEnd, type PipelineJob, type ReceiptRow, type RejectEntry, type RollupDelta, type WireParcel } from './types.js';
 
 const READ_CHUNK = 1 << 20;
 
@@ -60,16 +60,23 @@ export class RollupAccumulator {
 
   /** Adds (or with sign -1 takes out) one receipt row whose rollup day is `day`. */
   add(row: ReceiptRow, day: number, sign: 1 | -1 = 1): void {
-    const a = this.entry(row[0], day, row[9] ?? '', row[11] ?? '');
+    this.addReceipt(row[0], day, row[9], row[11], row[3] === 1, row[12], row[13], row[14], row[15], row[16] === 1, sign);
+  }
+
+  addReceipt(
+    tenant: string, day: number, modelKey: string | null, gpuKey: string | null, billable: boolean, gpuSeconds: number,
+    inputTokens: number, outputTokens: number, cost: string | null, unsplit: boolean, sign: 1 | -1 = 1,
+  ): void {
+    const a = this.entry(tenant, day, modelKey ?? '', gpuKey ?? '');
     a.receipts = add(a.receipts, sign);
-    if (row[16] === 1) a.unsplit = add(a.unsplit, sign);
-    if (row[3] === 1) {
+    if (unsplit) a.unsplit = add(a.unsplit, sign);
+    if (billable) {
       a.requests = add(a.requests, sign);
-      a.gpu = add(a.gpu, sign * row[12]);
-      a.input = add(a.input, sign * row[13]);
-      a.output = add(a.output, sign * row[14]);
-      if (row[15] !== null) {
-        const c = Decimal.parse(row[15]);
+      a.gpu = add(a.gpu, sign * gpuSeconds);
+      a.input = add(a.input, sign * inputTokens);
+      a.output = add(a.output, sign * outputTokens);
+      if (cost !== null) {
+        const c = Decimal.parse(cost);
         a.cost = sign === 1 ? a.cost.add(c) : a.cost.sub(c);
       }
     }
@@ -160,13 +167,14 @@ async function* sourceBytes(
 export async function runPipeline(
   job: PipelineJob,
   input: AsyncIterable<Buffer> | undefined,
-  emit: (p: Parcel) => Promise<void> | void,
+  emit: (p: WireParcel) => Promise<void> | void,
 ): Promise<PipelineEnd> {
   const normOptions: NormalizeOptions = {
     assumeUtc: job.options.assumeUtc,
     covenants: job.options.covenants ? new Map(job.options.covenants) : null,
   };
   const { since, until } = job.options;
+  const parser = new RecordParser(wantedFields());
   const tz = new Map(job.tenants);
   const announced = new Set<string>();
   const skip = job.seek ? 0 : job.resume.records;
@@ -177,26 +185,48 @@ export async function runPipeline(
   const acc = job.aggregates ? new RollupAccumulator() : null;
   let unitRecords = 0;
 
+  // The dictionary of repeated strings, shared with the decoder until it is reset.
+  const DICT_LIMIT = 65_536;
+  const dict = new Map<string, number>();
+  let dictAdd: string[] = [];
+  let dictReset = true;
+  const code = (v: string | null): number => {
+    if (v === null) return -1;
+    let c = dict.get(v);
+    if (c === undefined) {
+      c = dict.size;
+      dict.set(v, c);
+      dictAdd.push(v);
+    }
+    return c;
+  };
+
   // the parcel being filled
-  let rows: ReceiptRow[] = [];
-  let days: number[] = [];
-  let lines: number[] = [];
-  let raws: string[] = [];
+  let count = 0;
+  let codes = new Int32Array(job.parcelRecords * DICT_FIELDS);
+  let nums = new Float64Array(job.parcelRecords * NUM_FIELDS);
+  let free: string[] = [];
+  let freeEnds = new Uint32Array(job.parcelRecords * 2);
+  let freeAt = 0;
+  let raws: Uint8Array[] = [];
+  let rawEnds = new Uint32Array(job.parcelRecords);
+  let rawAt = 0;
   let rejects: RejectEntry[] = [];
   let newTenants: string[] = [];
   let parcelRecords = 0;
   let outOfRange = 0;
-  const ready: Parcel[] = [];
+  const ready: WireParcel[] = [];
 
   const seal = (unitEnd: boolean) => {
-    const rawEnds = new Uint32Array(raws.length);
-    let at = 0;
-    for (let i = 0; i < raws.length; i++) {
-      at += raws[i]!.length;
-      rawEnds[i] = at;
+    const rawBytes = new Uint8Array(rawAt);
+    let o = 0;
+    for (const b of raws) {
+      rawBytes.set(b, o);
+      o += b.length;
     }
-    const p: Parcel = {
-      rows, days: Int32Array.from(days), lines: Float64Array.from(lines), raw: raws.join(''), rawEnds, rejects, newTenants,
+    const p: WireParcel = {
+      count, codes: codes.slice(0, count * DICT_FIELDS), nums: nums.slice(0, count * NUM_FIELDS), free: free.join(''),
+      freeEnds: freeEnds.slice(0, count * 2), dictReset, dictAdd, rawBytes, rawEnds: rawEnds.slice(0, count), rejects, newTenants,
       records: parcelRecords, outOfRange, checkpoint: { ...checkpoint }, bytesRead, unitEnd,
     };
     if (unitEnd && acc) {
@@ -205,14 +235,21 @@ export async function runPipeline(
     }
     if (unitEnd) unitRecords = 0;
     ready.push(p);
-    rows = [];
-    days = [];
-    lines = [];
+    count = 0;
+    free = [];
+    freeAt = 0;
     raws = [];
+    rawAt = 0;
     rejects = [];
     newTenants = [];
     parcelRecords = 0;
     outOfRange = 0;
+    dictReset = false;
+    dictAdd = [];
+    if (dict.size > DICT_LIMIT) {
+      dict.clear();
+      dictReset = true;
+    }
   };
 
   let lastLine = job.resume.line;
@@ -231,7 +268,7 @@ export async function runPipeline(
       let rec: SourceRecord | undefined;
       if (r.cells) rec = csvRecord((reader as CsvReader).header!, r.cells);
       else {
-        const parsed = parseJsonObject(r.text);
+        const parsed = parser.parse(r.text);
         if (parsed.ok) rec = parsed.value;
         else reason = parsed.reason;
       }
@@ -242,11 +279,6 @@ export async function runPipeline(
           const x = n.receipt;
           if ((since !== null && x.ts < since) || (until !== null && x.ts >= until)) outOfRange++;
           else if (job.emitRows) {
-            const row: ReceiptRow = [
-              x.tenantId, x.id, x.ts, x.billable ? 1 : 0, x.status, x.userId, x.projectId, x.provider, x.model, x.modelKey,
-              x.gpuType, x.gpuKey, x.gpuSeconds, x.inputTokens, x.outputTokens, x.reportedCost, x.unsplit ? 1 : 0,
-              job.batchId,
-            ];
             let zone = tz.get(x.tenantId);
             if (zone === undefined) {
               zone = 'UTC';
@@ -256,11 +288,43 @@ export async function runPipeline(
               }
             }
             const day = localDayNumber(zone, x.ts);
-            rows.push(row);
-            days.push(day);
-            lines.push(r.line);
-            raws.push(r.text);
-            acc?.add(row, day);
+            const c = count * DICT_FIELDS;
+            codes[c] = code(x.tenantId);
+            codes[c + 1] = code(x.status);
+            codes[c + 2] = code(x.userId);
+            codes[c + 3] = code(x.projectId);
+            codes[c + 4] = code(x.provider);
+            codes[c + 5] = code(x.model);
+            codes[c + 6] = code(x.modelKey);
+            codes[c + 7] = code(x.gpuType);
+            codes[c + 8] = code(x.gpuKey);
+            const k = count * NUM_FIELDS;
+            nums[k] = x.ts;
+            nums[k + 1] = x.billable ? 1 : 0;
+            nums[k + 2] = x.gpuSeconds;
+            nums[k + 3] = x.inputTokens;
+            nums[k + 4] = x.outputTokens;
+            nums[k + 5] = x.unsplit ? 1 : 0;
+            nums[k + 6] = day;
+            nums[k + 7] = r.line;
+            nums[k + 8] = x.reportedCost === null ? 0 : 1;
+            free.push(x.id);
+            freeAt += x.id.length;
+            freeEnds[2 * count] = freeAt;
+            if (x.reportedCost !== null) {
+              free.push(x.reportedCost);
+              freeAt += x.reportedCost.length;
+            }
+            freeEnds[2 * count + 1] = freeAt;
+            const bytes = r.bytes ?? Buffer.from(r.text, 'utf8');
+            raws.push(bytes);
+            rawAt += bytes.length;
+            rawEnds[count] = rawAt;
+            count++;
+            acc?.addReceipt(
+              x.tenantId, day, x.modelKey, x.gpuKey, x.billable, x.gpuSeconds, x.inputTokens, x.outputTokens, x.reportedCost,
+              x.unsplit,
+            );
           }
         }
       }

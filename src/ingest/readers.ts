@@ -15,6 +15,8 @@ export interface RawRecord {
   line: number;
   /** The record as written, for rejects (cut after MAX_TEXT for a record too long to keep). */
   text: string;
+  /** The record's bytes as written (a view, valid until the next push). */
+  bytes?: Uint8Array;
   /** CSV cells, one per header column. */
   cells?: string[];
   /** Why the record cannot be read; it is rejected. */
@@ -171,8 +173,9 @@ export class JsonLinesReader implements RecordReader {
       });
       return;
     }
-    const d = decode(buf.subarray(s, e));
-    this.sink({ line: this.lineNo, text: d.text, bad: d.bad, endByte: this.pos, endLine: this.lineNo });
+    const bytes = buf.subarray(s, e);
+    const d = decode(bytes);
+    this.sink({ line: this.lineNo, text: d.text, bytes, bad: d.bad, endByte: this.pos, endLine: this.lineNo });
   }
 
   end(): void {
@@ -351,8 +354,9 @@ export class JsonDocumentReader implements RecordReader {
         endByte, endLine: this.lines,
       });
     } else {
-      const d = decode(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts));
-      this.sink({ line: this.position, text: d.text, bad: d.bad, endByte, endLine: this.lines });
+      const bytes = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+      const d = decode(bytes);
+      this.sink({ line: this.position, text: d.text, bytes, bad: d.bad, endByte, endLine: this.lines });
     }
     this.parts = [];
     this.partBytes = 0;
@@ -556,7 +560,7 @@ export class CsvReader implements RecordReader {
     if (!bad && values.length !== this.header.length) {
       bad = `has ${values.length} field${values.length === 1 ? '' : 's'}; the header has ${this.header.length}`;
     }
-    this.sink(bad ? { line, text: d.text, bad, endByte, endLine } : { line, text: d.text, cells: values, endByte, endLine });
+    this.sink(bad ? { line, text: d.text, bad, endByte, endLine } : { line, text: d.text, bytes: body, cells: values, endByte, endLine });
   }
 
   end(): void {

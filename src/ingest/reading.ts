@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { hashFile, runPipeline } from './pipeline.js';
-import type { Parcel, PipelineEnd, PipelineJob } from './types.js';
+import type { PipelineEnd, PipelineJob, WireParcel as Parcel } from './types.js';
 
 /** Parcels that may wait between reader and writer. */
 export const IN_FLIGHT = 3;
@@ -148,7 +148,8 @@ class ThreadReading implements Reading {
   private dead: Error | undefined;
 
   constructor(url: URL) {
-    this.worker = new Worker(url);
+    // A young generation large enough that a parcel's records die young instead of being promoted.
+    this.worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 96 } });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.die(err));
     this.worker.on('exit', (code) => this.die(new Error(`the reading thread stopped (exit ${code})`)));

@@ -81,14 +81,49 @@ export type RollupDelta = [
   unsplit: number | bigint,
 ];
 
+/**
+ * A parcel as it crosses from the reading thread: typed arrays (moved, not copied) and a string
+ * dictionary for the values that repeat (tenants, statuses, models, GPUs, users), so the writing
+ * thread spends no time deserialising. decodeParcel() turns it into a Parcel.
+ */
+export interface WireParcel {
+  count: number;
+  /** Per row, DICT_FIELDS codes into the dictionary (-1: null). */
+  codes: Int32Array;
+  /** Per row, NUM_FIELDS numbers. */
+  nums: Float64Array;
+  /** Ids and reported costs of the rows, concatenated; per row two ends (id, cost). */
+  free: string;
+  freeEnds: Uint32Array;
+  /** The dictionary starts afresh with this parcel, then grows by dictAdd. */
+  dictReset: boolean;
+  dictAdd: string[];
+  /** The rows' records as written (UTF-8), concatenated; row i ends at rawEnds[i]. */
+  rawBytes: Uint8Array;
+  rawEnds: Uint32Array;
+  rejects: RejectEntry[];
+  newTenants: string[];
+  records: number;
+  outOfRange: number;
+  checkpoint: Checkpoint;
+  bytesRead: number;
+  unitEnd: boolean;
+  rollups?: RollupDelta[];
+}
+
+/** Dictionary-coded fields, in order: tenant, status, user, project, provider, model, model key, GPU, GPU key. */
+export const DICT_FIELDS = 9;
+/** Numeric fields, in order: ts, billable, gpu seconds, input, output, unsplit, day, line, has cost. */
+export const NUM_FIELDS = 9;
+
 export interface Parcel {
   rows: ReceiptRow[];
   /** Per row: its tenant's local day (days since 1970-01-01 local), for rollups. */
   days: Int32Array;
   /** Per row: its line (or array position). */
   lines: Float64Array;
-  /** Per row: its text as written, concatenated; row i is raw[rawEnds[i-1] .. rawEnds[i]). */
-  raw: string;
+  /** Per row: its record as written (UTF-8), concatenated; row i is rawBytes[rawEnds[i-1] .. rawEnds[i]). */
+  rawBytes: Uint8Array;
   rawEnds: Uint32Array;
   rejects: RejectEntry[];
   /** Tenants this source mentions for the first time and the job did not know. */
@@ -104,6 +139,51 @@ export interface Parcel {
   unitEnd: boolean;
   /** With unitEnd and `aggregates`: rollup sums over every row of the unit (as if all were new). */
   rollups?: RollupDelta[];
+}
+
+/** The record of row i as written. */
+export function rawText(p: Pick<Parcel, 'rawBytes' | 'rawEnds'>, i: number): string {
+  const start = i === 0 ? 0 : p.rawEnds[i - 1]!;
+  return Buffer.from(p.rawBytes.buffer, p.rawBytes.byteOffset + start, p.rawEnds[i]! - start).toString('utf8');
+}
+
+/** Turns wire parcels back into rows, keeping the dictionary between parcels of one source. */
+export class ParcelDecoder {
+  private dict: string[] = [];
+
+  constructor(private readonly batchId: number) {}
+
+  decode(w: WireParcel): Parcel {
+    if (w.dictReset) this.dict = [];
+    for (const s of w.dictAdd) this.dict.push(s);
+    const d = this.dict;
+    const { codes, nums, free, freeEnds, count } = w;
+    const rows: ReceiptRow[] = new Array(count);
+    const days = new Int32Array(count);
+    const lines = new Float64Array(count);
+    let at = 0;
+    const str = (c: number): string | null => (c < 0 ? null : d[c]!);
+    for (let i = 0; i < count; i++) {
+      const c = i * DICT_FIELDS;
+      const n = i * NUM_FIELDS;
+      const idEnd = freeEnds[2 * i]!;
+      const costEnd = freeEnds[2 * i + 1]!;
+      const id = free.slice(at, idEnd);
+      const cost = nums[n + 8] === 1 ? free.slice(idEnd, costEnd) : null;
+      at = costEnd;
+      rows[i] = [
+        d[codes[c]!]!, id, nums[n]!, nums[n + 1]! as 0 | 1, str(codes[c + 1]!), str(codes[c + 2]!), str(codes[c + 3]!),
+        str(codes[c + 4]!), str(codes[c + 5]!), str(codes[c + 6]!), str(codes[c + 7]!), str(codes[c + 8]!), nums[n + 2]!,
+        nums[n + 3]!, nums[n + 4]!, cost, nums[n + 5]! as 0 | 1, this.batchId,
+      ];
+      days[i] = nums[n + 6]!;
+      lines[i] = nums[n + 7]!;
+    }
+    return {
+      rows, days, lines, rawBytes: w.rawBytes, rawEnds: w.rawEnds, rejects: w.rejects, newTenants: w.newTenants, records: w.records,
+      outOfRange: w.outOfRange, checkpoint: w.checkpoint, bytesRead: w.bytesRead, unitEnd: w.unitEnd, rollups: w.rollups,
+    };
+  }
 }
 
 export interface PipelineOptions {

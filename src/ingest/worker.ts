@@ -29,7 +29,7 @@ port.on('message', (m: ToWorker) => {
       outstanding = 0;
       runPipeline(m.job, undefined, async (p) => {
         outstanding++;
-        port.postMessage({ type: 'parcel', parcel: p }, [p.days.buffer as ArrayBuffer, p.lines.buffer as ArrayBuffer, p.rawEnds.buffer as ArrayBuffer]);
+        port.postMessage({ type: 'parcel', parcel: p }, [p.codes, p.nums, p.freeEnds, p.rawBytes, p.rawEnds].map((a) => a.buffer as ArrayBuffer));
         while (outstanding >= IN_FLIGHT) await new Promise<void>((r) => (wake = r));
       }).then(
         (end) => port.postMessage({ type: 'end', end }),

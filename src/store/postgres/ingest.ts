@@ -9,7 +9,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { RECEIPT_COLUMNS, type Parcel, type ReceiptRow } from '../../ingest/types.js';
+import { RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow } from '../../ingest/types.js';
 import type { ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';
 import { conflictReason, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
@@ -146,10 +146,9 @@ class PostgresReceiptWriter implements ReceiptWriter {
         const row = p.rows[i]!;
         const stored = versionFromRow(r);
         const incoming = versionFromReceiptRow(row);
-        const start = i === 0 ? 0 : p.rawEnds[i - 1]!;
         conflicts.push({
           batchId: row[17], line: p.lines[i]!, kind: 'conflict', reason: conflictReason(row[0], row[1], stored, incoming),
-          text: p.raw.slice(start, p.rawEnds[i]!), tenantId: row[0], receiptId: row[1], stored, incoming,
+          text: rawText(p, i), tenantId: row[0], receiptId: row[1], stored, incoming,
         });
       }
     }
