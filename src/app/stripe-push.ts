@@ -81,7 +81,7 @@ export interface EventCounts {
   planned: number;
   /** Stripe stored them now. */
   sent: number;
-  /** Stripe held the identifier already (an earlier run's request had reached it). */
+  /** Stripe held it already (an earlier request had reached it): "already exists", or a replayed answer. */
   alreadySent: number;
   /** Stripe refused them for good (the row is failed; later runs try again). */
   failed: number;
@@ -104,6 +104,7 @@ export interface TenantPush {
   sent: MeterAmounts;
   /** Usage this run found too old for Stripe: never sent; bill it another way. */
   expired: MeterAmounts;
+  /** The oldest and newest expired bucket, and how many buckets expired. */
   expiredBuckets: { first: number; last: number; count: number } | null;
   /** Usage that may or may not be in Stripe (see stripe reconcile). */
   uncertain: MeterAmounts;
@@ -190,15 +191,20 @@ function noteError(t: TenantPush, message: string): void {
   if (t.errors.length < 5 && !t.errors.includes(message)) t.errors.push(message);
 }
 
+const expiredSeen = new WeakMap<TenantPush, Set<number>>();
+
 function noteExpired(t: TenantPush, meter: MeterKey, bucketStart: number, value: bigint): void {
   addAmount(t.expired, meter, value);
   t.events.expired++;
+  let seen = expiredSeen.get(t);
+  if (!seen) expiredSeen.set(t, (seen = new Set()));
+  seen.add(bucketStart);
   const b = t.expiredBuckets;
   if (!b) t.expiredBuckets = { first: bucketStart, last: bucketStart, count: 1 };
   else {
     b.first = Math.min(b.first, bucketStart);
     b.last = Math.max(b.last, bucketStart);
-    b.count++;
+    b.count = seen.size;
   }
 }
 
@@ -220,6 +226,14 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
   const meters = await storedMeters(store, req.meters, deps.livemode);
   if (!req.dryRun && !deps.client) throw new Error('pushUsage: a push needs a Stripe client');
 
+  // One database call at a time: the heartbeat and the senders share one connection (pg wants
+  // its queries one after another; on SQLite it changes nothing).
+  let queue: Promise<unknown> = Promise.resolve();
+  const db = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn);
+    queue = next.catch(() => undefined);
+    return next;
+  };
   let heartbeat: NodeJS.Timeout | undefined;
   let lockLost = false;
   if (!req.dryRun) {
@@ -231,7 +245,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       );
     }
     heartbeat = setInterval(() => {
-      store.locks.heartbeat(PUSH_LOCK, deps.owner.id, deps.now()).then(
+      db(() => store.locks.heartbeat(PUSH_LOCK, deps.owner.id, deps.now())).then(
         (ours) => {
           if (!ours) lockLost = true;
         },
@@ -245,13 +259,13 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
 
   try {
     const now = deps.now();
-    if (!req.dryRun && !bucketStored) await store.setSetting(BUCKET_SETTING, bucket);
-    const storeId = req.dryRun ? ((await store.getSetting(STORE_ID_SETTING)) ?? 'dry-run') : await ensureStoreId(store);
+    if (!req.dryRun && !bucketStored) await db(() => store.setSetting(BUCKET_SETTING, bucket));
+    const storeId = req.dryRun ? ((await db(() => store.getSetting(STORE_ID_SETTING))) ?? 'dry-run') : await db(() => ensureStoreId(store));
     const bucketMs = BUCKET_MS[bucket];
     const at = new Date(now).toISOString();
 
     // -- plan, per tenant ----------------------------------------------------------------------
-    const allTenants = await store.listTenants();
+    const allTenants = await db(() => store.listTenants());
     const results = new Map<string, TenantPush>();
     const plannedNow = new Map<string, LedgerRow[]>();
     for (const t of allTenants) {
@@ -295,12 +309,11 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           })));
         }
       };
-      if (req.dryRun) await plan();
-      else await store.transaction(plan);
+      await db(() => (req.dryRun ? plan() : store.transaction(plan)));
     }
 
     // -- triage every unsent row -------------------------------------------------------------
-    const unsent = [...(await store.ledger.unsent()), ...[...plannedNow.values()].flat()];
+    const unsent = [...(await db(() => store.ledger.unsent())), ...[...plannedNow.values()].flat()];
     const tenantsById = new Map(allTenants.map((t) => [t.id, t]));
     const sendable: LedgerRow[] = [];
     for (const row of unsent) {
@@ -324,21 +337,21 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       r.events.uncertain++;
     }
     if (!req.dryRun) {
-      await store.transaction(async () => {
+      await db(() => store.transaction(async () => {
         await store.ledger.markStatus(triage.expire.map((r) => r.identifier), 'expired', 'bucket too old for Stripe; never sent');
         await store.ledger.markStatus(
           triage.uncertain.map((r) => r.identifier),
           'uncertain',
           'sent without a confirmed answer, and Stripe no longer guarantees to drop a resend: check with stripe reconcile',
         );
-      });
+      }));
     }
     const items: SendItem[] = [];
     for (const row of triage.send) {
       const r = results.get(row.tenantId)!;
       // A failed row never reached Stripe: it goes to the tenant's customer of today.
       if (row.status === 'failed' && r.customerId !== null && row.customerId !== r.customerId) {
-        if (!req.dryRun) await store.ledger.retarget(row.identifier, r.customerId);
+        if (!req.dryRun) await db(() => store.ledger.retarget(row.identifier, r.customerId!));
         row.customerId = r.customerId;
       }
       addAmount(r.planned, row.meter, row.value);
@@ -362,7 +375,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
         const n = (tries.get(row.identifier) ?? 0) + 1;
         tries.set(row.identifier, n);
         if (n > 1) retries++;
-        if (!(await store.ledger.markAttempt(row.identifier, deps.now()))) {
+        if (!(await db(() => store.ledger.markAttempt(row.identifier, deps.now())))) {
           return { ok: false, retryable: false, error: 'the row changed under this run (another run took over the lock?)' };
         }
         try {
@@ -370,8 +383,9 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
             { eventName: row.eventName, customerId: row.customerId, value: row.value, timestamp: row.bucketStart / 1000, identifier: row.identifier },
             deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs },
           );
-          await store.ledger.markSent(row.identifier, new Date(deps.now()).toISOString());
-          if (sent.outcome === 'already_sent') tenant.events.alreadySent++;
+          await db(() => store.ledger.markSent(row.identifier, new Date(deps.now()).toISOString()));
+          // Stripe held it already: it said so, or it replayed the answer to an earlier request.
+          if (sent.outcome === 'already_sent' || sent.replayed) tenant.events.alreadySent++;
           else tenant.events.sent++;
           addAmount(tenant.sent, row.meter, row.value);
           return { ok: true };
@@ -387,7 +401,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
             if (f.retryAfterMs !== undefined) a.retryAfterMs = f.retryAfterMs;
             return a;
           }
-          await store.ledger.markFailed(row.identifier, f.message);
+          await db(() => store.ledger.markFailed(row.identifier, f.message));
           refused.add(row.identifier);
           return { ok: false, retryable: false, error: f.message };
         }
@@ -418,7 +432,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           // No confirmed answer: the row stays pending and the next run resends it.
           t.events.retryLater++;
           try {
-            await store.ledger.noteError(s.item.row.identifier, message);
+            await db(() => store.ledger.noteError(s.item.row.identifier, message));
           } catch {
             // Only a note; the row is pending either way.
           }
@@ -443,14 +457,14 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       dryRun: req.dryRun, livemode: deps.livemode, until: req.until, bucket, tenants, events, startedAt,
       durationMs: deps.now() - startedAt, sendMs, retries, stopped,
     };
-    if (!req.dryRun) await recordRun(store, report, deps);
+    if (!req.dryRun) await db(() => recordRun(store, report, deps));
     return report;
   } finally {
     if (heartbeat) clearInterval(heartbeat);
     if (!req.dryRun) {
       // A lock that could not be released goes stale on its own (or with its connection, on
       // Postgres); the run's own outcome matters more.
-      await store.locks.release(PUSH_LOCK, deps.owner.id).catch(() => {});
+      await db(() => store.locks.release(PUSH_LOCK, deps.owner.id)).catch(() => {});
     }
   }
 }
