@@ -217,9 +217,14 @@ function quantity(f: Field, v: unknown): number {
   }
   let digits: string | undefined;
   if (v instanceof LosslessNumber) {
-    if (!/^-?\d+$/.test(v.text)) throw new Reject(`${f.name} is ${v.text}: not a whole number`);
-    if (v.text.startsWith('-')) throw new Reject(`${f.name} is ${v.text}: below 0`);
-    digits = v.text;
+    if (v.text.startsWith('-') && v.text !== '-0') throw new Reject(`${f.name} is ${v.text}: below 0`);
+    if (/^-?\d+$/.test(v.text)) digits = v.text.replace('-', '');
+    else {
+      // A fraction or an exponent: whole only if its exact value is (4.12e2 is 412; 412.5 is not).
+      const d = DECIMAL_TEXT.test(v.text) ? Decimal.parse(v.text).normalize() : undefined;
+      if (d === undefined || d.scale > 0) throw new Reject(`${f.name} is ${v.text}: not a whole number`);
+      digits = d.units.toString();
+    }
   } else if (typeof v === 'string') {
     if (!/^\d+$/.test(v)) {
       if (/^-\d+$/.test(v)) throw new Reject(`${f.name} is ${show(v)}: below 0`);

@@ -142,8 +142,13 @@ export class RecordParser {
       this.i++;
       this.ws();
       if (hit) {
-        const v = hit.sub && s.charCodeAt(this.i) === 0x7b ? this.object(hit.sub, depth + 1) : this.value(hit.sub ? null : {}, depth + 1);
-        out[hit.name] = v;
+        if (!hit.sub) out[hit.name] = this.value({}, depth + 1);
+        else if (s.charCodeAt(this.i) === 0x7b) out[hit.name] = this.object(hit.sub, depth + 1);
+        else {
+          // Not an object where fields are looked for inside: it hides an earlier one, as in JSON.parse.
+          this.value(null, depth + 1);
+          out[hit.name] = null;
+        }
       } else this.value(null, depth + 1);
       this.ws();
       const c = s.charCodeAt(this.i);
