@@ -1,0 +1,242 @@
+/** billctl import / backfill on the command line: summary JSON, exit codes, rejects, batches, every input kind. */
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { afterAll, expect, it } from 'vitest';
+import { describeEachBackend, dropSchemas, tempDir } from '../helpers/backends.js';
+import { cli } from '../helpers/cli.js';
+import { dumpStore, fixture, freshStore, query, summaryOf, write } from '../ingest/helpers.js';
+
+afterAll(dropSchemas);
+
+const line = (o: Record<string, unknown>) => `${JSON.stringify(o)}\n`;
+const rec = (id: string, extra: Record<string, unknown> = {}) =>
+  line({ id, tenant_id: 'acme', timestamp: '2026-10-03T10:00:00Z', model: 'Qwen-70B', input_tokens: 100, output_tokens: 10, ...extra });
+
+describeEachBackend('billctl import', (backend) => {
+  it('imports the formats of receipts.md, creating tenants on the default plan', async () => {
+    const s = await freshStore(backend);
+    const r = await s.run([
+      'import', fixture('spec-examples.jsonl'), fixture('spec-example.csv'), '--covenant-map', fixture('covenants.csv'), '--format', 'json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(summaryOf(r)).toEqual({
+      files: 2, lines: 4, imported: 4, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 2, unsplit_tokens: 1, skipped_files: 0,
+    });
+    const d = await dumpStore(s.db);
+    expect(d.receipts.map((x) => [x.tenant_id, x.id, x.gpu_key, x.gpu_seconds, x.input_tokens, x.output_tokens, x.unsplit])).toEqual([
+      ['acme', '5f0c', 'a100-80gb', 412, 1800, 350, 0],
+      ['acme', '77b2', 'rtx-4090', 900, 5200, 0, 1],
+      ['acme', 'r-1', 'a100-80gb', 412, 1800, 350, 0],
+      ['org_123', 'req_81', null, 0, 150, 300, 0],
+    ]);
+    expect(d.tenants).toEqual([
+      { id: 'acme', timezone: 'UTC', auto_created: 1 },
+      { id: 'org_123', timezone: 'UTC', auto_created: 1 },
+    ]);
+    const plans = await query(s.db, 'SELECT tenant_id, plan, from_period FROM tenant_plans ORDER BY tenant_id');
+    expect(plans).toEqual([
+      { tenant_id: 'acme', plan: 'free', from_period: null },
+      { tenant_id: 'org_123', plan: 'free', from_period: null },
+    ]);
+    const audit = await s.run(['audit', '--format', 'json']);
+    expect(audit.stdout).toContain('"command": "import"');
+    expect(audit.stdout).toContain('"imported": 4');
+  });
+
+  it('reports each reject with file, line and reason; --rejects writes them verbatim; exit 3', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('rejects');
+    const rejects = path.join(dir, 'rejects.jsonl');
+    const r = await s.run(['import', 'mixed-rejects.jsonl', '--rejects', rejects, '--format', 'json'], { cwd: path.dirname(fixture('x')) });
+    expect(r.code).toBe(3);
+    expect(summaryOf(r)).toMatchObject({ lines: 8, imported: 2, rejected: 6, conflicts: 0 });
+    expect(r.stderr).toContain('mixed-rejects.jsonl:2: timestamp "2026-02-30T10:00:00Z" names a day that does not exist');
+    expect(r.stderr).toContain('mixed-rejects.jsonl:3: timestamp has no UTC offset');
+    expect(r.stderr).toContain('mixed-rejects.jsonl:4: input_tokens is 9007199254740993: above 2^53 − 1 (9007199254740991)');
+    expect(r.stderr).toContain('mixed-rejects.jsonl:5: input_tokens is "12a": not a whole number');
+    expect(r.stderr).toContain('mixed-rejects.jsonl:6: gpu_seconds 5 but no gpu_type');
+    expect(r.stderr).toMatch(/mixed-rejects\.jsonl:7: not valid JSON: /);
+    const lines = fs.readFileSync(fixture('mixed-rejects.jsonl'), 'utf8').split('\n');
+    const written = fs.readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(written.map((w) => [w.line, w.text])).toEqual([2, 3, 4, 5, 6, 7].map((n) => [n, lines[n - 1]]));
+    expect(written.every((w) => w.file === 'mixed-rejects.jsonl' && w.kind === 'reject' && typeof w.reason === 'string')).toBe(true);
+    expect(fs.readdirSync(dir)).toEqual(['rejects.jsonl']); // written through a temporary file, renamed
+  });
+
+  it('skips duplicates, keeps conflicts out and reports both versions; the same file again is skipped at once', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('dups');
+    const a = write(dir, 'a.jsonl', rec('r1') + rec('r2') + rec('r1'));
+    const first = await s.run(['import', a, '--format', 'json']);
+    expect(summaryOf(first)).toMatchObject({ lines: 3, imported: 2, duplicates: 1, conflicts: 0 });
+    expect(first.code).toBe(0);
+    const again = await s.run(['import', a, '--format', 'json']);
+    expect(summaryOf(again)).toEqual({
+      files: 1, lines: 0, imported: 0, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0, skipped_files: 1,
+    });
+    // The same bytes under another name: matched by SHA-256.
+    const copy = write(dir, 'copy.jsonl', fs.readFileSync(a));
+    expect(summaryOf(await s.run(['import', copy, '--format', 'json'])).skipped_files).toBe(1);
+    const before = await dumpStore(s.db);
+    const forced = await s.run(['import', a, '--force', '--format', 'json']);
+    expect(summaryOf(forced)).toMatchObject({ lines: 3, imported: 0, duplicates: 3, skipped_files: 0 });
+    expect(await dumpStore(s.db)).toEqual(before);
+
+    const b = write(dir, 'b.jsonl', rec('r2', { output_tokens: 11, status: 'completed' }) + rec('r3'));
+    const c = await s.run(['import', b, '--format', 'json', '--rejects', path.join(dir, 'rej.jsonl')]);
+    expect(c.code).toBe(3);
+    expect(summaryOf(c)).toMatchObject({ imported: 1, conflicts: 1, duplicates: 0 });
+    expect(c.stderr).toContain('b.jsonl:1: conflict: receipt "r2" of tenant "acme" is already stored');
+    expect(c.stderr).toContain('output_tokens 10 -> 11');
+    expect(c.stderr).toMatch(/stored: \{.*"output_tokens":10/);
+    expect(c.stderr).toMatch(/new: +\{.*"output_tokens":11/);
+    const rej = JSON.parse(fs.readFileSync(path.join(dir, 'rej.jsonl'), 'utf8')) as Record<string, unknown>;
+    expect(rej).toMatchObject({ kind: 'conflict', line: 1, id: 'r2', tenant_id: 'acme', text: rec('r2', { output_tokens: 11, status: 'completed' }).trim() });
+    expect((await query(s.db, "SELECT output_tokens FROM receipts WHERE id = 'r2'"))[0]).toEqual({ output_tokens: 10 });
+  });
+
+  it('reads gzip, a JSON array, CSV with quoted newlines and CRLF, a BOM, a directory in path order', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('formats');
+    write(dir, 'in/b/2.jsonl.gz', zlib.gzipSync(`\uFEFF${rec('g1').trim()}\r\n\r\n${rec('g2').trim()}\r\n`));
+    write(dir, 'in/a.csv', fs.readFileSync(fixture('quoted-newlines.csv')));
+    write(dir, 'in/c.json', fs.readFileSync(fixture('array.json')));
+    write(dir, 'in/.hidden.jsonl', rec('hidden'));
+    write(dir, 'in/notes.txt', 'not receipts');
+    const rejects = path.join(dir, 'rejects.jsonl');
+    const r = await s.run(['import', 'in', '--format', 'json', '--rejects', rejects], { cwd: dir });
+    expect(summaryOf(r)).toMatchObject({ files: 3, lines: 7, imported: 6, rejected: 1 });
+    expect(r.stderr).toContain(`${path.join('in', 'c.json')}:3: not a JSON object (a number)`);
+    const ids = (await query<{ id: string }>(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id);
+    expect(ids).toEqual(['a-1', 'a-2', 'g1', 'g2', 'q-1', 'q-2']);
+    const batches = await query<{ display: string; lines: number }>(s.db, 'SELECT display, lines FROM ingest_batches ORDER BY id');
+    expect(batches).toEqual([
+      { display: path.join('in', 'a.csv'), lines: 2 },
+      { display: path.join('in', 'b', '2.jsonl.gz'), lines: 2 },
+      { display: path.join('in', 'c.json'), lines: 3 },
+    ]);
+  });
+
+  it('reads standard input: JSON Lines, CSV with --input-format csv, gzip', async () => {
+    const s = await freshStore(backend);
+    const a = await s.run(['import', '-', '--format', 'json'], { stdin: rec('s1') + rec('s2') });
+    expect(summaryOf(a)).toMatchObject({ files: 1, lines: 2, imported: 2 });
+    const csv = 'id,tenant_id,timestamp,model,input_tokens\ns3,acme,2026-10-03T10:00:00Z,x,1\n';
+    expect(summaryOf(await s.run(['import', '-', '--input-format', 'csv', '--format', 'json'], { stdin: csv }))).toMatchObject({ imported: 1 });
+    const gz = zlib.gzipSync(rec('s4'));
+    expect(summaryOf(await s.run(['import', '-', '--format', 'json'], { stdin: gz }))).toMatchObject({ imported: 1 });
+    const strict = await s.run(['import', '-', '--strict', '--format', 'json'], { stdin: rec('s5') + 'oops\n' });
+    expect(strict.code).toBe(3);
+    expect(summaryOf(strict)).toMatchObject({ imported: 0, rejected: 1, refused_files: 1 });
+    expect(strict.stderr).toContain('-:2: not valid JSON');
+    expect((await query(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id)).toEqual(['s1', 's2', 's3', 's4']);
+  });
+
+  it('--strict imports nothing from a file with a reject, and everything from a clean one', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('strict');
+    const bad = write(dir, 'bad.jsonl', rec('x1') + '{"id":"x2"}\n');
+    const good = write(dir, 'good.jsonl', rec('y1'));
+    const r = await s.run(['import', bad, good, '--strict', '--format', 'json']);
+    expect(r.code).toBe(3);
+    expect(summaryOf(r)).toMatchObject({ files: 2, lines: 3, imported: 1, rejected: 1, refused_files: 1 });
+    expect((await query(s.db, 'SELECT id FROM receipts')).map((x) => x.id)).toEqual(['y1']);
+    // A refused file is not "already imported": without --strict it imports what is valid.
+    const again = await s.run(['import', bad, '--format', 'json']);
+    expect(summaryOf(again)).toMatchObject({ imported: 1, rejected: 1, skipped_files: 0 });
+  });
+
+  it('--dry-run validates and counts like a real run, and writes nothing', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('dry');
+    const a = write(dir, 'a.jsonl', rec('d1') + rec('d1') + rec('d2', { tenant_id: 'new-co' }) + 'bad\n');
+    const before = await dumpStore(s.db);
+    const dry = await s.run(['import', a, '--dry-run', '--format', 'json', '--rejects', path.join(dir, 'r.jsonl')]);
+    expect(dry.code).toBe(3);
+    expect(summaryOf(dry)).toEqual({
+      files: 1, lines: 4, imported: 2, duplicates: 1, conflicts: 0, rejected: 1, new_tenants: 2, unsplit_tokens: 0, skipped_files: 0,
+      dry_run: true,
+    });
+    expect(fs.readFileSync(path.join(dir, 'r.jsonl'), 'utf8')).toContain('"line":4');
+    expect(await dumpStore(s.db)).toEqual(before);
+    expect(await query(s.db, 'SELECT id FROM ingest_batches')).toEqual([]);
+    const real = await s.run(['import', a, '--format', 'json']);
+    expect({ ...summaryOf(real), dry_run: true }).toEqual(summaryOf(dry));
+  });
+
+  it('says what to do when used wrongly (exit 2)', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('usage');
+    const missing = await s.run(['import', path.join(dir, 'nope.jsonl')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no such file or directory');
+    write(dir, 'x.txt', rec('t'));
+    const unknown = await s.run(['import', path.join(dir, 'x.txt')]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('--input-format');
+    expect((await s.run(['import', path.join(dir, 'x.txt'), '--input-format', 'jsonl', '--format', 'json'])).code).toBe(0);
+    expect((await s.run(['import', path.join(dir, 'x.txt'), '--input-format', 'xml'])).code).toBe(2);
+    const empty = tempDir('empty');
+    expect((await s.run(['import', empty])).stderr).toContain('no receipt files');
+    expect((await s.run(['backfill', '-'])).code).toBe(2);
+    expect((await s.run(['backfill', empty, '--since', '2026-13-01'])).code).toBe(2);
+    expect((await s.run(['import', path.join(dir, 'x.txt'), '--covenant-map', path.join(dir, 'none.csv')])).code).toBe(2);
+    write(dir, 'cov.csv', 'a,t1\na,t2\n');
+    const cov = await s.run(['import', path.join(dir, 'x.txt'), '--input-format', 'jsonl', '--covenant-map', path.join(dir, 'cov.csv')]);
+    expect(cov.code).toBe(2);
+    expect(cov.stderr).toContain('mapped to both');
+  });
+
+  it('needs a catalog first (exit 2)', async () => {
+    const db = await backend.fresh();
+    await cli(['init', '--yes', '--db', db]);
+    const dir = tempDir('nocat');
+    const r = await cli(['import', write(dir, 'a.jsonl', rec('n1')), '--db', db]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no catalog');
+    expect(r.stderr).toContain('catalog import');
+  });
+
+  it('shows no progress without a terminal; the summary goes to stdout', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('quiet');
+    const r = await s.run(['import', write(dir, 'a.jsonl', rec('p1'))]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/imported\s+│?\s*1/);
+  });
+});
+
+describeEachBackend('billctl backfill', (backend) => {
+  it('imports only receipts in the window, counts the rest, and skips finished archives', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('backfill');
+    const day = (id: string, ts: string) => rec(id, { timestamp: ts });
+    write(dir, 'archive/2025-12.jsonl.gz', zlib.gzipSync(day('b1', '2025-12-31T23:59:59.999Z') + day('b2', '2026-01-01T00:00:00Z')));
+    write(dir, 'archive/2026-01.jsonl.gz', zlib.gzipSync(day('b3', '2026-01-31T23:59:59.999Z') + day('b4', '2026-02-01T00:00:00Z')));
+    write(dir, 'archive/legacy.jsonl', '{"strike_id":"l1","covenant_id":"9a1e","timestamp":"2026-01-15T09:00:00+01:00","gpu_type":"RTX 4090","gpu_hours_used":0.25,"model":"gemma-2b","tokens_processed":5200}\n');
+    const args = ['backfill', path.join(dir, 'archive'), '--since', '2026-01-01', '--until', '2026-01-31', '--covenant-map', fixture('covenants.csv'), '--format', 'json'];
+    const r = await s.run(args);
+    expect(r.code).toBe(0);
+    expect(summaryOf(r)).toEqual({
+      files: 3, lines: 5, imported: 3, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 1, unsplit_tokens: 1, skipped_files: 0,
+      out_of_range: 2,
+    });
+    expect((await query(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id)).toEqual(['b2', 'b3', 'l1']);
+    const again = await s.run(args);
+    expect(summaryOf(again)).toMatchObject({ files: 3, skipped_files: 3, lines: 0 });
+    // Another window is another import of the same archives.
+    const wider = await s.run([...args.slice(0, 2), '--since', '2025-01-01', '--until', '2026-12-31T00:00:00Z', '--covenant-map', fixture('covenants.csv'), '--format', 'json']);
+    expect(summaryOf(wider)).toMatchObject({ imported: 2, duplicates: 3, out_of_range: 0 });
+  });
+});
+
+it('has examples in --help', async () => {
+  for (const cmd of ['import', 'backfill']) {
+    const r = await cli([cmd, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Examples:');
+    expect(r.stdout).toContain(`$ billctl ${cmd} `);
+  }
+});

@@ -1,0 +1,99 @@
+/** Helpers for import tests: a store with the sample catalog, and a dump of everything imports write. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openStore } from '../../src/store/open.js';
+import type { SqlStore } from '../../src/store/sql-store.js';
+import type { Backend } from '../helpers/backends.js';
+import { cli, type CliOptions, type CliResult } from '../helpers/cli.js';
+import { SAMPLE_CATALOG } from '../helpers/fixtures.js';
+
+export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/receipts');
+
+export function fixture(name: string): string {
+  return path.join(FIXTURES, name);
+}
+
+/** A fresh store (init + the sample catalog); returns a runner bound to it. */
+export async function freshStore(backend: Backend): Promise<{ db: string; run: (argv: string[], o?: CliOptions) => Promise<CliResult> }> {
+  const db = await backend.fresh();
+  const init = await cli(['init', '--yes', '--db', db]);
+  if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
+  const cat = await cli(['catalog', 'import', SAMPLE_CATALOG, '--db', db]);
+  if (cat.code !== 0) throw new Error(`catalog import failed: ${cat.stderr}`);
+  return { db, run: (argv, o) => cli([...argv, '--db', db], o) };
+}
+
+export interface StoreDump {
+  receipts: Record<string, unknown>[];
+  rollups: Record<string, unknown>[];
+  tenants: Record<string, unknown>[];
+}
+
+function normalizeRow(r: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) out[k] = typeof v === 'bigint' ? Number(v) : typeof v === 'string' && /^-?\d+$/.test(v) && k !== 'id' && k !== 'tenant_id' && k !== 'user_id' ? Number(v) : v;
+  return out;
+}
+
+/** Receipts (without batch ids), rollups and tenants, in a fixed order: equal stores dump equal. */
+export async function dumpStore(db: string, withBatch = false): Promise<StoreDump> {
+  const store = (await openStore(db)) as SqlStore;
+  try {
+    const receipts = (await store.db.all<Record<string, unknown>>('SELECT * FROM receipts ORDER BY tenant_id, id')).map((r) => {
+      const n = normalizeRow(r);
+      if (!withBatch) delete n.batch_id;
+      return n;
+    });
+    const rollups = (
+      await store.db.all<Record<string, unknown>>('SELECT * FROM receipt_rollups ORDER BY tenant_id, day, model_key, gpu_key')
+    ).map(normalizeRow);
+    const tenants = (
+      await store.db.all<Record<string, unknown>>('SELECT id, timezone, auto_created FROM tenants ORDER BY id')
+    ).map(normalizeRow);
+    return { receipts, rollups, tenants };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs raw SQL on a store (tests only). */
+export async function query<T = Record<string, unknown>>(db: string, sql: string, params: (string | number)[] = []): Promise<T[]> {
+  const store = (await openStore(db)) as SqlStore;
+  try {
+    return (await store.db.all<Record<string, unknown>>(sql, params)).map(normalizeRow) as T[];
+  } finally {
+    await store.close();
+  }
+}
+
+/** Writes a file under `dir` and returns its path. */
+export function write(dir: string, name: string, content: string | Buffer): string {
+  const file = path.join(dir, name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, content);
+  return file;
+}
+
+export interface SummaryJson {
+  files: number;
+  lines: number;
+  imported: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+  new_tenants: number;
+  unsplit_tokens: number;
+  skipped_files: number;
+  out_of_range?: number;
+  refused_files?: number;
+  dry_run?: boolean;
+}
+
+export function summaryOf(r: CliResult): SummaryJson {
+  try {
+    return JSON.parse(r.stdout) as SummaryJson;
+  } catch {
+    throw new Error(`not JSON (exit ${r.code}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+}
