@@ -222,8 +222,6 @@ interface SendItem {
  */
 export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps): Promise<PushReport> {
   const startedAt = deps.now();
-  const { bucket, stored: bucketStored } = await pushBucket(store, req.bucket);
-  const meters = await storedMeters(store, req.meters, deps.livemode);
   if (!req.dryRun && !deps.client) throw new Error('pushUsage: a push needs a Stripe client');
 
   // One database call at a time: the heartbeat and the senders share one connection (pg wants
@@ -258,6 +256,9 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
   }
 
   try {
+    // Read under the lock: a run that held it a moment ago may have fixed the bucket size.
+    const { bucket, stored: bucketStored } = await db(() => pushBucket(store, req.bucket));
+    const meters = await db(() => storedMeters(store, req.meters, deps.livemode));
     const now = deps.now();
     if (!req.dryRun && !bucketStored) await db(() => store.setSetting(BUCKET_SETTING, bucket));
     const storeId = req.dryRun ? ((await db(() => store.getSetting(STORE_ID_SETTING))) ?? 'dry-run') : await db(() => ensureStoreId(store));
@@ -393,7 +394,10 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           if (!(err instanceof StripeCallError)) throw err;
           const f = err.failure;
           if (f.fatal) {
+            // The key was refused: nothing was stored, and every further call fails alike.
             fatal ??= err;
+            await db(() => store.ledger.markFailed(row.identifier, f.message));
+            refused.add(row.identifier);
             return { ok: false, retryable: false, error: f.message };
           }
           if (f.kind === 'retryable') {

@@ -3,11 +3,12 @@
  * `npx tsc -p tsconfig.json` first), on SQLite and Postgres. Two pushes started at once, and a
  * push killed with SIGKILL in the middle and run again: Stripe still holds every unit once.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
-import { json, ROOT, type CliResult } from '../helpers/cli.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describeEachBackend, dropSchemas, tempDir } from '../helpers/backends.js';
+import { BIN, json, ROOT, type CliResult } from '../helpers/cli.js';
 import {
   eventPosts, expectNoLeaks, expectServerMatches, H, insertReceipts, makeReceipts, pushWorld, spawnBillctl, waitFor, withStore, type PushJson,
   type PushWorld,
@@ -18,6 +19,27 @@ afterAll(dropSchemas);
 beforeAll(() => {
   const built = path.join(ROOT, 'dist', 'app', 'stripe-push.js');
   if (!fs.existsSync(built)) throw new Error(`${built} is missing: run npx tsc -p tsconfig.json before these tests`);
+});
+
+describe('stripe push, status and reconcile --help', () => {
+  it('show their flags and examples without loading the stripe package', () => {
+    const trace = path.join(tempDir('trace'), 'loads.txt');
+    fs.writeFileSync(trace, '');
+    for (const [cmd, flags] of [
+      ['push', /--until <time>[\s\S]*--bucket <size>[\s\S]*--concurrency <n>[\s\S]*--rate <n>[\s\S]*--dry-run/],
+      ['status', /--tenant <id>[\s\S]*--list <status>/],
+      ['reconcile', /--period <YYYY-MM>/],
+    ] as [string, RegExp][]) {
+      const r = spawnSync(process.execPath, ['--import', path.join(ROOT, 'test/helpers/trace-loads.mjs'), BIN, 'stripe', cmd, '--help'], {
+        env: { ...process.env, TRACE_LOADS_FILE: trace },
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(flags);
+      expect(r.stdout).toMatch(new RegExp(`Examples:\\n {2}\\$ billctl stripe ${cmd}`));
+    }
+    expect(fs.readFileSync(trace, 'utf8')).not.toContain('stripe/esm');
+  });
 });
 
 describeEachBackend('stripe push in child processes', (backend) => {

@@ -434,6 +434,30 @@ describeEachBackend('stripe push', (backend) => {
     expect(json<PushJson>(yes).livemode).toBe(true);
   });
 
+  it('a key Stripe refuses stops the push (exit 2); nothing is lost, the next push with the right key sends it all', async () => {
+    w = await pushWorld(backend, { tenants: ['acme'], invoiceTenant: false });
+    const receipts = makeReceipts(13, ['acme'], 20, w.now - 8 * H, w.now - 1000);
+    await insertReceipts(w.db, receipts);
+    const wrongKey = 'sk_test_NotTheRightKey000111222';
+    const r = await w.run(['stripe', 'push', '--yes', ...FAST], { STRIPE_API_KEY: wrongKey });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Stripe refused the API key \(401\).*check STRIPE_API_KEY/);
+    expect(r.stdout + r.stderr).not.toMatch(/NotTheRightKey|000111222/);
+    expect(w.fake.leaksOf(wrongKey)).toEqual([]);
+    expect(w.fake.state.meterEvents).toEqual([]);
+    await withStore(w.db, async (s) => {
+      // The refused requests stored nothing: failed, not pending (a pending one could turn uncertain).
+      const rows = await s.ledger.rows({});
+      expect(rows.filter((x) => x.status === 'pending' && x.attempts > 0)).toEqual([]);
+      expect(rows.some((x) => x.status === 'failed')).toBe(true);
+      for (const x of rows) expect(x.lastError ?? '').not.toMatch(/NotTheRightKey/);
+      expect(await s.locks.holder('stripe-push')).toBeUndefined();
+    });
+    const { r: ok } = await push();
+    expect(ok.code, ok.stderr).toBe(0);
+    expectServerMatches(w.fake, w.customers.acme!, receipts, 'acme');
+  });
+
   it('flags are checked: --until, --concurrency, --rate; push needs the meters set up', async () => {
     w = await pushWorld(backend, { tenants: ['acme'], invoiceTenant: false });
     for (const [args, message] of [
