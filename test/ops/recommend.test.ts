@@ -60,8 +60,8 @@ describeEachBackend('recommend', (backend) => {
     ]);
     expect(of('big').saving).toBe('1589.03');
     expect(of('big').saving_percent).toBe('38.9');
-    // Top models at list price: Qwen-70B (420.00) alone covers 80 % of the models' cost.
-    expect(of('big').top_models).toEqual([{ model: 'qwen-70b', name: 'Qwen-70B', amount: '420.00', share_percent: '10.5' }]);
+    // Top models at list price: Qwen-70B (420.00) alone covers 80 % of the models' cost; its share is of all usage (GPU 4,000.00 too).
+    expect(of('big').top_models).toEqual([{ model: 'qwen-70b', name: 'Qwen-70B', amount: '420.00', share_percent: '9.5' }]);
   });
 
   it('gives no advice when the current plan is cheapest, or the saving is under 10 %', () => {
