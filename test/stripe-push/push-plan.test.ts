@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  bucketStartOf, eventIdentifier, planPush, STRIPE_PAST_WINDOW_MS, type BucketTotal, type LedgerBucket,
+  bucketStartOf, eventIdentifier, IDENTIFIER_SAFE_MS, planPush, RESEND_MARGIN_MS, STRIPE_PAST_WINDOW_MS, triageUnsent, type BucketTotal,
+  type LedgerBucket,
 } from '../../src/stripe/push-plan.js';
 
 const H = 3_600_000;
@@ -85,5 +86,46 @@ describe('eventIdentifier', () => {
       eventIdentifier('store-1', longTenant, 'output_tokens', Date.parse('2026-11-21T10:00:00Z'), 13),
     ]);
     expect(ids.size).toBe(6);
+  });
+});
+
+describe('triageUnsent', () => {
+  const H = 3_600_000;
+  const margin = 24 * H;
+  const cutoff = now - STRIPE_PAST_WINDOW_MS + margin;
+  const row = (name: string, bucketStart: number, status: 'pending' | 'failed', firstAttemptAt: number | null) => ({ name, bucketStart, status, firstAttemptAt });
+  const names = (rs: { name: string }[]) => rs.map((r) => r.name);
+
+  it('sends what never reached Stripe while its bucket is in the window, and expires it after', () => {
+    const t = triageUnsent(
+      [
+        row('new', now - 2 * H, 'pending', null),
+        row('refused', now - 2 * H, 'failed', now - 50 * H),
+        row('new-old', cutoff - H, 'pending', null),
+        row('refused-old', cutoff - H, 'failed', now - 30 * H),
+      ],
+      { now, marginMs: margin },
+    );
+    expect(names(t.send)).toEqual(['new', 'refused']);
+    expect(names(t.expire)).toEqual(['new-old', 'refused-old']);
+    expect(t.uncertain).toEqual([]);
+  });
+
+  it('resends what may be in Stripe only while Stripe still drops a repeat and takes the timestamp', () => {
+    const t = triageUnsent(
+      [
+        row('tried-1h', now - 3 * H, 'pending', now - H),
+        row('tried-22h59', now - 3 * H, 'pending', now - IDENTIFIER_SAFE_MS + 60_000),
+        row('tried-23h', now - 30 * H, 'pending', now - IDENTIFIER_SAFE_MS),
+        row('tried-2d', now - 60 * H, 'pending', now - 48 * H),
+        // Past the margin but inside Stripe's 35 days: resend (never expire what may be in Stripe).
+        row('tried-old-bucket', cutoff - H, 'pending', now - H),
+        row('tried-too-old', now - STRIPE_PAST_WINDOW_MS + RESEND_MARGIN_MS - 1, 'pending', now - H),
+      ],
+      { now, marginMs: margin },
+    );
+    expect(names(t.send)).toEqual(['tried-1h', 'tried-22h59', 'tried-old-bucket']);
+    expect(names(t.uncertain)).toEqual(['tried-23h', 'tried-2d', 'tried-too-old']);
+    expect(t.expire).toEqual([]);
   });
 });

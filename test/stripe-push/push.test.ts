@@ -190,7 +190,7 @@ describeEachBackend('stripe push', (backend) => {
     });
     expect(t.waiting).toEqual({ gpu_seconds: 0, input_tokens: 13, output_tokens: 1, api_calls: 1 });
     expect(j.events.expired).toBe(6);
-    expect(r.stderr).toMatch(/tenant acme: usage too old for Stripe \(buckets .* to .*\) were NOT sent: input_tokens 107, output_tokens 2, api_calls 2\. Bill it another way/);
+    expect(r.stderr).toMatch(/tenant acme: usage too old for Stripe \(buckets .* to .*\) was NOT sent: input_tokens 107, output_tokens 2, api_calls 2\. Bill it another way/);
     expectServerMatches(w.fake, w.customers.acme!, sendable, 'acme');
     const expiredRows = json<{ value: number; status: string }[]>(await w.run(['stripe', 'status', '--list', 'expired', '--format', 'json']));
     expect(expiredRows).toHaveLength(6);

@@ -157,17 +157,18 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       );
     }
 
-    const verb = dryRun ? 'would be' : 'were';
+    const notSent = dryRun ? 'would not be sent' : 'was NOT sent';
+    const notResent = dryRun ? 'would not be resent' : 'were not resent';
     for (const t of report.tenants) {
       if (t.events.expired > 0 && t.expiredBuckets) {
         ctx.warn(
           `tenant ${t.tenantId}: usage too old for Stripe (buckets ${iso(t.expiredBuckets.first)} to ${iso(t.expiredBuckets.last)}) ` +
-            `${verb} NOT sent: ${amountsText(t.expired)}. Bill it another way (billctl stripe status --list expired).`,
+            `${notSent}: ${amountsText(t.expired)}. Bill it another way (billctl stripe status --list expired).`,
         );
       }
       if (t.events.uncertain > 0) {
         ctx.warn(
-          `tenant ${t.tenantId}: ${t.events.uncertain} event(s) sent over 23 hours ago without a confirmed answer ${verb} not resent ` +
+          `tenant ${t.tenantId}: ${t.events.uncertain} event(s) sent over 23 hours ago without a confirmed answer ${notResent} ` +
             `(Stripe may have forgotten the identifier, so a resend could bill twice): ${amountsText(t.uncertain)}. ` +
             'Compare with billctl stripe reconcile --period YYYY-MM.',
         );
