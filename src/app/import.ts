@@ -250,9 +250,16 @@ class ImportRun {
 
   private job(src: SourceSpec, batchId: number, resume: Checkpoint, emitRows: boolean): PipelineJob {
     const seek = src.path !== '-' && src.format === 'jsonl' && !src.gzip && resume.byte > 0;
+    // Tests shrink units and parcels to exercise their boundaries (and crashes between them).
+    const size = (name: string, dflt: number) => {
+      const v = Number(this.req.env[name]);
+      return Number.isSafeInteger(v) && v > 0 ? v : dflt;
+    };
+    const unitRecords = size('BILLCTL_IMPORT_UNIT', UNIT_RECORDS);
     return {
       source: src, batchId, resume, seek, options: this.options(), tenants: [...this.known], emitRows,
-      aggregates: emitRows && this.writer.wantsRollups, hash: !seek, unitRecords: UNIT_RECORDS, parcelRecords: PARCEL_RECORDS,
+      aggregates: emitRows && this.writer.wantsRollups, hash: !seek, unitRecords,
+      parcelRecords: Math.min(unitRecords, size('BILLCTL_IMPORT_PARCEL', PARCEL_RECORDS)),
     };
   }
 

@@ -30,9 +30,14 @@ export interface StoreDump {
   tenants: Record<string, unknown>[];
 }
 
+/** Text columns that look numeric stay text (reported costs, ids); integer columns become numbers on both databases. */
+const TEXT_COLUMNS = new Set(['id', 'tenant_id', 'user_id', 'project_id', 'reported_cost', 'status', 'model', 'model_key', 'gpu_type', 'gpu_key', 'text', 'reason', 'display', 'path', 'sha256', 'fingerprint', 'settings', 'plan', 'from_period', 'timezone']);
+
 function normalizeRow(r: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(r)) out[k] = typeof v === 'bigint' ? Number(v) : typeof v === 'string' && /^-?\d+$/.test(v) && k !== 'id' && k !== 'tenant_id' && k !== 'user_id' ? Number(v) : v;
+  for (const [k, v] of Object.entries(r)) {
+    out[k] = typeof v === 'bigint' ? Number(v) : typeof v === 'string' && !TEXT_COLUMNS.has(k) && /^-?\d+$/.test(v) ? Number(v) : v;
+  }
   return out;
 }
 
