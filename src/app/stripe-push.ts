@@ -233,6 +233,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     return next;
   };
   let heartbeat: NodeJS.Timeout | undefined;
+  let beat = async (): Promise<void> => {};
   let lockLost = false;
   if (!req.dryRun) {
     const got = await store.locks.tryAcquire(PUSH_LOCK, deps.owner, deps.now(), LOCK_STALE_MS);
@@ -242,16 +243,19 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
         'A cron run overlapping the previous one is normal: the next run carries on. If no push is running, the lock is taken over once its heartbeat is a minute old.',
       );
     }
-    heartbeat = setInterval(() => {
-      db(() => store.locks.heartbeat(PUSH_LOCK, deps.owner.id, deps.now())).then(
-        (ours) => {
-          if (!ours) lockLost = true;
-        },
-        () => {
-          // A busy database: the next beat tries again; the lock goes stale only after a minute.
-        },
-      );
-    }, HEARTBEAT_MS);
+    let lastBeat = deps.now();
+    beat = async () => {
+      if (deps.now() - lastBeat < HEARTBEAT_MS) return;
+      lastBeat = deps.now();
+      try {
+        if (!(await db(() => store.locks.heartbeat(PUSH_LOCK, deps.owner.id, deps.now())))) lockLost = true;
+      } catch {
+        // A busy database: the next beat tries again; the lock goes stale only after a minute.
+      }
+    };
+    // While requests are in flight the timer beats; during planning (one query after another,
+    // which never lets a timer run on SQLite) the loop beats between tenants.
+    heartbeat = setInterval(() => void beat(), HEARTBEAT_MS);
     heartbeat.unref();
   }
 
@@ -271,6 +275,8 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     const plannedNow = new Map<string, LedgerRow[]>();
     for (const t of allTenants) {
       if (t.billingMode !== 'stripe') continue;
+      await beat();
+      if (lockLost) break;
       if (t.stripeCustomerId === null) {
         const r = newTenant(t.id, null, 'no_customer');
         noteError(r, 'no Stripe customer — run billctl stripe customers sync');
@@ -447,7 +453,9 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
         if (!settledIds.has(it.row.identifier)) it.tenant.events.retryLater++;
       }
       if (fatal) throw fatal;
-      if (lockLost) stopped = 'the lock was taken over by another run (this run stalled for over a minute); it stopped sending and left the rest to that run';
+    }
+    if (lockLost) {
+      stopped = 'the lock was taken over by another run (this run stalled for over a minute); it stopped and left the rest to that run';
     }
 
     // -- report ------------------------------------------------------------------------------

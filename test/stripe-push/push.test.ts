@@ -120,7 +120,7 @@ describeEachBackend('stripe push', (backend) => {
     expect(table.stdout).toMatch(/acme\s+│\s+cus_\w+\s+│\s+ok\s+│\s+0\s+│/);
     expect(table.stderr).toMatch(/Pushed 0 of 0 event\(s\)/);
     const audit = json<{ command: string; details: Record<string, unknown> }[]>(await w.run(['audit', '--format', 'json']));
-    expect(audit.filter((a) => a.command === 'stripe push').map((a) => a.details.sent)).toEqual([posts.length, 0, 0]);
+    expect(audit.filter((a) => a.command === 'stripe push').map((a) => a.details.sent)).toEqual([posts.length]);
   });
 
   it('late receipts: the next push sends only the difference, as new revisions', async () => {

@@ -129,7 +129,9 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       client?.close();
     }
 
-    if (!dryRun) {
+    const e = report.events;
+    // Hourly runs that find nothing to do leave no audit entry (status shows the last run).
+    if (!dryRun && (e.planned > 0 || e.expired > 0 || e.uncertain > 0 || report.tenants.some((t) => t.result !== 'ok'))) {
       await ctx.audit(store, 'stripe push', {
         livemode,
         until: iso(report.until),
@@ -184,7 +186,6 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
     if (report.stopped) ctx.warn(report.stopped);
     if (dryRun) ctx.notice('Dry run: nothing was sent or recorded.');
     else {
-      const e = report.events;
       ctx.notice(
         `Pushed ${e.sent + e.alreadySent} of ${e.planned} event(s) (${e.alreadySent} already in Stripe, ${report.retries} retries) ` +
           `in ${(report.durationMs / 1000).toFixed(1)} s (${livemode ? 'live' : 'test'} mode).`,
