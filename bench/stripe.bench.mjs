@@ -91,7 +91,8 @@ export async function run({ smoke, log }) {
     );
     const pct = (x) => Math.round((x / ceiling) * 100);
     return [
-      { name: 'stripe push events/s of min(rate, concurrency/20 ms)', value: `${pct(sending)} %`, goal: '>= 80 %', ok: pct(sending) >= 80 },
+      // A smoke run is too small (and too cold) for the goal to mean anything: it proves the bench runs.
+      { name: 'stripe push events/s of min(rate, concurrency/20 ms)', value: `${pct(sending)} %`, goal: '>= 80 %', ok: smoke ? undefined : pct(sending) >= 80 },
       { name: 'the same, whole command (start-up and planning included)', value: `${pct(whole)} %` },
     ];
   } finally {
