@@ -286,15 +286,18 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       const customerId = t.stripeCustomerId;
       const result = newTenant(t.id, customerId);
       results.set(t.id, result);
-      const plan = async () => {
-        const usage = await store.ledger.usage(t.id, bucketMs, req.until);
-        const totals: BucketTotal[] = [];
-        for (const u of usage) {
-          for (const m of METER_KEYS) {
-            if (u.due[m] > 0n) totals.push({ tenantId: t.id, meter: m, bucketStart: u.bucketStart, total: u.due[m] });
-            if (u.later[m] > 0n) addAmount(result.waiting, m, u.later[m]);
-          }
+      // Receipts are read outside the transaction (on SQLite it would hold off imports' writes
+      // for the whole scan); a receipt landing meanwhile is simply pushed by the next run.
+      const usage = await db(() => store.ledger.usage(t.id, bucketMs, req.until));
+      const totals: BucketTotal[] = [];
+      for (const u of usage) {
+        for (const m of METER_KEYS) {
+          if (u.due[m] > 0n) totals.push({ tenantId: t.id, meter: m, bucketStart: u.bucketStart, total: u.due[m] });
+          if (u.later[m] > 0n) addAmount(result.waiting, m, u.later[m]);
         }
+      }
+      // What the ledger holds and the new revisions: read and written in one transaction.
+      const plan = async () => {
         const p = planPush(totals, await store.ledger.buckets(t.id), { now, bucket, marginMs: req.marginMs });
         for (const w of p.waiting) addAmount(result.waiting, w.meter, w.total);
         for (const s of p.shrunk) {
@@ -320,7 +323,8 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     }
 
     // -- triage every unsent row -------------------------------------------------------------
-    const unsent = [...(await db(() => store.ledger.unsent())), ...[...plannedNow.values()].flat()];
+    // A run that lost the lock while planning leaves the sending to the run that took it.
+    const unsent = lockLost ? [] : [...(await db(() => store.ledger.unsent())), ...[...plannedNow.values()].flat()];
     const tenantsById = new Map(allTenants.map((t) => [t.id, t]));
     const sendable: LedgerRow[] = [];
     for (const row of unsent) {
