@@ -56,14 +56,14 @@ export function registerStripe(program: Command, state: RunState): void {
       'billctl stripe push',
       'billctl stripe push --dry-run',
       'billctl stripe push --yes --quiet --format json',
-      'billctl stripe push --until 2026-11-21T12:00:00Z --concurrency 16 --rate 90',
+      'billctl stripe push --until 2026-11-21T12:00:00Z --concurrency 16 --rate 200',
     ],
     async () => ({ run: (await import('../commands/stripe-push.js')).run }),
   )
     .option('--until <time>', 'push receipts before this instant (RFC 3339, or a date for its UTC midnight; default now)')
     .addOption(new Option('--bucket <size>', 'UTC bucket per event (fixed by the first push; default hour)').choices(['hour', 'day']))
     .option('--concurrency <n>', 'requests in flight (never two for one customer and meter)', '8')
-    .option('--rate <n>', 'requests started per second at most (Stripe test mode allows 25, live mode 100)', '25')
+    .option('--rate <n>', 'requests started per second at most (test mode allows 25; live meter events 1000)', '25')
     .option('--dry-run', 'show what would be sent; send and record nothing');
   stripe.commands.find((c) => c.name() === 'push')!.addHelpText(
     'after',
