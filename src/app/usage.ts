@@ -5,13 +5,16 @@
  * provider they are the billed units each receipt was left with after allowances (consumed in
  * time order, as on the invoice) times its prices, summed exactly and rounded once per group.
  */
-import { Decimal, ExactSum } from '../domain/money.js';
-import { formatDayNumber, localDayNumber, periodInterval, type Period } from '../domain/period.js';
+import { createHash } from 'node:crypto';
+import { catalogDigest } from '../domain/catalog.js';
+import { Decimal, ExactSum, currencyDigits } from '../domain/money.js';
+import { formatDayNumber, localDayNumber, periodDays, periodInterval, type Period } from '../domain/period.js';
 import { RatingError, SECONDS_PER_HOUR, UnpricedUsageError, type RatedPeriod, type ReceiptBilled } from '../domain/rating.js';
 import type { Receipt } from '../domain/receipt.js';
 import type { Tenant } from '../domain/tenant.js';
 import { errorMessage } from '../errors.js';
 import type { Store } from '../store/store.js';
+import type { CachedRating, PeriodTotals } from '../store/usage-cache-repo.js';
 import type { StoreRating } from './rating-service.js';
 
 export const USAGE_GROUPS = ['model', 'gpu', 'day', 'user', 'provider'] as const;
@@ -114,12 +117,62 @@ async function groupedByReceipts(
   return groups;
 }
 
+/**
+ * A tenant that could not be rated is a failure of the report, except a tenant without a plan or
+ * catalog for a period it did not use at all: there is simply nothing to report for it.
+ */
+function noteFailure(report: UsageReport, tenantId: string, err: unknown, hadReceipts: boolean): void {
+  if (!(err instanceof RatingError)) throw err;
+  if (!hadReceipts && !(err instanceof UnpricedUsageError)) return;
+  report.failures.push({ tenantId, error: errorMessage(err) });
+}
+
+/**
+ * Fee and subtotal per tenant for the period, from the usage cache where its token still holds,
+ * else rated now (and cached). The token digests every input of the rating, so a hit is exact.
+ */
+async function ratedSubtotals(
+  store: Store, rating: StoreRating, tenants: Tenant[], period: Period, totals: Map<string, PeriodTotals>,
+): Promise<Map<string, { rated?: { fee: Decimal; subtotal: Decimal; currency: string }; error?: unknown }>> {
+  const cached = await store.usageCache.read(period);
+  const catalogs = rating.versions.map((v) => `${v.version}@${v.effectiveFrom}:${catalogDigest(v)}`).join(',');
+  const out = new Map<string, { rated?: { fee: Decimal; subtotal: Decimal; currency: string }; error?: unknown }>();
+  const writes: [string, CachedRating][] = [];
+  for (const t of tenants) {
+    const sums = totals.get(t.id);
+    const token = createHash('sha256').update(JSON.stringify([
+      sums ? [sums.rows, sums.receipts, sums.requests, sums.gpuSeconds, sums.inputTokens, sums.outputTokens].map(String) : null,
+      t.updatedAt, t.timezone, t.plans.map((p) => [p.seq, p.plan, p.from]), catalogs, rating.allowUnpriced,
+    ])).digest('hex');
+    const hit = cached.get(t.id);
+    if (hit && hit.token === token) {
+      out.set(t.id, { rated: hit });
+      continue;
+    }
+    try {
+      const r = await rating.ratePeriod(t, period);
+      const entry = { token, currency: r.currency, fee: r.totals.fee, subtotal: r.totals.subtotal };
+      out.set(t.id, { rated: entry });
+      writes.push([t.id, entry]);
+    } catch (err) {
+      out.set(t.id, { error: err });
+    }
+  }
+  if (writes.length > 0) {
+    await store.transaction(async () => {
+      for (const [id, e] of writes) await store.usageCache.write(id, period, e);
+    });
+  }
+  return out;
+}
+
 export async function usageReport(
   store: Store,
   rating: StoreRating,
   options: { period: Period; tenants: Tenant[]; by?: UsageGroupBy; compareReported: boolean; now: number },
 ): Promise<UsageReport> {
   const report: UsageReport = { rows: [], failures: [], current: false };
+  if (options.by === undefined) return tenantTotals(store, rating, options, report);
   for (const tenant of options.tenants) {
     const { period } = options;
     const rollups = await rating.rollups(tenant, period);
@@ -127,30 +180,23 @@ export async function usageReport(
     try {
       rated = await rating.ratePeriod(tenant, period);
     } catch (err) {
-      if (!(err instanceof RatingError)) throw err;
-      // No plan or catalog for a period the tenant did not use: nothing to report.
-      if (!rollups.some((r) => r.receipts > 0n) && !(err instanceof UnpricedUsageError)) continue;
-      report.failures.push({ tenantId: tenant.id, error: errorMessage(err) });
+      noteFailure(report, tenant.id, err, rollups.some((r) => r.receipts > 0n));
       continue;
     }
     const digits = rated.digits;
     const currency = rated.currency;
-    const { start, end } = periodInterval(tenant.timezone, period);
-    const current = options.now >= start && options.now < end;
-    report.current ||= current;
-
-    const row = (group: string | null | undefined, t: Totals, amount: Decimal): UsageRow => ({
-      tenantId: tenant.id, period, ...(group === undefined ? {} : { group }),
+    const row = (group: string | null, t: Totals, amount: Decimal): UsageRow => ({
+      tenantId: tenant.id, period, group,
       receipts: t.receipts, requests: t.requests, gpuSeconds: t.gpuSeconds, inputTokens: t.inputTokens, outputTokens: t.outputTokens,
       ratedAmount: amount, currency,
       ...(options.compareReported ? { reportedCost: t.reported.round(digits) } : {}),
     });
 
-    if (options.by === undefined || options.by === 'model' || options.by === 'gpu') {
+    if (options.by === 'model' || options.by === 'gpu') {
       const by = options.by;
       const groups = new Map<string | null, Totals>();
       for (const r of rollups) {
-        const k = by === undefined ? '' : by === 'model' ? r.modelKey : r.gpuKey;
+        const k = by === 'model' ? r.modelKey : r.gpuKey;
         let t = groups.get(k);
         if (!t) groups.set(k, (t = emptyTotals()));
         t.receipts += r.receipts;
@@ -159,17 +205,6 @@ export async function usageReport(
         t.inputTokens += r.inputTokens;
         t.outputTokens += r.outputTokens;
         t.reported.add(r.reportedCost);
-      }
-      if (by === undefined) {
-        const t = groups.get('') ?? emptyTotals();
-        const r = row(undefined, t, rated.totals.subtotal);
-        if (current) {
-          const fee = rated.totals.fee;
-          r.monthToDate = rated.totals.subtotal;
-          r.projectedMonthEnd = fee.add(rated.totals.subtotal.sub(fee).mulDivRound(BigInt(end - start), BigInt(Math.max(1, options.now - start)), digits));
-        }
-        report.rows.push(r);
-        continue;
       }
       const kinds = by === 'model' ? ['input_tokens', 'output_tokens'] : ['gpu'];
       for (const [k, t] of [...groups.entries()].sort(([a], [b]) => ((a ?? '') < (b ?? '') ? -1 : 1))) {
@@ -187,6 +222,43 @@ export async function usageReport(
       const t = groups.get(k)!;
       report.rows.push(row(k, t, t.amount.round(digits)));
     }
+  }
+  return report;
+}
+
+/** One row per tenant: the rollups' sums in one query, the amounts from the cache or the engine. */
+async function tenantTotals(
+  store: Store,
+  rating: StoreRating,
+  options: { period: Period; tenants: Tenant[]; compareReported: boolean; now: number },
+  report: UsageReport,
+): Promise<UsageReport> {
+  const { period } = options;
+  const { first, last } = periodDays(period);
+  const totals = await store.usageCache.periodTotals(first, last, options.compareReported);
+  const rated = await ratedSubtotals(store, rating, options.tenants, period, totals);
+  for (const tenant of options.tenants) {
+    const sums = totals.get(tenant.id);
+    const result = rated.get(tenant.id)!;
+    if (result.error !== undefined) {
+      noteFailure(report, tenant.id, result.error, sums !== undefined && sums.receipts > 0n);
+      continue;
+    }
+    const { fee, subtotal, currency } = result.rated!;
+    const row: UsageRow = {
+      tenantId: tenant.id, period,
+      receipts: sums?.receipts ?? 0n, requests: sums?.requests ?? 0n, gpuSeconds: sums?.gpuSeconds ?? 0n,
+      inputTokens: sums?.inputTokens ?? 0n, outputTokens: sums?.outputTokens ?? 0n,
+      ratedAmount: subtotal, currency,
+      ...(options.compareReported ? { reportedCost: (sums?.reportedCost ?? Decimal.ZERO).round(currencyDigits(currency)) } : {}),
+    };
+    const { start, end } = periodInterval(tenant.timezone, period);
+    if (options.now >= start && options.now < end) {
+      report.current = true;
+      row.monthToDate = subtotal;
+      row.projectedMonthEnd = fee.add(subtotal.sub(fee).mulDivRound(BigInt(end - start), BigInt(Math.max(1, options.now - start)), currencyDigits(currency)));
+    }
+    report.rows.push(row);
   }
   return report;
 }

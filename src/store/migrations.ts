@@ -13,6 +13,7 @@ import { LOCK_MIGRATION_SQL } from './lock-repo.js';
 import { ALERT_MIGRATION_SQL } from './alert-repo.js';
 import { BUDGET_MIGRATION_SQL } from './budget-repo.js';
 import type { Dialect } from './sql.js';
+import { USAGE_CACHE_MIGRATION_SQL } from './usage-cache-repo.js';
 
 export interface Migration {
   version: number;
@@ -193,6 +194,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 5,
     name: 'budgets, fired alerts and the alert webhook outbox',
     sql: BUDGET_MIGRATION_SQL + ALERT_MIGRATION_SQL,
+  },
+  {
+    version: 6,
+    name: 'a cache of rated amounts per tenant-period for usage reports',
+    sql: USAGE_CACHE_MIGRATION_SQL,
   },
 ];
 

@@ -11,6 +11,7 @@ import { SqlLedgerRepo, type LedgerRepo } from './ledger-repo.js';
 import { SqlBudgetRepo, type BudgetRepo } from './budget-repo.js';
 import { SqlAlertRepo, type AlertRepo } from './alert-repo.js';
 import type { LockRepo } from './lock-repo.js';
+import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
 import { toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
 import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
@@ -23,12 +24,14 @@ export abstract class SqlStore implements Store {
   readonly invoices: InvoiceRepo;
   readonly ledger: LedgerRepo;
   abstract readonly locks: LockRepo;
+  readonly usageCache: UsageCacheRepo;
   readonly budgets: BudgetRepo;
   readonly alerts: AlertRepo;
 
   constructor(readonly db: SqlDriver) {
     this.invoices = new SqlInvoiceRepo(db);
     this.ledger = new SqlLedgerRepo(db);
+    this.usageCache = new SqlUsageCacheRepo(db);
     this.budgets = new SqlBudgetRepo(db);
     this.alerts = new SqlAlertRepo(db);
   }

@@ -12,6 +12,7 @@ import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
 import type { InvoiceRepo } from './invoice-repo.js';
 import type { LedgerRepo } from './ledger-repo.js';
 import type { LockRepo } from './lock-repo.js';
+import type { UsageCacheRepo } from './usage-cache-repo.js';
 import type { BudgetRepo } from './budget-repo.js';
 import type { AlertRepo } from './alert-repo.js';
 
@@ -71,6 +72,8 @@ export interface Store {
   readonly ledger: LedgerRepo;
   /** Run locks (one push at a time). */
   readonly locks: LockRepo;
+  /** Rated amounts per tenant-period, for fast usage reports. */
+  readonly usageCache: UsageCacheRepo;
   /** Tenant budgets (budget set/list/remove). */
   readonly budgets: BudgetRepo;
   /** Fired alerts and their webhook outbox; counts for metrics. */
