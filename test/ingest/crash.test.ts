@@ -1,0 +1,139 @@
+/**
+ * Crash safety: a real billctl process (the built one, with its reading thread) importing files is
+ * killed with SIGKILL at random moments; running the same command again must leave exactly the
+ * store, batch records and rejects file that one clean run leaves, and print the same summary.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeEachBackend, dropSchemas, tempDir } from '../helpers/backends.js';
+import { BIN, ROOT, spawnCli, type CliResult } from '../helpers/cli.js';
+import { dumpStore, freshStore, query, write } from './helpers.js';
+
+afterAll(dropSchemas);
+
+beforeAll(() => {
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'main.js'))) throw new Error('build first: npx tsc -p tsconfig.json');
+});
+
+/** A deterministic file: receipts over 50 tenants, with duplicates, conflicts and rejects mixed in. */
+function receipts(n: number, seed: number): { jsonl: string; csv: string } {
+  let x = seed;
+  const rand = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const lines: string[] = [];
+  const rows: string[] = ['id,tenant_id,timestamp,status,model,gpu_type,gpu_seconds,input_tokens,output_tokens,cost'];
+  for (let i = 0; i < n; i++) {
+    const t = `crash-${Math.floor(rand() * 50)}`;
+    const ts = new Date(Date.UTC(2026, 9, 1) + Math.floor(rand() * 30 * 86_400_000)).toISOString();
+    const rec = {
+      id: `c${i}`, tenant_id: t, timestamp: ts, status: rand() < 0.05 ? 'failed' : 'completed',
+      cost_data: { inference: { model: 'Qwen-70B', input_tokens: Math.floor(rand() * 5000), output_tokens: Math.floor(rand() * 900) },
+        gpu_allocation: { gpu_type: 'A100 80GB', duration_seconds: Math.floor(rand() * 400) }, total_usd: Math.floor(rand() * 9999) / 1000 },
+    };
+    lines.push(JSON.stringify(rec));
+    if (i % 97 === 0) lines.push(JSON.stringify(rec)); // duplicate
+    if (i % 389 === 0) lines.push(JSON.stringify({ ...rec, cost_data: { ...rec.cost_data, inference: { ...rec.cost_data.inference, output_tokens: 1 } } })); // conflict
+    if (i % 211 === 0) lines.push(`{"id": "bad${i}", "tenant_id": "${t}"}`); // reject
+    if (i % 3 === 0) {
+      rows.push([`v${i}`, t, ts, 'completed', 'gemma-2b', 'RTX 4090', Math.floor(rand() * 100), Math.floor(rand() * 100), 1, '0.01'].join(','));
+    }
+  }
+  return { jsonl: `${lines.join('\n')}\n`, csv: `${rows.join('\n')}\n` };
+}
+
+/**
+ * Runs billctl and kills it with SIGKILL: once `ready()` says so (polled), after a further random
+ * pause of up to `jitterMs`, or at `deadlineMs` at the latest.
+ */
+function runKilled(
+  argv: string[],
+  env: Record<string, string>,
+  ready: () => Promise<boolean>,
+  jitterMs: number,
+  deadlineMs: number,
+): Promise<{ killed: boolean; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...argv], { env: { ...process.env, ...env, BILLCTL_ACTOR: 'test' }, stdio: 'ignore' });
+    let done = false;
+    const kill = () => {
+      if (!done) child.kill('SIGKILL');
+    };
+    const deadline = setTimeout(kill, deadlineMs);
+    const poll = async () => {
+      while (!done) {
+        if (await ready().catch(() => false)) {
+          setTimeout(kill, Math.floor(Math.random() * jitterMs));
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    void poll();
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      done = true;
+      clearTimeout(deadline);
+      resolve({ killed: signal === 'SIGKILL', code });
+    });
+  });
+}
+
+async function batches(db: string) {
+  return query(
+    db,
+    `SELECT id, path, status, lines, imported, duplicates, conflicts, rejected, new_tenants, unsplit_tokens, checkpoint_records
+     FROM ingest_batches ORDER BY id`,
+  );
+}
+
+describeEachBackend('crash safety', (backend) => {
+  it('kill -9 at random moments, then the same command: exactly one clean run', async () => {
+    const dir = tempDir('crash');
+    const data = receipts(12_000, 7);
+    const a = write(dir, 'in/a.jsonl', data.jsonl);
+    write(dir, 'in/b.csv.gz', zlib.gzipSync(data.csv));
+    const env = { BILLCTL_IMPORT_UNIT: '600', BILLCTL_IMPORT_PARCEL: '150' };
+    const args = (db: string, rejects: string) => ['import', path.join(dir, 'in'), '--db', db, '--format', 'json', '--rejects', rejects];
+
+    const clean = await freshStore(backend);
+    const started = Date.now();
+    const cleanRun: CliResult = await spawnCli(args(clean.db, path.join(dir, 'clean-rejects.jsonl')), { env });
+    const duration = Date.now() - started;
+    expect(cleanRun.code).toBe(3);
+    const want = JSON.parse(cleanRun.stdout) as Record<string, number>;
+    expect(want).toMatchObject({ files: 2, conflicts: 31 });
+
+    const crashed = await freshStore(backend);
+    const total = want.lines!;
+    const progress = async () => {
+      const rows = await query<{ n: number }>(crashed.db, 'SELECT COALESCE(SUM(checkpoint_records), 0) AS n FROM ingest_batches');
+      return Number(rows[0]?.n ?? 0);
+    };
+    let kills = 0;
+    // A kill before anything is committed (start-up, hashing), then kills after ever more progress.
+    const first = await runKilled(args(crashed.db, path.join(dir, 'rejects.jsonl')), env, async () => true, 150, duration);
+    if (first.killed) kills++;
+    for (let round = 1; round <= 5; round++) {
+      const target = Math.floor((total * round) / 6 + Math.random() * (total / 8));
+      const r = await runKilled(args(crashed.db, path.join(dir, 'rejects.jsonl')), env, async () => (await progress()) >= target, 60, duration * 2);
+      if (r.killed) kills++;
+    }
+    expect(kills).toBeGreaterThan(2);
+    const last = await spawnCli(args(crashed.db, path.join(dir, 'rejects.jsonl')), { env });
+    const got = JSON.parse(last.stdout) as Record<string, number>;
+    if (got.skipped_files === 0) expect(got).toEqual(want);
+    else expect(got.skipped_files).toBeGreaterThan(0); // every file was already done before the last run
+
+    expect(await dumpStore(crashed.db, true)).toEqual(await dumpStore(clean.db, true));
+    const strip = (bs: Record<string, unknown>[]) => bs.map(({ id: _id, ...b }) => b);
+    expect(strip(await batches(crashed.db))).toEqual(strip(await batches(clean.db)));
+    const rejectRows = (db: string) => query(db, 'SELECT line, kind, reason, text FROM ingest_rejects ORDER BY batch_id, line');
+    expect(await rejectRows(crashed.db)).toEqual(await rejectRows(clean.db));
+    if (got.skipped_files === 0) {
+      expect(fs.readFileSync(path.join(dir, 'rejects.jsonl'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'clean-rejects.jsonl'), 'utf8'));
+    }
+    void a;
+  }, 240_000);
+});
