@@ -143,3 +143,24 @@ describeEachBackend('a tenant that moves timezone', (backend) => {
     expect(nov.map((u) => u.input_tokens)).toEqual([42]);
   });
 });
+
+describeEachBackend('the usage cache', (backend) => {
+  it('never serves a stale amount: new receipts, a plan change and a replaced catalog all show at once', async () => {
+    const s = await makeStore(await backend.fresh());
+    await s.run(['tenant', 'add', 'c', '--plan', 'free']);
+    const amount = async () => jsonOf<{ rated_amount: string }[]>(await s.run(['usage', '--period', '2026-10', '--format', 'json']))[0]!.rated_amount;
+    await s.run(['import', s.file('a.csv', csvOf([['a', 'c', '2026-10-02T00:00:00Z', 'completed', 'qwen-70b', '', 0, 1_500_000, 0]]))]);
+    expect(await amount()).toBe('1.50'); // 500,000 tokens past the free million at 0.003
+    expect(await amount()).toBe('1.50'); // from the cache
+    await s.run(['import', s.file('b.csv', csvOf([['b', 'c', '2026-10-01T00:00:00Z', 'completed', 'qwen-70b', '', 0, 1000, 0]]))]);
+    expect(await amount()).toBe('1.50'); // earlier receipt, same total billed tokens: 501,000 × 0.003 rounds the same
+    await s.run(['import', s.file('c.csv', csvOf([['c', 'c', '2026-10-03T00:00:00Z', 'completed', 'qwen-70b', '', 0, 100_000, 0]]))]);
+    expect(await amount()).toBe('1.80');
+    await s.run(['tenant', 'set-plan', 'c', 'pro', '--from', '2026-10']);
+    expect(await amount()).toBe('99.00');
+    const doc = (await import('../helpers/fixtures.js')).sampleCatalogDoc() as Record<string, any>;
+    doc.plans.pro.monthly_fee = '120';
+    await s.run(['catalog', 'import', s.file('cat.json', JSON.stringify(doc)), '--replace']);
+    expect(await amount()).toBe('120.00');
+  });
+});
