@@ -379,6 +379,17 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       await deps.hooks?.planned?.(items.length);
       let fatal: StripeCallError | undefined;
       const refused = new Set<string>();
+      // Rows an earlier request may have stored (a lost answer, a 5xx, a timeout): a refusal now
+      // does not prove they are not in Stripe, so they stay pending rather than failed.
+      const maybeStored = new Set(items.filter((it) => it.row.status === 'pending' && it.row.firstAttemptAt !== null).map((it) => it.row.identifier));
+      const refuse = async (row: LedgerRow, message: string): Promise<void> => {
+        if (maybeStored.has(row.identifier)) {
+          await db(() => store.ledger.noteError(row.identifier, message));
+          return;
+        }
+        await db(() => store.ledger.markFailed(row.identifier, message));
+        refused.add(row.identifier);
+      };
       const tries = new Map<string, number>();
       const sendStart = deps.now();
       let done = 0;
@@ -404,19 +415,19 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           if (!(err instanceof StripeCallError)) throw err;
           const f = err.failure;
           if (f.fatal) {
-            // The key was refused: nothing was stored, and every further call fails alike.
+            // The key was refused: this request stored nothing, and every further call fails alike.
             fatal ??= err;
-            await db(() => store.ledger.markFailed(row.identifier, f.message));
-            refused.add(row.identifier);
+            await refuse(row, f.message);
             return { ok: false, retryable: false, error: f.message };
           }
           if (f.kind === 'retryable') {
+            // A 429 turned the request away unread; anything else may have stored it.
+            if (f.status !== 429) maybeStored.add(row.identifier);
             const a: Attempt = { ok: false, retryable: true, error: f.message };
             if (f.retryAfterMs !== undefined) a.retryAfterMs = f.retryAfterMs;
             return a;
           }
-          await db(() => store.ledger.markFailed(row.identifier, f.message));
-          refused.add(row.identifier);
+          await refuse(row, f.message);
           return { ok: false, retryable: false, error: f.message };
         }
       };

@@ -384,6 +384,33 @@ describeEachBackend('stripe push', (backend) => {
     expectServerMatches(w.fake, c.id, receipts, 'eps');
   });
 
+  it('a refusal does not prove that an event an earlier request may have stored is absent: it stays pending, then turns uncertain', async () => {
+    w = await pushWorld(backend, { tenants: ['acme'], invoiceTenant: false });
+    expect((await w.run(['tenant', 'add', 'eps', '--billing-mode', 'stripe', '--stripe-customer', 'cus_Missing0001'])).code).toBe(0);
+    const bucket = Math.floor((w.now - 20 * H) / H) * H;
+    await withStore(w.db, async (s) => {
+      await s.ledger.record(
+        [{ tenantId: 'eps', meter: 'gpu_seconds', bucketStart: bucket, revision: 1, value: 5n, customerId: 'cus_Missing0001', eventName: EVENT_NAMES.gpu_seconds, identifier: 'maybe-1', status: 'pending' }],
+        new Date(w.now - 2 * H).toISOString(),
+      );
+      await s.ledger.markAttempt('maybe-1', w.now - H);
+    });
+    const { r, j } = await push();
+    expect(r.code).toBe(3);
+    expect(j.tenants.find((t) => t.tenant_id === 'eps')).toMatchObject({ result: 'failed', events: { planned: 1, failed: 0, retry_later: 1 } });
+    const [row] = await withStore(w.db, (s) => s.ledger.rows({ tenantId: 'eps' }));
+    expect(row).toMatchObject({ status: 'pending', attempts: 2, firstAttemptAt: w.now - H, lastError: expect.stringMatching(/No such customer/) });
+
+    const later = w.now + 24 * H;
+    w.fake.clock.set(later);
+    const posts = eventPosts(w.fake).length;
+    const next = await push([], { BILLCTL_NOW: new Date(later).toISOString() });
+    expect(next.r.code).toBe(3);
+    expect(next.j.tenants.find((t) => t.tenant_id === 'eps')).toMatchObject({ events: { planned: 0, uncertain: 1 }, uncertain: { gpu_seconds: 5 } });
+    expect(eventPosts(w.fake).length).toBe(posts);
+    expect((await withStore(w.db, (s) => s.ledger.rows({ tenantId: 'eps' })))[0]!.status).toBe('uncertain');
+  });
+
   it('--dry-run sends and records nothing; the bucket size is fixed by the first push', async () => {
     w = await pushWorld(backend, { tenants: ['acme'], invoiceTenant: false });
     const receipts = makeReceipts(9, ['acme'], 30, w.now - 50 * H, w.now - 1000);
