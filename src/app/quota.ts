@@ -72,7 +72,8 @@ export async function checkQuota(
   // The budget: the month-to-date rated amount before tax, from the same engine as invoices.
   const spentSoFar = async (): Promise<{ spent: Decimal; currency: string } | undefined> => {
     if (!budget) return undefined;
-    const rated = await new StoreRating(store, versions, false).ratePeriod(tenant, period);
+    // Usage without a price counts 0.00 here: a gap in the catalog must not stop the service.
+    const rated = await new StoreRating(store, versions, true).ratePeriod(tenant, period);
     if (rated.currency !== budget.currency) {
       throw new UsageError(`${tenant.id}: the budget is in ${budget.currency} but ${period} is billed in ${rated.currency}`, `Set it again: billctl budget set ${tenant.id} --monthly AMOUNT`);
     }

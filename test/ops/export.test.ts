@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { neutralise, unneutralise } from '../../src/export/csv-writer.js';
+import { neutralise, openCsvSink, unneutralise, writeCsv } from '../../src/export/csv-writer.js';
 import type { Receipt } from '../../src/domain/receipt.js';
 import { openStore } from '../../src/store/open.js';
-import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
+import { describeEachBackend, dropSchemas, tempDir } from '../helpers/backends.js';
 import type { TestStore } from '../helpers/store-setup.js';
 import { addTenant, importReceipts, opsStore, parseJson } from './helpers.js';
 
@@ -43,6 +43,24 @@ describe('CSV cells', () => {
     for (const t of ['=1+1', '+1', '-1', '@SUM(A1)', '\tx', '\rx', "'x"]) expect(neutralise(t)).toBe(`'${t}`);
     for (const t of ['acme', '1+1', 'a=b', ' =x', '']) expect(neutralise(t)).toBe(t);
     for (const t of ['=1', "'q", 'plain']) expect(unneutralise(neutralise(t))).toBe(t);
+  });
+
+  it('a failed export leaves neither the file nor a temporary one; a good one is renamed into place', async () => {
+    const dir = tempDir('sink');
+    const file = path.join(dir, 'x.csv');
+    fs.writeFileSync(file, 'old\r\n');
+    async function* failing(): AsyncGenerator<{ a: string }> {
+      yield { a: '1' };
+      throw new Error('boom');
+    }
+    const col = [{ header: 'a', type: 'text' as const, value: (r: { a: string }) => r.a }];
+    await expect(writeCsv(await openCsvSink(file, process.stdout, { excel: false }), col, failing())).rejects.toThrow('boom');
+    expect(fs.readdirSync(dir)).toEqual(['x.csv']);
+    expect(fs.readFileSync(file, 'utf8')).toBe('old\r\n');
+    const many = Array.from({ length: 1234 }, (_, i) => ({ a: i % 2 ? `=${i}` : `line\n${i}` }));
+    expect(await writeCsv(await openCsvSink(file, process.stdout, { excel: false }), col, many)).toBe(1234);
+    expect(fs.readdirSync(dir)).toEqual(['x.csv']);
+    expect(rows(fs.readFileSync(file, 'utf8'))).toEqual([['a'], ...many.map((r) => [neutralise(r.a)])]);
   });
 });
 
