@@ -10,17 +10,19 @@
  * The evaluation (`evaluateTenant`) is pure: plain numbers in, alert candidates out. This file
  * does the reading, recording and posting around it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { Decimal, currencyDigits, formatAmount } from '../domain/money.js';
 import {
   formatDayNumber, localDayNumber, periodDays, periodInterval, type Period,
 } from '../domain/period.js';
 import { RatingError, SECONDS_PER_HOUR, resolvePlanTerms, type RatedPeriod } from '../domain/rating.js';
 import type { Tenant } from '../domain/tenant.js';
-import { errorMessage } from '../errors.js';
+import { LockHeldError, errorMessage } from '../errors.js';
 import type { Budget } from '../store/budget-repo.js';
 import type { RollupRow } from '../store/ingest.js';
 import type { AlertRecord, NewAlert } from '../store/alert-repo.js';
+import type { LockOwner } from '../store/lock-repo.js';
 import type { Store } from '../store/store.js';
 import {
   currentPeriod, divide, gpuHoursText, projectMonthEnd, reachedPercent, wholePercent,
@@ -28,6 +30,12 @@ import {
 import type { StoreRating } from './rating-service.js';
 
 export const ALLOWANCE_THRESHOLDS: readonly number[] = [80, 100, 120];
+/** One `alerts check` at a time: overlapping cron runs would post the same queued alert twice. */
+export const ALERTS_LOCK = 'alerts-check';
+const HEARTBEAT_MS = 5_000;
+const LOCK_STALE_MS = 60_000;
+/** After this many alerts in a row fail to post, the rest wait for the next run (the webhook is down). */
+export const WEBHOOK_GIVE_UP_AFTER = 3;
 export const SPIKE_WINDOW_DAYS = 7;
 
 export type AllowanceMetric = 'gpu_hours' | 'tokens' | 'api_calls';
@@ -224,6 +232,8 @@ export interface AlertsOptions {
   /** Pauses between attempts of one post within the run (default 250 ms, 1 s: three attempts). */
   retryDelaysMs?: readonly number[];
   sleep?: (ms: number) => Promise<void>;
+  /** Who holds the run lock (default: a new id, this host and pid). */
+  owner?: LockOwner;
 }
 
 export interface WebhookReport {
@@ -300,6 +310,30 @@ async function spikeFacts(rating: StoreRating, tenant: Tenant, period: Period, o
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function checkAlerts(store: Store, rating: StoreRating, o: AlertsOptions): Promise<AlertsReport> {
+  const owner = o.owner ?? { id: randomUUID(), host: os.hostname(), pid: process.pid };
+  const got = await store.locks.tryAcquire(ALERTS_LOCK, owner, Date.now(), LOCK_STALE_MS);
+  if (!got.acquired) {
+    const h = got.holder;
+    throw new LockHeldError(
+      `another alerts check holds the lock: host ${h.host}, pid ${h.pid}, since ${h.acquiredAt}; nothing was done`,
+      'A cron run overlapping the previous one is normal: the next run carries on. A dead run\'s lock is taken over after a minute.',
+    );
+  }
+  const heartbeat = setInterval(() => {
+    store.locks.heartbeat(ALERTS_LOCK, owner.id, Date.now()).catch(() => {
+      // a busy database: the next beat tries again
+    });
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  try {
+    return await checkAlertsLocked(store, rating, o);
+  } finally {
+    clearInterval(heartbeat);
+    await store.locks.release(ALERTS_LOCK, owner.id).catch(() => {});
+  }
+}
+
+async function checkAlertsLocked(store: Store, rating: StoreRating, o: AlertsOptions): Promise<AlertsReport> {
   const tenants = o.tenants ?? (await store.listTenants());
   const budgets = new Map((await store.budgets.list()).map((b) => [b.tenantId, b]));
   const target = o.webhook ? webhookTarget(o.webhook) : undefined;
@@ -335,7 +369,13 @@ async function deliver(store: Store, url: string, target: { target: string; disp
   const delays = o.retryDelaysMs ?? [250, 1000];
   const sleep = o.sleep ?? defaultSleep;
   const r: WebhookReport = { display: target.display, sent: 0, failed: 0, errors: [], pendingElsewhere: 0 };
+  let failedInARow = 0;
   for (const row of await store.alerts.pending(target.target)) {
+    if (failedInARow >= WEBHOOK_GIVE_UP_AFTER) {
+      r.failed++;
+      r.errors.push(`${row.alert.tenantId} ${row.alert.kind} ${row.alert.threshold}: not tried, ${WEBHOOK_GIVE_UP_AFTER} posts in a row failed (retried next run)`);
+      continue;
+    }
     const body = webhookBody(row.alert);
     let error: string | null = 'not tried';
     for (let attempt = 0; attempt <= delays.length; attempt++) {
@@ -344,9 +384,12 @@ async function deliver(store: Store, url: string, target: { target: string; disp
       await store.alerts.markAttempt(row.alertId, target.target, error, new Date(o.now).toISOString());
       if (error === null) break;
     }
-    if (error === null) r.sent++;
-    else {
+    if (error === null) {
+      r.sent++;
+      failedInARow = 0;
+    } else {
       r.failed++;
+      failedInARow++;
       r.errors.push(`${row.alert.tenantId} ${row.alert.kind} ${row.alert.threshold}: ${error} (after ${delays.length + 1} attempts; retried next run)`);
     }
   }

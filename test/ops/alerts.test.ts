@@ -1,8 +1,9 @@
 /** alerts check: budgets, projections, allowances and hard caps, spikes, once-only firing, webhooks. */
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateTenant, type TenantFacts } from '../../src/app/alerts.js';
+import { ALERTS_LOCK, evaluateTenant, type TenantFacts } from '../../src/app/alerts.js';
 import { Decimal } from '../../src/domain/money.js';
 import { openStore } from '../../src/store/open.js';
 import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
@@ -199,7 +200,7 @@ describeEachBackend('alerts check --webhook', (backend) => {
     hook = await startHook();
     s = await opsStore(await backend.fresh());
     await addTenant(s, 'acme', 'pro');
-    await s.run(['budget', 'set', 'acme', '--monthly', '120', '--thresholds', '50,80']);
+    await s.run(['budget', 'set', 'acme', '--monthly', '120', '--thresholds', '10,20,30,40,50,60,70,80']);
     await importReceipts(s, gpuDays('acme', 'rtx-4090', [[2, 3600]])); // covered by the allowance: the fee, 99.00 of 120.00 (82 %)
   });
   afterAll(() => hook.close());
@@ -208,18 +209,21 @@ describeEachBackend('alerts check --webhook', (backend) => {
     hook.failing = true;
     const failed = await s.run(['alerts', 'check', '--webhook', hook.url, '--format', 'json'], 3, NOW);
     const out = parseJson<CheckJson>(failed.stdout);
-    expect(out.new_alerts.map((a) => a.threshold)).toEqual(['50', '80']);
-    expect(out.webhook).toMatchObject({ sent: 0, failed: 2 });
+    const thresholds = ['10', '20', '30', '40', '50', '60', '70', '80'];
+    expect(out.new_alerts.map((a) => a.threshold)).toEqual(thresholds);
+    expect(out.webhook).toMatchObject({ sent: 0, failed: 8 });
     expect(out.webhook!.target).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/…$/);
     expect(out.webhook!.errors[0]).toContain('HTTP 500');
-    expect(hook.attempts).toBe(6); // three attempts each
+    // Three attempts each for the first three; after three failures in a row the rest wait for the next run.
+    expect(hook.attempts).toBe(9);
+    expect(out.webhook!.errors[3]).toContain('not tried');
     expect(hook.bodies).toEqual([]);
     // The webhook URL is a secret: never printed, never stored.
     expect(failed.stdout + failed.stderr).not.toContain('SECRETTOKEN');
     const store = await openStore(s.db);
     try {
       const rows = await (store as unknown as { db: { all(sql: string): Promise<Record<string, unknown>[]> } }).db.all('SELECT * FROM alert_outbox');
-      expect(rows).toHaveLength(2);
+      expect(rows).toHaveLength(8);
       expect(JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain('SECRETTOKEN');
     } finally {
       await store.close();
@@ -230,14 +234,28 @@ describeEachBackend('alerts check --webhook', (backend) => {
     s.file('billctl.yaml', `alerts:\n  webhook: ${JSON.stringify(hook.url)}\n`);
     const retried = parseJson<CheckJson>((await s.run(['alerts', 'check', '--format', 'json'], 0, NOW)).stdout);
     expect(retried.new_alerts).toEqual([]);
-    expect(retried.webhook).toMatchObject({ sent: 2, failed: 0 });
-    expect(hook.bodies.map((b) => [b.alert.kind, b.alert.threshold])).toEqual([['budget', '50'], ['budget', '80']]);
-    expect(hook.bodies[1]!.text).toBe('acme has spent 99.00 USD of its 120.00 USD monthly budget in 2026-10 (82 %), past the 80 % threshold.');
-    expect(hook.bodies[1]!.alert).toMatchObject({ tenant_id: 'acme', period: '2026-10', kind: 'budget', threshold: '80', value: '99.00', limit: '120.00', percent: 82 });
+    expect(retried.webhook).toMatchObject({ sent: 8, failed: 0 });
+    expect(hook.bodies.map((b) => b.alert.threshold)).toEqual(thresholds);
+    expect(hook.bodies[7]!.text).toBe('acme has spent 99.00 USD of its 120.00 USD monthly budget in 2026-10 (82 %), past the 80 % threshold.');
+    expect(hook.bodies[7]!.alert).toMatchObject({ tenant_id: 'acme', period: '2026-10', kind: 'budget', threshold: '80', value: '99.00', limit: '120.00', percent: 82 });
 
     // And nothing twice.
     const quiet = parseJson<CheckJson>((await s.run(['alerts', 'check', '--format', 'json'], 0, NOW)).stdout);
     expect(quiet.webhook).toMatchObject({ sent: 0, failed: 0 });
-    expect(hook.bodies).toHaveLength(2);
+    expect(hook.bodies).toHaveLength(8);
+  });
+
+  it('one run at a time: a second one exits 5 and does nothing', async () => {
+    const store = await openStore(s.db);
+    try {
+      const owner = { id: 'other-run', host: os.hostname(), pid: process.pid };
+      expect((await store.locks.tryAcquire(ALERTS_LOCK, owner, Date.now(), 60_000)).acquired).toBe(true);
+      const r = await s.run(['alerts', 'check'], 5, NOW);
+      expect(r.stderr).toContain('another alerts check holds the lock');
+      await store.locks.release(ALERTS_LOCK, owner.id);
+    } finally {
+      await store.close();
+    }
+    await s.run(['alerts', 'check'], 0, NOW);
   });
 });
