@@ -123,6 +123,33 @@ describeEachBackend('stripe push', (backend) => {
     expect(audit.filter((a) => a.command === 'stripe push').map((a) => a.details.sent)).toEqual([posts.length]);
   });
 
+  it('receipts brought in by billctl import are pushed: non-billable statuses never, each billable receipt one API call', async () => {
+    w = await pushWorld(backend, { tenants: ['acme'], invoiceTenant: false });
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const csv = [
+      'id,tenant_id,timestamp,status,model,gpu_type,gpu_seconds,input_tokens,output_tokens',
+      'r-1,acme,2026-11-21T09:07:11Z,completed,qwen-70b,a100-80gb,412,1800,350',
+      'r-2,acme,2026-11-21T09:59:59.999Z,,qwen-70b,,,200,50',
+      'r-3,acme,2026-11-21T10:00:00Z,failed,qwen-70b,a100-80gb,999,9999,999',
+      'r-4,acme,2026-11-21T10:30:00Z,CANCELLED,qwen-70b,,,5000,5000',
+      'r-5,acme,2026-11-21T10:45:00Z,completed,gemma-2b,,,0,0',
+    ].join('\n');
+    writeFileSync(join(w.dir, 'r.csv'), `${csv}\n`);
+    const imported = await w.run(['import', 'r.csv', '--format', 'json']);
+    expect(imported.code, imported.stderr).toBe(0);
+    const { r, j } = await push();
+    expect(r.code, r.stderr).toBe(0);
+    expect(j.tenants[0]!.sent).toEqual({ gpu_seconds: 412, input_tokens: 2000, output_tokens: 400, api_calls: 3 });
+    expect(w.fake.state.total(w.customers.acme!, EVENT_NAMES.api_calls)).toBe('3');
+    expect(w.fake.state.total(w.customers.acme!, EVENT_NAMES.input_tokens)).toBe('2000');
+    const nine = Date.parse('2026-11-21T09:00:00Z') / 1000;
+    expect(w.fake.state.events({ eventName: EVENT_NAMES.api_calls }).map((e) => [e.object.timestamp, e.object.payload.value])).toEqual([
+      [nine, '2'],
+      [nine + 3600, '1'],
+    ]);
+  });
+
   it('late receipts: the next push sends only the difference, as new revisions', async () => {
     w = await pushWorld(backend);
     const first = makeReceipts(2, ['acme', 'beta'], 40, w.now - 10 * H, w.now - 4 * H);
