@@ -150,6 +150,7 @@ export function needsAttention(r: PushReport): boolean {
 }
 
 export function lockHeldMessage(h: LockHolder, now: number): string {
+  if (h.id === 'unknown') return 'another stripe push holds the lock (it is just starting: its host and pid are not recorded yet); nothing was done';
   const ago = h.heartbeatAt > 0 ? `${Math.max(0, Math.round((now - h.heartbeatAt) / 1000))}s ago` : 'unknown';
   return `another stripe push holds the lock: host ${h.host}, pid ${h.pid}, since ${h.acquiredAt} (heartbeat ${ago}); nothing was done`;
 }

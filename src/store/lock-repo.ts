@@ -20,6 +20,11 @@ export interface LockHolder extends LockOwner {
 
 export type LockAttempt = { acquired: true } | { acquired: false; holder: LockHolder };
 
+/** A holder whose row could not be read (Postgres: the lock is held, the row not written yet). */
+export const UNKNOWN_HOLDER: Readonly<LockHolder> = Object.freeze({ id: 'unknown', host: 'unknown', pid: 0, acquiredAt: 'unknown', heartbeatAt: 0 });
+/** How long a refused run waits for the holder's row (Postgres). */
+const ADVISORY_HOLDER_WAIT_MS = 2_000;
+
 export const LOCK_MIGRATION_SQL = `
   CREATE TABLE locks (
     name TEXT PRIMARY KEY,
@@ -71,13 +76,7 @@ export class SqlLockRepo implements LockRepo {
     if (this.advisoryKey) {
       const key = this.advisoryKey(name);
       const got = await this.db.get<Row>('SELECT pg_try_advisory_lock(?::bigint) AS ok', [key]);
-      if (got?.ok !== true) {
-        const r = await this.db.get<Row>('SELECT * FROM locks WHERE name = ?', [name]);
-        return {
-          acquired: false,
-          holder: r ? this.holderOf(r) : { id: 'unknown', host: 'unknown', pid: 0, acquiredAt: 'unknown', heartbeatAt: 0 },
-        };
-      }
+      if (got?.ok !== true) return { acquired: false, holder: await this.advisoryHolder(name, now, staleMs) };
       this.advisory.set(name, key);
     }
     const result = await this.db.transaction(async (): Promise<LockAttempt> => {
@@ -98,6 +97,23 @@ export class SqlLockRepo implements LockRepo {
     });
     if (!result.acquired) await this.dropAdvisory(name);
     return result;
+  }
+
+  /**
+   * Who holds an advisory lock: its row. The holder writes the row just after taking the lock, so
+   * a run starting at the same moment may find none yet, or the stale row of a killed run: it
+   * waits a little for the fresh one.
+   */
+  private async advisoryHolder(name: string, now: number, staleMs: number): Promise<LockHolder> {
+    const started = Date.now();
+    let r: Row | undefined;
+    for (;;) {
+      r = await this.db.get<Row>('SELECT * FROM locks WHERE name = ?', [name]);
+      const fresh = r !== undefined && now - toNumber(r.heartbeat_at) <= staleMs;
+      if (fresh || Date.now() - started > ADVISORY_HOLDER_WAIT_MS) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return r ? this.holderOf(r) : { ...UNKNOWN_HOLDER };
   }
 
   async heartbeat(name: string, ownerId: string, now: number): Promise<boolean> {
