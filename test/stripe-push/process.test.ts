@@ -109,8 +109,9 @@ describeEachBackend('stripe push in child processes', (backend) => {
     const resent = new Set(left.filter((x) => x.attempts > 0).map((x) => x.identifier));
     const posts = eventPosts(w.fake);
     const postsOf = (id: string) => posts.filter((p) => p.params.identifier === id).length;
-    for (const id of resent) expect([1, 2]).toContain(postsOf(id));
-    expect([...resent].some((id) => postsOf(id) === 2)).toBe(true);
+    // (More than twice when the resend met the killed run's request still in flight: a 409, retried.)
+    for (const id of resent) expect(postsOf(id)).toBeGreaterThanOrEqual(1);
+    expect([...resent].some((id) => postsOf(id) >= 2)).toBe(true);
     expect(j.events.already_sent).toBeGreaterThan(0);
     expect(new Set(w.fake.state.meterEvents.map((e) => e.object.identifier)).size).toBe(w.fake.state.meterEvents.length);
     await withStore(w.db, async (s) => {
