@@ -73,7 +73,7 @@ export function* receipts({ count, seed = 1, tenants = 200, start = Date.UTC(202
         gpu_allocation: { allocation_id: `al-${i}`, gpu_type: gpu, duration_seconds: seconds, rate_per_hour: Number(rate), total_cost: gpuCost },
         inference: { model, input_tokens: input, output_tokens: output, cost_per_1k_tokens: 0.003, total_cost: infCost },
         total_usd: total,
-        billing_metadata: { region: REGIONS[i % 3], node: `node-${i % 64}`, scheduler: 'strike-v2', priority: 'standard' },
+        billing_metadata: { region: REGIONS[i % 3], node: `node-${i % 64}` },
       },
     };
     // The table row: tenant_id,id,ts,billable,status,user_id,project_id,provider,model,model_key,

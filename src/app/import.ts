@@ -25,7 +25,7 @@ import { newestCatalog } from './catalogs.js';
 
 /** Records per unit of work (one transaction each) and per parcel. */
 export const UNIT_RECORDS = 262_144;
-export const PARCEL_RECORDS = 4096;
+export const PARCEL_RECORDS = 2048;
 /** How much of a rejected record's text the store keeps. */
 const MAX_REJECT_TEXT = 64 * 1024;
 

@@ -14,7 +14,7 @@ import { RecordParser } from './record-json.js';
 import { CsvReader, JsonDocumentReader, JsonLinesReader, type RawRecord, type RecordReader } from './readers.js';
 import { DICT_FIELDS, NUM_FIELDS, type Checkpoint, type PipelineEnd, type PipelineJob, type ReceiptRow, type RejectEntry, type RollupDelta, type WireParcel } from './types.js';
 
-const READ_CHUNK = 1 << 20;
+const READ_CHUNK = 256 * 1024;
 
 /** SHA-256 and size of a file, read in large chunks. */
 export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {

@@ -149,7 +149,7 @@ class ThreadReading implements Reading {
 
   constructor(url: URL) {
     // A young generation large enough that a parcel's records die young instead of being promoted.
-    this.worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 96 } });
+    this.worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 48 } });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.die(err));
     this.worker.on('exit', (code) => this.die(new Error(`the reading thread stopped (exit ${code})`)));

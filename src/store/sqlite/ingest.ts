@@ -68,7 +68,7 @@ class SqliteReceiptWriter implements ReceiptWriter {
     registerIngestFunctions(driver.db);
     // Receipt ids are random, so every insert lands somewhere else in the primary-key index: a page
     // cache that holds the hot index pages turns most of those writes into memory writes.
-    driver.db.pragma(`cache_size = -${Number(process.env.BILLCTL_SQLITE_CACHE_MB ?? 64) * 1024}`);
+    driver.db.pragma(`cache_size = -${Number(process.env.BILLCTL_SQLITE_CACHE_MB ?? 32) * 1024}`);
     this.insert = driver.statement(INSERT);
     this.lookup = driver.statement('SELECT * FROM receipts WHERE tenant_id = ? AND id = ?');
     this.lastRowid = driver.statement('SELECT last_insert_rowid()').pluck();
