@@ -89,6 +89,12 @@ export const REPORT_LIMIT = 100;
 
 const ROLLBACK = Symbol('dry run');
 
+/** What identifies a file's version without reading it (as rsync and make do): device, inode, size, mtime, ctime. */
+function fingerprintOf(file: string): string {
+  const st = fs.statSync(file, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
 function clip(text: string): string {
   return text.length > MAX_REJECT_TEXT ? `${text.slice(0, MAX_REJECT_TEXT)}...` : text;
 }
@@ -208,9 +214,8 @@ class ImportRun {
 
   /** A file (or spooled standard input, recorded as `recordAs`). */
   private async file(src: SourceSpec, file: string, recordAs: string | null): Promise<void> {
-    const st = fs.statSync(file, { bigint: true });
-    const size = Number(st.size);
-    const fingerprint = recordAs === null ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : null;
+    const size = fs.statSync(file).size;
+    const fingerprint = recordAs === null ? fingerprintOf(file) : null;
     const batchPath = recordAs ?? file;
     const settings = this.settings(src);
     const skip = () => {
@@ -244,6 +249,7 @@ class ImportRun {
       }));
     await this.load(
       source, id, resume ? { ...resume.counts } : { ...ZERO_COUNTS }, resume?.checkpoint ?? { records: 0, line: 0, byte: 0 }, sha,
+      undefined, fingerprint,
     );
     this.bytesBefore += size;
   }
@@ -258,7 +264,8 @@ class ImportRun {
     const unitRecords = size('BILLCTL_IMPORT_UNIT', UNIT_RECORDS);
     return {
       source: src, batchId, resume, seek, options: this.options(), tenants: [...this.known], emitRows,
-      aggregates: emitRows && this.writer.wantsRollups, hash: !seek, unitRecords,
+      // A file was hashed before it is read (and its stat is checked after); standard input is hashed as it is read.
+      aggregates: emitRows && this.writer.wantsRollups, hash: src.path === '-', unitRecords,
       parcelRecords: Math.min(unitRecords, size('BILLCTL_IMPORT_PARCEL', PARCEL_RECORDS)),
     };
   }
@@ -353,6 +360,7 @@ class ImportRun {
     checkpoint: Checkpoint,
     sha: string | null,
     input?: AsyncIterable<Buffer>,
+    fingerprint?: string | null,
   ): Promise<void> {
     this.batches.push({ id: batchId, display: src.display });
     this.tzFix.clear();
@@ -367,7 +375,7 @@ class ImportRun {
     for (let p = await next(); p; p = await next()) {
       const unitStart: Parcel = p;
       await this.store.transaction(async () => {
-        await this.writer.begin(batchId);
+        await this.writer.begin(batchId, (t, ts) => localDayNumber(this.known.get(t) ?? 'UTC', ts));
         const corrections = new RollupAccumulator();
         let q = unitStart;
         for (;;) {
@@ -398,7 +406,7 @@ class ImportRun {
       });
     }
     const end = await stream.end;
-    if (sha !== null && end.complete && end.sha256 !== null && end.sha256 !== sha) {
+    if (fingerprint !== undefined && fingerprint !== null && fingerprintOf(src.path) !== fingerprint) {
       throw new BillctlError(
         `${src.display} changed while it was read`,
         ExitCode.failed,

@@ -381,5 +381,5 @@ export async function runPipeline(
   }
   seal(true);
   await flush();
-  return { sha256: hash ? hash.digest('hex') : null, bytes, complete: damaged === undefined };
+  return { sha256: hash ? hash.digest('hex') : null, bytes };
 }

@@ -218,6 +218,4 @@ export interface PipelineEnd {
   sha256: string | null;
   /** Source bytes read (from the start offset). */
   bytes: number;
-  /** False when a damaged .gz stopped the reading early (its hash then covers only what was read). */
-  complete: boolean;
 }

@@ -92,7 +92,8 @@ export interface UnitResult {
  * together with the batch's progress, so a unit is all there or not at all.
  */
 export interface ReceiptWriter {
-  begin(batchId: number): Promise<void>;
+  /** `dayOf` is a receipt's rollup day: its tenant's local day (days since 1970-01-01). */
+  begin(batchId: number, dayOf: (tenantId: string, ts: number) => number): Promise<void>;
   add(parcel: Parcel): Promise<void>;
   /**
    * Dedups, stores rollups and reports what happened. `rollups`: sums over every row added (as if

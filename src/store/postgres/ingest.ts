@@ -80,7 +80,7 @@ class PostgresReceiptWriter implements ReceiptWriter {
 
   constructor(private readonly driver: PostgresDriver) {}
 
-  async begin(): Promise<void> {
+  async begin(_batchId: number, _dayOf: (tenantId: string, ts: number) => number): Promise<void> {
     this.parcels = [];
     this.nextSeq = 0;
     this.seen = new Set();

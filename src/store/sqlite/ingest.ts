@@ -2,12 +2,12 @@
  * The SQLite receipt writer. One prepared upsert per receipt, in-process (no round trips):
  *
  *   INSERT ... ON CONFLICT (tenant_id, id) DO UPDATE SET batch_id = receipts.batch_id
- *     WHERE <the stored billing content differs>
+ *     WHERE <the stored billing content differs> RETURNING rowid
  *
- * changes = 0: a duplicate (same identity, same content); changes = 1 with a new rowid: imported;
- * changes = 1 with the connection's last rowid unchanged: a conflict (the no-op update touched the
- * stored row, which stays as it was). Rollups come from the reading side as sums over the unit,
- * less the rows that were not imported.
+ * No row back: a duplicate (same identity, same content). A rowid above every rowid so far: the
+ * receipt was inserted (a rowid table hands out max + 1). An older rowid: a conflict (the no-op
+ * update touched the stored row, which stays as it was). Rollups come from the reading side as sums
+ * over the unit, less the rows that were not imported.
  */
 import type Database from 'better-sqlite3';
 import { Decimal } from '../../domain/money.js';
@@ -47,71 +47,83 @@ const DIFFERS = ['ts', 'billable', 'model_key', 'gpu_key', 'gpu_seconds', 'input
   .join(' OR ');
 
 const INSERT = `INSERT INTO receipts (${RECEIPT_COLUMNS.join(', ')}) VALUES (${RECEIPT_COLUMNS.map(() => '?').join(', ')})
-  ON CONFLICT (tenant_id, id) DO UPDATE SET batch_id = receipts.batch_id WHERE ${DIFFERS}`;
+  ON CONFLICT (tenant_id, id) DO UPDATE SET batch_id = receipts.batch_id WHERE ${DIFFERS}
+  RETURNING rowid`;
+
+/** Rows not imported that a unit remembers, to take them out of the reading side's sums. */
+const NOT_IMPORTED_CAP = 20_000;
 
 class SqliteReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
   private readonly insert: Database.Statement;
   private readonly lookup: Database.Statement;
-  private readonly lastRowid: Database.Statement;
-  private readonly maxRowid: Database.Statement;
-  private readonly rowidOf: Database.Statement;
+  private readonly maxRowidNow: Database.Statement;
+  private readonly insertedSince: Database.Statement;
   private readonly upsertRollup: Database.Statement;
   private imported = 0;
   private duplicates = 0;
   private unsplit = 0;
   private conflicts: RejectRecord[] = [];
-  /** Rows added but not imported, with their rollup day: taken back out of the unit's sums. */
+  /** Rows added but not imported, with their rollup day, while there are few of them. */
   private notImported: { row: ReceiptRow; day: number }[] = [];
+  private notImportedCount = 0;
+  /** The largest rowid before the unit (rows above it are the unit's own), and so far. */
+  private unitStart = 0n;
+  private maxRowid = 0n;
+  private dayOf: (tenantId: string, ts: number) => number = () => 0;
 
   constructor(private readonly driver: SqliteDriver) {
     registerIngestFunctions(driver.db);
     // Receipt ids are random, so every insert lands somewhere else in the primary-key index: a page
     // cache that holds the hot index pages turns most of those writes into memory writes.
     driver.db.pragma(`cache_size = -${Number(process.env.BILLCTL_SQLITE_CACHE_MB ?? 32) * 1024}`);
-    this.insert = driver.statement(INSERT);
+    this.insert = driver.statement(INSERT).pluck();
     this.lookup = driver.statement('SELECT * FROM receipts WHERE tenant_id = ? AND id = ?');
-    this.lastRowid = driver.statement('SELECT last_insert_rowid()').pluck();
-    this.maxRowid = driver.statement('SELECT COALESCE(MAX(rowid), 0) FROM receipts').pluck();
-    this.rowidOf = driver.statement('SELECT rowid FROM receipts WHERE tenant_id = ? AND id = ?').pluck();
+    this.maxRowidNow = driver.statement('SELECT COALESCE(MAX(rowid), 0) FROM receipts').pluck();
+    this.insertedSince = driver
+      .statement(
+        `SELECT tenant_id, ts, billable, model_key, gpu_key, gpu_seconds, input_tokens, output_tokens, reported_cost, unsplit
+         FROM receipts WHERE rowid > ?`,
+      )
+      .raw();
     this.upsertRollup = driver.statement(rollupUpsertSql('sqlite'));
   }
 
-  async begin(): Promise<void> {
+  async begin(_batchId: number, dayOf: (tenantId: string, ts: number) => number): Promise<void> {
     this.imported = 0;
     this.duplicates = 0;
     this.unsplit = 0;
     this.conflicts = [];
     this.notImported = [];
+    this.notImportedCount = 0;
+    this.dayOf = dayOf;
+    this.unitStart = this.maxRowidNow.get() as bigint;
+    this.maxRowid = this.unitStart;
+  }
+
+  private skip(row: ReceiptRow, day: number): void {
+    if (++this.notImportedCount <= NOT_IMPORTED_CAP) this.notImported.push({ row, day });
+    else this.notImported = [];
   }
 
   async add(p: Parcel): Promise<void> {
     const { rows, days } = p;
     const insert = this.insert;
-    // Other inserts (tenants, rejects) move the connection's last rowid: read it afresh. A new
-    // receipt always gets a rowid above every stored one; when the last rowid came from another
-    // table and happens to equal the next receipt's, an unchanged value is ambiguous, and the
-    // receipt's own rowid decides.
-    let last = this.lastRowid.get() as bigint;
-    let maxReceipt = this.maxRowid.get() as bigint;
+    let max = this.maxRowid;
     let imported = 0;
     let unsplit = 0;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
-      const r = insert.run(row);
-      const rowid = r.lastInsertRowid as bigint;
-      const isNew = r.changes !== 0 &&
-        (rowid !== last || (rowid > maxReceipt && (this.rowidOf.get(row[0], row[1]) as bigint) === rowid));
-      if (r.changes === 0) {
+      const rowid = insert.get(row) as bigint | undefined;
+      if (rowid === undefined) {
         this.duplicates++;
-        this.notImported.push({ row, day: days[i]! });
-      } else if (isNew) {
-        last = rowid;
-        if (rowid > maxReceipt) maxReceipt = rowid;
+        this.skip(row, days[i]!);
+      } else if (rowid > max) {
+        max = rowid;
         imported++;
         unsplit += row[16];
       } else {
-        this.notImported.push({ row, day: days[i]! });
+        this.skip(row, days[i]!);
         const stored = versionFromRow(this.lookup.get(row[0], row[1]) as Row);
         const incoming = versionFromReceiptRow(row);
         this.conflicts.push({
@@ -120,14 +132,31 @@ class SqliteReceiptWriter implements ReceiptWriter {
         });
       }
     }
+    this.maxRowid = max;
     this.imported += imported;
     this.unsplit += unsplit;
   }
 
+  /** The unit's rollups from the rows it inserted (rowids above the unit's start). */
+  private fromInserted(): RollupDelta[] {
+    const acc = new RollupAccumulator();
+    for (const r of this.insertedSince.iterate(this.unitStart) as Iterable<unknown[]>) {
+      const [tenant, ts, billable, mk, gk, gpu, inp, out, cost, unsplit] = r as [
+        string, bigint, bigint, string | null, string | null, bigint, bigint, bigint, string | null, bigint,
+      ];
+      acc.addReceipt(
+        tenant, this.dayOf(tenant, Number(ts)), mk, gk, billable === 1n, Number(gpu), Number(inp), Number(out), cost, unsplit === 1n,
+      );
+    }
+    return acc.deltas();
+  }
+
   async finish(rollups: RollupDelta[][]): Promise<UnitResult> {
     let deltas: RollupDelta[];
-    if (this.notImported.length === 0 && rollups.length === 1) deltas = rollups[0]!;
+    if (this.notImportedCount === 0 && rollups.length === 1) deltas = rollups[0]!;
+    else if (this.notImportedCount > NOT_IMPORTED_CAP || this.imported < this.notImportedCount) deltas = this.fromInserted();
     else {
+      // Few rows were not imported: take them out of the sums the reading side made.
       const acc = new RollupAccumulator();
       for (const list of rollups) for (const d of list) acc.addDelta(d);
       for (const { row, day } of this.notImported) acc.add(row, day, -1);
