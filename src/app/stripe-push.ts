@@ -289,7 +289,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       results.set(t.id, result);
       // Receipts are read outside the transaction (on SQLite it would hold off imports' writes
       // for the whole scan); a receipt landing meanwhile is simply pushed by the next run.
-      const usage = await db(() => store.ledger.usage(t.id, bucketMs, req.until));
+      const usage = await db(() => store.ledger.usage(t.id, bucketMs, req.until, t.stripeSince));
       const totals: BucketTotal[] = [];
       for (const u of usage) {
         for (const m of METER_KEYS) {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { Decimal, isKnownCurrency } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
-import { isPeriod, isValidTimeZone, type Period } from '../domain/period.js';
+import { isPeriod, isValidTimeZone, periodInterval, periodOf, type Period } from '../domain/period.js';
 import { planFor, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
 import { UsageError, ValidationError } from '../errors.js';
 import type { NewTenant, Store, TenantPatch } from '../store/store.js';
@@ -25,6 +25,8 @@ export interface TenantFields {
   currency?: string;
   billingMode?: string;
   stripeCustomer?: string;
+  /** YYYY-MM: with billing mode stripe, the first period whose usage goes to Stripe. */
+  stripeSince?: string;
 }
 
 export interface CheckedFields {
@@ -165,6 +167,26 @@ export async function requireTenant(store: Store, id: string): Promise<Tenant> {
   return t;
 }
 
+/**
+ * A tenant moving from invoices to Stripe: its usage goes to Stripe from the start of its current
+ * period (or of `--stripe-since`); earlier periods are still invoiced, so nothing is billed twice
+ * and nothing falls between the two.
+ */
+function stripeSinceFor(before: Tenant, f: TenantFields, timezone: string, at: string, problems: string[]): number | null | undefined {
+  const toStripe = f.billingMode === 'stripe' && before.billingMode !== 'stripe';
+  if (f.stripeSince !== undefined) {
+    if (!isPeriod(f.stripeSince)) {
+      problems.push(`stripe-since: "${f.stripeSince}" is not a period (YYYY-MM)`);
+      return undefined;
+    }
+    if (!toStripe && before.billingMode !== 'stripe') problems.push('stripe-since: goes with --billing-mode stripe');
+    return periodInterval(timezone, f.stripeSince).start;
+  }
+  if (toStripe) return periodInterval(timezone, periodOf(timezone, Date.parse(at))).start;
+  if (f.billingMode === 'invoice' && before.billingMode === 'stripe') return null;
+  return undefined;
+}
+
 export async function updateTenant(store: Store, id: string, f: TenantFields, at: string): Promise<Tenant> {
   if (f.plan !== undefined || f.from !== undefined) {
     throw new UsageError('tenant update does not change plans', `Use: billctl tenant set-plan ${id} <plan> --from YYYY-MM`);
@@ -172,6 +194,9 @@ export async function updateTenant(store: Store, id: string, f: TenantFields, at
   const problems: string[] = [];
   const facts = await catalogFacts(store).catch(() => undefined);
   const checked = checkTenantFields(f, facts, problems);
+  const current = await requireTenant(store, id);
+  const since = stripeSinceFor(current, f, checked.patch.timezone ?? current.timezone, at, problems);
+  if (since !== undefined) checked.patch.stripeSince = since;
   assertNoProblems(`tenant ${id}`, problems);
   if (Object.keys(checked.patch).length === 0) {
     throw new UsageError('nothing to change', 'Pass at least one flag, like --name or --tax-rate.');

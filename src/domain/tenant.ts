@@ -26,11 +26,21 @@ export interface Tenant {
   address: string | null;
   billingMode: BillingMode;
   stripeCustomerId: string | null;
+  /**
+   * The instant from which usage goes to Stripe (set when a tenant moves from invoices to
+   * Stripe): earlier usage is invoiced, later usage pushed. Null: all of it follows billingMode.
+   */
+  stripeSince: number | null;
   /** Created by an import rather than by a person. */
   autoCreated: boolean;
   createdAt: string;
   updatedAt: string;
   plans: PlanEntry[];
+}
+
+/** True when the tenant's period ending at `periodEnd` (ms) is billed by invoice. */
+export function invoicedPeriod(t: Pick<Tenant, 'billingMode' | 'stripeSince'>, periodEnd: number): boolean {
+  return t.billingMode === 'invoice' || (t.stripeSince !== null && periodEnd <= t.stripeSince);
 }
 
 /**

@@ -103,7 +103,8 @@ export interface LedgerTotal {
 
 export interface LedgerRepo {
   /** A tenant's billable usage per UTC bucket of `bucketMs`, split at `until` (see push-sql.ts). */
-  usage(tenantId: string, bucketMs: number, until: number): Promise<BucketUsage[]>;
+  /** Bucket sums of the tenant's billable receipts from `since` on (null: all). */
+  usage(tenantId: string, bucketMs: number, until: number, since?: number | null): Promise<BucketUsage[]>;
   /** What the ledger holds per bucket, for planning (one tenant at a time keeps memory flat). */
   buckets(tenantId: string): Promise<LedgerBucket[]>;
   /** Records planned revisions: pending (to send) or expired (never to be sent). */
@@ -137,8 +138,8 @@ const INSERT_CHUNK = 100;
 export class SqlLedgerRepo implements LedgerRepo {
   constructor(private readonly db: SqlDriver) {}
 
-  usage(tenantId: string, bucketMs: number, until: number): Promise<BucketUsage[]> {
-    return bucketUsage(this.db, tenantId, bucketMs, until);
+  usage(tenantId: string, bucketMs: number, until: number, since: number | null = null): Promise<BucketUsage[]> {
+    return bucketUsage(this.db, tenantId, bucketMs, until, since);
   }
 
   async buckets(tenantId: string): Promise<LedgerBucket[]> {

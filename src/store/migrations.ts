@@ -200,6 +200,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'a cache of rated amounts per tenant-period for usage reports',
     sql: USAGE_CACHE_MIGRATION_SQL,
   },
+  {
+    version: 7,
+    name: 'when a tenant moved from invoices to Stripe',
+    sql: 'ALTER TABLE tenants ADD COLUMN stripe_since {bigint};',
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

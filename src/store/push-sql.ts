@@ -20,8 +20,11 @@ export interface BucketUsage {
 
 export const zeroAmounts = (): MeterAmounts => ({ gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 0n });
 
-/** One row per bucket that holds a billable receipt of the tenant, oldest first. */
-export async function bucketUsage(db: SqlDriver, tenantId: string, bucketMs: number, until: number): Promise<BucketUsage[]> {
+/**
+ * One row per bucket that holds a billable receipt of the tenant, oldest first. Receipts before
+ * `since` (when the tenant moved from invoices to Stripe) were invoiced and are never pushed.
+ */
+export async function bucketUsage(db: SqlDriver, tenantId: string, bucketMs: number, until: number, since: number | null): Promise<BucketUsage[]> {
   if (!Number.isSafeInteger(bucketMs) || bucketMs <= 0) throw new RangeError(`bad bucket size ${bucketMs}`);
   const bucket = `ts / ${bucketMs} * ${bucketMs}`;
   // Every receipt is one API call, so api_calls counts rows.
@@ -35,9 +38,9 @@ export async function bucketUsage(db: SqlDriver, tenantId: string, bucketMs: num
        SUM(CASE WHEN ts < ? THEN 0 ELSE input_tokens END) AS later_input_tokens,
        SUM(CASE WHEN ts < ? THEN 0 ELSE output_tokens END) AS later_output_tokens,
        SUM(CASE WHEN ts < ? THEN 0 ELSE 1 END) AS later_api_calls
-     FROM receipts WHERE tenant_id = ? AND billable = 1
+     FROM receipts WHERE tenant_id = ? AND billable = 1 AND ts >= ?
      GROUP BY ${bucket} ORDER BY ${bucket}`,
-    [until, until, until, until, until, until, until, until, tenantId],
+    [until, until, until, until, until, until, until, until, tenantId, since ?? Number.MIN_SAFE_INTEGER],
   );
   return rows.map((r) => {
     const due = zeroAmounts();

@@ -168,6 +168,7 @@ export abstract class SqlStore implements Store {
       address: toStringOrNull(row.address),
       billingMode: String(row.billing_mode) as BillingMode,
       stripeCustomerId: toStringOrNull(row.stripe_customer_id),
+      stripeSince: row.stripe_since === null || row.stripe_since === undefined ? null : toNumber(row.stripe_since),
       autoCreated: toNumber(row.auto_created) === 1,
       createdAt: String(row.created_at),
       updatedAt: String(row.updated_at),
@@ -223,7 +224,7 @@ export abstract class SqlStore implements Store {
     const columns: Record<keyof TenantPatch, string> = {
       name: 'name', timezone: 'timezone', taxRate: 'tax_rate', taxLabel: 'tax_label', netDays: 'net_days',
       currency: 'currency', email: 'email', address: 'address', billingMode: 'billing_mode',
-      stripeCustomerId: 'stripe_customer_id',
+      stripeCustomerId: 'stripe_customer_id', stripeSince: 'stripe_since',
     };
     const sets: string[] = [];
     const values: (string | number | null)[] = [];

@@ -50,7 +50,7 @@ export type TenantPatch = Partial<
   Pick<
     Tenant,
     'name' | 'timezone' | 'taxRate' | 'taxLabel' | 'netDays' | 'currency' | 'email' | 'address' | 'billingMode' |
-    'stripeCustomerId'
+    'stripeCustomerId' | 'stripeSince'
   >
 >;
 

@@ -8,9 +8,9 @@ import {
 import { StoreRating } from '../../app/rating-service.js';
 import { requireTenant } from '../../app/tenants.js';
 import { formatAmount } from '../../domain/money.js';
-import { isPeriod, type Period } from '../../domain/period.js';
+import { isPeriod, periodInterval, type Period } from '../../domain/period.js';
 import { RatingError } from '../../domain/rating.js';
-import type { Tenant } from '../../domain/tenant.js';
+import { invoicedPeriod, type Tenant } from '../../domain/tenant.js';
 import { formatUtcDate, parseDate } from '../../domain/time.js';
 import { ExitCode, UsageError, errorMessage } from '../../errors.js';
 import { INVOICE_STATUSES, type InvoiceRecord, type InvoiceStatus } from '../../store/invoice-repo.js';
@@ -188,10 +188,12 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
   }
   const issueDate = issueDateOf(ctx, opts);
   return ctx.withStore(async (store) => {
+    // Invoiced: tenants billed by invoice, and those that moved to Stripe after this period.
+    const invoiced = (t: Tenant) => invoicedPeriod(t, periodInterval(t.timezone, period).end);
     const tenants: Tenant[] = opts.all === true
-      ? (await store.listTenants()).filter((t) => t.billingMode === 'invoice')
+      ? (await store.listTenants()).filter(invoiced)
       : [await requireTenant(store, String(opts.tenant))];
-    if (opts.all !== true && tenants[0]!.billingMode !== 'invoice') {
+    if (opts.all !== true && !invoiced(tenants[0]!)) {
       throw new UsageError(`tenant ${tenants[0]!.id} is billed through Stripe, not by invoice`, `Change it with: billctl tenant update ${tenants[0]!.id} --billing-mode invoice`);
     }
     if (opts.finalize === true) await ctx.confirm(`Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);

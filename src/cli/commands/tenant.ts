@@ -9,7 +9,7 @@ function fields(opts: Record<string, unknown>): TenantFields {
   return {
     name: s('name'), plan: s('plan'), from: s('from'), timezone: s('timezone'), taxRate: s('taxRate'),
     taxLabel: s('taxLabel'), netDays: s('netDays'), email: s('email'), address: s('address'),
-    currency: s('currency'), billingMode: s('billingMode'), stripeCustomer: s('stripeCustomer'),
+    currency: s('currency'), billingMode: s('billingMode'), stripeCustomer: s('stripeCustomer'), stripeSince: s('stripeSince'),
   };
 }
 

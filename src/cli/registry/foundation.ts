@@ -88,11 +88,15 @@ export function registerFoundation(program: Command, state: RunState): void {
       state,
       'update <id>',
       "change a tenant's terms (plans change with set-plan)",
-      ['billctl tenant update acme --tax-rate 0.2 --net-days 14', 'billctl tenant update acme --email billing@acme.example'],
+      [
+        'billctl tenant update acme --tax-rate 0.2 --net-days 14',
+        'billctl tenant update acme --email billing@acme.example',
+        'billctl tenant update acme --billing-mode stripe --stripe-since 2026-12   # invoiced until November',
+      ],
       async () => ({ run: (await import('../commands/tenant.js')).updateCommand }),
     ),
     false,
-  );
+  ).option('--stripe-since <YYYY-MM>', 'moving to Stripe: the first period whose usage goes to Stripe (default: the current one)');
   leaf(
     tenant,
     state,

@@ -15,6 +15,7 @@ export function tenantJson(t: Tenant): Record<string, unknown> {
     address: t.address,
     billing_mode: t.billingMode,
     stripe_customer_id: t.stripeCustomerId,
+    stripe_since: t.stripeSince === null ? null : new Date(t.stripeSince).toISOString(),
     auto_created: t.autoCreated,
     plans: t.plans.map((p) => ({ plan: p.plan, from: p.from, set_at: p.setAt })),
     created_at: t.createdAt,
