@@ -18,7 +18,9 @@ import { loadCovenantMap, type CovenantMap } from '../ingest/covenants.js';
 import { RollupAccumulator } from '../ingest/pipeline.js';
 import { startReading, type Reading } from '../ingest/reading.js';
 import { expandInputs } from '../ingest/sources.js';
-import { ParcelDecoder, type Checkpoint, type InputFormat, type Parcel, type PipelineJob, type PipelineOptions, type SourceSpec } from '../ingest/types.js';
+import {
+  ParcelDecoder, type Checkpoint, type InputFormat, type Parcel, type PipelineJob, type PipelineOptions, type RollupDelta, type SourceSpec,
+} from '../ingest/types.js';
 import { ZERO_COUNTS, type BatchCounts, type BatchKind, type IngestStore, type RejectRecord, type ReceiptWriter } from '../store/ingest.js';
 import type { Store } from '../store/store.js';
 import { newestCatalog } from './catalogs.js';
@@ -229,7 +231,7 @@ class ImportRun {
       resume = byPath.find((b) => b.status === 'running' && b.fingerprint === fingerprint);
     }
     let sha = resume?.sha256 ?? null;
-    if (!resume) {
+    if (!resume && !this.req.force) {
       sha = (await this.reading.files.hash(file)).sha256;
       const bySha = (await this.ingest.findBatches({ sha256: sha })).filter((b) => b.settings === settings);
       if (!this.req.force && bySha.some((b) => b.status === 'complete')) return skip();
@@ -264,8 +266,11 @@ class ImportRun {
     const unitRecords = size('BILLCTL_IMPORT_UNIT', UNIT_RECORDS);
     return {
       source: src, batchId, resume, seek, options: this.options(), tenants: [...this.known], emitRows,
-      // A file was hashed before it is read (and its stat is checked after); standard input is hashed as it is read.
-      aggregates: emitRows && this.writer.wantsRollups, hash: src.path === '-', unitRecords,
+      // A file was hashed before it is read (and its stat is checked after); standard input, and a
+      // file read again with --force (no skip to decide), are hashed as they are read.
+      aggregates: emitRows && this.writer.wantsRollups, hash: src.path === '-' || (this.req.force && !seek), unitRecords,
+      // --force mostly reads receipts that are stored already: the reading side's sums would go unused.
+      sumFirstUnit: !this.req.force,
       parcelRecords: Math.min(unitRecords, size('BILLCTL_IMPORT_PARCEL', PARCEL_RECORDS)),
     };
   }
@@ -393,9 +398,13 @@ class ImportRun {
           if (!n) throw new Error('the reader ended inside a unit of work');
           q = n;
         }
-        const sums = [q.rollups ?? []];
-        if (corrections.size > 0) sums.push(corrections.deltas());
+        let sums: RollupDelta[][] | undefined;
+        if (q.rollups) {
+          sums = [q.rollups];
+          if (corrections.size > 0) sums.push(corrections.deltas());
+        }
         const r = await this.writer.finish(sums);
+        stream.setAggregates(r.wantsSums);
         counts.imported += r.imported;
         counts.duplicates += r.duplicates;
         counts.conflicts += r.conflicts.length;
@@ -413,9 +422,10 @@ class ImportRun {
         'What was read is stored (and deduplicated); run the same command again to import the file as it is now.',
       );
     }
+    // A file read again with --force and resumed past its start was not hashed on the way: hash it now.
+    const digest = sha ?? end.sha256 ?? (input ? null : (await this.reading.files.hash(src.path)).sha256);
     await this.ingest.finishBatch(batchId, {
-      status: 'complete', counts, checkpoint: last, sha256: sha ?? end.sha256, size: sha === null ? end.bytes : null,
-      at: this.req.now(),
+      status: 'complete', counts, checkpoint: last, sha256: digest, size: input ? end.bytes : null, at: this.req.now(),
     });
     add(this.totals, counts);
   }

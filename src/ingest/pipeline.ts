@@ -16,6 +16,12 @@ import { DICT_FIELDS, NUM_FIELDS, type Checkpoint, type PipelineEnd, type Pipeli
 
 const READ_CHUNK = 256 * 1024;
 
+/** Switches the writer can flip while a source is read; they take effect at the next unit. */
+export interface PipelineControl {
+  /** Sum rollups per unit (the writer stops using them while units are mostly known receipts). */
+  aggregates: boolean;
+}
+
 /** SHA-256 and size of a file, read in large chunks. */
 export async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
@@ -168,6 +174,7 @@ export async function runPipeline(
   job: PipelineJob,
   input: AsyncIterable<Buffer> | undefined,
   emit: (p: WireParcel) => Promise<void> | void,
+  control: PipelineControl = { aggregates: job.sumFirstUnit },
 ): Promise<PipelineEnd> {
   const normOptions: NormalizeOptions = {
     assumeUtc: job.options.assumeUtc,
@@ -182,7 +189,9 @@ export async function runPipeline(
   let checkpoint: Checkpoint = { ...job.resume };
   let bytesRead = job.seek ? job.resume.byte : 0;
   const hash = job.hash && !job.seek ? createHash('sha256') : null;
+  // Rollup sums per unit, when the job wants them and the writer still uses them (decided per unit).
   const acc = job.aggregates ? new RollupAccumulator() : null;
+  let summing = acc !== null && control.aggregates;
   let unitRecords = 0;
 
   // The dictionary of repeated strings, shared with the decoder until it is reset.
@@ -230,8 +239,9 @@ export async function runPipeline(
       records: parcelRecords, outOfRange, checkpoint: { ...checkpoint }, bytesRead, unitEnd,
     };
     if (unitEnd && acc) {
-      p.rollups = acc.deltas();
+      if (summing) p.rollups = acc.deltas();
       acc.clear();
+      summing = control.aggregates;
     }
     if (unitEnd) unitRecords = 0;
     ready.push(p);
@@ -321,7 +331,7 @@ export async function runPipeline(
             rawAt += bytes.length;
             rawEnds[count] = rawAt;
             count++;
-            acc?.addReceipt(
+            if (summing) acc!.addReceipt(
               x.tenantId, day, x.modelKey, x.gpuKey, x.billable, x.gpuSeconds, x.inputTokens, x.outputTokens, x.reportedCost,
               x.unsplit,
             );

@@ -4,7 +4,7 @@
  * most a few parcels wait to be taken: reading pauses until the writer catches up.
  */
 import { Worker } from 'node:worker_threads';
-import { hashFile, runPipeline } from './pipeline.js';
+import { hashFile, runPipeline, type PipelineControl } from './pipeline.js';
 import type { PipelineEnd, PipelineJob, WireParcel as Parcel } from './types.js';
 
 /** Parcels that may wait between reader and writer. */
@@ -15,6 +15,8 @@ export interface ParcelStream {
   next(): Promise<Parcel | undefined>;
   /** The source's hash and size, once every parcel was taken. */
   readonly end: Promise<PipelineEnd>;
+  /** Whether units after the current one carry rollup sums. */
+  setAggregates(on: boolean): void;
 }
 
 export interface Reading {
@@ -33,6 +35,9 @@ class ParcelQueue implements ParcelStream {
   readonly end: Promise<PipelineEnd>;
   private resolveEnd!: (e: PipelineEnd) => void;
   private rejectEnd!: (err: unknown) => void;
+
+  /** Set by the reading side that owns the queue. */
+  setAggregates: (on: boolean) => void = () => {};
 
   constructor(private readonly onTake?: () => void) {
     this.end = new Promise((resolve, reject) => {
@@ -122,10 +127,17 @@ class InProcessReading implements Reading {
 
   read(job: PipelineJob, input?: AsyncIterable<Buffer>): ParcelStream {
     const q = new ParcelQueue();
-    runPipeline(job, input, async (p) => {
-      q.push(p);
-      await q.room();
-    }).then(
+    const control: PipelineControl = { aggregates: job.sumFirstUnit };
+    q.setAggregates = (on) => (control.aggregates = on);
+    runPipeline(
+      job,
+      input,
+      async (p) => {
+        q.push(p);
+        await q.room();
+      },
+      control,
+    ).then(
       (end) => q.finish(end),
       (err: unknown) => q.fail(err),
     );
@@ -198,6 +210,7 @@ class ThreadReading implements Reading {
   read(job: PipelineJob, input?: AsyncIterable<Buffer>): ParcelStream {
     if (input) throw new Error('the reading thread reads files only');
     const q = new ParcelQueue(() => this.worker.postMessage({ type: 'ack' }));
+    q.setAggregates = (on) => this.worker.postMessage({ type: 'aggregates', on });
     this.queue = q;
     if (this.dead) q.fail(this.dead);
     else this.worker.postMessage({ type: 'run', job });

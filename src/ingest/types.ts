@@ -205,8 +205,10 @@ export interface PipelineJob {
   tenants: [string, string][];
   /** False: validate only (rows are dropped; rejects and counts still flow). */
   emitRows: boolean;
-  /** Compute per-unit rollup sums in the pipeline. */
+  /** Compute per-unit rollup sums in the pipeline (the writer can switch them off and on, see PipelineControl). */
   aggregates: boolean;
+  /** Sum the first unit (off when most receipts are expected to be stored already, as with --force). */
+  sumFirstUnit: boolean;
   /** Hash the source while reading it (only meaningful from byte 0). */
   hash: boolean;
   unitRecords: number;

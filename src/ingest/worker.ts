@@ -1,14 +1,19 @@
 /** The reading thread: hashes and reads sources on request, posting parcels back (see reading.ts). */
 import { parentPort } from 'node:worker_threads';
-import { hashFile, runPipeline } from './pipeline.js';
+import { hashFile, runPipeline, type PipelineControl } from './pipeline.js';
 import { IN_FLIGHT, toWire } from './reading.js';
 import type { PipelineJob } from './types.js';
 
 const port = parentPort!;
 let outstanding = 0;
 let wake: (() => void) | undefined;
+const control: PipelineControl = { aggregates: true };
 
-type ToWorker = { type: 'ack' } | { type: 'hash'; path: string } | { type: 'run'; job: PipelineJob };
+type ToWorker =
+  | { type: 'ack' }
+  | { type: 'hash'; path: string }
+  | { type: 'run'; job: PipelineJob }
+  | { type: 'aggregates'; on: boolean };
 
 port.on('message', (m: ToWorker) => {
   switch (m.type) {
@@ -25,13 +30,22 @@ port.on('message', (m: ToWorker) => {
         (err: unknown) => port.postMessage({ type: 'error', error: toWire(err) }),
       );
       break;
+    case 'aggregates':
+      control.aggregates = m.on;
+      break;
     case 'run':
       outstanding = 0;
-      runPipeline(m.job, undefined, async (p) => {
-        outstanding++;
-        port.postMessage({ type: 'parcel', parcel: p }, [p.codes, p.nums, p.freeEnds, p.rawBytes, p.rawEnds].map((a) => a.buffer as ArrayBuffer));
-        while (outstanding >= IN_FLIGHT) await new Promise<void>((r) => (wake = r));
-      }).then(
+      control.aggregates = m.job.sumFirstUnit;
+      runPipeline(
+        m.job,
+        undefined,
+        async (p) => {
+          outstanding++;
+          port.postMessage({ type: 'parcel', parcel: p }, [p.codes, p.nums, p.freeEnds, p.rawBytes, p.rawEnds].map((a) => a.buffer as ArrayBuffer));
+          while (outstanding >= IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+        },
+        control,
+      ).then(
         (end) => port.postMessage({ type: 'end', end }),
         (err: unknown) => port.postMessage({ type: 'error', error: toWire(err) }),
       );

@@ -85,6 +85,8 @@ export interface UnitResult {
   duplicates: number;
   unsplit: number;
   conflicts: RejectRecord[];
+  /** The reading side's sums are worth computing for the next unit (most receipts were new). */
+  wantsSums: boolean;
 }
 
 /**
@@ -97,10 +99,10 @@ export interface ReceiptWriter {
   add(parcel: Parcel): Promise<void>;
   /**
    * Dedups, stores rollups and reports what happened. `rollups`: sums over every row added (as if
-   * all were new), from the reading side, in one or more lists that add up; a writer that sums in
-   * SQL ignores them.
+   * all were new), from the reading side, in lists that add up; undefined when the reading side did
+   * not sum this unit. A writer that sums in SQL ignores them.
    */
-  finish(rollups: RollupDelta[][]): Promise<UnitResult>;
+  finish(rollups: RollupDelta[][] | undefined): Promise<UnitResult>;
   /** True when the writer wants `rollups` (the reading side then computes them). */
   readonly wantsRollups: boolean;
 }

@@ -152,7 +152,7 @@ class PostgresReceiptWriter implements ReceiptWriter {
         });
       }
     }
-    return { imported, unsplit, duplicates: staged - imported - conflicts.length, conflicts };
+    return { imported, unsplit, duplicates: staged - imported - conflicts.length, conflicts, wantsSums: false };
   }
 
   async finish(): Promise<UnitResult> {

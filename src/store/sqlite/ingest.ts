@@ -66,6 +66,8 @@ class SqliteReceiptWriter implements ReceiptWriter {
   /** Rows added but not imported, with their rollup day, while there are few of them. */
   private notImported: { row: ReceiptRow; day: number }[] = [];
   private notImportedCount = 0;
+  /** The share of the last parcel's receipts that were stored already. */
+  private knownShare = 0;
   /** The largest rowid before the unit: rows above it are the unit's own (a rowid table hands out max + 1). */
   private unitStart = 0n;
   private dayOf: (tenantId: string, ts: number) => number = () => 0;
@@ -107,17 +109,33 @@ class SqliteReceiptWriter implements ReceiptWriter {
   async add(p: Parcel): Promise<void> {
     const { rows, days } = p;
     const insert = this.insert;
+    // Mostly new receipts: insert first (one statement each). Mostly known ones (a file sent again,
+    // --force): look up first, which costs less than a failed insert, and insert what is missing.
+    const lookupFirst = this.knownShare > 0.5;
     let imported = 0;
     let unsplit = 0;
+    let known = 0;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
-      if (insert.run(row).changes === 1) {
-        imported++;
-        unsplit += row[16];
-        continue;
+      let same: unknown;
+      if (lookupFirst) {
+        same = this.sameContent.get(row[2], row[3], row[9], row[11], row[12], row[13], row[14], row[0], row[1]);
+        if (same === undefined) {
+          insert.run(row);
+          imported++;
+          unsplit += row[16];
+          continue;
+        }
+      } else {
+        if (insert.run(row).changes === 1) {
+          imported++;
+          unsplit += row[16];
+          continue;
+        }
+        same = this.sameContent.get(row[2], row[3], row[9], row[11], row[12], row[13], row[14], row[0], row[1]);
       }
+      known++;
       this.skip(row, days[i]!);
-      const same = this.sameContent.get(row[2], row[3], row[9], row[11], row[12], row[13], row[14], row[0], row[1]);
       if (same === 1n) {
         this.duplicates++;
         continue;
@@ -129,6 +147,7 @@ class SqliteReceiptWriter implements ReceiptWriter {
         text: rawText(p, i), tenantId: row[0], receiptId: row[1], stored, incoming,
       });
     }
+    if (rows.length > 0) this.knownShare = known / rows.length;
     this.imported += imported;
     this.unsplit += unsplit;
   }
@@ -147,11 +166,12 @@ class SqliteReceiptWriter implements ReceiptWriter {
     return acc.deltas();
   }
 
-  async finish(rollups: RollupDelta[][]): Promise<UnitResult> {
+  async finish(rollups: RollupDelta[][] | undefined): Promise<UnitResult> {
     let deltas: RollupDelta[];
-    if (this.notImportedCount === 0 && rollups.length === 1) deltas = rollups[0]!;
-    else if (this.notImportedCount > NOT_IMPORTED_CAP || this.imported < this.notImportedCount) deltas = this.fromInserted();
-    else {
+    if (rollups !== undefined && this.notImportedCount === 0 && rollups.length === 1) deltas = rollups[0]!;
+    else if (rollups === undefined || this.notImportedCount > NOT_IMPORTED_CAP || this.imported < this.notImportedCount) {
+      deltas = this.fromInserted();
+    } else {
       // Few rows were not imported: take them out of the sums the reading side made.
       const acc = new RollupAccumulator();
       for (const list of rollups) for (const d of list) acc.addDelta(d);
@@ -159,7 +179,10 @@ class SqliteReceiptWriter implements ReceiptWriter {
       deltas = acc.deltas();
     }
     for (const d of deltas) this.upsertRollup.run(d);
-    return { imported: this.imported, duplicates: this.duplicates, unsplit: this.unsplit, conflicts: this.conflicts };
+    return {
+      imported: this.imported, duplicates: this.duplicates, unsplit: this.unsplit, conflicts: this.conflicts,
+      wantsSums: this.imported >= this.notImportedCount,
+    };
   }
 }
 
