@@ -10,6 +10,7 @@ import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { periodInterval, type Period } from '../domain/period.js';
+import { mulberry32 } from '../prng.js';
 
 export interface DemoTenant {
   id: string;
@@ -33,18 +34,6 @@ export const DEMO_TENANTS: DemoTenant[] = [
   { id: 'obrien', name: "O'Brien Analytics Ltd", plan: 'pro', timezone: 'Europe/Dublin', taxRate: '0.23', taxLabel: 'VAT', netDays: 30, email: 'accounts@obrien.example', address: '12 Grafton St\nDublin 2\nIreland', weight: 8 },
   { id: 'chennai-ml', name: 'Chennai ML Pvt Ltd', plan: 'free', timezone: 'Asia/Kolkata', taxRate: '0.18', taxLabel: 'GST', netDays: 15, email: 'finance@chennai-ml.example', address: 'Anna Salai\nChennai 600002\nIndia', weight: 5 },
 ];
-
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MODELS = ['Qwen-70B', 'qwen_30b', 'Gemma-2B'];
 const GPUS = ['A100 80GB', 'a100-40gb', 'RTX 4090', 'rtx_3090'];
@@ -88,7 +77,7 @@ async function writeLines(file: string, lines: Iterable<string>, gzip: boolean):
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export async function writeDemoFiles(dir: string, period: Period, seed = 2026): Promise<DemoFiles> {
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const receiptsDir = path.join(dir, 'receipts');
   const lateDir = path.join(dir, 'late');
   fs.mkdirSync(receiptsDir, { recursive: true });

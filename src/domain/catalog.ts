@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Decimal, isKnownCurrency } from './money.js';
 import { nameKey } from './names.js';
+import { jsonWhole } from './quantity.js';
 import { parseDate, parseRfc3339 } from './time.js';
 
 export interface GpuRate {
@@ -267,11 +268,6 @@ export function parseCatalog(doc: unknown): CatalogParseResult {
   };
 }
 
-/** A whole number for a JSON document: a number while exact, else its digits as text. */
-function jsonWhole(n: bigint): number | string {
-  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
-}
-
 /** The catalog as a canonical document (sorted keys, decimals as text): stored, shown and hashed. */
 export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
   const sorted = <T>(m: ReadonlyMap<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -316,11 +312,8 @@ export function catalogFromDocument(body: string): CatalogVersion {
   return result.catalog;
 }
 
-/**
- * The version in effect at instant `t`: the one with the greatest effective_from <= t, or
- * undefined when `t` precedes every version. `versions` must be sorted by effectiveFrom.
- */
-export function versionAt<V extends { effectiveFrom: number }>(versions: readonly V[], t: number): V | undefined {
+/** Index of the version in effect at `t` (greatest effectiveFrom <= t) in sorted `versions`, or -1. */
+export function versionIndexAt(versions: readonly { effectiveFrom: number }[], t: number): number {
   let lo = 0;
   let hi = versions.length;
   while (lo < hi) {
@@ -328,5 +321,14 @@ export function versionAt<V extends { effectiveFrom: number }>(versions: readonl
     if (versions[mid]!.effectiveFrom <= t) lo = mid + 1;
     else hi = mid;
   }
-  return lo === 0 ? undefined : versions[lo - 1];
+  return lo - 1;
+}
+
+/**
+ * The version in effect at instant `t`: the one with the greatest effective_from <= t, or
+ * undefined when `t` precedes every version. `versions` must be sorted by effectiveFrom.
+ */
+export function versionAt<V extends { effectiveFrom: number }>(versions: readonly V[], t: number): V | undefined {
+  const i = versionIndexAt(versions, t);
+  return i < 0 ? undefined : versions[i];
 }

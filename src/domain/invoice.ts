@@ -8,6 +8,7 @@ import type { Period } from './period.js';
 import {
   LINE_KIND_ORDER, type RatedLine, type RatedLineKind, type RatedPeriod, type Unit, type UsageKind, unitOf,
 } from './rating.js';
+import { jsonWhole } from './quantity.js';
 import { compareIds } from './receipt.js';
 
 export type InvoiceLineKind = RatedLineKind | 'adjustment';
@@ -252,11 +253,6 @@ export interface InvoiceLineJson {
   unit_price: string | null;
   unit_size: number | string | null;
   amount: string;
-}
-
-/** A whole number for JSON: a number while exactly representable, else its digits as text. */
-function jsonWhole(n: bigint): number | string {
-  return n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(n) : n.toString();
 }
 
 /** A line as cli.md's JSON: amounts with exactly the currency's minor digits, prices as their decimal text. */

@@ -10,7 +10,7 @@
  * `detailDays` says which days those are, and `ratePeriod` checks the split is sound.
  */
 import { BillctlError, ExitCode, UsageError } from '../errors.js';
-import type { Allowances, CatalogVersion, PlanTerms } from './catalog.js';
+import { versionIndexAt, type Allowances, type CatalogVersion, type PlanTerms } from './catalog.js';
 import { Decimal, currencyDigits } from './money.js';
 import { type Period, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
 import { type PriceModel, listedPrice, perUnit, priceLine } from './price-models/index.js';
@@ -271,18 +271,6 @@ export function resolvePlanTerms(tenant: RatingTenant, period: Period, versions:
     );
   }
   return { planId, plan, version };
-}
-
-/** Index of the version in effect at t (greatest effectiveFrom <= t), or -1. */
-function versionIndexAt(versions: readonly CatalogVersion[], t: number): number {
-  let lo = 0;
-  let hi = versions.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (versions[mid]!.effectiveFrom <= t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo - 1;
 }
 
 // ---------------------------------------------------------------------------------------------

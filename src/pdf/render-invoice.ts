@@ -13,6 +13,7 @@ import { chartModel } from './chart.js';
 import { fillText, formatAmountText, formatPercent, formatQuantity, formatUnitPrice } from './format.js';
 import { invoiceDocumentProblems, type InvoiceDocument, type InvoiceDocumentLine } from './invoice-document.js';
 import { readImage, type LoadedTemplate, type TableColumn } from './template.js';
+import { processAlive } from '../process-alive.js';
 
 export { loadInvoiceTemplate, type LoadedTemplate } from './template.js';
 
@@ -475,16 +476,6 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
       reject(err as Error);
     }
   });
-}
-
-/** True when a process with this pid runs on this machine. */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

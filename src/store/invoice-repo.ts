@@ -3,7 +3,7 @@
  * sequences. Shared SQL for both databases; the one dialect difference (row locks) is below.
  */
 import { Decimal } from '../domain/money.js';
-import type { AdjustmentLine, BilledLine, InvoiceLine } from '../domain/invoice.js';
+import type { AdjustmentLine, BilledLine, InvoiceLine, InvoiceTotals } from '../domain/invoice.js';
 import type { Period } from '../domain/period.js';
 import type { RatedLineKind, Unit } from '../domain/rating.js';
 import { toNumber, toStringOrNull, type Row, type SqlDriver, type SqlValue } from './sql.js';
@@ -11,15 +11,8 @@ import { toNumber, toStringOrNull, type Row, type SqlDriver, type SqlValue } fro
 export type InvoiceStatus = 'draft' | 'finalized' | 'paid' | 'void';
 export const INVOICE_STATUSES: readonly InvoiceStatus[] = ['draft', 'finalized', 'paid', 'void'];
 
-export interface InvoiceTotalsRecord {
-  fee: Decimal;
-  usage: Decimal;
-  discount: Decimal;
-  adjustments: Decimal;
-  subtotal: Decimal;
-  tax: Decimal;
-  total: Decimal;
-}
+/** The totals an invoice stores, as invoice math computes them. */
+export type InvoiceTotalsRecord = InvoiceTotals;
 
 export interface InvoiceRecord {
   id: string;

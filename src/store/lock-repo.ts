@@ -5,6 +5,7 @@
  * the server frees it the moment a killed run's connection drops.
  */
 import { toNumber, type Row, type SqlDriver } from './sql.js';
+import { processAlive } from '../process-alive.js';
 
 export interface LockOwner {
   /** Unique per run. */
@@ -43,16 +44,6 @@ export interface LockRepo {
   release(name: string, ownerId: string): Promise<void>;
   /** The lock's row, if any (on Postgres a killed run's row stays until the next run takes over). */
   holder(name: string): Promise<LockHolder | undefined>;
-}
-
-/** True when a process with this pid exists on this machine. */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class SqlLockRepo implements LockRepo {

@@ -14,6 +14,7 @@
  *
  * Objects start from Stripe's published examples (fixtures3.json) with fields overridden.
  */
+import { mulberry32 } from '../../src/prng.js';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -277,16 +278,6 @@ export function formatScaled(v: bigint): string {
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A uniform draw in [0, 1) fixed by its inputs. */
 function keyedDraw(...parts: (string | number)[]): number {

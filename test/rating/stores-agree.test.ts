@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { prng } from '../../src/app/demo-data.js';
+import { mulberry32 as prng } from '../../src/prng.js';
 import { BACKENDS, describeEachBackend, dropSchemas, postgresBackend, sqliteBackend } from '../helpers/backends.js';
 import { csvOf, jsonOf, makeStore } from '../helpers/store-setup.js';
 

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
+import { mulberry32 as prng } from '../../src/prng.js';
 import { openStore } from '../../src/store/open.js';
 import type { SqlDriver } from '../../src/store/sql.js';
 import type { Store } from '../../src/store/store.js';
@@ -34,17 +35,8 @@ export interface TestReceipt {
   outputTokens: bigint;
 }
 
-/** mulberry32 */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded randomness, as everywhere in billctl's tests. */
+export { prng };
 
 /** `count` receipts per tenant at random instants in [from, to), about 10 % of them not billable. */
 export function makeReceipts(seed: number, tenants: readonly string[], count: number, from: number, to: number, prefix = 'r'): TestReceipt[] {
