@@ -14,13 +14,13 @@
  *
  * Objects start from Stripe's published examples (fixtures3.json) with fields overridden.
  */
-import { mulberry32 } from '../../src/prng.js';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../../src/prng.js';
 import { EMBEDDED_FIXTURES } from './fake-stripe-fixtures.js';
 
 // ---------------------------------------------------------------------------------------------
