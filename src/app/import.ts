@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { setImmediate } from 'node:timers/promises';
 import { Decimal } from '../domain/money.js';
 import { localDayNumber } from '../domain/period.js';
 import { BillctlError, ExitCode } from '../errors.js';
@@ -373,6 +374,8 @@ class ImportRun {
     const stream = (input ? this.reading.stream : this.reading.files).read(job, input);
     const decoder = new ParcelDecoder(batchId);
     const next = async () => {
+      // One turn of the event loop per parcel, so timers (the progress bar) run while parcels flow.
+      await setImmediate();
       const w = await stream.next();
       return w && decoder.decode(w);
     };
@@ -384,10 +387,16 @@ class ImportRun {
         const corrections = new RollupAccumulator();
         let q = unitStart;
         for (;;) {
-          await this.tenants(q.newTenants, counts);
+          if (q.newTenants.length > 0) {
+            await this.writer.quiesce();
+            await this.tenants(q.newTenants, counts);
+          }
           this.fixDays(q, corrections);
           await this.writer.add(q);
-          if (q.rejects.length > 0) await this.ingest.addRejects(this.rejectsOf(batchId, q));
+          if (q.rejects.length > 0) {
+            await this.writer.quiesce();
+            await this.ingest.addRejects(this.rejectsOf(batchId, q));
+          }
           counts.lines += q.records;
           counts.rejected += q.rejects.length;
           counts.outOfRange += q.outOfRange;

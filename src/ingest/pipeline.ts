@@ -220,6 +220,7 @@ export async function runPipeline(
   let raws: Uint8Array[] = [];
   let rawEnds = new Uint32Array(job.parcelRecords);
   let rawAt = 0;
+  let unsplit = 0;
   let rejects: RejectEntry[] = [];
   let newTenants: string[] = [];
   let parcelRecords = 0;
@@ -236,8 +237,9 @@ export async function runPipeline(
     const p: WireParcel = {
       count, codes: codes.slice(0, count * DICT_FIELDS), nums: nums.slice(0, count * NUM_FIELDS), free: free.join(''),
       freeEnds: freeEnds.slice(0, count * 2), dictReset, dictAdd, rawBytes, rawEnds: rawEnds.slice(0, count), rejects, newTenants,
-      records: parcelRecords, outOfRange, checkpoint: { ...checkpoint }, bytesRead, unitEnd,
+      records: parcelRecords, outOfRange, checkpoint: { ...checkpoint }, bytesRead, unitEnd, summing, unsplit,
     };
+
     if (unitEnd && acc) {
       if (summing) p.rollups = acc.deltas();
       acc.clear();
@@ -254,6 +256,7 @@ export async function runPipeline(
     newTenants = [];
     parcelRecords = 0;
     outOfRange = 0;
+    unsplit = 0;
     dictReset = false;
     dictAdd = [];
     if (dict.size > DICT_LIMIT) {
@@ -315,6 +318,7 @@ export async function runPipeline(
             nums[k + 3] = x.inputTokens;
             nums[k + 4] = x.outputTokens;
             nums[k + 5] = x.unsplit ? 1 : 0;
+            if (x.unsplit) unsplit++;
             nums[k + 6] = day;
             nums[k + 7] = r.line;
             nums[k + 8] = x.reportedCost === null ? 0 : 1;

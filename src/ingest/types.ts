@@ -108,6 +108,10 @@ export interface WireParcel {
   checkpoint: Checkpoint;
   bytesRead: number;
   unitEnd: boolean;
+  /** This parcel's unit is being summed: its last parcel will carry `rollups`. */
+  summing: boolean;
+  /** Rows whose tokens came from tokens_processed. */
+  unsplit: number;
   rollups?: RollupDelta[];
 }
 
@@ -117,7 +121,8 @@ export const DICT_FIELDS = 9;
 export const NUM_FIELDS = 9;
 
 export interface Parcel {
-  rows: ReceiptRow[];
+  /** The rows (decoded on first use: a writer that streams COPY text may never need them). */
+  readonly rows: ReceiptRow[];
   /** Per row: its tenant's local day (days since 1970-01-01 local), for rollups. */
   days: Int32Array;
   /** Per row: its line (or array position). */
@@ -125,6 +130,10 @@ export interface Parcel {
   /** Per row: its record as written (UTF-8), concatenated; row i is rawBytes[rawEnds[i-1] .. rawEnds[i]). */
   rawBytes: Uint8Array;
   rawEnds: Uint32Array;
+  /** The rows as Postgres COPY text (tab-separated, columns in table order), made on first use. */
+  copyText(): Buffer;
+  /** How many rows. */
+  count: number;
   rejects: RejectEntry[];
   /** Tenants this source mentions for the first time and the job did not know. */
   newTenants: string[];
@@ -137,7 +146,11 @@ export interface Parcel {
   bytesRead: number;
   /** Commit after this parcel. */
   unitEnd: boolean;
-  /** With unitEnd and `aggregates`: rollup sums over every row of the unit (as if all were new). */
+  /** The unit is being summed by the reading side: its last parcel carries `rollups`. */
+  summing: boolean;
+  /** Rows whose tokens came from tokens_processed. */
+  unsplit: number;
+  /** With unitEnd and summing: rollup sums over every row of the unit (as if all were new). */
   rollups?: RollupDelta[];
 }
 
@@ -150,40 +163,108 @@ export function rawText(p: Pick<Parcel, 'rawBytes' | 'rawEnds'>, i: number): str
 /** Turns wire parcels back into rows, keeping the dictionary between parcels of one source. */
 export class ParcelDecoder {
   private dict: string[] = [];
+  /** The dictionary's entries in COPY text form, filled as they are needed. */
+  private copyDict: string[] = [];
 
   constructor(private readonly batchId: number) {}
 
   decode(w: WireParcel): Parcel {
-    if (w.dictReset) this.dict = [];
-    for (const s of w.dictAdd) this.dict.push(s);
-    const d = this.dict;
-    const { codes, nums, free, freeEnds, count } = w;
-    const rows: ReceiptRow[] = new Array(count);
-    const days = new Int32Array(count);
-    const lines = new Float64Array(count);
-    let at = 0;
-    const str = (c: number): string | null => (c < 0 ? null : d[c]!);
-    for (let i = 0; i < count; i++) {
-      const c = i * DICT_FIELDS;
-      const n = i * NUM_FIELDS;
-      const idEnd = freeEnds[2 * i]!;
-      const costEnd = freeEnds[2 * i + 1]!;
-      const id = free.slice(at, idEnd);
-      const cost = nums[n + 8] === 1 ? free.slice(idEnd, costEnd) : null;
-      at = costEnd;
-      rows[i] = [
-        d[codes[c]!]!, id, nums[n]!, nums[n + 1]! as 0 | 1, str(codes[c + 1]!), str(codes[c + 2]!), str(codes[c + 3]!),
-        str(codes[c + 4]!), str(codes[c + 5]!), str(codes[c + 6]!), str(codes[c + 7]!), str(codes[c + 8]!), nums[n + 2]!,
-        nums[n + 3]!, nums[n + 4]!, cost, nums[n + 5]! as 0 | 1, this.batchId,
-      ];
-      days[i] = nums[n + 6]!;
-      lines[i] = nums[n + 7]!;
+    // The dictionary grows in parcel order; a reset starts new arrays, so a parcel decoded later
+    // still reads the entries it was coded with.
+    if (w.dictReset) {
+      this.dict = [];
+      this.copyDict = [];
     }
+    for (const s of w.dictAdd) this.dict.push(s);
+    const dict = this.dict;
+    const copyDict = this.copyDict;
+    const batchId = this.batchId;
+    const days = new Int32Array(w.count);
+    const lines = new Float64Array(w.count);
+    for (let i = 0; i < w.count; i++) {
+      days[i] = w.nums[i * NUM_FIELDS + 6]!;
+      lines[i] = w.nums[i * NUM_FIELDS + 7]!;
+    }
+    let rows: ReceiptRow[] | undefined;
     return {
-      rows, days, lines, rawBytes: w.rawBytes, rawEnds: w.rawEnds, rejects: w.rejects, newTenants: w.newTenants, records: w.records,
-      outOfRange: w.outOfRange, checkpoint: w.checkpoint, bytesRead: w.bytesRead, unitEnd: w.unitEnd, rollups: w.rollups,
+      get rows() {
+        rows ??= decodeRows(w, dict, batchId);
+        return rows;
+      },
+      copyText: () => copyTextOf(w, dict, copyDict, batchId),
+      days, lines, rawBytes: w.rawBytes, rawEnds: w.rawEnds, count: w.count, rejects: w.rejects, newTenants: w.newTenants,
+      records: w.records, outOfRange: w.outOfRange, checkpoint: w.checkpoint, bytesRead: w.bytesRead, unitEnd: w.unitEnd,
+      summing: w.summing, unsplit: w.unsplit, rollups: w.rollups,
     };
   }
+}
+
+function decodeRows(w: WireParcel, d: readonly string[], batchId: number): ReceiptRow[] {
+  const { codes, nums, free, freeEnds, count } = w;
+  const rows: ReceiptRow[] = new Array(count);
+  let at = 0;
+  const str = (c: number): string | null => (c < 0 ? null : d[c]!);
+  for (let i = 0; i < count; i++) {
+    const c = i * DICT_FIELDS;
+    const n = i * NUM_FIELDS;
+    const idEnd = freeEnds[2 * i]!;
+    const costEnd = freeEnds[2 * i + 1]!;
+    const id = free.slice(at, idEnd);
+    const cost = nums[n + 8] === 1 ? free.slice(idEnd, costEnd) : null;
+    at = costEnd;
+    rows[i] = [
+      d[codes[c]!]!, id, nums[n]!, nums[n + 1]! as 0 | 1, str(codes[c + 1]!), str(codes[c + 2]!), str(codes[c + 3]!),
+      str(codes[c + 4]!), str(codes[c + 5]!), str(codes[c + 6]!), str(codes[c + 7]!), str(codes[c + 8]!), nums[n + 2]!,
+      nums[n + 3]!, nums[n + 4]!, cost, nums[n + 5]! as 0 | 1, batchId,
+    ];
+  }
+  return rows;
+}
+
+/** COPY text straight from a wire parcel: dictionary entries escaped once, no row arrays. */
+function copyTextOf(w: WireParcel, d: readonly string[], esc: string[], batchId: number): Buffer {
+  const { codes, nums, free, freeEnds, count } = w;
+  const field = (c: number): string => {
+    if (c < 0) return '\\N';
+    let e = esc[c];
+    if (e === undefined) esc[c] = e = copyValue(d[c]!);
+    return e;
+  };
+  const tail = `\t${batchId}\n`;
+  let text = '';
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const c = i * DICT_FIELDS;
+    const n = i * NUM_FIELDS;
+    const idEnd = freeEnds[2 * i]!;
+    const costEnd = freeEnds[2 * i + 1]!;
+    const id = copyValue(free.slice(at, idEnd));
+    const cost = nums[n + 8] === 1 ? copyValue(free.slice(idEnd, costEnd)) : '\\N';
+    at = costEnd;
+    text +=
+      field(codes[c]!) + '\t' + id + '\t' + nums[n]! + '\t' + nums[n + 1]! + '\t' + field(codes[c + 1]!) + '\t' +
+      field(codes[c + 2]!) + '\t' + field(codes[c + 3]!) + '\t' + field(codes[c + 4]!) + '\t' + field(codes[c + 5]!) + '\t' +
+      field(codes[c + 6]!) + '\t' + field(codes[c + 7]!) + '\t' + field(codes[c + 8]!) + '\t' + nums[n + 2]! + '\t' +
+      nums[n + 3]! + '\t' + nums[n + 4]! + '\t' + cost + '\t' + nums[n + 5]! + tail;
+  }
+  return Buffer.from(text);
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A value in Postgres COPY text format. */
+export function copyValue(v: string | number | null): string {
+  if (v === null) return '\\N';
+  if (typeof v === 'number') return String(v);
+  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : v;
+}
+
+/** A receipt row as one line of Postgres COPY text, columns in table order. */
+export function copyLine(row: ReceiptRow): string {
+  let line = copyValue(row[0]);
+  for (let c = 1; c < row.length; c++) line += `\t${copyValue(row[c]!)}`;
+  return `${line}\n`;
 }
 
 export interface PipelineOptions {

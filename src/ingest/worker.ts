@@ -41,7 +41,8 @@ port.on('message', (m: ToWorker) => {
         undefined,
         async (p) => {
           outstanding++;
-          port.postMessage({ type: 'parcel', parcel: p }, [p.codes, p.nums, p.freeEnds, p.rawBytes, p.rawEnds].map((a) => a.buffer as ArrayBuffer));
+          const moved = [p.codes, p.nums, p.freeEnds, p.rawBytes, p.rawEnds];
+          port.postMessage({ type: 'parcel', parcel: p }, moved.map((a) => a.buffer as ArrayBuffer));
           while (outstanding >= IN_FLIGHT) await new Promise<void>((r) => (wake = r));
         },
         control,

@@ -98,6 +98,11 @@ export interface ReceiptWriter {
   begin(batchId: number, dayOf: (tenantId: string, ts: number) => number): Promise<void>;
   add(parcel: Parcel): Promise<void>;
   /**
+   * Waits until the writer has nothing in flight on the connection, so the caller can run its own
+   * statements in the unit's transaction (tenants, rejects). A writer that streams waits here.
+   */
+  quiesce(): Promise<void>;
+  /**
    * Dedups, stores rollups and reports what happened. `rollups`: sums over every row added (as if
    * all were new), from the reading side, in lists that add up; undefined when the reading side did
    * not sum this unit. A writer that sums in SQL ignores them.

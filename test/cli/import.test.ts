@@ -4,12 +4,29 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, expect, it } from 'vitest';
 import { describeEachBackend, dropSchemas, tempDir } from '../helpers/backends.js';
-import { cli } from '../helpers/cli.js';
+import { PassThrough, Readable } from 'node:stream';
+import { main } from '../../src/main.js';
+import { cli, type CliResult } from '../helpers/cli.js';
 import { dumpStore, fixture, freshStore, query, summaryOf, write } from '../ingest/helpers.js';
 
 afterAll(dropSchemas);
 
 const line = (o: Record<string, unknown>) => `${JSON.stringify(o)}\n`;
+
+/** Runs billctl in this process with stderr as a terminal (cli-progress draws only on one). */
+async function onTerminal(argv: string[]): Promise<CliResult> {
+  const stdout = new PassThrough();
+  const stderr = Object.assign(new PassThrough(), { isTTY: true, columns: 200 });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on('data', (d: Buffer) => out.push(d));
+  stderr.on('data', (d: Buffer) => err.push(d));
+  const code = await main(argv, {
+    stdout, stderr, stdin: Readable.from([]), stdoutIsTTY: false, stderrIsTTY: true, stdinIsTTY: false,
+    env: { ...process.env, NO_COLOR: '1', BILLCTL_ACTOR: 'test' }, cwd: process.cwd(),
+  });
+  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+}
 const rec = (id: string, extra: Record<string, unknown> = {}) =>
   line({ id, tenant_id: 'acme', timestamp: '2026-10-03T10:00:00Z', model: 'Qwen-70B', input_tokens: 100, output_tokens: 10, ...extra });
 
@@ -196,6 +213,19 @@ describeEachBackend('billctl import', (backend) => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('no catalog');
     expect(r.stderr).toContain('catalog import');
+  });
+
+  it('shows progress on a terminal: files, records, records per second, bytes, ETA', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('tty');
+    let text = '';
+    for (let i = 0; i < 3000; i++) text += rec(`t${i}`);
+    const r = await onTerminal(['import', write(dir, 'a.jsonl', text), '--format', 'json', '--db', s.db]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/file \d+\/1 \| \d+ records \| \d+ records\/s \| [\d.]+ MB of [\d.]+ MB \| ETA/);
+    expect(summaryOf(r).imported).toBe(3000);
+    const quiet = await onTerminal(['import', write(dir, 'b.jsonl', rec('q1')), '--quiet', '--format', 'json', '--db', s.db]);
+    expect(quiet.stderr).toBe('');
   });
 
   it('shows no progress without a terminal; the summary goes to stdout', async () => {

@@ -1,186 +1,212 @@
 /**
- * The Postgres receipt writer: no row-by-row round trips. Each parcel is streamed with COPY into a
- * temporary staging table; at the end of a unit one statement inserts the staged receipts that are
- * new (ON CONFLICT DO NOTHING), sums the inserted ones into the rollups, and counts them; a second
- * finds the staged receipts whose stored twin has other billing content (conflicts). The rest are
- * duplicates. A receipt whose identity repeats inside one unit waits for a later round, so every
- * staged identity is unique and the first occurrence is the one that counts.
+ * The Postgres receipt writer: no row-by-row round trips. Parcels are gathered and sent as COPY text
+ * (made straight from the parcel's dictionary-coded columns) with one COPY straight into `receipts`
+ * (COPY's bulk path, as `psql \copy` uses) under a savepoint, while the next ones are prepared.
+ * When a receipt of them is stored already, the COPY fails on the primary key: back to the
+ * savepoint, and parcel by parcel one query fetches the stored versions of its identities (an index
+ * probe each), duplicates and conflicts are told apart here, and a COPY writes the rest. Once
+ * parcels are mostly known receipts (a file sent again, --force), the lookup comes first.
+ *
+ * Rollups: the reading side's sums over the unit, less the receipts not imported; when it does not
+ * sum a unit, the sums of exactly the receipts copied.
+ *
+ * The unit's transaction holds `receipts` in SHARE ROW EXCLUSIVE mode: other writers (another
+ * import) wait for the commit, so no identity can appear between a lookup and its COPY; readers
+ * are not blocked.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow } from '../../ingest/types.js';
-import type { ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
+import { RollupAccumulator } from '../../ingest/pipeline.js';
+import { copyLine, RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
+import type { ReceiptVersion, ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';
 import { conflictReason, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
-import { toNumber, type Row } from '../sql.js';
+import { placeholders, toNumber, type Row, type SqlValue } from '../sql.js';
 import type { PostgresDriver } from './driver.js';
 
-const STAGE = 'billctl_stage';
+const COPY = `COPY receipts (${RECEIPT_COLUMNS.join(', ')}) FROM STDIN`;
 
-const CREATE_STAGE = `CREATE TEMP TABLE IF NOT EXISTS ${STAGE} (
-  seq integer NOT NULL,
-  tenant_id text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, ts bigint NOT NULL, billable integer NOT NULL,
-  status text, user_id text, project_id text, provider text, model text, model_key text COLLATE "C", gpu_type text,
-  gpu_key text COLLATE "C", gpu_seconds bigint NOT NULL, input_tokens bigint NOT NULL, output_tokens bigint NOT NULL,
-  reported_cost text, unsplit integer NOT NULL, batch_id bigint NOT NULL, day integer NOT NULL
-)`;
+/** The stored versions of some identities; LATERAL ... LIMIT 1 keeps it an index probe per identity. */
+const STORED = `SELECT r.* FROM unnest(?::text[], ?::text[]) AS k(tenant_id, id)
+  CROSS JOIN LATERAL (
+    SELECT * FROM receipts r WHERE r.tenant_id = k.tenant_id COLLATE "C" AND r.id = k.id COLLATE "C" LIMIT 1
+  ) r`;
 
-const COLS = RECEIPT_COLUMNS.join(', ');
+/** Receipts per COPY statement. */
+const COPY_ROWS = 16_384;
 
-/** One statement: insert what is new, add it to the rollups, count it. */
-const MERGE = `WITH ins AS (
-    INSERT INTO receipts (${COLS}) SELECT ${COLS} FROM ${STAGE}
-    ON CONFLICT (tenant_id, id) DO NOTHING
-    RETURNING tenant_id, id
-  ), agg AS (
-    SELECT s.tenant_id, s.day, COALESCE(s.model_key, '') AS model_key, COALESCE(s.gpu_key, '') AS gpu_key,
-      count(*) AS receipts,
-      count(*) FILTER (WHERE s.billable = 1) AS requests,
-      COALESCE(sum(s.gpu_seconds) FILTER (WHERE s.billable = 1), 0) AS gpu_seconds,
-      COALESCE(sum(s.input_tokens) FILTER (WHERE s.billable = 1), 0) AS input_tokens,
-      COALESCE(sum(s.output_tokens) FILTER (WHERE s.billable = 1), 0) AS output_tokens,
-      trim_scale(COALESCE(sum(s.reported_cost::numeric) FILTER (WHERE s.billable = 1), 0))::text AS reported_cost,
-      count(*) FILTER (WHERE s.unsplit = 1) AS unsplit
-    FROM ${STAGE} s JOIN ins ON ins.tenant_id = s.tenant_id AND ins.id = s.id
-    GROUP BY 1, 2, 3, 4
-  ), up AS (
-    ${rollupUpsertSql('postgres').replace(/VALUES \([^)]*\)/, 'SELECT * FROM agg')}
-  )
-  SELECT COALESCE(sum(receipts), 0) AS imported, COALESCE(sum(unsplit), 0) AS unsplit FROM agg`;
+/** Rollup rows added per statement. */
+const ROLLUP_ROWS = 500;
 
-const CONTENT = ['ts', 'billable', 'model_key', 'gpu_key', 'gpu_seconds', 'input_tokens', 'output_tokens'];
-const CONFLICTS = `SELECT s.seq, r.* FROM ${STAGE} s JOIN receipts r ON r.tenant_id = s.tenant_id AND r.id = s.id
-  WHERE (${CONTENT.map((c) => `r.${c}`).join(', ')}) IS DISTINCT FROM (${CONTENT.map((c) => `s.${c}`).join(', ')})`;
-
-const SPECIAL = /[\\\t\n\r]/;
-const ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-/** A value in COPY's text format. */
-function copyValue(v: string | number | null): string {
-  if (v === null) return '\\N';
-  if (typeof v === 'number') return String(v);
-  return SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => ESCAPES[c]!) : v;
+/** The billing content of a stored row and of a new one, comparable as text. */
+function storedContent(r: Row): string {
+  return [
+    toNumber(r.ts), toNumber(r.billable), r.model_key ?? '', r.gpu_key ?? '', toNumber(r.gpu_seconds), toNumber(r.input_tokens),
+    toNumber(r.output_tokens),
+  ].join('|');
 }
 
-interface Staged {
-  seq: number;
-  row: ReceiptRow;
-  day: number;
+function rowContent(x: ReceiptRow): string {
+  return [x[2], x[3], x[9] ?? '', x[11] ?? '', x[12], x[13], x[14]].join('|');
 }
 
 class PostgresReceiptWriter implements ReceiptWriter {
-  readonly wantsRollups = false;
-  /** Every parcel of the unit, with the sequence number of its first row. */
-  private parcels: { base: number; p: Parcel }[] = [];
-  private nextSeq = 0;
-  private seen = new Set<string>();
-  private repeats: Staged[] = [];
-  private staged = 0;
+  readonly wantsRollups = true;
+  private imported = 0;
+  private notImported = 0;
+  private duplicates = 0;
+  private unsplit = 0;
+  private conflicts: RejectRecord[] = [];
+  /** Whether the reading side sums this unit (known from its first parcel). */
+  private summing: boolean | undefined;
+  /** Receipts not imported, negated (when the unit is summed), or receipts imported (when not). */
+  private minus = new RollupAccumulator();
+  private own = new RollupAccumulator();
+  /** The share of the last parcel's receipts that were stored already. */
+  private knownShare = 0;
+  /** Parcels gathered for the next COPY. */
+  private pending: Parcel[] = [];
+  private pendingRows = 0;
+  /** The COPY on its way, and its parcels. */
+  private inflight: { parcels: Parcel[]; promise: Promise<void> } | undefined;
+  private readonly upsert = rollupUpsertSql('postgres');
 
   constructor(private readonly driver: PostgresDriver) {}
 
   async begin(_batchId: number, _dayOf: (tenantId: string, ts: number) => number): Promise<void> {
-    this.parcels = [];
-    this.nextSeq = 0;
-    this.seen = new Set();
-    this.repeats = [];
-    this.staged = 0;
-    await this.driver.exec(CREATE_STAGE);
-    await this.driver.exec(`TRUNCATE ${STAGE}`);
-  }
-
-  private async copy(items: Iterable<Staged>): Promise<number> {
-    const lines: string[] = [];
-    for (const { seq, row, day } of items) {
-      let line = String(seq);
-      for (let c = 0; c < row.length; c++) line += `\t${copyValue(row[c]!)}`;
-      lines.push(`${line}\t${day}\n`);
-    }
-    if (lines.length === 0) return 0;
-    const stream = this.driver.client.query(copyFrom(`COPY ${STAGE} (seq, ${COLS}, day) FROM STDIN`));
-    await pipeline(Readable.from([lines.join('')]), stream);
-    return lines.length;
+    this.imported = 0;
+    this.notImported = 0;
+    this.duplicates = 0;
+    this.unsplit = 0;
+    this.conflicts = [];
+    this.summing = undefined;
+    this.minus = new RollupAccumulator();
+    this.own = new RollupAccumulator();
+    this.pending = [];
+    this.pendingRows = 0;
+    this.inflight = undefined;
+    await this.driver.exec('LOCK TABLE receipts IN SHARE ROW EXCLUSIVE MODE');
   }
 
   async add(p: Parcel): Promise<void> {
-    const base = this.nextSeq;
-    this.parcels.push({ base, p });
-    this.nextSeq += p.rows.length;
-    const firsts: Staged[] = [];
-    for (let i = 0; i < p.rows.length; i++) {
-      const row = p.rows[i]!;
+    this.summing ??= p.summing;
+    if (p.count === 0) return;
+    if (this.knownShare > 0.5) {
+      await this.quiesce();
+      await this.lookupAndCopy(p);
+      return;
+    }
+    // Most likely all new: gathered into one COPY, and the primary key says if not.
+    this.pending.push(p);
+    this.pendingRows += p.count;
+    if (this.pendingRows >= COPY_ROWS) await this.launch();
+  }
+
+  private async copy(chunks: Uint8Array[]): Promise<void> {
+    await pipeline(Readable.from(chunks), this.driver.client.query(copyFrom(COPY)));
+  }
+
+  /** Sends the gathered parcels as one COPY under a savepoint, without waiting: at most one in flight. */
+  private async launch(): Promise<void> {
+    await this.quiesce();
+    const parcels = this.pending;
+    if (parcels.length === 0) return;
+    this.pending = [];
+    this.pendingRows = 0;
+    const promise = (async () => {
+      await this.driver.exec('SAVEPOINT billctl_copy');
+      await this.copy(parcels.map((p) => p.copyText()));
+      await this.driver.exec('RELEASE SAVEPOINT billctl_copy');
+    })();
+    promise.catch(() => {}); // settled, and its error handled, in quiesce()
+    this.inflight = { parcels, promise };
+  }
+
+  async quiesce(): Promise<void> {
+    const inflight = this.inflight;
+    if (!inflight) return;
+    this.inflight = undefined;
+    try {
+      await inflight.promise;
+      for (const p of inflight.parcels) {
+        this.imported += p.count;
+        this.unsplit += p.unsplit;
+        if (!this.summing) for (let i = 0; i < p.count; i++) this.own.add(p.rows[i]!, p.days[i]!);
+      }
+      this.knownShare = 0;
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+      await this.driver.exec('ROLLBACK TO SAVEPOINT billctl_copy');
+      await this.driver.exec('RELEASE SAVEPOINT billctl_copy');
+    }
+    // A receipt of these parcels is stored already: parcel by parcel, with lookups.
+    for (const p of inflight.parcels) await this.lookupAndCopy(p);
+  }
+
+  /** One parcel against what is stored: duplicates and conflicts counted here, the rest copied. */
+  private async lookupAndCopy(p: Parcel): Promise<void> {
+    const { rows } = p;
+    const stored = new Map<string, Row>();
+    const found = await this.driver.all<Row>(STORED, [rows.map((r) => r[0]) as unknown as SqlValue, rows.map((r) => r[1]) as unknown as SqlValue]);
+    for (const r of found) stored.set(`${String(r.tenant_id)}\u0000${String(r.id)}`, r);
+    /** Identities first seen in this parcel, with their row. */
+    const seen = new Map<string, ReceiptRow>();
+    let text = '';
+    let fresh = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
       const key = `${row[0]}\u0000${row[1]}`;
-      const item = { seq: base + i, row, day: p.days[i]! };
-      if (this.seen.has(key)) this.repeats.push(item);
-      else {
-        this.seen.add(key);
-        firsts.push(item);
+      const old = stored.get(key);
+      const first = old ? undefined : seen.get(key);
+      if (!old && !first) {
+        seen.set(key, row);
+        text += copyLine(row);
+        fresh++;
+        this.unsplit += row[16];
+        if (!this.summing) this.own.add(row, p.days[i]!);
+        continue;
       }
+      this.notImported++;
+      if (this.summing) this.minus.add(row, p.days[i]!, -1);
+      if ((old ? storedContent(old) : rowContent(first!)) === rowContent(row)) {
+        this.duplicates++;
+        continue;
+      }
+      const version: ReceiptVersion = old ? versionFromRow(old) : versionFromReceiptRow(first!);
+      const incoming = versionFromReceiptRow(row);
+      this.conflicts.push({
+        batchId: row[17], line: p.lines[i]!, kind: 'conflict', reason: conflictReason(row[0], row[1], version, incoming),
+        text: rawText(p, i), tenantId: row[0], receiptId: row[1], stored: version, incoming,
+      });
     }
-    this.staged += await this.copy(firsts);
+    if (fresh > 0) await this.copy([Buffer.from(text)]);
+    this.imported += fresh;
+    this.knownShare = (rows.length - fresh) / rows.length;
   }
 
-  /** The parcel and index of a sequence number. */
-  private locate(seq: number): { p: Parcel; i: number } {
-    let lo = 0;
-    let hi = this.parcels.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.parcels[mid]!.base <= seq) lo = mid;
-      else hi = mid - 1;
+  async finish(rollups: RollupDelta[][] | undefined): Promise<UnitResult> {
+    await this.launch();
+    await this.quiesce();
+    let deltas: RollupDelta[];
+    if (!this.summing || rollups === undefined) deltas = this.own.deltas();
+    else if (this.minus.size === 0 && rollups.length === 1) deltas = rollups[0]!;
+    else {
+      const acc = new RollupAccumulator();
+      for (const list of rollups) for (const d of list) acc.addDelta(d);
+      for (const d of this.minus.deltas()) acc.addDelta(d);
+      deltas = acc.deltas();
     }
-    const { base, p } = this.parcels[lo]!;
-    return { p, i: seq - base };
-  }
-
-  /** Merges what is staged; returns the outcome of the round. */
-  private async merge(staged: number): Promise<UnitResult> {
-    const m = await this.driver.get<Row>(MERGE);
-    const imported = toNumber(m?.imported);
-    const unsplit = toNumber(m?.unsplit);
-    const conflicts: RejectRecord[] = [];
-    if (imported < staged) {
-      for (const r of await this.driver.all<Row>(CONFLICTS)) {
-        const { p, i } = this.locate(toNumber(r.seq));
-        const row = p.rows[i]!;
-        const stored = versionFromRow(r);
-        const incoming = versionFromReceiptRow(row);
-        conflicts.push({
-          batchId: row[17], line: p.lines[i]!, kind: 'conflict', reason: conflictReason(row[0], row[1], stored, incoming),
-          text: rawText(p, i), tenantId: row[0], receiptId: row[1], stored, incoming,
-        });
-      }
+    for (let i = 0; i < deltas.length; i += ROLLUP_ROWS) {
+      const part = deltas.slice(i, i + ROLLUP_ROWS);
+      const sql = this.upsert.replace(/VALUES \([^)]*\)/, `VALUES ${part.map(() => `(${placeholders(11)})`).join(', ')}`);
+      await this.driver.run(sql, part.flat().map((v) => (typeof v === 'bigint' ? v.toString() : v)) as SqlValue[]);
     }
-    return { imported, unsplit, duplicates: staged - imported - conflicts.length, conflicts, wantsSums: false };
-  }
-
-  async finish(): Promise<UnitResult> {
-    const total = await this.merge(this.staged);
-    // Identities repeated inside the unit: again, in rounds, each staging one occurrence per identity.
-    let pending = this.repeats;
-    while (pending.length > 0) {
-      await this.driver.exec(`TRUNCATE ${STAGE}`);
-      const keys = new Set<string>();
-      const round: Staged[] = [];
-      const later: Staged[] = [];
-      for (const item of pending) {
-        const key = `${item.row[0]}\u0000${item.row[1]}`;
-        if (keys.has(key)) later.push(item);
-        else {
-          keys.add(key);
-          round.push(item);
-        }
-      }
-      const r = await this.merge(await this.copy(round));
-      total.imported += r.imported;
-      total.unsplit += r.unsplit;
-      total.duplicates += r.duplicates;
-      total.conflicts.push(...r.conflicts);
-      pending = later;
-    }
-    total.conflicts.sort((a, b) => a.line - b.line);
-    return total;
+    return {
+      imported: this.imported, duplicates: this.duplicates, unsplit: this.unsplit, conflicts: this.conflicts,
+      wantsSums: this.imported >= this.notImported,
+    };
   }
 }
 

@@ -152,6 +152,8 @@ class SqliteReceiptWriter implements ReceiptWriter {
     this.unsplit += unsplit;
   }
 
+  async quiesce(): Promise<void> {}
+
   /** The unit's rollups from the rows it inserted (rowids above the unit's start). */
   private fromInserted(): RollupDelta[] {
     const acc = new RollupAccumulator();
