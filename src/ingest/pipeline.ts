@@ -34,12 +34,19 @@ export async function hashFile(path: string): Promise<{ sha256: string; size: nu
 }
 
 interface Acc {
+  tenant: string;
+  day: number;
+  modelKey: string;
+  gpuKey: string;
   receipts: number | bigint;
   requests: number | bigint;
   gpu: number | bigint;
   input: number | bigint;
   output: number | bigint;
-  cost: Decimal;
+  /** The cost sum: costUnits / 10^costScale while that is exact in a number, else `costExact`. */
+  costUnits: number;
+  costScale: number;
+  costExact: Decimal | null;
   unsplit: number | bigint;
 }
 
@@ -50,17 +57,64 @@ function add(a: number | bigint, b: number): number | bigint {
   return Number.isSafeInteger(s) ? s : BigInt(a) + BigInt(b);
 }
 
+const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
+const PLAIN_DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
+
+/** Adds a decimal text to an accumulator's cost, exactly: scaled integers while safe, Decimal after. */
+function addCost(a: Acc, text: string, sign: 1 | -1): void {
+  if (a.costExact === null) {
+    const m = PLAIN_DECIMAL.exec(text);
+    if (m && m[2]!.length + (m[3]?.length ?? 0) <= 15) {
+      const frac = m[3] ?? '';
+      let units = Number(m[2]! + frac) * (m[1] === '-' ? -sign : sign);
+      let total = a.costUnits;
+      const scale = Math.max(frac.length, a.costScale);
+      total *= POW10[scale - a.costScale]!;
+      units *= POW10[scale - frac.length]!;
+      total += units;
+      if (Number.isSafeInteger(total) && Number.isSafeInteger(units)) {
+        a.costUnits = total;
+        a.costScale = scale;
+        return;
+      }
+    }
+    // Too long for a number: continue exactly with Decimal.
+    a.costExact = Decimal.of(BigInt(a.costUnits), a.costScale);
+  }
+  const c = Decimal.parse(text);
+  a.costExact = sign === 1 ? a.costExact.add(c) : a.costExact.sub(c);
+}
+
+function costOf(a: Acc): Decimal {
+  return a.costExact ?? Decimal.of(BigInt(a.costUnits), a.costScale);
+}
+
 /** Rollup sums over rows, keyed by tenant, day, model key, gpu key ('' for none). */
 export class RollupAccumulator {
-  private readonly map = new Map<string, Acc>();
+  /** tenant -> model key -> gpu key -> day -> sums (no key strings built per row). */
+  private readonly map = new Map<string, Map<string, Map<string, Map<number, Acc>>>>();
+  private readonly all: Acc[] = [];
+  private last: Acc | undefined;
 
   private entry(tenant: string, day: number, modelKey: string, gpuKey: string): Acc {
-    const key = `${tenant}\u0000${day}\u0000${modelKey}\u0000${gpuKey}`;
-    let a = this.map.get(key);
+    const l = this.last;
+    if (l !== undefined && l.day === day && l.tenant === tenant && l.modelKey === modelKey && l.gpuKey === gpuKey) return l;
+    let byModel = this.map.get(tenant);
+    if (!byModel) this.map.set(tenant, (byModel = new Map()));
+    let byGpu = byModel.get(modelKey);
+    if (!byGpu) byModel.set(modelKey, (byGpu = new Map()));
+    let byDay = byGpu.get(gpuKey);
+    if (!byDay) byGpu.set(gpuKey, (byDay = new Map()));
+    let a = byDay.get(day);
     if (!a) {
-      a = { receipts: 0, requests: 0, gpu: 0, input: 0, output: 0, cost: Decimal.ZERO, unsplit: 0 };
-      this.map.set(key, a);
+      a = {
+        tenant, day, modelKey, gpuKey, receipts: 0, requests: 0, gpu: 0, input: 0, output: 0, costUnits: 0, costScale: 0,
+        costExact: null, unsplit: 0,
+      };
+      byDay.set(day, a);
+      this.all.push(a);
     }
+    this.last = a;
     return a;
   }
 
@@ -81,10 +135,7 @@ export class RollupAccumulator {
       a.gpu = add(a.gpu, sign * gpuSeconds);
       a.input = add(a.input, sign * inputTokens);
       a.output = add(a.output, sign * outputTokens);
-      if (cost !== null) {
-        const c = Decimal.parse(cost);
-        a.cost = sign === 1 ? a.cost.add(c) : a.cost.sub(c);
-      }
+      if (cost !== null) addCost(a, cost, sign);
     }
   }
 
@@ -100,29 +151,31 @@ export class RollupAccumulator {
     a.gpu = plus(a.gpu, d[6]);
     a.input = plus(a.input, d[7]);
     a.output = plus(a.output, d[8]);
-    a.cost = a.cost.add(Decimal.parse(d[9]));
+    addCost(a, d[9], 1);
     a.unsplit = plus(a.unsplit, d[10]);
   }
 
   get size(): number {
-    return this.map.size;
+    return this.all.length;
   }
 
-  /** The sums, leaving out keys whose every sum is zero. */
+  /** The sums, leaving out keys whose every sum is zero; costs as canonical decimal text. */
   deltas(): RollupDelta[] {
     const out: RollupDelta[] = [];
-    for (const [key, a] of this.map) {
-      if (a.receipts === 0 && a.requests === 0 && a.unsplit === 0 && a.gpu === 0 && a.input === 0 && a.output === 0 && a.cost.isZero()) {
+    for (const a of this.all) {
+      const cost = costOf(a);
+      if (a.receipts === 0 && a.requests === 0 && a.unsplit === 0 && a.gpu === 0 && a.input === 0 && a.output === 0 && cost.isZero()) {
         continue;
       }
-      const [tenant, day, mk, gk] = key.split('\u0000') as [string, string, string, string];
-      out.push([tenant, Number(day), mk, gk, a.receipts, a.requests, a.gpu, a.input, a.output, a.cost.normalize().toString(), a.unsplit]);
+      out.push([a.tenant, a.day, a.modelKey, a.gpuKey, a.receipts, a.requests, a.gpu, a.input, a.output, cost.normalize().toString(), a.unsplit]);
     }
     return out;
   }
 
   clear(): void {
     this.map.clear();
+    this.all.length = 0;
+    this.last = undefined;
   }
 }
 

@@ -14,20 +14,18 @@ export interface Wanted {
 }
 
 interface Level {
-  /** Wanted names grouped by length, for a lookup without slicing the key. */
-  byLength: Map<number, { name: string; sub: Level | null }[]>;
+  /** Wanted names grouped by length (index), for a lookup without slicing the key. */
+  byLength: ({ name: string; sub: Level | null }[] | undefined)[];
   byName: Map<string, Level | null>;
 }
 
 function compile(w: Wanted): Level {
-  const byLength = new Map<number, { name: string; sub: Level | null }[]>();
+  const byLength: ({ name: string; sub: Level | null }[] | undefined)[] = [];
   const byName = new Map<string, Level | null>();
   for (const [name, v] of Object.entries(w)) {
     const sub = v === true ? null : compile(v);
     byName.set(name, sub);
-    let list = byLength.get(name.length);
-    if (!list) byLength.set(name.length, (list = []));
-    list.push({ name, sub });
+    (byLength[name.length] ??= []).push({ name, sub });
   }
   return { byLength, byName };
 }
@@ -126,7 +124,7 @@ export class RecordParser {
           const sub = level.byName.get(name);
           if (sub !== undefined) hit = { name, sub };
         } else {
-          const list = level.byLength.get(end - start);
+          const list = level.byLength[end - start];
           if (list) {
             for (const cand of list) {
               if (s.startsWith(cand.name, start)) {
@@ -137,10 +135,12 @@ export class RecordParser {
           }
         }
       }
-      this.ws();
-      if (s.charCodeAt(this.i) !== 0x3a) this.fail("expected ':'");
+      if (s.charCodeAt(this.i) !== 0x3a) {
+        this.ws();
+        if (s.charCodeAt(this.i) !== 0x3a) this.fail("expected ':'");
+      }
       this.i++;
-      this.ws();
+      if (s.charCodeAt(this.i) <= 0x20) this.ws();
       if (hit) {
         if (!hit.sub) out[hit.name] = this.value({}, depth + 1);
         else if (s.charCodeAt(this.i) === 0x7b) out[hit.name] = this.object(hit.sub, depth + 1);
@@ -150,11 +150,14 @@ export class RecordParser {
           out[hit.name] = null;
         }
       } else this.value(null, depth + 1);
-      this.ws();
-      const c = s.charCodeAt(this.i);
+      let c = s.charCodeAt(this.i);
+      if (c <= 0x20) {
+        this.ws();
+        c = s.charCodeAt(this.i);
+      }
       if (c === 0x2c) {
         this.i++;
-        this.ws();
+        if (s.charCodeAt(this.i) <= 0x20) this.ws();
         continue;
       }
       if (c === 0x7d) {
