@@ -182,6 +182,74 @@ describeEachBackend('billctl import', (backend) => {
     expect({ ...summaryOf(real), dry_run: true }).toEqual(summaryOf(dry));
   });
 
+  it('keeps any text exactly: tabs, newlines, backslashes, quotes, accents, emoji (COPY escapes and lookups)', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('text');
+    const odd = ['tab\there', 'new\nline', 'back\\slash\\N', 'cr\rhere', '"quoted"', 'ünïcødé', '😀', '\\N', 'a,b'];
+    // (tenant ids may not hold control characters: receipts.md)
+    const tenant = (v: string) => `t-${v.replace(/[\t\n\r]/g, '_')}`;
+    const recs = odd.map((v) => rec(v, { tenant_id: tenant(v), user_id: v, model: `M ${v}`, status: v, cost: '1.5' }));
+    const a = write(dir, 'a.jsonl', recs.join(''));
+    expect(summaryOf(await s.run(['import', a, '--format', 'json']))).toMatchObject({ imported: odd.length, conflicts: 0 });
+    const rows = await query<{ id: string; tenant_id: string; user_id: string; model: string; status: string }>(
+      s.db, 'SELECT id, tenant_id, user_id, model, status FROM receipts',
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const v of odd) expect(byId.get(v)).toEqual({ id: v, tenant_id: tenant(v), user_id: v, model: `M ${v}`, status: v });
+    // Again, with one changed: every other one a duplicate, found through the lookup path.
+    const again = write(dir, 'b.jsonl', recs.map((r, k) => (k === 3 ? r.replace('"input_tokens":100', '"input_tokens":101') : r)).join(''));
+    const r = await s.run(['import', again, '--format', 'json']);
+    expect(summaryOf(r)).toMatchObject({ imported: 0, duplicates: odd.length - 1, conflicts: 1 });
+    expect(r.stderr).toContain('conflict: receipt "cr\\rhere"');
+  });
+
+  it('a damaged .gz: what it holds is imported, the rest is one reject (exit 3)', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('gz');
+    let text = '';
+    for (let i = 0; i < 2000; i++) text += rec(`z${i}`);
+    const gz = zlib.gzipSync(text);
+    const f = write(dir, 'cut.jsonl.gz', gz.subarray(0, Math.floor(gz.length * 0.6)));
+    const r = await s.run(['import', f, '--format', 'json']);
+    expect(r.code).toBe(3);
+    const sum = summaryOf(r);
+    expect(sum.imported).toBeGreaterThan(100);
+    expect(sum.imported).toBeLessThan(2000);
+    expect(r.stderr).toMatch(/cut\.jsonl\.gz:\d+: the rest of the file cannot be read: unexpected end of file/);
+  });
+
+  it('a .json file with one object is one receipt', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('one');
+    const r = await s.run(['import', write(dir, 'one.json', JSON.stringify({ id: 'o1', tenant_id: 'acme', time: 1791036431, model: 'm', input_tokens: 1 }, null, 2)), '--format', 'json']);
+    expect(summaryOf(r)).toMatchObject({ lines: 1, imported: 1 });
+    expect((await query(s.db, 'SELECT ts FROM receipts'))[0]).toEqual({ ts: 1791036431000 });
+  });
+
+  it('conflicts and duplicates inside one file, one parcel: the first version stays', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('inner');
+    const a = write(dir, 'a.jsonl', rec('i1') + rec('i1', { input_tokens: 5 }) + rec('i1') + rec('i2') + rec('i2', { status: 'FAILED' }));
+    const r = await s.run(['import', a, '--format', 'json']);
+    expect(summaryOf(r)).toMatchObject({ imported: 2, duplicates: 1, conflicts: 2 });
+    expect(r.stderr).toContain('a.jsonl:2: conflict: receipt "i1"');
+    expect(r.stderr).toContain('a.jsonl:5: conflict: receipt "i2"');
+    expect(r.stderr).toContain('billable true -> false');
+    expect(await query(s.db, 'SELECT id, input_tokens, billable FROM receipts ORDER BY id')).toEqual([
+      { id: 'i1', input_tokens: 100, billable: 1 },
+      { id: 'i2', input_tokens: 100, billable: 1 },
+    ]);
+  });
+
+  it('a file changed since its batch was read is imported again as new content', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('changed');
+    const a = write(dir, 'a.jsonl', rec('c1'));
+    expect(summaryOf(await s.run(['import', a, '--format', 'json'])).imported).toBe(1);
+    fs.appendFileSync(a, rec('c2'));
+    expect(summaryOf(await s.run(['import', a, '--format', 'json']))).toMatchObject({ imported: 1, duplicates: 1, skipped_files: 0 });
+  });
+
   it('says what to do when used wrongly (exit 2)', async () => {
     const s = await freshStore(backend);
     const dir = tempDir('usage');
