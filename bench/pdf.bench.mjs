@@ -56,7 +56,8 @@ export function tenInvoice(i) {
   };
 }
 
-function minimalPdf(font, family, i) {
+/** A minimal one-page pdfkit document with one line of text in `font` (the baseline). */
+export function minimalPdf(font, family, i) {
   return new Promise((resolve, reject) => {
     const doc = new PDFDocument({ size: 'A4', info: { CreationDate: new Date(0) } });
     const chunks = [];
@@ -68,7 +69,7 @@ function minimalPdf(font, family, i) {
   });
 }
 
-async function timed(n, from, fn) {
+export async function timed(n, from, fn) {
   const start = process.hrtime.bigint();
   for (let i = from; i < from + n; i++) await fn(i);
   return Number(process.hrtime.bigint() - start) / 1e6;

@@ -51,6 +51,12 @@ export interface GenerateOutcome {
 }
 
 /**
+ * The fingerprints of a draft also name the tenant's issued invoices when it was made: adjustments
+ * depend on what they billed, so an invoice issued or voided since makes the draft stale.
+ */
+const ISSUED_KEY = '#issued';
+
+/**
  * Rates the period and every earlier issued period again (late usage) and assembles the lines.
  * Undefined when there is nothing to bill: no usage, no fee, no adjustment.
  */
@@ -63,7 +69,10 @@ export async function computeInvoice(store: Store, rating: RatingService, tenant
     if ((err instanceof PlanTermsError || err instanceof NoCatalogError) && !(await rating.hasReceipts(tenant, period))) rated = null;
     else throw err;
   }
-  const fingerprints: Record<Period, string> = { [period]: await rating.fingerprint(tenant, period) };
+  const fingerprints: Record<Period, string> = {
+    [ISSUED_KEY]: (await store.invoices.issuedIds(tenant.id)).join(','),
+    [period]: await rating.fingerprint(tenant, period),
+  };
   const adjustments: AdjustmentLine[] = [];
   for (const earlier of await store.invoices.issuedPeriods(tenant.id, period)) {
     const fp = await rating.fingerprint(tenant, earlier);
@@ -154,11 +163,30 @@ export async function requireInvoice(store: Store, idOrNumber: string): Promise<
   return inv;
 }
 
-export interface FinalizeOutcome {
-  invoice: InvoiceRecord;
-  /** The draft no longer matched the data and was remade before it was issued. */
-  regenerated: boolean;
+/**
+ * True when a draft still matches its data: the same tenant terms, and the same rating inputs for
+ * its period and for every earlier issued period it checked for late usage (their fingerprints).
+ */
+async function draftIsCurrent(store: Store, rating: RatingService, tenant: Tenant, draft: InvoiceRecord): Promise<boolean> {
+  if (!draft.taxRate.eq(tenant.taxRate) || draft.taxLabel !== tenant.taxLabel) return false;
+  if (draft.fingerprints[ISSUED_KEY] !== (await store.invoices.issuedIds(tenant.id)).join(',')) return false;
+  const periods = [draft.period, ...(await store.invoices.issuedPeriods(tenant.id, draft.period))];
+  if (periods.length + 1 !== Object.keys(draft.fingerprints).length) return false;
+  for (const p of periods) {
+    if (draft.fingerprints[p] !== (await rating.fingerprint(tenant, p))) return false;
+  }
+  return true;
 }
+
+export type FinalizeOutcome =
+  | {
+      status: 'issued';
+      invoice: InvoiceRecord;
+      /** The draft no longer matched the data and was remade before it was issued. */
+      regenerated: boolean;
+    }
+  /** Remade from the current data, the draft had nothing left to bill: it was removed. */
+  | { status: 'removed'; tenantId: string; period: Period };
 
 /**
  * Issues a draft: remakes it from the current data (so the issued lines are never stale), takes
@@ -178,10 +206,10 @@ export async function finalizeDraft(
     const locked = await store.invoices.lock(invoiceId);
     if (!locked || locked.status !== 'draft') return undefined;
     const tenant = (await store.getTenant(locked.tenantId))!;
-    const remade = await generateDraft(store, rating, tenant, locked.period, at);
-    if (remade.status === 'skipped') {
-      throw new UsageError(`the draft of ${tenant.id} ${locked.period} has nothing left to bill and was removed`);
-    }
+    // A draft is remade unless everything it was made from is unchanged (then remaking it would give the same lines).
+    const current = await draftIsCurrent(store, rating, tenant, locked);
+    const remade = current ? { status: 'unchanged' as const, invoice: locked } : await generateDraft(store, rating, tenant, locked.period, at);
+    if (remade.status === 'skipped') return { status: 'removed' as const, tenantId: tenant.id, period: locked.period };
     const draft = remade.invoice!;
     const year = Number(issueDate.slice(0, 4));
     const seq = await store.invoices.nextNumber(config.invoice.prefix, year, config.invoice.firstNumber);
@@ -200,7 +228,7 @@ export async function finalizeDraft(
     }, at))) {
       throw new Error(`invoice ${draft.id} changed while it was being finalized`);
     }
-    return { invoice: (await store.invoices.get(draft.id))!, regenerated: remade.status === 'updated' };
+    return { status: 'issued' as const, invoice: (await store.invoices.get(draft.id))!, regenerated: remade.status === 'updated' };
   });
 }
 
@@ -261,18 +289,26 @@ export function invoiceDocument(
   };
 }
 
+/** Where an issued invoice's PDF goes, and what it is drawn from. */
+export async function pdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string): Promise<{ file: string; doc: InvoiceDocument; outPath: string }> {
+  if (!inv.number || !inv.document) throw new UsageError(`invoice ${inv.id} is a draft: only issued invoices have PDFs`);
+  const { invoicePdfPath } = await import('../pdf/render-invoice.js');
+  const file = invoicePdfPath(outDir, inv.period, inv.number);
+  return { file, doc: JSON.parse(inv.document) as InvoiceDocument, outPath: path.resolve(cwd, file) };
+}
+
 /**
- * Writes the PDF of an issued invoice from its frozen document: the same bytes every time.
- * `outDir` is kept as given (relative paths stay relative in the store and in JSON); `cwd` anchors it.
+ * Writes one issued invoice's PDF from its frozen document: the same bytes every time. `outDir`
+ * is kept as given (relative paths stay relative in the store and in JSON); `cwd` anchors it.
  */
 export async function writePdf(store: Store, config: Config, inv: InvoiceRecord, outDir: string, cwd: string, at: string): Promise<string> {
-  if (!inv.number || !inv.document) throw new UsageError(`invoice ${inv.id} is a draft: only issued invoices have PDFs`);
-  const { writeInvoicePdf, invoicePdfPath, loadInvoiceTemplate } = await import('../pdf/render-invoice.js');
-  const template = loadInvoiceTemplate(config.invoice.template ?? undefined);
-  const file = invoicePdfPath(outDir, inv.period, inv.number);
-  await writeInvoicePdf(JSON.parse(inv.document) as InvoiceDocument, template, path.resolve(cwd, file));
-  if (inv.pdf !== file) await store.invoices.setPdf(inv.id, file, at);
-  return file;
+  const job = await pdfJobOf(inv, outDir, cwd);
+  const { pdfRenderer } = await import('../pdf/render-pool.js');
+  const renderer = await pdfRenderer(config.invoice.template, 1);
+  const error = await renderer.render(job).finally(() => renderer.close());
+  if (error !== null) throw new Error(`the PDF of ${inv.number} could not be written: ${error}`);
+  if (inv.pdf !== job.file) await store.invoices.setPdf(inv.id, job.file, at);
+  return job.file;
 }
 
 /** The JSON of cli.md: `invoice list` items, and with lines for `invoice show` and `preview`. */

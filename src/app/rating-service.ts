@@ -5,7 +5,7 @@
  * engine in src/domain/rating.ts. Most of a month is rated from rollups, exactly.
  */
 import { createHash } from 'node:crypto';
-import { versionAt, type CatalogVersion } from '../domain/catalog.js';
+import { catalogDigest, versionAt, type CatalogVersion } from '../domain/catalog.js';
 import { Decimal, currencyDigits } from '../domain/money.js';
 import { formatDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
 import {
@@ -71,6 +71,14 @@ export class StoreRating implements RatingService {
     return rows;
   }
 
+  private readonly digests = new Map<CatalogVersion, string>();
+
+  private digest(v: CatalogVersion): string {
+    let d = this.digests.get(v);
+    if (d === undefined) this.digests.set(v, (d = catalogDigest(v)));
+    return d;
+  }
+
   /** Forgets cached rollups (after new receipts were written). */
   forget(): void {
     this.rollupCache.clear();
@@ -115,7 +123,7 @@ export class StoreRating implements RatingService {
     const { end } = periodInterval(tenant.timezone, period);
     const h = createHash('sha256');
     h.update(JSON.stringify([tenant.timezone, planFor(tenant.plans, period) ?? null, this.allowUnpriced]));
-    for (const v of this.versions) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}`);
+    for (const v of this.versions) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}:${this.digest(v)}`);
     for (const r of await this.rollups(tenant, period)) {
       h.update(`\u0000${r.day}|${r.modelKey ?? ''}|${r.gpuKey ?? ''}|${r.receipts}|${r.requests}|${r.gpuSeconds}|${r.inputTokens}|${r.outputTokens}`);
     }

@@ -202,6 +202,8 @@ export interface InvoiceRepo {
   markPaid(id: string, date: string, at: string): Promise<boolean>;
   markVoid(id: string, reason: string, at: string): Promise<boolean>;
   setPdf(id: string, pdf: string, at: string): Promise<void>;
+  /** Ids of the tenant's issued (finalized or paid) invoices, oldest first. */
+  issuedIds(tenantId: string): Promise<string[]>;
   /** Periods before `before` for which the tenant has an issued (finalized or paid) invoice. */
   issuedPeriods(tenantId: string, before: Period): Promise<Period[]>;
   /**
@@ -341,6 +343,11 @@ export class SqlInvoiceRepo implements InvoiceRepo {
 
   async setPdf(id: string, pdf: string, at: string): Promise<void> {
     await this.db.run('UPDATE invoices SET pdf = ?, updated_at = ? WHERE id = ?', [pdf, at, Number(id)]);
+  }
+
+  async issuedIds(tenantId: string): Promise<string[]> {
+    const rows = await this.db.all<Row>("SELECT id FROM invoices WHERE tenant_id = ? AND status IN ('finalized', 'paid') ORDER BY id", [tenantId]);
+    return rows.map((r) => String(r.id));
   }
 
   async issuedPeriods(tenantId: string, before: Period): Promise<Period[]> {

@@ -150,3 +150,29 @@ describeEachBackend('the worked example of billing-rules.md', (backend) => {
     expect(unknown.stderr).toContain('no invoice "INV-2099-000001"');
   });
 });
+
+describeEachBackend('drafts made before another invoice was issued', (backend) => {
+  it('are remade when finalized, so late usage is never billed twice', async () => {
+    const s = await makeStore(await backend.fresh());
+    await s.run(['tenant', 'add', 'b', '--plan', 'free']);
+    await s.run(['import', s.file('oct.csv', csvOf([['o1', 'b', '2026-10-10T00:00:00Z', 'completed', 'qwen-70b', '', 0, 800000, 100000]]))]);
+    await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'b', '--finalize', '--issue-date', '2026-11-01', '--yes']);
+    await s.run(['import', s.file('late.csv', csvOf([['o0', 'b', '2026-10-05T00:00:00Z', 'completed', 'qwen-70b', '', 0, 500000, 0]]))]);
+    // Both November and December drafts carry October's adjustment (1.50) while neither is issued.
+    await s.run(['invoice', 'generate', '--period', '2026-11', '--tenant', 'b']);
+    await s.run(['invoice', 'generate', '--period', '2026-12', '--tenant', 'b']);
+    const drafts = jsonOf<{ id: string; period: string; total: string }[]>(await s.run(['invoice', 'list', '--status', 'draft', '--format', 'json']));
+    expect(drafts.map((d) => [d.period, d.total])).toEqual([['2026-11', '1.50'], ['2026-12', '1.50']]);
+    await s.run(['invoice', 'finalize', drafts[0]!.id, '--issue-date', '2026-12-01', '--yes']);
+    // December's draft is stale now: remade without the adjustment November billed, it has nothing to bill.
+    const dec = await s.run(['invoice', 'finalize', drafts[1]!.id, '--issue-date', '2027-01-01', '--yes']);
+    expect(dec.stderr).toContain('the draft had nothing left to bill and was removed');
+    const issued = jsonOf<{ period: string; total: string }[]>(await s.run(['invoice', 'list', '--format', 'json']));
+    expect(issued.map((i) => [i.period, i.total])).toEqual([['2026-10', '0.00'], ['2026-11', '1.50']]);
+    // With December usage, its remade draft is issued without October's adjustment.
+    await s.run(['import', s.file('dec.csv', csvOf([['d1', 'b', '2026-12-03T00:00:00Z', 'completed', 'gemma-2b', '', 0, 10, 0]]))]);
+    await s.run(['invoice', 'generate', '--period', '2026-12', '--tenant', 'b', '--finalize', '--issue-date', '2027-01-01', '--yes']);
+    const last = jsonOf<{ total: string; lines: { kind: string }[] }>(await s.run(['invoice', 'show', 'INV-2027-000001', '--format', 'json']));
+    expect([last.total, last.lines.map((l) => l.kind)]).toEqual(['0.00', ['input_tokens']]);
+  });
+});

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  computeInvoice, finalizeDraft, generateDraft, invoiceJson, previewRecord, requireInvoice, uninvoicedPeriods, writePdf,
+  computeInvoice, finalizeDraft, generateDraft, invoiceJson, pdfJobOf, previewRecord, requireInvoice, uninvoicedPeriods, writePdf,
   type GenerateOutcome,
 } from '../../app/invoices.js';
 import { StoreRating } from '../../app/rating-service.js';
@@ -107,36 +107,70 @@ export async function previewCommand(ctx: Context, _args: unknown[], opts: Recor
 
 interface RunReport {
   outcomes: GenerateOutcome[];
+  /** Drafts that, remade when finalized, had nothing left to bill. */
+  removed: InvoiceRecord[];
   failed: { tenantId: string; error: string }[];
   warnings: { tenantId: string; period: Period; message: string }[];
   finalized: InvoiceRecord[];
   pdfs: string[];
 }
 
+/**
+ * Issues drafts one transaction each (so a crash or a concurrent run leaves whole invoices) and
+ * draws each one's PDF as soon as it is issued, on worker threads while the next is issued.
+ * `ratingFor` picks the rating of a draft (one made with --allow-unpriced keeps it). PDFs that a
+ * run killed after issuing left unwritten are drawn too.
+ */
 async function finalizeMany(
-  ctx: Context, store: Store, rating: StoreRating, drafts: InvoiceRecord[], issueDate: string, out: string, report: RunReport,
+  ctx: Context, store: Store, ratingFor: (draft: InvoiceRecord) => StoreRating, drafts: InvoiceRecord[], issueDate: string, out: string,
+  report: RunReport,
 ): Promise<void> {
   const config = await ctx.config();
-  for (const d of drafts) {
-    try {
-      const done = await finalizeDraft(store, rating, config, d.id, issueDate, ctx.nowIso());
-      if (!done) continue; // another run issued it first
-      if (done.regenerated) ctx.notice(`${d.tenantId} ${d.period}: the draft was out of date and was remade before issuing`);
-      await ctx.audit(store, 'invoice finalize', { invoice: done.invoice.id, number: done.invoice.number, tenant: d.tenantId, period: d.period, finalized: 1 });
-      report.finalized.push(done.invoice);
-    } catch (err) {
-      if (!(err instanceof UsageError) && !(err instanceof RatingError)) throw err;
-      report.failed.push({ tenantId: d.tenantId, error: errorMessage(err) });
+  const { pdfRenderer } = await import('../../pdf/render-pool.js');
+  const renderer = await pdfRenderer(config.invoice.template, drafts.length);
+  const written: [InvoiceRecord, string][] = [];
+  const rendering: Promise<void>[] = [];
+  const draw = async (inv: InvoiceRecord) => {
+    const job = await pdfJobOf(inv, out, ctx.io.cwd);
+    rendering.push(renderer.render(job).then((error) => {
+      if (error === null) written.push([inv, job.file]);
+      else report.failed.push({ tenantId: inv.tenantId, error: `${inv.number}: the PDF could not be written: ${error}` });
+    }));
+  };
+  try {
+    for (const d of drafts) {
+      try {
+        const done = await finalizeDraft(store, ratingFor(d), config, d.id, issueDate, ctx.nowIso());
+        if (!done) continue; // another run issued it first
+        if (done.status === 'removed') {
+          ctx.notice(`${d.tenantId} ${d.period}: remade from the current data, the draft had nothing left to bill and was removed`);
+          report.removed.push(d);
+          continue;
+        }
+        if (done.regenerated) ctx.notice(`${d.tenantId} ${d.period}: the draft was out of date and was remade before issuing`);
+        await ctx.audit(store, 'invoice finalize', { invoice: done.invoice.id, number: done.invoice.number, tenant: d.tenantId, period: d.period, finalized: 1 });
+        report.finalized.push(done.invoice);
+        await draw(done.invoice);
+      } catch (err) {
+        if (!(err instanceof UsageError) && !(err instanceof RatingError)) throw err;
+        report.failed.push({ tenantId: d.tenantId, error: errorMessage(err) });
+      }
     }
+    const ours = new Set(report.finalized.map((i) => i.id));
+    for (const period of [...new Set(drafts.map((d) => d.period))]) {
+      for (const inv of await store.invoices.list({ period })) {
+        if (ours.has(inv.id) || inv.status === 'draft' || inv.status === 'void' || !inv.document) continue;
+        if (inv.pdf && fs.existsSync(path.resolve(ctx.io.cwd, inv.pdf))) continue;
+        await draw(inv);
+      }
+    }
+    await Promise.all(rendering);
+  } finally {
+    await renderer.close();
   }
-  // PDFs after the numbers are committed; a run that died in between re-renders the missing ones.
-  const periods = [...new Set(drafts.map((d) => d.period))];
-  for (const period of periods) {
-    for (const inv of await store.invoices.list({ period })) {
-      if (inv.status === 'draft' || inv.status === 'void' || !inv.document) continue;
-      if (!drafts.some((d) => d.tenantId === inv.tenantId) && inv.pdf && fs.existsSync(path.resolve(ctx.io.cwd, inv.pdf))) continue;
-      report.pdfs.push(await writePdf(store, config, inv, out, ctx.io.cwd, ctx.nowIso()));
-    }
+  for (const [inv, file] of written) {
+    if (inv.pdf !== file) await store.invoices.setPdf(inv.id, file, ctx.nowIso());
+    report.pdfs.push(file);
   }
 }
 
@@ -198,7 +232,7 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
     }
     if (opts.finalize === true) await ctx.confirm(`Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
     const rating = await loadRating(store, opts.allowUnpriced === true);
-    const report: RunReport = { outcomes: [], failed: [], warnings: [], finalized: [], pdfs: [] };
+    const report: RunReport = { outcomes: [], removed: [], failed: [], warnings: [], finalized: [], pdfs: [] };
     for (const t of tenants) {
       try {
         const o = await generateDraft(store, rating, t, period, ctx.nowIso());
@@ -216,7 +250,7 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
     }
     if (opts.finalize === true) {
       const drafts = report.outcomes.filter((o) => o.invoice && o.invoice.status === 'draft').map((o) => o.invoice!);
-      await finalizeMany(ctx, store, rating, drafts, issueDate, await outDir(ctx, opts), report);
+      await finalizeMany(ctx, store, () => rating, drafts, issueDate, await outDir(ctx, opts), report);
     }
     if (opts.all !== true && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
     const issued = report.outcomes.find((o) => o.status === 'issued');
@@ -251,17 +285,17 @@ export async function finalizeCommand(ctx: Context, args: unknown[], opts: Recor
       drafts = await store.invoices.list({ period, status: 'draft' });
     }
     if (drafts.length > 0) await ctx.confirm(`Finalize ${drafts.length} invoice(s) of ${period}? Issued numbers are permanent.`);
-    const unpriced: boolean[] = [];
-    for (const d of drafts) unpriced.push((await store.invoices.lines(d.id)).some((l) => l.unpriced));
-    const report: RunReport = { outcomes: [], failed: [], warnings: [], finalized: [], pdfs: [] };
+    const unpriced = new Set<string>();
+    for (const d of drafts) if ((await store.invoices.lines(d.id)).some((l) => l.unpriced)) unpriced.add(d.id);
+    const report: RunReport = { outcomes: [], removed: [], failed: [], warnings: [], finalized: [], pdfs: [] };
     // A draft made with --allow-unpriced is finalized the same way: that choice was made when it was generated.
     const strict = await loadRating(store, opts.allowUnpriced === true);
     const lenient = await loadRating(store, true);
-    for (const [i, d] of drafts.entries()) {
-      await finalizeMany(ctx, store, unpriced[i] ? lenient : strict, [d], issueDate, await outDir(ctx, opts), report);
-    }
+    await finalizeMany(ctx, store, (d) => (unpriced.has(d.id) ? lenient : strict), drafts, issueDate, await outDir(ctx, opts), report);
     if (id !== undefined && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
-    if (id !== undefined && report.finalized.length === 0) throw new UsageError(`invoice ${id} was finalized by another run`);
+    if (id !== undefined && report.finalized.length === 0 && report.removed.length === 0) {
+      throw new UsageError(`invoice ${id} was finalized by another run`);
+    }
     if (ctx.format === 'json') {
       await ctx.record([], { period, finalized: report.finalized.map((i) => invoiceJson(i)), failed: report.failed.map((f) => ({ tenant_id: f.tenantId, error: f.error })) });
     } else {
