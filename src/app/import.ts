@@ -109,8 +109,12 @@ function add(total: BatchCounts, c: BatchCounts): void {
 /** Standard input, gunzipped when it starts with the gzip magic bytes. */
 async function stdinBytes(stdin: Readable): Promise<{ input: AsyncIterable<Buffer>; gzip: boolean }> {
   const it = (stdin as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
-  const first = await it.next();
-  const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value);
+  let head = Buffer.alloc(0);
+  while (head.length < 2) {
+    const n = await it.next();
+    if (n.done) break;
+    head = Buffer.concat([head, Buffer.from(n.value)]);
+  }
   const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
   async function* all(): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;
@@ -235,7 +239,7 @@ class ImportRun {
     if (!resume && !this.req.force) {
       sha = (await this.reading.files.hash(file)).sha256;
       const bySha = (await this.ingest.findBatches({ sha256: sha })).filter((b) => b.settings === settings);
-      if (!this.req.force && bySha.some((b) => b.status === 'complete')) return skip();
+      if (bySha.some((b) => b.status === 'complete')) return skip();
       resume = fingerprint === null ? undefined : bySha.find((b) => b.status === 'running');
       if (resume) await this.ingest.moveBatch(resume.id, batchPath, src.display, fingerprint);
     }
@@ -269,7 +273,7 @@ class ImportRun {
       source: src, batchId, resume, seek, options: this.options(), tenants: [...this.known], emitRows,
       // A file was hashed before it is read (and its stat is checked after); standard input, and a
       // file read again with --force (no skip to decide), are hashed as they are read.
-      aggregates: emitRows && this.writer.wantsRollups, hash: src.path === '-' || (this.req.force && !seek), unitRecords,
+      aggregates: emitRows && this.writer.wantsRollups, hash: emitRows && (src.path === '-' || (this.req.force && !seek)), unitRecords,
       // --force mostly reads receipts that are stored already: the reading side's sums would go unused.
       sumFirstUnit: !this.req.force,
       parcelRecords: Math.min(unitRecords, size('BILLCTL_IMPORT_PARCEL', PARCEL_RECORDS)),
@@ -288,7 +292,7 @@ class ImportRun {
    * recorded as refused, with its rejects, in one transaction. True when the source is clean.
    */
   private async validate(src: SourceSpec, batchPath: string, settings: string, sha: string | null, size: number): Promise<boolean> {
-    const reading = src.path === '-' ? this.reading.stream : this.reading.files;
+    const reading = this.reading.files;
     const check = reading.read(this.job(src, 0, { records: 0, line: 0, byte: 0 }, false));
     let bad = 0;
     for (let p = await check.next(); p; p = await check.next()) bad += p.rejects.length;
