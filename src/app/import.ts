@@ -16,7 +16,7 @@ import { Decimal } from '../domain/money.js';
 import { localDayNumber } from '../domain/period.js';
 import { BillctlError, ExitCode } from '../errors.js';
 import { loadCovenantMap, type CovenantMap } from '../ingest/covenants.js';
-import { RollupAccumulator } from '../ingest/pipeline.js';
+import { RollupAccumulator } from '../ingest/rollups.js';
 import { startReading, type Reading } from '../ingest/reading.js';
 import { expandInputs } from '../ingest/sources.js';
 import {

@@ -9,8 +9,7 @@ import { nameKey } from '../domain/names.js';
 import { derivedId, isBillableStatus, type Receipt } from '../domain/receipt.js';
 import { tenantIdProblem } from '../domain/tenant.js';
 import { parseDate, parseRfc3339 } from '../domain/time.js';
-import { LosslessNumber } from './json.js';
-import type { Wanted } from './record-json.js';
+import { LosslessNumber, type Wanted } from './record-json.js';
 
 export interface NormalizeOptions {
   /** Read timestamps without an offset as UTC (`--assume-utc`). */

@@ -6,7 +6,13 @@
  * else (fractions, exponents, long digit runs) a LosslessNumber, so 9007199254740993 is never
  * silently rounded and 0.1 stays exactly 0.1.
  */
-import { LosslessNumber } from './json.js';
+/** A JSON number kept as its text, because a JS number could not hold it exactly. */
+export class LosslessNumber {
+  constructor(readonly text: string) {}
+  toJSON(): unknown {
+    return this.text;
+  }
+}
 
 /** Which fields to keep: a name maps to `true` (keep the value) or to the fields to keep inside it. */
 export interface Wanted {

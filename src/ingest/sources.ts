@@ -8,8 +8,6 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { InputFormat, SourceSpec } from './types.js';
 
-export const INPUT_FORMATS: readonly InputFormat[] = ['jsonl', 'json', 'csv'];
-
 /** The format a file name says: .jsonl/.ndjson, .json, .csv, each optionally .gz. */
 export function formatOfName(name: string): { format: InputFormat; gzip: boolean } | undefined {
   let n = name.toLowerCase();

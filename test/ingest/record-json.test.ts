@@ -1,8 +1,7 @@
 /** The record parser accepts exactly what JSON.parse accepts, and keeps exactly the wanted fields. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LosslessNumber } from '../../src/ingest/json.js';
-import { RecordParser, type Wanted } from '../../src/ingest/record-json.js';
+import { LosslessNumber, RecordParser, type Wanted } from '../../src/ingest/record-json.js';
 
 const wanted: Wanted = { a: true, b: { c: true, d: { e: true } }, 'b.c': true, s: true, n: true };
 const parser = new RecordParser(wanted);

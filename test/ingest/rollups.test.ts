@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { Decimal } from '../../src/domain/money.js';
-import { RollupAccumulator } from '../../src/ingest/pipeline.js';
+import { RollupAccumulator } from '../../src/ingest/rollups.js';
 import type { ReceiptRow } from '../../src/ingest/types.js';
 
 const row = (tenant: string, cost: string | null, billable: 0 | 1, q: number): ReceiptRow => [

@@ -10,7 +10,7 @@
  */
 import type Database from 'better-sqlite3';
 import { Decimal } from '../../domain/money.js';
-import { RollupAccumulator } from '../../ingest/pipeline.js';
+import { RollupAccumulator } from '../../ingest/rollups.js';
 import { RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
 import type { ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';

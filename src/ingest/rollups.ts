@@ -1,0 +1,153 @@
+/**
+ * Rollup sums kept exactly in memory: per tenant, local day, model key and GPU key. The reading side
+ * sums a unit's receipts with it; writers take out what they did not import, or sum what they did.
+ */
+import { Decimal } from '../domain/money.js';
+import type { ReceiptRow, RollupDelta } from './types.js';
+
+interface Acc {
+  tenant: string;
+  day: number;
+  modelKey: string;
+  gpuKey: string;
+  receipts: number | bigint;
+  requests: number | bigint;
+  gpu: number | bigint;
+  input: number | bigint;
+  output: number | bigint;
+  /** The cost sum: costUnits / 10^costScale while that is exact in a number, else `costExact`. */
+  costUnits: number;
+  costScale: number;
+  costExact: Decimal | null;
+  unsplit: number | bigint;
+}
+
+/** a + b, exact: numbers while they are safe, bigints beyond. */
+function add(a: number | bigint, b: number): number | bigint {
+  if (typeof a === 'bigint') return a + BigInt(b);
+  const s = a + b;
+  return Number.isSafeInteger(s) ? s : BigInt(a) + BigInt(b);
+}
+
+const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
+const PLAIN_DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
+
+/** Adds a decimal text to an accumulator's cost, exactly: scaled integers while safe, Decimal after. */
+function addCost(a: Acc, text: string, sign: 1 | -1): void {
+  if (a.costExact === null) {
+    const m = PLAIN_DECIMAL.exec(text);
+    if (m && m[2]!.length + (m[3]?.length ?? 0) <= 15) {
+      const frac = m[3] ?? '';
+      let units = Number(m[2]! + frac) * (m[1] === '-' ? -sign : sign);
+      let total = a.costUnits;
+      const scale = Math.max(frac.length, a.costScale);
+      total *= POW10[scale - a.costScale]!;
+      units *= POW10[scale - frac.length]!;
+      total += units;
+      if (Number.isSafeInteger(total) && Number.isSafeInteger(units)) {
+        a.costUnits = total;
+        a.costScale = scale;
+        return;
+      }
+    }
+    // Too long for a number: continue exactly with Decimal.
+    a.costExact = Decimal.of(BigInt(a.costUnits), a.costScale);
+  }
+  const c = Decimal.parse(text);
+  a.costExact = sign === 1 ? a.costExact.add(c) : a.costExact.sub(c);
+}
+
+function costOf(a: Acc): Decimal {
+  return a.costExact ?? Decimal.of(BigInt(a.costUnits), a.costScale);
+}
+
+/** Rollup sums over rows, keyed by tenant, day, model key, gpu key ('' for none). */
+export class RollupAccumulator {
+  /** tenant -> model key -> gpu key -> day -> sums (no key strings built per row). */
+  private readonly map = new Map<string, Map<string, Map<string, Map<number, Acc>>>>();
+  private readonly all: Acc[] = [];
+  private last: Acc | undefined;
+
+  private entry(tenant: string, day: number, modelKey: string, gpuKey: string): Acc {
+    const l = this.last;
+    if (l !== undefined && l.day === day && l.tenant === tenant && l.modelKey === modelKey && l.gpuKey === gpuKey) return l;
+    let byModel = this.map.get(tenant);
+    if (!byModel) this.map.set(tenant, (byModel = new Map()));
+    let byGpu = byModel.get(modelKey);
+    if (!byGpu) byModel.set(modelKey, (byGpu = new Map()));
+    let byDay = byGpu.get(gpuKey);
+    if (!byDay) byGpu.set(gpuKey, (byDay = new Map()));
+    let a = byDay.get(day);
+    if (!a) {
+      a = {
+        tenant, day, modelKey, gpuKey, receipts: 0, requests: 0, gpu: 0, input: 0, output: 0, costUnits: 0, costScale: 0,
+        costExact: null, unsplit: 0,
+      };
+      byDay.set(day, a);
+      this.all.push(a);
+    }
+    this.last = a;
+    return a;
+  }
+
+  /** Adds (or with sign -1 takes out) one receipt row whose rollup day is `day`. */
+  add(row: ReceiptRow, day: number, sign: 1 | -1 = 1): void {
+    this.addReceipt(row[0], day, row[9], row[11], row[3] === 1, row[12], row[13], row[14], row[15], row[16] === 1, sign);
+  }
+
+  addReceipt(
+    tenant: string, day: number, modelKey: string | null, gpuKey: string | null, billable: boolean, gpuSeconds: number,
+    inputTokens: number, outputTokens: number, cost: string | null, unsplit: boolean, sign: 1 | -1 = 1,
+  ): void {
+    const a = this.entry(tenant, day, modelKey ?? '', gpuKey ?? '');
+    a.receipts = add(a.receipts, sign);
+    if (unsplit) a.unsplit = add(a.unsplit, sign);
+    if (billable) {
+      a.requests = add(a.requests, sign);
+      a.gpu = add(a.gpu, sign * gpuSeconds);
+      a.input = add(a.input, sign * inputTokens);
+      a.output = add(a.output, sign * outputTokens);
+      if (cost !== null) addCost(a, cost, sign);
+    }
+  }
+
+  /** Adds sums computed elsewhere. */
+  addDelta(d: RollupDelta): void {
+    const a = this.entry(d[0], d[1], d[2], d[3]);
+    const plus = (x: number | bigint, y: number | bigint): number | bigint => {
+      if (typeof x === 'number' && typeof y === 'number') return add(x, y);
+      return BigInt(x) + BigInt(y);
+    };
+    a.receipts = plus(a.receipts, d[4]);
+    a.requests = plus(a.requests, d[5]);
+    a.gpu = plus(a.gpu, d[6]);
+    a.input = plus(a.input, d[7]);
+    a.output = plus(a.output, d[8]);
+    addCost(a, d[9], 1);
+    a.unsplit = plus(a.unsplit, d[10]);
+  }
+
+  get size(): number {
+    return this.all.length;
+  }
+
+  /** The sums, leaving out keys whose every sum is zero; costs as canonical decimal text. */
+  deltas(): RollupDelta[] {
+    const out: RollupDelta[] = [];
+    for (const a of this.all) {
+      const cost = costOf(a);
+      if (a.receipts === 0 && a.requests === 0 && a.unsplit === 0 && a.gpu === 0 && a.input === 0 && a.output === 0 && cost.isZero()) {
+        continue;
+      }
+      out.push([a.tenant, a.day, a.modelKey, a.gpuKey, a.receipts, a.requests, a.gpu, a.input, a.output, cost.normalize().toString(), a.unsplit]);
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.map.clear();
+    this.all.length = 0;
+    this.last = undefined;
+  }
+}
+
