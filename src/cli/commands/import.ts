@@ -44,7 +44,9 @@ function progressReporter(ctx: Context): { update: (p: ImportProgress) => void; 
       if (now - lastDraw < 200 && p.bytes < p.bytesTotal) return;
       lastDraw = now;
       const secs = Math.max((now - started) / 1000, 0.001);
-      bar.update(Math.min(p.bytes, p.bytesTotal), {
+      // Standard input has no size: the bar then follows what was read.
+      if (p.bytes > p.bytesTotal) bar.setTotal(p.bytes);
+      bar.update(p.bytes, {
         file: Math.min(p.files + 1, p.filesTotal), files: p.filesTotal, records: p.records,
         rate: Math.round(p.records / secs), done: mb(p.bytes), size: p.bytesTotal > 0 ? mb(p.bytesTotal) : '?',
       });
