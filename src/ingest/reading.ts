@@ -7,8 +7,11 @@ import { Worker } from 'node:worker_threads';
 import { hashFile, runPipeline, type PipelineControl } from './pipeline.js';
 import type { PipelineEnd, PipelineJob, WireParcel as Parcel } from './types.js';
 
-/** Parcels that may wait between reader and writer. */
-export const IN_FLIGHT = 3;
+/**
+ * Parcels that may wait between reader and writer: enough that the reader keeps working while the
+ * writer waits on its database (a COPY, a commit), few enough to keep memory flat.
+ */
+export const IN_FLIGHT = 8;
 
 export interface ParcelStream {
   /** The next parcel, or undefined when the source is done. Throws what the reader threw. */

@@ -22,7 +22,7 @@ import { copyLine, RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow, type 
 import type { ReceiptVersion, ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';
 import { conflictReason, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
-import { placeholders, toNumber, type Row, type SqlValue } from '../sql.js';
+import { toNumber, type Row, type SqlValue } from '../sql.js';
 import type { PostgresDriver } from './driver.js';
 
 const COPY = `COPY receipts (${RECEIPT_COLUMNS.join(', ')}) FROM STDIN`;
@@ -36,8 +36,11 @@ const STORED = `SELECT r.* FROM unnest(?::text[], ?::text[]) AS k(tenant_id, id)
 /** Receipts per COPY statement. */
 const COPY_ROWS = 16_384;
 
-/** Rollup rows added per statement. */
-const ROLLUP_ROWS = 500;
+/** Adds rollup sums given as eleven arrays (one per column). */
+const ROLLUP_UPSERT = rollupUpsertSql('postgres').replace(
+  /VALUES \([^)]*\)/,
+  'SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[])',
+);
 
 /** The billing content of a stored row and of a new one, comparable as text. */
 function storedContent(r: Row): string {
@@ -70,7 +73,6 @@ class PostgresReceiptWriter implements ReceiptWriter {
   private pendingRows = 0;
   /** The COPY on its way, and its parcels. */
   private inflight: { parcels: Parcel[]; promise: Promise<void> } | undefined;
-  private readonly upsert = rollupUpsertSql('postgres');
 
   constructor(private readonly driver: PostgresDriver) {}
 
@@ -198,10 +200,10 @@ class PostgresReceiptWriter implements ReceiptWriter {
       for (const d of this.minus.deltas()) acc.addDelta(d);
       deltas = acc.deltas();
     }
-    for (let i = 0; i < deltas.length; i += ROLLUP_ROWS) {
-      const part = deltas.slice(i, i + ROLLUP_ROWS);
-      const sql = this.upsert.replace(/VALUES \([^)]*\)/, `VALUES ${part.map(() => `(${placeholders(11)})`).join(', ')}`);
-      await this.driver.run(sql, part.flat().map((v) => (typeof v === 'bigint' ? v.toString() : v)) as SqlValue[]);
+    if (deltas.length > 0) {
+      // One statement: the sums as arrays, unnested.
+      const column = (k: number) => deltas.map((d) => (typeof d[k] === 'bigint' ? d[k].toString() : d[k])) as unknown as SqlValue;
+      await this.driver.run(ROLLUP_UPSERT, Array.from({ length: 11 }, (_, k) => column(k)));
     }
     return {
       imported: this.imported, duplicates: this.duplicates, unsplit: this.unsplit, conflicts: this.conflicts,
