@@ -201,6 +201,8 @@ export async function finalizeDraft(
   invoiceId: string,
   issueDate: string,
   at: string,
+  /** Called inside the issuing transaction (the audit entry commits with the invoice). */
+  onIssued?: (invoice: InvoiceRecord) => Promise<void>,
 ): Promise<FinalizeOutcome | undefined> {
   return store.transaction(async () => {
     const locked = await store.invoices.lock(invoiceId);
@@ -228,7 +230,9 @@ export async function finalizeDraft(
     }, at))) {
       throw new Error(`invoice ${draft.id} changed while it was being finalized`);
     }
-    return { status: 'issued' as const, invoice: (await store.invoices.get(draft.id))!, regenerated: remade.status === 'updated' };
+    const invoice = (await store.invoices.get(draft.id))!;
+    await onIssued?.(invoice);
+    return { status: 'issued' as const, invoice, regenerated: remade.status === 'updated' };
   });
 }
 

@@ -95,15 +95,20 @@ export class Context {
     return withStore(await this.dbLocation(), fn, options);
   }
 
+  private osUser?: string;
+
   /** Who is acting: --actor, else BILLCTL_ACTOR, else the OS user. */
   get actor(): string {
     if (this.opts.actor) return this.opts.actor;
     if (this.io.env.BILLCTL_ACTOR) return this.io.env.BILLCTL_ACTOR;
-    try {
-      return os.userInfo().username;
-    } catch {
-      return this.io.env.USER ?? 'unknown';
+    if (this.osUser === undefined) {
+      try {
+        this.osUser = os.userInfo().username;
+      } catch {
+        this.osUser = this.io.env.USER ?? 'unknown';
+      }
     }
+    return this.osUser;
   }
 
   nowIso(): string {

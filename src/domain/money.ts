@@ -5,8 +5,11 @@
  */
 const TEN = 10n;
 
+/** Powers of ten for the scales money uses, computed once. */
+const POW10: bigint[] = Array.from({ length: 40 }, (_, i) => TEN ** BigInt(i));
+
 function pow10(n: number): bigint {
-  return TEN ** BigInt(n);
+  return POW10[n] ?? TEN ** BigInt(n);
 }
 
 function abs(n: bigint): bigint {

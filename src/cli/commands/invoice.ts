@@ -140,7 +140,8 @@ async function finalizeMany(
   try {
     for (const d of drafts) {
       try {
-        const done = await finalizeDraft(store, ratingFor(d), config, d.id, issueDate, ctx.nowIso());
+        const done = await finalizeDraft(store, ratingFor(d), config, d.id, issueDate, ctx.nowIso(), (inv) =>
+          ctx.audit(store, 'invoice finalize', { invoice: inv.id, number: inv.number, tenant: d.tenantId, period: d.period, finalized: 1 }));
         if (!done) continue; // another run issued it first
         if (done.status === 'removed') {
           ctx.notice(`${d.tenantId} ${d.period}: remade from the current data, the draft had nothing left to bill and was removed`);
@@ -148,7 +149,6 @@ async function finalizeMany(
           continue;
         }
         if (done.regenerated) ctx.notice(`${d.tenantId} ${d.period}: the draft was out of date and was remade before issuing`);
-        await ctx.audit(store, 'invoice finalize', { invoice: done.invoice.id, number: done.invoice.number, tenant: d.tenantId, period: d.period, finalized: 1 });
         report.finalized.push(done.invoice);
         await draw(done.invoice);
       } catch (err) {
