@@ -271,12 +271,13 @@ class ImportRun {
     const unitRecords = size('BILLCTL_IMPORT_UNIT', UNIT_RECORDS);
     return {
       source: src, batchId, resume, seek, options: this.options(), tenants: [...this.known], emitRows,
-      // A file was hashed before it is read (and its stat is checked after); standard input, and a
-      // file read again with --force (no skip to decide), are hashed as they are read.
-      aggregates: emitRows && this.writer.wantsRollups, hash: emitRows && (src.path === '-' || (this.req.force && !seek)), unitRecords,
+      // A file was hashed before it is read (and its stat is checked after), or with --force (no skip
+      // to decide) on this thread while it is read; standard input is hashed as it is read.
+      aggregates: emitRows && this.writer.wantsRollups, hash: emitRows && src.path === '-', unitRecords,
       // --force mostly reads receipts that are stored already: the reading side's sums would go unused.
       sumFirstUnit: !this.req.force,
       parcelRecords: Math.min(unitRecords, size('BILLCTL_IMPORT_PARCEL', PARCEL_RECORDS)),
+      queue: this.writer.queueDepth,
     };
   }
 
@@ -376,6 +377,9 @@ class ImportRun {
     this.tzFix.clear();
     const job = this.job(src, batchId, checkpoint, true);
     const stream = (input ? this.reading.stream : this.reading.files).read(job, input);
+    // --force reads without a hash first: this thread hashes the file meanwhile (it waits on the reader then).
+    const hashing = sha === null && !input ? this.reading.stream.hash(src.path) : undefined;
+    hashing?.catch(() => {});
     const decoder = new ParcelDecoder(batchId);
     const next = async () => {
       // One turn of the event loop per parcel, so timers (the progress bar) run while parcels flow.
@@ -435,8 +439,7 @@ class ImportRun {
         'What was read is stored (and deduplicated); run the same command again to import the file as it is now.',
       );
     }
-    // A file read again with --force and resumed past its start was not hashed on the way: hash it now.
-    const digest = sha ?? end.sha256 ?? (input ? null : (await this.reading.files.hash(src.path)).sha256);
+    const digest = sha ?? end.sha256 ?? (hashing ? (await hashing).sha256 : null);
     await this.ingest.finishBatch(batchId, {
       status: 'complete', counts, checkpoint: last, sha256: digest, size: input ? end.bytes : null, at: this.req.now(),
     });

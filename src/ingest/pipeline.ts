@@ -106,14 +106,21 @@ export async function runPipeline(
   const dict = new Map<string, number>();
   let dictAdd: string[] = [];
   let dictReset = true;
-  const code = (v: string | null): number => {
+  // Per field, the last value and its code: a field often repeats the row before (a status, a
+  // model, a GPU), and comparing two short strings costs less than hashing one.
+  const lastValue: (string | null)[] = new Array<string | null>(DICT_FIELDS).fill(null);
+  const lastCode = new Int32Array(DICT_FIELDS).fill(-1);
+  const code = (field: number, v: string | null): number => {
     if (v === null) return -1;
+    if (v === lastValue[field]) return lastCode[field]!;
     let c = dict.get(v);
     if (c === undefined) {
       c = dict.size;
       dict.set(v, c);
       dictAdd.push(v);
     }
+    lastValue[field] = v;
+    lastCode[field] = c;
     return c;
   };
 
@@ -169,6 +176,7 @@ export async function runPipeline(
     if (dict.size > DICT_LIMIT) {
       dict.clear();
       dictReset = true;
+      lastValue.fill(null);
     }
   };
 
@@ -209,15 +217,15 @@ export async function runPipeline(
             }
             const day = localDayNumber(zone, x.ts);
             const c = count * DICT_FIELDS;
-            codes[c] = code(x.tenantId);
-            codes[c + 1] = code(x.status);
-            codes[c + 2] = code(x.userId);
-            codes[c + 3] = code(x.projectId);
-            codes[c + 4] = code(x.provider);
-            codes[c + 5] = code(x.model);
-            codes[c + 6] = code(x.modelKey);
-            codes[c + 7] = code(x.gpuType);
-            codes[c + 8] = code(x.gpuKey);
+            codes[c] = code(0, x.tenantId);
+            codes[c + 1] = code(1, x.status);
+            codes[c + 2] = code(2, x.userId);
+            codes[c + 3] = code(3, x.projectId);
+            codes[c + 4] = code(4, x.provider);
+            codes[c + 5] = code(5, x.model);
+            codes[c + 6] = code(6, x.modelKey);
+            codes[c + 7] = code(7, x.gpuType);
+            codes[c + 8] = code(8, x.gpuKey);
             const k = count * NUM_FIELDS;
             nums[k] = x.ts;
             nums[k + 1] = x.billable ? 1 : 0;

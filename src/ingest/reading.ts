@@ -7,12 +7,6 @@ import { Worker } from 'node:worker_threads';
 import { hashFile, runPipeline, type PipelineControl } from './pipeline.js';
 import type { PipelineEnd, PipelineJob, WireParcel as Parcel } from './types.js';
 
-/**
- * Parcels that may wait between reader and writer: enough that the reader keeps working while the
- * writer waits on its database (a COPY, a commit), few enough to keep memory flat.
- */
-export const IN_FLIGHT = 8;
-
 export interface ParcelStream {
   /** The next parcel, or undefined when the source is done. Throws what the reader threw. */
   next(): Promise<Parcel | undefined>;
@@ -60,9 +54,9 @@ class ParcelQueue implements ParcelStream {
     } else this.items.push(p);
   }
 
-  /** Waits until fewer than IN_FLIGHT parcels wait. */
-  async room(): Promise<void> {
-    while (this.items.length >= IN_FLIGHT && !this.failure) await new Promise<void>((r) => (this.roomWaiter = r));
+  /** Waits until fewer than `limit` parcels wait. */
+  async room(limit: number): Promise<void> {
+    while (this.items.length >= limit && !this.failure) await new Promise<void>((r) => (this.roomWaiter = r));
   }
 
   finish(end: PipelineEnd): void {
@@ -137,7 +131,7 @@ class InProcessReading implements Reading {
       input,
       async (p) => {
         q.push(p);
-        await q.room();
+        await q.room(job.queue);
       },
       control,
     ).then(

@@ -294,6 +294,8 @@ export interface PipelineJob {
   hash: boolean;
   unitRecords: number;
   parcelRecords: number;
+  /** Parcels that may wait for the writer (a writer that waits on a server wants more). */
+  queue: number;
 }
 
 export interface PipelineEnd {

@@ -1,7 +1,7 @@
 /** The reading thread: hashes and reads sources on request, posting parcels back (see reading.ts). */
 import { parentPort } from 'node:worker_threads';
 import { hashFile, runPipeline, type PipelineControl } from './pipeline.js';
-import { IN_FLIGHT, toWire } from './reading.js';
+import { toWire } from './reading.js';
 import type { PipelineJob } from './types.js';
 
 const port = parentPort!;
@@ -43,7 +43,7 @@ port.on('message', (m: ToWorker) => {
           outstanding++;
           const moved = [p.codes, p.nums, p.freeEnds, p.rawBytes, p.rawEnds];
           port.postMessage({ type: 'parcel', parcel: p }, moved.map((a) => a.buffer as ArrayBuffer));
-          while (outstanding >= IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+          while (outstanding >= m.job.queue) await new Promise<void>((r) => (wake = r));
         },
         control,
       ).then(

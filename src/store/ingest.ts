@@ -110,6 +110,11 @@ export interface ReceiptWriter {
   finish(rollups: RollupDelta[][] | undefined): Promise<UnitResult>;
   /** True when the writer wants `rollups` (the reading side then computes them). */
   readonly wantsRollups: boolean;
+  /**
+   * Parcels the reading side may have ready: a writer that waits on a server (COPY) wants a deeper
+   * queue, so reading goes on meanwhile; one that is always busy wants a shallow one (less memory).
+   */
+  readonly queueDepth: number;
 }
 
 export interface IngestStore {

@@ -20,38 +20,31 @@ function mb(bytes: number): string {
   return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-/** Progress on a terminal: files, records, records per second, bytes and ETA. */
-function progressReporter(ctx: Context): { update: (p: ImportProgress) => void; stop: () => void } {
-  let bar: Progress | undefined;
-  let starting = false;
+/** Progress on a terminal: files, records, records per second, bytes and ETA (silent otherwise). */
+async function progressReporter(ctx: Context): Promise<{ update: (p: ImportProgress) => void; stop: () => void }> {
+  const bar: Progress = await startProgress(
+    ctx,
+    '{bar} {percentage}% | file {file}/{files} | {records} records | {rate} records/s | {done} of {size} | ETA {eta_formatted}',
+    1,
+  );
   const started = Date.now();
   let lastDraw = 0;
+  let total = 1;
   return {
     update: (p) => {
-      if (!ctx.showProgress) return;
-      if (!bar) {
-        if (!starting) {
-          starting = true;
-          void startProgress(
-            ctx,
-            '{bar} {percentage}% | file {file}/{files} | {records} records | {rate} records/s | {done} of {size} | ETA {eta_formatted}',
-            Math.max(p.bytesTotal, 1),
-          ).then((b) => (bar = b));
-        }
-        return;
-      }
       const now = Date.now();
       if (now - lastDraw < 200 && p.bytes < p.bytesTotal) return;
       lastDraw = now;
-      const secs = Math.max((now - started) / 1000, 0.001);
       // Standard input has no size: the bar then follows what was read.
-      if (p.bytes > p.bytesTotal) bar.setTotal(p.bytes);
+      const size = Math.max(p.bytesTotal, p.bytes, 1);
+      if (size !== total) bar.setTotal((total = size));
+      const secs = Math.max((now - started) / 1000, 0.001);
       bar.update(p.bytes, {
         file: Math.min(p.files + 1, p.filesTotal), files: p.filesTotal, records: p.records,
         rate: Math.round(p.records / secs), done: mb(p.bytes), size: p.bytesTotal > 0 ? mb(p.bytesTotal) : '?',
       });
     },
-    stop: () => bar?.stop(),
+    stop: () => bar.stop(),
   };
 }
 
@@ -96,9 +89,9 @@ export async function runImport(ctx: Context, kind: BatchKind, args: unknown[], 
   if (req.since !== undefined && req.until !== undefined && req.since >= req.until) {
     throw new UsageError(`--since ${since} is not before --until ${until}`);
   }
-  const progress = progressReporter(ctx);
   return ctx.withStore(async (store) => {
     let outcome: ImportOutcome;
+    const progress = await progressReporter(ctx);
     try {
       outcome = await importReceipts(store, req, { progress: progress.update });
     } finally {

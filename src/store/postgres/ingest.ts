@@ -56,6 +56,7 @@ function rowContent(x: ReceiptRow): string {
 
 class PostgresReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
+  readonly queueDepth = 8;
   private imported = 0;
   private notImported = 0;
   private duplicates = 0;

@@ -53,6 +53,7 @@ const NOT_IMPORTED_CAP = 20_000;
 
 class SqliteReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
+  readonly queueDepth = 3;
   private readonly insert: Database.Statement;
   private readonly sameContent: Database.Statement;
   private readonly lookup: Database.Statement;
