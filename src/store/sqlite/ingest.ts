@@ -1,12 +1,14 @@
 /**
- * The SQLite receipt writer. One prepared upsert per receipt, in-process (no round trips):
+ * The SQLite receipt writer. One prepared insert per receipt, in-process (no round trips):
  *
  *   INSERT ... ON CONFLICT (tenant_id, id) DO NOTHING
  *
  * One change: imported. None: the identity is stored already, and one indexed lookup compares the
  * billing content: equal is a duplicate, different a conflict (the stored receipt stays). (RETURNING
- * would tell more in one statement, but costs SQLite about 5 µs a row.) Rollups come from the
- * reading side as sums over the unit, less the rows that were not imported.
+ * would tell more in one statement, but costs SQLite about 5 µs a row.) Once most receipts of a
+ * parcel are known (a file sent again, --force), the lookup comes first. Rollups come from the
+ * reading side as sums over the unit, less the rows that were not imported; when many were not,
+ * from the rows the unit inserted (rowids above the unit's start).
  */
 import type Database from 'better-sqlite3';
 import { Decimal } from '../../domain/money.js';
