@@ -81,59 +81,13 @@ export type RollupDelta = [
   unsplit: number | bigint,
 ];
 
-/**
- * A parcel as it crosses from the reading thread: typed arrays (moved, not copied) and a string
- * dictionary for the values that repeat (tenants, statuses, models, GPUs, users), so the writing
- * thread spends no time deserialising. decodeParcel() turns it into a Parcel.
- */
-export interface WireParcel {
+/** What every parcel carries, on the wire and decoded. */
+interface ParcelCommon {
+  /** How many rows. */
   count: number;
-  /** Per row, DICT_FIELDS codes into the dictionary (-1: null). */
-  codes: Int32Array;
-  /** Per row, NUM_FIELDS numbers. */
-  nums: Float64Array;
-  /** Ids and reported costs of the rows, concatenated; per row two ends (id, cost). */
-  free: string;
-  freeEnds: Uint32Array;
-  /** The dictionary starts afresh with this parcel, then grows by dictAdd. */
-  dictReset: boolean;
-  dictAdd: string[];
-  /** The rows' records as written (UTF-8), concatenated; row i ends at rawEnds[i]. */
-  rawBytes: Uint8Array;
-  rawEnds: Uint32Array;
-  rejects: RejectEntry[];
-  newTenants: string[];
-  records: number;
-  outOfRange: number;
-  checkpoint: Checkpoint;
-  bytesRead: number;
-  unitEnd: boolean;
-  /** This parcel's unit is being summed: its last parcel will carry `rollups`. */
-  summing: boolean;
-  /** Rows whose tokens came from tokens_processed. */
-  unsplit: number;
-  rollups?: RollupDelta[];
-}
-
-/** Dictionary-coded fields, in order: tenant, status, user, project, provider, model, model key, GPU, GPU key. */
-export const DICT_FIELDS = 9;
-/** Numeric fields, in order: ts, billable, gpu seconds, input, output, unsplit, day, line, has cost. */
-export const NUM_FIELDS = 9;
-
-export interface Parcel {
-  /** The rows (decoded on first use: a writer that streams COPY text may never need them). */
-  readonly rows: ReceiptRow[];
-  /** Per row: its tenant's local day (days since 1970-01-01 local), for rollups. */
-  days: Int32Array;
-  /** Per row: its line (or array position). */
-  lines: Float64Array;
   /** Per row: its record as written (UTF-8), concatenated; row i is rawBytes[rawEnds[i-1] .. rawEnds[i]). */
   rawBytes: Uint8Array;
   rawEnds: Uint32Array;
-  /** The rows as Postgres COPY text (tab-separated, columns in table order), made on first use. */
-  copyText(): Buffer;
-  /** How many rows. */
-  count: number;
   rejects: RejectEntry[];
   /** Tenants this source mentions for the first time and the job did not know. */
   newTenants: string[];
@@ -152,6 +106,40 @@ export interface Parcel {
   unsplit: number;
   /** With unitEnd and summing: rollup sums over every row of the unit (as if all were new). */
   rollups?: RollupDelta[];
+}
+
+/**
+ * A parcel as it crosses from the reading thread: typed arrays (moved, not copied) and a string
+ * dictionary for the values that repeat (tenants, statuses, models, GPUs, users), so the writing
+ * thread spends no time deserialising. ParcelDecoder turns it into a Parcel.
+ */
+export interface WireParcel extends ParcelCommon {
+  /** Per row, DICT_FIELDS codes into the dictionary (-1: null). */
+  codes: Int32Array;
+  /** Per row, NUM_FIELDS numbers. */
+  nums: Float64Array;
+  /** Ids and reported costs of the rows, concatenated; per row two ends (id, cost). */
+  free: string;
+  freeEnds: Uint32Array;
+  /** The dictionary starts afresh with this parcel, then grows by dictAdd. */
+  dictReset: boolean;
+  dictAdd: string[];
+}
+
+/** Dictionary-coded fields, in order: tenant, status, user, project, provider, model, model key, GPU, GPU key. */
+export const DICT_FIELDS = 9;
+/** Numeric fields, in order: ts, billable, gpu seconds, input, output, unsplit, day, line, has cost. */
+export const NUM_FIELDS = 9;
+
+export interface Parcel extends ParcelCommon {
+  /** The rows (decoded on first use: a writer that streams COPY text may never need them). */
+  readonly rows: ReceiptRow[];
+  /** Per row: its tenant's local day (days since 1970-01-01 local), for rollups. */
+  days: Int32Array;
+  /** Per row: its line (or array position). */
+  lines: Float64Array;
+  /** The rows as Postgres COPY text (tab-separated, columns in table order), made on first use. */
+  copyText(): Buffer;
 }
 
 /** The record of row i as written. */
@@ -186,15 +174,16 @@ export class ParcelDecoder {
       lines[i] = w.nums[i * NUM_FIELDS + 7]!;
     }
     let rows: ReceiptRow[] | undefined;
+    const { codes: _c, nums: _n, free: _f, freeEnds: _e, dictReset: _r, dictAdd: _a, ...common } = w;
     return {
+      ...common,
       get rows() {
         rows ??= decodeRows(w, dict, batchId);
         return rows;
       },
       copyText: () => copyTextOf(w, dict, copyDict, batchId),
-      days, lines, rawBytes: w.rawBytes, rawEnds: w.rawEnds, count: w.count, rejects: w.rejects, newTenants: w.newTenants,
-      records: w.records, outOfRange: w.outOfRange, checkpoint: w.checkpoint, bytesRead: w.bytesRead, unitEnd: w.unitEnd,
-      summing: w.summing, unsplit: w.unsplit, rollups: w.rollups,
+      days,
+      lines,
     };
   }
 }

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ImportSummary } from '../../src/app/import.js';
 import { openStore } from '../../src/store/open.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
 import type { Backend } from '../helpers/backends.js';
@@ -80,20 +81,7 @@ export function write(dir: string, name: string, content: string | Buffer): stri
   return file;
 }
 
-export interface SummaryJson {
-  files: number;
-  lines: number;
-  imported: number;
-  duplicates: number;
-  conflicts: number;
-  rejected: number;
-  new_tenants: number;
-  unsplit_tokens: number;
-  skipped_files: number;
-  out_of_range?: number;
-  refused_files?: number;
-  dry_run?: boolean;
-}
+export type SummaryJson = ImportSummary;
 
 export function summaryOf(r: CliResult): SummaryJson {
   try {
