@@ -376,6 +376,8 @@ class ImportRun {
     this.batches.push({ id: batchId, display: src.display });
     this.tzFix.clear();
     const job = this.job(src, batchId, checkpoint, true);
+    /** The timezones the reading side computes days with. */
+    const snapshot = new Map(job.tenants);
     const stream = (input ? this.reading.stream : this.reading.files).read(job, input);
     // --force reads without a hash first: this thread hashes the file meanwhile (it waits on the reader then).
     const hashing = sha === null && !input ? this.reading.stream.hash(src.path) : undefined;
@@ -391,6 +393,12 @@ class ImportRun {
     for (let p = await next(); p; p = await next()) {
       const unitStart: Parcel = p;
       await this.store.transaction(async () => {
+        // Timezones as they are now: a tenant moved since the reading side looked gets its real days.
+        for (const [t, tz] of await this.ingest.tenantTimezones(true)) {
+          if ((snapshot.get(t) ?? 'UTC') !== tz) this.tzFix.set(t, tz);
+          else this.tzFix.delete(t);
+          this.known.set(t, tz);
+        }
         await this.writer.begin(batchId, (t, ts) => localDayNumber(this.known.get(t) ?? 'UTC', ts));
         const corrections = new RollupAccumulator();
         let q = unitStart;

@@ -124,8 +124,9 @@ export abstract class SqlIngestStore implements IngestStore {
     });
   }
 
-  async tenantTimezones(): Promise<Map<string, string>> {
-    const rows = await this.db.all<Row>('SELECT id, timezone FROM tenants');
+  async tenantTimezones(lock = false): Promise<Map<string, string>> {
+    const forShare = lock && this.db.dialect === 'postgres' ? ' FOR SHARE' : '';
+    const rows = await this.db.all<Row>(`SELECT id, timezone FROM tenants${forShare}`);
     return new Map(rows.map((r) => [String(r.id), String(r.timezone)]));
   }
 }

@@ -130,8 +130,12 @@ export interface IngestStore {
   addRejects(entries: RejectRecord[]): Promise<void>;
   /** Rejects and conflicts of a batch in line order, `limit` at a time after line `afterLine`. */
   listRejects(batchId: number, afterLine: number, limit: number): Promise<RejectRecord[]>;
-  /** Every tenant's timezone. */
-  tenantTimezones(): Promise<Map<string, string>>;
+  /**
+   * Every tenant's timezone. With `lock` (inside a unit's transaction), the tenants are held so a
+   * timezone change (and its rollup rebuild) waits for the unit, or the unit for it (Postgres FOR SHARE;
+   * SQLite has one writer at a time anyway).
+   */
+  tenantTimezones(lock?: boolean): Promise<Map<string, string>>;
   writer(): ReceiptWriter;
 }
 
