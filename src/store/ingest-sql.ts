@@ -141,12 +141,8 @@ export async function openIngestStore(db: SqlDriver): Promise<IngestStore> {
   return new PostgresIngestStore(db as import('./postgres/driver.js').PostgresDriver);
 }
 
-/** Recomputes a tenant's rollups (SQLite needs billctl's decimal functions on the connection). */
+/** Recomputes a tenant's rollups (SQLite's decimal functions come with every connection: sqlite/functions.ts). */
 export async function rebuildRollups(db: SqlDriver, tenantId: string, timezone: string): Promise<void> {
-  if (db.dialect === 'sqlite') {
-    const { registerIngestFunctions } = await import('./sqlite/ingest.js');
-    registerIngestFunctions((db as import('./sqlite/driver.js').SqliteDriver).db);
-  }
   const { rebuildTenantRollups } = await import('./receipts-sql.js');
   await rebuildTenantRollups(db, tenantId, timezone);
 }

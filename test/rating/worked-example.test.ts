@@ -1,5 +1,5 @@
 /** billing-rules.md's worked examples and rating corners, through the CLI, on both stores. */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
 import { csvOf, jsonOf, makeStore } from '../helpers/store-setup.js';
 

@@ -11,7 +11,6 @@
  * from the rows the unit inserted (rowids above the unit's start).
  */
 import type Database from 'better-sqlite3';
-import { Decimal } from '../../domain/money.js';
 import { RollupAccumulator } from '../../ingest/rollups.js';
 import { RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
 import type { ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
@@ -19,29 +18,6 @@ import { SqlIngestStore } from '../ingest-sql.js';
 import { conflictReason, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
 import type { Row } from '../sql.js';
 import type { SqliteDriver } from './driver.js';
-
-const registered = new WeakSet<Database.Database>();
-
-/**
- * billctl_dec_add(a, b): exact decimal sum of two decimal texts, without trailing zeros (like
- * Postgres trim_scale), so rollups read the same whatever order receipts came in.
- * billctl_dec_sum(x): the aggregate, '0' over no values.
- */
-export function registerIngestFunctions(db: Database.Database): void {
-  if (registered.has(db)) return;
-  registered.add(db);
-  const dec = (v: unknown) => Decimal.parse(String(v));
-  db.function('billctl_dec_add', { deterministic: true }, (a: unknown, b: unknown) => {
-    if (a === null || a === undefined) return b === null || b === undefined ? null : dec(b).normalize().toString();
-    if (b === null || b === undefined) return dec(a).normalize().toString();
-    return dec(a).add(dec(b)).normalize().toString();
-  });
-  db.aggregate('billctl_dec_sum', {
-    start: () => Decimal.ZERO,
-    step: (total: Decimal, v: unknown) => (v === null || v === undefined ? total : total.add(dec(v))),
-    result: (total: Decimal) => total.normalize().toString(),
-  });
-}
 
 const INSERT = `INSERT INTO receipts (${RECEIPT_COLUMNS.join(', ')}) VALUES (${RECEIPT_COLUMNS.map(() => '?').join(', ')})
   ON CONFLICT (tenant_id, id) DO NOTHING`;
@@ -75,8 +51,7 @@ class SqliteReceiptWriter implements ReceiptWriter {
   private unitStart = 0n;
   private dayOf: (tenantId: string, ts: number) => number = () => 0;
 
-  constructor(private readonly driver: SqliteDriver) {
-    registerIngestFunctions(driver.db);
+  constructor(driver: SqliteDriver) {
     // Receipt ids are random, so every insert lands somewhere else in the primary-key index: a page
     // cache that holds the hot index pages turns most of those writes into memory writes.
     driver.db.pragma(`cache_size = -${Number(process.env.BILLCTL_SQLITE_CACHE_MB ?? 32) * 1024}`);
