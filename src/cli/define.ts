@@ -4,7 +4,7 @@
  * pdfkit, stripe or pg.
  */
 import { Command, Option } from 'commander';
-import { clockFromEnv, Context, type GlobalOptions, type Io } from './context.js';
+import type { Context, GlobalOptions, Io } from './context.js';
 import type { Format } from './render.js';
 
 /** What a command module exports. Positional arguments come first, then the command's own flags. */
@@ -85,7 +85,10 @@ export function leaf(
   cmd.action(async (...args: unknown[]) => {
     const self = args[args.length - 1] as Command;
     const positional = args.slice(0, -2);
-    const ctx = new Context(state.io, globalOptions(self), clockFromEnv(state.io.env), state.argv);
+    // The context (config, store, rendering) is loaded only when a command runs: `--help` and
+    // `--version` stay fast.
+    const { Context: ContextClass, clockFromEnv } = await import('./context.js');
+    const ctx = new ContextClass(state.io, globalOptions(self), clockFromEnv(state.io.env), state.argv);
     const mod = await load();
     const code = await mod.run(ctx, positional, ownOptions(self));
     state.exitCode = typeof code === 'number' ? code : 0;
