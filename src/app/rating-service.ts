@@ -65,7 +65,8 @@ export class StoreRating implements RatingService {
     if (!rows) {
       const { first, last } = periodDays(period);
       rows = await this.store.rollups(tenant.id, first, last);
-      if (this.rollupCache.size > 10_000) this.rollupCache.clear();
+      // A tenant-period is rated, fingerprinted and charted together, then not again: a small cache keeps memory flat.
+      if (this.rollupCache.size >= 64) this.rollupCache.clear();
       this.rollupCache.set(key, rows);
     }
     return rows;

@@ -115,6 +115,9 @@ interface RunReport {
   pdfs: string[];
 }
 
+/** PDFs drawn at once while issuing: enough to keep every worker busy, few enough for flat memory. */
+const MAX_PDFS_IN_FLIGHT = 8;
+
 /**
  * Issues drafts one transaction each (so a crash or a concurrent run leaves whole invoices) and
  * draws each one's PDF as soon as it is issued, on worker threads while the next is issued.
@@ -128,14 +131,18 @@ async function finalizeMany(
   const config = await ctx.config();
   const { pdfRenderer } = await import('../../pdf/render-pool.js');
   const renderer = await pdfRenderer(config.invoice.template, drafts.length);
-  const written: [InvoiceRecord, string][] = [];
-  const rendering: Promise<void>[] = [];
+  const written: { id: string; pdf: string | null; file: string }[] = [];
+  // At most a few PDFs in flight: issuing waits for drawing, so memory stays flat however many tenants.
+  const inFlight = new Set<Promise<void>>();
   const draw = async (inv: InvoiceRecord) => {
+    while (inFlight.size >= MAX_PDFS_IN_FLIGHT) await Promise.race(inFlight);
     const job = await pdfJobOf(inv, out, ctx.io.cwd);
-    rendering.push(renderer.render(job).then((error) => {
-      if (error === null) written.push([inv, job.file]);
+    const p: Promise<void> = renderer.render(job).then((error) => {
+      inFlight.delete(p);
+      if (error === null) written.push({ id: inv.id, pdf: inv.pdf, file: job.file });
       else report.failed.push({ tenantId: inv.tenantId, error: `${inv.number}: the PDF could not be written: ${error}` });
-    }));
+    });
+    inFlight.add(p);
   };
   try {
     for (const d of drafts) {
@@ -149,7 +156,8 @@ async function finalizeMany(
           continue;
         }
         if (done.regenerated) ctx.notice(`${d.tenantId} ${d.period}: the draft was out of date and was remade before issuing`);
-        report.finalized.push(done.invoice);
+        // The report keeps what its JSON shows, not the frozen document.
+        report.finalized.push({ ...done.invoice, document: null });
         await draw(done.invoice);
       } catch (err) {
         if (!(err instanceof UsageError) && !(err instanceof RatingError)) throw err;
@@ -164,13 +172,13 @@ async function finalizeMany(
         await draw(inv);
       }
     }
-    await Promise.all(rendering);
+    await Promise.all(inFlight);
   } finally {
     await renderer.close();
   }
-  for (const [inv, file] of written) {
-    if (inv.pdf !== file) await store.invoices.setPdf(inv.id, file, ctx.nowIso());
-    report.pdfs.push(file);
+  for (const w of written) {
+    if (w.pdf !== w.file) await store.invoices.setPdf(w.id, w.file, ctx.nowIso());
+    report.pdfs.push(w.file);
   }
 }
 
