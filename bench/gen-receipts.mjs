@@ -9,6 +9,7 @@
 // Receipts run forward in time (as logs do) from 2026-09-01, ~2.5 s apart, over 200 tenants.
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
+import { mulberry32 as prng } from '../dist/prng.js';
 
 const GPUS = [
   ['A100 80GB', 'a100-80gb', '4.0'],
@@ -23,17 +24,8 @@ const MODELS = [
 ];
 const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
 
-/** mulberry32: a small deterministic PRNG. */
-export function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG (mulberry32), from the build. */
+export { prng };
 
 function uuid(rand) {
   const h = () => Math.floor(rand() * 0x10000).toString(16).padStart(4, '0');
