@@ -73,7 +73,8 @@ export interface ImportSummary {
   rejected: number;
   new_tenants: number;
   unsplit_tokens: number;
-  skipped_files: number;
+  /** Present when a file was skipped as already imported (cli.md's shape otherwise). */
+  skipped_files?: number;
   out_of_range?: number;
   refused_files?: number;
   dry_run?: boolean;
@@ -458,8 +459,9 @@ class ImportRun {
     const t = this.totals;
     const s: ImportSummary = {
       files: this.files, lines: t.lines, imported: t.imported, duplicates: t.duplicates, conflicts: t.conflicts,
-      rejected: t.rejected, new_tenants: t.newTenants, unsplit_tokens: t.unsplitTokens, skipped_files: this.skipped,
+      rejected: t.rejected, new_tenants: t.newTenants, unsplit_tokens: t.unsplitTokens,
     };
+    if (this.skipped > 0) s.skipped_files = this.skipped;
     if (this.req.kind === 'backfill') s.out_of_range = t.outOfRange;
     if (this.req.strict) s.refused_files = this.refused;
     if (this.req.dryRun) s.dry_run = true;

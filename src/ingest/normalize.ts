@@ -16,6 +16,11 @@ export interface NormalizeOptions {
   assumeUtc: boolean;
   /** covenant_id -> tenant_id (`--covenant-map`), or null. */
   covenants: ReadonlyMap<string, string> | null;
+  /**
+   * The record came from CSV, where every cell is text: there a timestamp of digits is epoch time
+   * (in JSON only a number is; a string must be RFC 3339).
+   */
+  csv?: boolean;
 }
 
 export type Normalized = { ok: true; receipt: Receipt } | { ok: false; reason: string };
@@ -23,8 +28,15 @@ export type Normalized = { ok: true; receipt: Receipt } | { ok: false; reason: s
 export type SourceRecord = Record<string, unknown>;
 
 export const ID_MAX = 200;
-/** A sanity bound for the free-text fields (status, user, project, provider, model, GPU). */
+/** A sanity bound for the free-text fields (status, user, project, provider). */
 export const TEXT_MAX = 1000;
+/**
+ * Model and GPU names: their keys are part of the rollups' primary key, which Postgres indexes in
+ * at most 2,704 bytes; 200 characters keeps every key well inside, on both stores alike.
+ */
+export const NAME_MAX = 200;
+/** 0001-01-01T00:00:00Z: the first instant a four-digit RFC 3339 year can write. */
+export const FIRST_INSTANT = -62_135_596_800_000;
 /** 9999-12-31T23:59:59.999Z: the last instant RFC 3339 can write. */
 export const LAST_INSTANT = 253_402_300_799_999;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -200,7 +212,7 @@ function name(rec: SourceRecord, candidates: readonly Field[]): string | null {
     const v = valueAt(rec, f);
     if (!present(v)) continue;
     if (typeof v === 'string' && v.trim() === '') continue;
-    return text(f, v, TEXT_MAX);
+    return text(f, v, NAME_MAX);
   }
   return null;
 }
@@ -268,8 +280,8 @@ function epoch(f: Field, t: string, shown: string): number {
   const seconds = magnitude < 100_000_000_000n * 10n ** BigInt(d.scale);
   const ms = seconds ? d.mul(1000n) : d;
   const whole = ms.units / 10n ** BigInt(ms.scale); // truncates toward zero
-  if (whole < 0n || whole > BigInt(LAST_INSTANT)) {
-    throw new Reject(`${f.name} ${shown} is out of range (1970-01-01 to 9999-12-31)`);
+  if (whole < BigInt(FIRST_INSTANT) || whole > BigInt(LAST_INSTANT)) {
+    throw new Reject(`${f.name} ${shown} is out of range (0001-01-01 to 9999-12-31)`);
   }
   return Number(whole);
 }
@@ -317,15 +329,15 @@ function fastUtcInstant(t: string): number | undefined {
     if (n === 21) return undefined; // "." with no digits
   }
   const at = day + ((h * 60 + mi) * 60 + sec) * 1000 + ms;
-  return at >= 0 && at <= LAST_INSTANT ? at : undefined;
+  return at >= FIRST_INSTANT && at <= LAST_INSTANT ? at : undefined;
 }
 
-function timestamp(f: Field, v: unknown, assumeUtc: boolean): number {
+function timestamp(f: Field, v: unknown, assumeUtc: boolean, csv: boolean): number {
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw new Reject(`${f.name} is ${v}: not a time`);
     if (Number.isSafeInteger(v)) {
       const ms = Math.abs(v) < 100_000_000_000 ? v * 1000 : v;
-      if (ms < 0 || ms > LAST_INSTANT) throw new Reject(`${f.name} ${v} is out of range (1970-01-01 to 9999-12-31)`);
+      if (ms < FIRST_INSTANT || ms > LAST_INSTANT) throw new Reject(`${f.name} ${v} is out of range (0001-01-01 to 9999-12-31)`);
       return ms;
     }
     return epoch(f, String(v), show(v));
@@ -337,10 +349,10 @@ function timestamp(f: Field, v: unknown, assumeUtc: boolean): number {
   if (typeof v !== 'string') throw new Reject(`${f.name} is ${show(v)}: not a time`);
   const fast = fastUtcInstant(v);
   if (fast !== undefined) return fast;
-  if (/^\d{1,20}(\.\d{1,20})?$/.test(v)) return epoch(f, v, show(v));
+  if (csv && /^-?\d{1,20}(\.\d{1,20})?$/.test(v)) return epoch(f, v, show(v));
   const r = parseRfc3339(v, assumeUtc);
   if (!r.ok) throw new Reject(f.name === 'timestamp' ? r.reason : `${f.name}: ${r.reason}`);
-  if (r.ms < 0 || r.ms > LAST_INSTANT) throw new Reject(`${f.name} ${show(v)} is before 1970-01-01`);
+  if (r.ms < FIRST_INSTANT || r.ms > LAST_INSTANT) throw new Reject(`${f.name} ${show(v)} is out of range (0001-01-01 to 9999-12-31)`);
   return r.ms;
 }
 
@@ -366,7 +378,6 @@ function tenantOf(rec: SourceRecord, covenants: ReadonlyMap<string, string> | nu
     from = 'covenant map';
   }
   if (goodTenants.has(tenant)) return tenant;
-  if (tenant.trim() === '') throw new Reject(`${from}: tenant id is blank`);
   const p = tenantIdProblem(tenant);
   if (p) throw new Reject(`${from}: ${p}`);
   if (goodTenants.size > 100_000) goodTenants.clear();
@@ -391,12 +402,11 @@ function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt
   let id: string | null = null;
   if (idHit) {
     id = text(idHit[0], idHit[1], ID_MAX);
-    if (id.trim() === '') throw new Reject(`${idHit[0].name} is blank`);
   }
 
   const tsHit = first(rec, TIMESTAMP);
   if (!tsHit) throw new Reject('no timestamp (timestamp, request_timestamp, created_at or time)');
-  const ts = timestamp(tsHit[0], tsHit[1], options.assumeUtc);
+  const ts = timestamp(tsHit[0], tsHit[1], options.assumeUtc, options.csv === true);
 
   const status = optionalText(rec, STATUS);
   const userId = optionalText(rec, USER);
@@ -445,7 +455,8 @@ function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt
   }
   if (gpuSeconds > 0 && gpuType === null) throw new Reject(`gpu_seconds ${gpuSeconds} but no gpu_type`);
 
-  const billable = isBillableStatus(status === null ? null : status.trim());
+  // receipts.md: compared case-insensitively, nothing more (" failed " is a status of its own).
+  const billable = isBillableStatus(status);
   const receipt: Receipt = {
     tenantId,
     id: '',

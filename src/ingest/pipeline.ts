@@ -86,6 +86,7 @@ export async function runPipeline(
   const normOptions: NormalizeOptions = {
     assumeUtc: job.options.assumeUtc,
     covenants: job.options.covenants ? new Map(job.options.covenants) : null,
+    csv: job.source.format === 'csv',
   };
   const { since, until } = job.options;
   const parser = new RecordParser(wantedFields());

@@ -378,6 +378,10 @@ export class JsonDocumentReader implements RecordReader {
         endByte: this.pos, endLine: this.lines,
       });
       this.state = 'dead';
+    } else if (this.state === 'start') {
+      // A .json file holds one object or an array of them: an empty one holds neither.
+      this.sink({ line: 1, text: '', bad: 'the file is empty: a .json file holds one JSON object or an array of them', endByte: this.pos, endLine: this.lines });
+      this.state = 'dead';
     }
   }
 }

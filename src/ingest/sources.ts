@@ -29,14 +29,21 @@ function displayOf(abs: string, cwd: string): string {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
 }
 
-/** Receipt files under a directory, recursively, in path order; hidden files and folders are left out. */
+/**
+ * Receipt files under a directory, recursively, in path order: the byte order of their whole
+ * paths (so `a.jsonl` comes before `a/x.jsonl`, as `/` sorts after `.`). Every file counts,
+ * hidden ones too.
+ */
 function walk(dir: string, seen: Set<string>): string[] {
+  return collect(dir, seen).sort(byteOrder);
+}
+
+function collect(dir: string, seen: Set<string>): string[] {
   const real = fs.realpathSync(dir);
   if (seen.has(real)) return []; // a symlink loop
   seen.add(real);
   const out: string[] = [];
-  const names = fs.readdirSync(dir).filter((n) => !n.startsWith('.')).sort(byteOrder);
-  for (const name of names) {
+  for (const name of fs.readdirSync(dir)) {
     const full = path.join(dir, name);
     let st: fs.Stats;
     try {
@@ -44,7 +51,7 @@ function walk(dir: string, seen: Set<string>): string[] {
     } catch {
       continue; // a dangling symlink
     }
-    if (st.isDirectory()) out.push(...walk(full, seen));
+    if (st.isDirectory()) out.push(...collect(full, seen));
     else if (st.isFile() && formatOfName(name)) out.push(full);
   }
   return out;

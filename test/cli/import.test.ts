@@ -38,7 +38,7 @@ describeEachBackend('billctl import', (backend) => {
     ]);
     expect(r.code).toBe(0);
     expect(summaryOf(r)).toEqual({
-      files: 2, lines: 4, imported: 4, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 2, unsplit_tokens: 1, skipped_files: 0,
+      files: 2, lines: 4, imported: 4, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 2, unsplit_tokens: 1,
     });
     const d = await dumpStore(s.db);
     expect(d.receipts.map((x) => [x.tenant_id, x.id, x.gpu_key, x.gpu_seconds, x.input_tokens, x.output_tokens, x.unsplit])).toEqual([
@@ -97,7 +97,7 @@ describeEachBackend('billctl import', (backend) => {
     expect(summaryOf(await s.run(['import', copy, '--format', 'json'])).skipped_files).toBe(1);
     const before = await dumpStore(s.db);
     const forced = await s.run(['import', a, '--force', '--format', 'json']);
-    expect(summaryOf(forced)).toMatchObject({ lines: 3, imported: 0, duplicates: 3, skipped_files: 0 });
+    expect(summaryOf(forced)).toMatchObject({ lines: 3, imported: 0, duplicates: 3 });
     expect(await dumpStore(s.db)).toEqual(before);
 
     const b = write(dir, 'b.jsonl', rec('r2', { output_tokens: 11, status: 'completed' }) + rec('r3'));
@@ -120,19 +120,33 @@ describeEachBackend('billctl import', (backend) => {
     write(dir, 'in/a.csv', fs.readFileSync(fixture('quoted-newlines.csv')));
     write(dir, 'in/c.json', fs.readFileSync(fixture('array.json')));
     write(dir, 'in/.hidden.jsonl', rec('hidden'));
+    write(dir, 'in/b.jsonl', rec('b1'));
     write(dir, 'in/notes.txt', 'not receipts');
     const rejects = path.join(dir, 'rejects.jsonl');
     const r = await s.run(['import', 'in', '--format', 'json', '--rejects', rejects], { cwd: dir });
-    expect(summaryOf(r)).toMatchObject({ files: 3, lines: 7, imported: 6, rejected: 1 });
+    expect(summaryOf(r)).toMatchObject({ files: 5, lines: 9, imported: 8, rejected: 1 });
     expect(r.stderr).toContain(`${path.join('in', 'c.json')}:3: not a JSON object (a number)`);
     const ids = (await query<{ id: string }>(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id);
-    expect(ids).toEqual(['a-1', 'a-2', 'g1', 'g2', 'q-1', 'q-2']);
+    expect(ids).toEqual(['a-1', 'a-2', 'b1', 'g1', 'g2', 'hidden', 'q-1', 'q-2']);
+    // Path order is the byte order of whole paths: every file (hidden ones too), and b.jsonl before b/2.jsonl.gz.
     const batches = await query<{ display: string; lines: number }>(s.db, 'SELECT display, lines FROM ingest_batches ORDER BY id');
     expect(batches).toEqual([
+      { display: path.join('in', '.hidden.jsonl'), lines: 1 },
       { display: path.join('in', 'a.csv'), lines: 2 },
+      { display: path.join('in', 'b.jsonl'), lines: 1 },
       { display: path.join('in', 'b', '2.jsonl.gz'), lines: 2 },
       { display: path.join('in', 'c.json'), lines: 3 },
     ]);
+  });
+
+  it('rejects an empty .json file: it holds neither an object nor an array', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('empty');
+    write(dir, 'empty.json', '');
+    const r = await s.run(['import', 'empty.json', '--format', 'json'], { cwd: dir });
+    expect(r.code).toBe(3);
+    expect(summaryOf(r)).toMatchObject({ files: 1, rejected: 1, imported: 0 });
+    expect(r.stderr).toContain('empty.json:1: the file is empty: a .json file holds one JSON object or an array of them');
   });
 
   it('reads standard input: JSON Lines, CSV with --input-format csv, gzip', async () => {
@@ -161,7 +175,7 @@ describeEachBackend('billctl import', (backend) => {
     expect((await query(s.db, 'SELECT id FROM receipts')).map((x) => x.id)).toEqual(['y1']);
     // A refused file is not "already imported": without --strict it imports what is valid.
     const again = await s.run(['import', bad, '--format', 'json']);
-    expect(summaryOf(again)).toMatchObject({ imported: 1, rejected: 1, skipped_files: 0 });
+    expect(summaryOf(again)).toMatchObject({ imported: 1, rejected: 1 });
   });
 
   it('--dry-run validates and counts like a real run, and writes nothing', async () => {
@@ -172,7 +186,7 @@ describeEachBackend('billctl import', (backend) => {
     const dry = await s.run(['import', a, '--dry-run', '--format', 'json', '--rejects', path.join(dir, 'r.jsonl')]);
     expect(dry.code).toBe(3);
     expect(summaryOf(dry)).toEqual({
-      files: 1, lines: 4, imported: 2, duplicates: 1, conflicts: 0, rejected: 1, new_tenants: 2, unsplit_tokens: 0, skipped_files: 0,
+      files: 1, lines: 4, imported: 2, duplicates: 1, conflicts: 0, rejected: 1, new_tenants: 2, unsplit_tokens: 0,
       dry_run: true,
     });
     expect(fs.readFileSync(path.join(dir, 'r.jsonl'), 'utf8')).toContain('"line":4');
@@ -247,7 +261,7 @@ describeEachBackend('billctl import', (backend) => {
     const a = write(dir, 'a.jsonl', rec('c1'));
     expect(summaryOf(await s.run(['import', a, '--format', 'json'])).imported).toBe(1);
     fs.appendFileSync(a, rec('c2'));
-    expect(summaryOf(await s.run(['import', a, '--format', 'json']))).toMatchObject({ imported: 1, duplicates: 1, skipped_files: 0 });
+    expect(summaryOf(await s.run(['import', a, '--format', 'json']))).toMatchObject({ imported: 1, duplicates: 1 });
   });
 
   it('says what to do when used wrongly (exit 2)', async () => {
@@ -318,7 +332,7 @@ describeEachBackend('billctl backfill', (backend) => {
     const r = await s.run(args);
     expect(r.code).toBe(0);
     expect(summaryOf(r)).toEqual({
-      files: 3, lines: 5, imported: 3, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 1, unsplit_tokens: 1, skipped_files: 0,
+      files: 3, lines: 5, imported: 3, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 1, unsplit_tokens: 1,
       out_of_range: 2,
     });
     expect((await query(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id)).toEqual(['b2', 'b3', 'l1']);

@@ -184,7 +184,8 @@ describe('tenants', () => {
   it('checks the tenant id: 1..128 characters, no control characters', () => {
     expect(reason(j({ tenant_id: 'x'.repeat(129) }))).toBe('tenant_id: tenant id is longer than 128 characters');
     expect(reason(j({ tenant_id: 'a\u0007b' }))).toBe('tenant_id: tenant id contains a control character');
-    expect(reason(j({ tenant_id: '   ' }))).toBe('tenant_id: tenant id is blank');
+    // Present is "not null, not empty" (receipts.md): spaces are an id like any other.
+    expect(ok(j({ tenant_id: '   ' })).tenantId).toBe('   ');
     expect(ok(j({ tenant_id: 'é'.repeat(128) })).tenantId).toHaveLength(128);
   });
 });
@@ -193,7 +194,7 @@ describe('ids', () => {
   it('is 1..200 characters', () => {
     expect(ok(j({ id: 'x'.repeat(200) })).id).toHaveLength(200);
     expect(reason(j({ id: 'x'.repeat(201) }))).toBe('id is longer than 200 characters');
-    expect(reason(j({ id: '  ' }))).toBe('id is blank');
+    expect(ok(j({ id: '  ' })).id).toBe('  ');
   });
   it('takes a whole JSON number by its digits, even beyond 2^53', () => {
     expect(ok(j({ id: 12345 })).id).toBe('12345');
@@ -234,10 +235,16 @@ describe('timestamps', () => {
     expect(at(1791036431250.9)).toBe(1791036431250);
     expect(at(0.001)).toBe(1);
   });
-  it('a string of digits is epoch time too (CSV has only strings)', () => {
-    expect(at('1791036431')).toBe(1791036431000);
-    expect(at('1791036431250')).toBe(1791036431250);
-    expect(at('1791036431.5')).toBe(1791036431500);
+  it('in CSV, where every cell is text, a string of digits is epoch time; in JSON only a number is', () => {
+    expect(at('1791036431', { csv: true })).toBe(1791036431000);
+    expect(at('1791036431250', { csv: true })).toBe(1791036431250);
+    expect(at('1791036431.5', { csv: true })).toBe(1791036431500);
+    expect(reason(j({ timestamp: '20261003' }))).toBe('timestamp "20261003" is not RFC 3339 (like 2026-10-03T14:07:11Z)');
+  });
+  it('takes instants before 1970 too: negative epoch times and RFC 3339 from year 0001', () => {
+    expect(at(-5)).toBe(-5000);
+    expect(at('1969-12-31T23:59:59Z')).toBe(-1000);
+    expect(at('0001-01-01T00:00:00Z')).toBe(-62_135_596_800_000);
   });
   it('rejects a time without an offset, unless --assume-utc', () => {
     expect(reason(j({ timestamp: '2026-10-03T14:07:11' }))).toBe('timestamp has no UTC offset');
@@ -254,8 +261,8 @@ describe('timestamps', () => {
     expect(reason(j({ timestamp: 'yesterday' }))).toBe('timestamp "yesterday" is not RFC 3339 (like 2026-10-03T14:07:11Z)');
     expect(reason(j({ timestamp: '2026-10-03T14:07:11.Z' }))).toBe('timestamp "2026-10-03T14:07:11.Z" is not RFC 3339 (like 2026-10-03T14:07:11Z)');
     expect(reason(j({ timestamp: true }))).toBe('timestamp is true: not a time');
-    expect(reason(j({ timestamp: -5 }))).toBe('timestamp -5 is out of range (1970-01-01 to 9999-12-31)');
-    expect(reason(j({ timestamp: '1969-12-31T23:59:59Z' }))).toBe('timestamp "1969-12-31T23:59:59Z" is before 1970-01-01');
+    expect(reason(j({ timestamp: 1e15 }))).toBe('timestamp 1000000000000000 is out of range (0001-01-01 to 9999-12-31)');
+    expect(reason(j({ timestamp: -1e14 }))).toBe('timestamp -100000000000000 is out of range (0001-01-01 to 9999-12-31)');
     expect(reason(JSON.stringify({ id: 'x', tenant_id: 'a' }))).toBe('no timestamp (timestamp, request_timestamp, created_at or time)');
     expect(reason(JSON.stringify({ id: 'x', tenant_id: 'a', created_at: 'soon' }))).toBe(
       'created_at: timestamp "soon" is not RFC 3339 (like 2026-10-03T14:07:11Z)',
@@ -320,17 +327,26 @@ describe('quantities', () => {
 });
 
 describe('billable', () => {
-  it.each(['failed', 'error', 'errored', 'cancelled', 'canceled', 'rejected', 'timeout', 'FAILED', 'Timeout', ' failed '])(
+  it.each(['failed', 'error', 'errored', 'cancelled', 'canceled', 'rejected', 'timeout', 'FAILED', 'Timeout', 'ReJeCtEd'])(
     'status %j is stored but never billed',
     (status) => {
       expect(ok(j({ status })).billable).toBe(false);
     },
   );
-  it.each(['completed', 'ok', 'succeeded', 'partial'])('status %j is billable', (status) => {
+  // Case-insensitive, and nothing more: " failed " is a status of its own (receipts.md).
+  it.each(['completed', 'ok', 'succeeded', 'partial', ' failed '])('status %j is billable', (status) => {
     expect(ok(j({ status })).billable).toBe(true);
   });
   it('no status is billable', () => {
     expect(ok(j({})).billable).toBe(true);
+  });
+});
+
+describe('model and GPU names', () => {
+  it('are at most 200 characters, so their keys fit every store\'s index alike', () => {
+    expect(ok(j({ model: 'm'.repeat(200), input_tokens: 1 })).modelKey).toHaveLength(200);
+    expect(reason(j({ model: '模'.repeat(201), input_tokens: 1 }))).toBe('model is longer than 200 characters');
+    expect(reason(j({ gpu_type: 'g'.repeat(201), gpu_seconds: 1 }))).toBe('gpu_type is longer than 200 characters');
   });
 });
 
