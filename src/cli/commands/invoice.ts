@@ -50,11 +50,33 @@ const LIST_COLUMNS: Column<InvoiceRecord>[] = [
   { header: 'due', value: (i) => i.dueDate },
 ];
 
+/** Invoices as rows: a table, or JSON and CSV with the fields of cli.md's invoice object (amounts as decimals). */
+async function invoiceRows(ctx: Context, list: readonly InvoiceRecord[]): Promise<void> {
+  const json = list.map((i) => invoiceJson(i));
+  if (ctx.format === 'table') await ctx.rows(list, LIST_COLUMNS);
+  else await ctx.rows(json, jsonColumns(INVOICE_KEYS), json);
+}
+
+const INVOICE_KEYS = ['id', 'number', 'tenant_id', 'period', 'status', 'currency', 'subtotal', 'tax', 'total', 'issue_date', 'due_date', 'pdf'];
+const LINE_KEYS = [
+  'kind', 'adjusts', 'key', 'catalog_version', 'period', 'description', 'used', 'included', 'billed', 'unit', 'unit_price', 'unit_size', 'amount',
+];
+
+/** CSV columns named and filled as the JSON keys (null or absent is an empty cell). */
+function jsonColumns(keys: readonly string[]): Column<Record<string, unknown>>[] {
+  return keys.map((k) => ({ header: k, value: (o) => (o[k] === null || o[k] === undefined ? '' : String(o[k])) }));
+}
+
 async function showInvoice(ctx: Context, store: Store, inv: InvoiceRecord, lines = undefined as Awaited<ReturnType<Store['invoices']['lines']>> | undefined): Promise<void> {
   const ls = lines ?? (await store.invoices.lines(inv.id));
   const json = invoiceJson(inv, ls);
   if (ctx.format === 'json') {
     await ctx.record([], json);
+    return;
+  }
+  if (ctx.format === 'csv') {
+    // CSV: the lines of the JSON, with exact quantities and prices as their decimal text.
+    await ctx.rows(json.lines as Record<string, unknown>[], jsonColumns(LINE_KEYS));
     return;
   }
   if (ctx.format === 'table') {
@@ -176,8 +198,12 @@ async function finalizeMany(
   } finally {
     await renderer.close();
   }
+  const reported = new Map(report.finalized.map((i) => [i.id, i]));
   for (const w of written) {
     if (w.pdf !== w.file) await store.invoices.setPdf(w.id, w.file, ctx.nowIso());
+    // The report shows the invoice as it now is: with the PDF just written.
+    const inv = reported.get(w.id);
+    if (inv) inv.pdf = w.file;
     report.pdfs.push(w.file);
   }
 }
@@ -307,7 +333,7 @@ export async function finalizeCommand(ctx: Context, args: unknown[], opts: Recor
     if (ctx.format === 'json') {
       await ctx.record([], { period, finalized: report.finalized.map((i) => invoiceJson(i)), failed: report.failed.map((f) => ({ tenant_id: f.tenantId, error: f.error })) });
     } else {
-      await ctx.rows(report.finalized, LIST_COLUMNS);
+      await invoiceRows(ctx, report.finalized);
       for (const p of report.pdfs) ctx.notice(`wrote ${p}`);
       for (const f of report.failed) ctx.io.stderr.write(`${ctx.chalk.red('failed:')} ${f.tenantId}: ${f.error}\n`);
     }
@@ -321,12 +347,14 @@ export async function listCommand(ctx: Context, _args: unknown[], opts: Record<s
     throw new UsageError(`--status: "${status}" is not one of ${INVOICE_STATUSES.join(', ')}`);
   }
   return ctx.withStore(async (store) => {
+    // An unknown tenant is a usage error (exit 2), as everywhere else, not an empty list.
+    if (opts.tenant !== undefined) await requireTenant(store, String(opts.tenant));
     const list = await store.invoices.list({
       period: opts.period === undefined ? undefined : periodFlag(opts.period),
       tenantId: opts.tenant as string | undefined,
       status,
     });
-    await ctx.rows(list, LIST_COLUMNS, list.map((i) => invoiceJson(i)));
+    await invoiceRows(ctx, list);
     return 0;
   });
 }
