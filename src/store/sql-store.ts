@@ -145,12 +145,15 @@ export abstract class SqlStore implements Store {
 
   async catalogUsedByFinalizedInvoice(version: string): Promise<boolean> {
     if (!(await this.tableExists('invoice_lines'))) return false;
+    // Used: a line priced by it, or the plan terms (fee, allowances, discount) taken from it.
     const row = await this.db.get(
       `SELECT 1 FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id
        WHERE l.catalog_version = ? AND i.status <> 'draft' LIMIT 1`,
       [version],
     );
-    return row !== undefined;
+    if (row !== undefined) return true;
+    const terms = await this.db.get("SELECT 1 FROM invoices WHERE plan_version = ? AND status <> 'draft' LIMIT 1", [version]);
+    return terms !== undefined;
   }
 
   // -- tenants ----------------------------------------------------------------------------------

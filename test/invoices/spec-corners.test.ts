@@ -1,6 +1,8 @@
 /** Corners of billing-rules.md's "Invoices" found in review, through the CLI, on both stores. */
+import fs from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
+import { SAMPLE_CATALOG } from '../helpers/fixtures.js';
 import { csvOf, jsonOf, makeStore } from '../helpers/store-setup.js';
 
 afterAll(dropSchemas);
@@ -26,5 +28,24 @@ describeEachBackend('invoice corners', (backend) => {
     await s.run(['invoice', 'finalize', '1', '--issue-date', '2026-11-01', '--yes']);
     const issued = jsonOf<InvoiceJson>(await s.run(['invoice', 'show', 'INV-2026-000001', '--format', 'json']));
     expect([issued.status, issued.tax_rate, issued.total]).toEqual(['finalized', '0.1', '0.00']);
+  });
+
+  it('a catalog version that gave a finalized invoice its plan terms, and priced none of its lines, is never replaced', async () => {
+    const s = await makeStore(await backend.fresh());
+    const sample = fs.readFileSync(SAMPLE_CATALOG, 'utf8');
+    // 2026-10b takes effect mid-October: every October line is priced by it, the free plan's terms come from 2026-01.
+    const b = s.file('b.yaml', sample.replace('version: "2026-01"', 'version: "2026-10b"').replace(/effective_from: \S+/, 'effective_from: 2026-10-15T00:00:00Z'));
+    await s.run(['catalog', 'import', b]);
+    await s.run(['tenant', 'add', 'f', '--plan', 'free']);
+    await s.run(['import', s.file('f.csv', csvOf([['f1', 'f', '2026-10-20T00:00:00Z', 'completed', 'qwen-70b', '', 0, 1000000, 0]]))]);
+    await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'f', '--finalize', '--issue-date', '2026-11-01', '--yes']);
+    const issued = jsonOf<InvoiceJson & { lines: { catalog_version: string; amount: string }[] }>(
+      await s.run(['invoice', 'show', 'INV-2026-000001', '--format', 'json']),
+    );
+    expect(issued.lines.map((l) => [l.catalog_version, l.amount])).toEqual([['2026-10b', '0.00']]);
+    // A smaller token allowance in 2026-01 would change what October billed: refused.
+    const a = s.file('a.yaml', sample.replace('tokens: 1000000,', 'tokens: 1,'));
+    const refused = await s.run(['catalog', 'import', a, '--replace'], 2);
+    expect(refused.stderr).toContain('was used by a finalized invoice and can never be replaced');
   });
 });
