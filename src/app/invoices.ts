@@ -115,7 +115,8 @@ export async function generateDraft(store: Store, rating: RatingService, tenant:
       return { tenantId: tenant.id, status: 'skipped' as const, reason: 'nothing to bill (no usage, no fee, no adjustment)' };
     }
     if (live && sameLines(await store.invoices.lines(live.id), computed.lines, computed.currency, period) &&
-        live.totals.total.eq(computed.totals.total) && live.taxRate.eq(tenant.taxRate) && live.taxLabel === tenant.taxLabel) {
+        live.totals.total.eq(computed.totals.total) && live.taxRate.eq(tenant.taxRate) && live.taxLabel === tenant.taxLabel &&
+        live.planId === (computed.rated?.plan.id ?? null) && live.planVersion === (computed.rated?.plan.catalogVersion ?? null)) {
       return { tenantId: tenant.id, status: 'unchanged' as const, invoice: live };
     }
     const id = await store.invoices.saveDraft(

@@ -48,4 +48,24 @@ describeEachBackend('invoice corners', (backend) => {
     const refused = await s.run(['catalog', 'import', a, '--replace'], 2);
     expect(refused.stderr).toContain('was used by a finalized invoice and can never be replaced');
   });
+
+  it('a draft follows a plan change even when its lines and amounts stay the same', async () => {
+    const s = await makeStore(await backend.fresh());
+    const sample = fs.readFileSync(SAMPLE_CATALOG, 'utf8');
+    // 2026-02 adds "starter", with the free plan's terms.
+    const c = s.file('c.yaml', sample.replace('version: "2026-01"', 'version: "2026-02"').replace(/effective_from: \S+/, 'effective_from: 2026-02-01T00:00:00Z')
+      .replace(/^(  free: .*)$/m, '$1\n  starter: { name: "Starter", monthly_fee: "0", included: { gpu_hours: 10, tokens: 1000000, api_calls: 10000 } }'));
+    await s.run(['catalog', 'import', c]);
+    await s.run(['tenant', 'add', 'f', '--plan', 'free']);
+    await s.run(['import', s.file('f.csv', csvOf([['f1', 'f', '2026-10-20T00:00:00Z', 'completed', 'qwen-70b', '', 0, 1000, 0]]))]);
+    await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'f']);
+    expect(jsonOf<{ plan: string }>(await s.run(['invoice', 'show', '1', '--format', 'json'])).plan).toBe('free');
+    await s.run(['tenant', 'set-plan', 'f', 'starter', '--from', '2026-10']);
+    const regen = jsonOf<{ results: { status: string }[] }>(await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'f', '--format', 'json']));
+    expect(regen.results.map((r) => r.status)).toEqual(['updated']);
+    const draft = jsonOf<{ plan: string; total: string; lines: { description: string; amount: string }[] }>(
+      await s.run(['invoice', 'show', '1', '--format', 'json']),
+    );
+    expect([draft.plan, draft.total, draft.lines.map((l) => [l.description, l.amount])]).toEqual(['starter', '0.00', [['Qwen-70B input tokens', '0.00']]]);
+  });
 });
