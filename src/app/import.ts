@@ -22,7 +22,7 @@ import { expandInputs } from '../ingest/sources.js';
 import {
   ParcelDecoder, type Checkpoint, type InputFormat, type Parcel, type PipelineJob, type PipelineOptions, type RollupDelta, type SourceSpec,
 } from '../ingest/types.js';
-import { ZERO_COUNTS, type BatchCounts, type BatchKind, type IngestStore, type RejectRecord, type ReceiptWriter } from '../store/ingest.js';
+import { ZERO_COUNTS, type BatchCounts, type BatchKind, type BatchRecord, type IngestStore, type RejectRecord, type ReceiptWriter } from '../store/ingest.js';
 import type { Store } from '../store/store.js';
 import { newestCatalog } from './catalogs.js';
 
@@ -220,27 +220,45 @@ class ImportRun {
     await this.load(spec, id, { ...ZERO_COUNTS }, { records: 0, line: 0, byte: 0 }, null, input);
   }
 
+  /** A complete batch stands for reading its file again, unless --strict would now refuse that file. */
+  private skippable(b: BatchRecord): boolean {
+    return !this.req.strict || b.counts.rejected === 0;
+  }
+
   /** A file (or spooled standard input, recorded as `recordAs`). */
   private async file(src: SourceSpec, file: string, recordAs: string | null): Promise<void> {
     const size = fs.statSync(file).size;
     const fingerprint = recordAs === null ? fingerprintOf(file) : null;
     const batchPath = recordAs ?? file;
     const settings = this.settings(src);
-    const skip = () => {
+    // Skipped without reading, but counted as reading it again would count it (cli.md's summary,
+    // receipts.md's "duplicates are counted across runs"): every record it stored is now a
+    // duplicate; its duplicates, conflicts, rejects and out-of-range receipts are what they were,
+    // and its rejects and conflicts are reported again.
+    const skip = (done: BatchRecord) => {
       this.skipped++;
       this.bytesBefore += size;
+      const c = done.counts;
+      this.records += c.lines;
+      add(this.totals, {
+        ...ZERO_COUNTS, lines: c.lines, duplicates: c.imported + c.duplicates, conflicts: c.conflicts, rejected: c.rejected,
+        outOfRange: c.outOfRange,
+      });
+      this.batches.push({ id: done.id, display: src.display });
     };
     let resume;
     if (fingerprint !== null) {
       const byPath = (await this.ingest.findBatches({ path: batchPath })).filter((b) => b.settings === settings);
-      if (!this.req.force && byPath.some((b) => b.status === 'complete' && b.fingerprint === fingerprint)) return skip();
+      const done = byPath.find((b) => b.status === 'complete' && b.fingerprint === fingerprint && this.skippable(b));
+      if (!this.req.force && done) return skip(done);
       resume = byPath.find((b) => b.status === 'running' && b.fingerprint === fingerprint);
     }
     let sha = resume?.sha256 ?? null;
     if (!resume && !this.req.force) {
       sha = (await this.reading.files.hash(file)).sha256;
       const bySha = (await this.ingest.findBatches({ sha256: sha })).filter((b) => b.settings === settings);
-      if (bySha.some((b) => b.status === 'complete')) return skip();
+      const done = bySha.find((b) => b.status === 'complete' && this.skippable(b));
+      if (done) return skip(done);
       resume = fingerprint === null ? undefined : bySha.find((b) => b.status === 'running');
       if (resume) await this.ingest.moveBatch(resume.id, batchPath, src.display, fingerprint);
     }

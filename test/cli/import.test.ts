@@ -79,6 +79,14 @@ describeEachBackend('billctl import', (backend) => {
     expect(written.map((w) => [w.line, w.text])).toEqual([2, 3, 4, 5, 6, 7].map((n) => [n, lines[n - 1]]));
     expect(written.every((w) => w.file === 'mixed-rejects.jsonl' && w.kind === 'reject' && typeof w.reason === 'string')).toBe(true);
     expect(fs.readdirSync(dir)).toEqual(['rejects.jsonl']); // written through a temporary file, renamed
+    // The same file again: not read, but its rejects are rejects again (exit 3, the same report and --rejects file).
+    const again = await s.run(['import', 'mixed-rejects.jsonl', '--rejects', path.join(dir, 'again.jsonl'), '--format', 'json'], { cwd: path.dirname(fixture('x')) });
+    expect(again.code).toBe(3);
+    expect(summaryOf(again)).toEqual({
+      files: 1, lines: 8, imported: 0, duplicates: 2, conflicts: 0, rejected: 6, new_tenants: 0, unsplit_tokens: 0, skipped_files: 1,
+    });
+    expect(again.stderr).toContain('mixed-rejects.jsonl:3: timestamp has no UTC offset');
+    expect(fs.readFileSync(path.join(dir, 'again.jsonl'), 'utf8')).toBe(fs.readFileSync(rejects, 'utf8'));
   });
 
   it('skips duplicates, keeps conflicts out and reports both versions; the same file again is skipped at once', async () => {
@@ -89,12 +97,14 @@ describeEachBackend('billctl import', (backend) => {
     expect(summaryOf(first)).toMatchObject({ lines: 3, imported: 2, duplicates: 1, conflicts: 0 });
     expect(first.code).toBe(0);
     const again = await s.run(['import', a, '--format', 'json']);
+    // Not read again, but counted as reading it again would: every record a duplicate (receipts.md: across runs).
     expect(summaryOf(again)).toEqual({
-      files: 1, lines: 0, imported: 0, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0, skipped_files: 1,
+      files: 1, lines: 3, imported: 0, duplicates: 3, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0, skipped_files: 1,
     });
+    expect(again.code).toBe(0);
     // The same bytes under another name: matched by SHA-256.
     const copy = write(dir, 'copy.jsonl', fs.readFileSync(a));
-    expect(summaryOf(await s.run(['import', copy, '--format', 'json'])).skipped_files).toBe(1);
+    expect(summaryOf(await s.run(['import', copy, '--format', 'json']))).toMatchObject({ skipped_files: 1, lines: 3, duplicates: 3 });
     const before = await dumpStore(s.db);
     const forced = await s.run(['import', a, '--force', '--format', 'json']);
     expect(summaryOf(forced)).toMatchObject({ lines: 3, imported: 0, duplicates: 3 });
@@ -108,6 +118,10 @@ describeEachBackend('billctl import', (backend) => {
     expect(c.stderr).toContain('output_tokens 10 -> 11');
     expect(c.stderr).toMatch(/stored: \{.*"output_tokens":10/);
     expect(c.stderr).toMatch(/new: +\{.*"output_tokens":11/);
+    const c2 = await s.run(['import', b, '--format', 'json']);
+    expect(c2.code).toBe(3);
+    expect(summaryOf(c2)).toMatchObject({ lines: 2, imported: 0, conflicts: 1, duplicates: 1, skipped_files: 1 });
+    expect(c2.stderr).toContain('b.jsonl:1: conflict: receipt "r2" of tenant "acme" is already stored');
     const rej = JSON.parse(fs.readFileSync(path.join(dir, 'rej.jsonl'), 'utf8')) as Record<string, unknown>;
     expect(rej).toMatchObject({ kind: 'conflict', line: 1, id: 'r2', tenant_id: 'acme', text: rec('r2', { output_tokens: 11, status: 'completed' }).trim() });
     expect((await query(s.db, "SELECT output_tokens FROM receipts WHERE id = 'r2'"))[0]).toEqual({ output_tokens: 10 });
@@ -337,7 +351,10 @@ describeEachBackend('billctl backfill', (backend) => {
     });
     expect((await query(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id)).toEqual(['b2', 'b3', 'l1']);
     const again = await s.run(args);
-    expect(summaryOf(again)).toMatchObject({ files: 3, skipped_files: 3, lines: 0 });
+    expect(summaryOf(again)).toEqual({
+      files: 3, lines: 5, imported: 0, duplicates: 3, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0, out_of_range: 2,
+      skipped_files: 3,
+    });
     // Another window is another import of the same archives.
     const wider = await s.run([...args.slice(0, 2), '--since', '2025-01-01', '--until', '2026-12-31T00:00:00Z', '--covenant-map', fixture('covenants.csv'), '--format', 'json']);
     expect(summaryOf(wider)).toMatchObject({ imported: 2, duplicates: 3, out_of_range: 0 });
