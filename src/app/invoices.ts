@@ -26,8 +26,8 @@ export interface RatingService {
   dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]>;
   /** Periods before `before` with billable receipts. */
   periodsWithUsage(tenant: Tenant, before: Period): Promise<Period[]>;
-  /** True when the tenant has any receipt (billable or not) in the period. */
-  hasReceipts(tenant: Tenant, period: Period): Promise<boolean>;
+  /** True when the tenant has a billable receipt in the period (non-billable ones are never usage). */
+  hasBillableReceipts(tenant: Tenant, period: Period): Promise<boolean>;
 }
 
 export interface ComputedInvoice {
@@ -66,7 +66,8 @@ export async function computeInvoice(store: Store, rating: RatingService, tenant
     rated = await rating.ratePeriod(tenant, period);
   } catch (err) {
     // A tenant with no plan (or no catalog) for a period it did not use is not an error: nothing to bill.
-    if ((err instanceof PlanTermsError || err instanceof NoCatalogError) && !(await rating.hasReceipts(tenant, period))) rated = null;
+    // Receipts that are not billable are no usage (billing-rules.md step 1), so they leave it nothing to bill too.
+    if ((err instanceof PlanTermsError || err instanceof NoCatalogError) && !(await rating.hasBillableReceipts(tenant, period))) rated = null;
     else throw err;
   }
   const fingerprints: Record<Period, string> = {

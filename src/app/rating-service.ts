@@ -164,8 +164,8 @@ export class StoreRating implements RatingService {
     return [...new Set(rows.filter((r) => r.requests > 0n).map((r) => formatDayNumber(r.day).slice(0, 7)))].sort();
   }
 
-  async hasReceipts(tenant: Tenant, period: Period): Promise<boolean> {
-    return (await this.rollups(tenant, period)).some((r) => r.receipts > 0n);
+  async hasBillableReceipts(tenant: Tenant, period: Period): Promise<boolean> {
+    return (await this.rollups(tenant, period)).some((r) => r.requests > 0n);
   }
 }
 

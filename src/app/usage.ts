@@ -119,11 +119,11 @@ async function groupedByReceipts(
 
 /**
  * A tenant that could not be rated is a failure of the report, except a tenant without a plan or
- * catalog for a period it did not use at all: there is simply nothing to report for it.
+ * catalog for a period it did not use at all (no billable receipt): there is simply nothing to report for it.
  */
-function noteFailure(report: UsageReport, tenantId: string, err: unknown, hadReceipts: boolean): void {
+function noteFailure(report: UsageReport, tenantId: string, err: unknown, hadBillable: boolean): void {
   if (!(err instanceof RatingError)) throw err;
-  if (!hadReceipts && !(err instanceof UnpricedUsageError)) return;
+  if (!hadBillable && !(err instanceof UnpricedUsageError)) return;
   report.failures.push({ tenantId, error: errorMessage(err) });
 }
 
@@ -180,7 +180,7 @@ export async function usageReport(
     try {
       rated = await rating.ratePeriod(tenant, period);
     } catch (err) {
-      noteFailure(report, tenant.id, err, rollups.some((r) => r.receipts > 0n));
+      noteFailure(report, tenant.id, err, rollups.some((r) => r.requests > 0n));
       continue;
     }
     const digits = rated.digits;
@@ -241,7 +241,7 @@ async function tenantTotals(
     const sums = totals.get(tenant.id);
     const result = rated.get(tenant.id)!;
     if (result.error !== undefined) {
-      noteFailure(report, tenant.id, result.error, sums !== undefined && sums.receipts > 0n);
+      noteFailure(report, tenant.id, result.error, sums !== undefined && sums.requests > 0n);
       continue;
     }
     const { fee, subtotal, currency } = result.rated!;

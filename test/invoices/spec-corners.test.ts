@@ -68,4 +68,22 @@ describeEachBackend('invoice corners', (backend) => {
     );
     expect([draft.plan, draft.total, draft.lines.map((l) => [l.description, l.amount])]).toEqual(['starter', '0.00', [['Qwen-70B input tokens', '0.00']]]);
   });
+
+  it('a tenant with no plan for a period and only receipts that are not billable has nothing to bill: skipped, not failed', async () => {
+    const s = await makeStore(await backend.fresh());
+    await s.run(['tenant', 'add', 'acme', '--plan', 'pro', '--from', '2026-10']);
+    await s.run(['tenant', 'add', 'other', '--plan', 'pro']);
+    await s.run(['import', s.file('f.csv', csvOf([['f1', 'acme', '2026-09-10T00:00:00Z', 'failed', 'qwen-70b', '', 0, 10, 0]]))]);
+    const gen = jsonOf<{ results: { tenant_id: string; status: string }[]; failed: unknown[] }>(
+      await s.run(['invoice', 'generate', '--period', '2026-09', '--all', '--format', 'json']),
+    );
+    expect(gen.results.map((r) => [r.tenant_id, r.status])).toEqual([['acme', 'skipped'], ['other', 'created']]);
+    expect(gen.failed).toEqual([]);
+    const usage = jsonOf<{ tenant_id: string; rated_amount: string }[]>(await s.run(['usage', '--period', '2026-09', '--format', 'json']));
+    expect(usage.map((u) => [u.tenant_id, u.rated_amount])).toEqual([['other', '99.00']]);
+    // A billable receipt in a period without a plan is still refused, naming the tenant.
+    await s.run(['import', s.file('b.csv', csvOf([['b1', 'acme', '2026-09-11T00:00:00Z', 'completed', 'qwen-70b', '', 0, 10, 0]]))]);
+    const refused = await s.run(['invoice', 'generate', '--period', '2026-09', '--all'], 3);
+    expect(refused.stderr).toContain('acme 2026-09: the tenant has no plan for the period');
+  });
 });
