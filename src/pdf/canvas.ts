@@ -32,8 +32,22 @@ interface Measured {
   total: number;
 }
 
+/**
+ * Printable ASCII, included in this order in every document's subset of each style's first face
+ * before any text: the subset then depends only on the glyphs an invoice adds beyond these, and
+ * invoices in plain Latin text share one encoded subset (fonts.ts caches it by glyph list).
+ */
+const SEED = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
+
+/** pdfkit's current font in a document: encoding text includes its glyphs in the subset. */
+interface EmbeddedFont {
+  encode(text: string): unknown;
+}
+
 export class Canvas {
   private fontKey = '';
+  /** Faces in use in this document, their seed glyphs included. */
+  private readonly seeded = new Set<string>();
   private size = 0;
   private fill = '';
   /** Texts measured in this document (most are measured to wrap or align, then drawn). */
@@ -56,6 +70,11 @@ export class Canvas {
       // face, so a face in both lists (bold: null) is one font in the document.
       this.pdf.font(fontSource(f.font), f.key);
       this.fontKey = f.key;
+      if (face === 0 && !this.seeded.has(f.key)) {
+        this.seeded.add(f.key);
+        const embedded = (this.pdf as unknown as { _font: EmbeddedFont })._font;
+        for (const ch of SEED) if (f.font.hasGlyphForCodePoint(ch.charCodeAt(0))) embedded.encode(ch);
+      }
     }
     if (size !== this.size) {
       this.pdf.fontSize(size);

@@ -78,6 +78,7 @@ export class FontFace {
         throw new Error(`${this.file} is a font collection: name one of its fonts as ${this.file}#PostScriptName`);
       }
       cacheLayout(opened);
+      cacheSubsets(opened);
       this.opened = opened;
     }
     return this.opened;
@@ -108,28 +109,155 @@ const copyPosition = (p: fontkit.GlyphPosition): fontkit.GlyphPosition => ({
 /** Distinct texts whose shaping a font remembers; past this the memory starts over (stays flat). */
 const LAYOUT_CACHE_LIMIT = 20_000;
 
+/** A text's glyphs and their positions in font units. */
+interface Shaped {
+  glyphs: fontkit.Glyph[];
+  positions: fontkit.GlyphPosition[];
+}
+
+/** The characters of numbers, dates, times and amounts: most of the texts new on each invoice. */
+const NUMERIC = '0123456789.,:-/ ';
+const DIGIT = /[0-9]/;
+
+/** Numeric texts a font shapes itself before it checks whether it may compose them instead. */
+const COMPOSE_AFTER = 100;
+
+const isNumeric = (text: string): boolean => {
+  for (const ch of text) if (!NUMERIC.includes(ch)) return false;
+  return true;
+};
+
+const sameShape = (a: Shaped, b: Shaped): boolean =>
+  a.glyphs.length === b.glyphs.length &&
+  a.glyphs.every((g, i) => g.id === b.glyphs[i]?.id) &&
+  a.positions.every((p, i) => {
+    const q = b.positions[i];
+    return q !== undefined && p.xAdvance === q.xAdvance && p.yAdvance === q.yAdvance && p.xOffset === q.xOffset && p.yOffset === q.yOffset;
+  });
+
+const joined = (parts: Shaped[]): Shaped => ({
+  glyphs: parts.flatMap((p) => p.glyphs),
+  positions: parts.flatMap((p) => p.positions.map(copyPosition)),
+});
+
+/**
+ * The NUMERIC characters a font shapes without regard to their neighbours: each alone is one
+ * glyph, and every pair of them shapes as their two glyphs side by side (no kerning, ligature or
+ * contextual form between them). Costs a few hundred shapings, once per font and thread.
+ */
+function composableCharacters(shape: (text: string) => Shaped): Map<string, Shaped> {
+  const alone = new Map<string, Shaped>();
+  for (const ch of NUMERIC) {
+    const s = shape(ch);
+    if (s.glyphs.length === 1) alone.set(ch, s);
+  }
+  for (const a of NUMERIC) {
+    for (const b of NUMERIC) {
+      const sa = alone.get(a);
+      const sb = alone.get(b);
+      if (sa !== undefined && sb !== undefined && !sameShape(shape(a + b), joined([sa, sb]))) {
+        alone.delete(a);
+        alone.delete(b);
+      }
+    }
+  }
+  return alone;
+}
+
+/**
+ * Whether a text is shaped exactly by putting its characters' glyphs side by side: its
+ * characters are all composable, and no two non-digits stand together (every pair of neighbours
+ * was checked, and no run of punctuation could form a longer ligature such as `...`).
+ */
+function composedShape(text: string, composable: Map<string, Shaped>): Shaped | undefined {
+  const parts: Shaped[] = [];
+  let digits = 0;
+  let prevDigit = true;
+  for (const ch of text) {
+    const part = composable.get(ch);
+    if (part === undefined) return undefined;
+    const digit = DIGIT.test(ch);
+    if (!digit && !prevDigit) return undefined;
+    if (digit) digits++;
+    prevDigit = digit;
+    parts.push(part);
+  }
+  return digits > 0 ? joined(parts) : undefined;
+}
+
 /**
  * Shaping (OpenType GSUB/GPOS) is most of the cost of drawing text, and pdfkit remembers it only
  * per document; invoices repeat the same words, labels and numbers. So the shared font remembers
  * each text's glyphs and positions for the whole process. pdfkit scales the positions it gets in
  * place, so every call hands out fresh position objects; the glyphs are read-only.
+ *
+ * The texts that are new on each invoice are mostly numbers (quantities, amounts, dates). Once a
+ * run has shaped many of them, the font checks which numeric characters shape independently of
+ * their neighbours (composableCharacters) and from then on builds such texts from their
+ * characters' glyphs: the same glyphs and positions the shaper gives, without running it.
  */
 function cacheLayout(font: fontkit.Font): void {
   const shape = font.layout.bind(font);
-  const runs = new Map<string, { glyphs: fontkit.Glyph[]; positions: fontkit.GlyphPosition[] }>();
+  const shapeText = (text: string): Shaped => {
+    const s = shape(text);
+    return { glyphs: s.glyphs, positions: s.positions.map(copyPosition) };
+  };
+  const runs = new Map<string, Shaped>();
+  let numericShaped = 0;
+  let composable: Map<string, Shaped> | undefined;
+  const compose = (text: string): Shaped | undefined => {
+    if (composable === undefined) {
+      if (!isNumeric(text) || ++numericShaped <= COMPOSE_AFTER) return undefined;
+      composable = composableCharacters(shapeText);
+    }
+    return composedShape(text, composable);
+  };
   font.layout = (text, features, ...rest) => {
     if ((features !== undefined && (!Array.isArray(features) || features.length > 0)) || rest.length > 0) {
       return shape(text, features, ...rest);
     }
     let run = runs.get(text);
     if (run === undefined) {
-      const shaped = shape(text);
-      run = { glyphs: shaped.glyphs, positions: shaped.positions.map(copyPosition) };
+      run = compose(text) ?? shapeText(text);
       if (runs.size >= LAYOUT_CACHE_LIMIT) runs.clear();
       runs.set(text, run);
     }
     // A structural stand-in for fontkit's GlyphRun class, with the members pdfkit uses.
     return new SharedRun(run.glyphs, run.positions.map(copyPosition)) as unknown as fontkit.GlyphRun;
+  };
+}
+
+/** Distinct glyph lists whose encoded subset a font remembers; past this it starts over. */
+const SUBSET_CACHE_LIMIT = 64;
+
+/** What fontkit's subsets hold besides the two members its types list. */
+interface SubsetState {
+  glyphs: number[];
+}
+
+/**
+ * Encoding a font subset (reading each glyph's outline, writing the tables) is the other big
+ * cost of an invoice PDF. A subset is a function of its glyph list, in order; since every
+ * document first includes the same seed glyphs in the same order (Canvas), most invoices
+ * ask for a list already encoded, and get the same bytes back without the work.
+ */
+function cacheSubsets(font: fontkit.Font): void {
+  const make = font.createSubset.bind(font);
+  const encoded = new Map<string, Uint8Array>();
+  font.createSubset = () => {
+    const subset = make();
+    const encode = subset.encode.bind(subset);
+    subset.encode = () => {
+      const key = (subset as unknown as SubsetState).glyphs.join(',');
+      let bytes = encoded.get(key);
+      if (bytes === undefined) {
+        bytes = encode();
+        if (encoded.size >= SUBSET_CACHE_LIMIT) encoded.clear();
+        encoded.set(key, bytes);
+      }
+      return bytes;
+    };
+    return subset;
   };
 }
 

@@ -482,17 +482,25 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
  * Renders an invoice and writes it to `outPath` atomically: a temporary file beside it
  * (`.<name>.<pid>.tmp`), flushed to disk, then renamed over the target, so a crash leaves the old
  * file or the new one, never half. Two runs writing the same invoice at once each rename their own
- * identical bytes into place. What a killed run left behind (a temporary file of a pid that no
- * longer runs) is removed first, so a re-run ends with exactly what one clean run leaves.
+ * identical bytes into place. What a killed run left behind (a temporary PDF file of a pid that no
+ * longer runs) is removed when a thread first writes to the directory, so a re-run ends with
+ * exactly what one clean run leaves (once per directory: sweeping per file would read the whole
+ * directory for each of a thousand invoices).
  */
+/** Directories this thread has created and swept of killed runs' temporary files. */
+const swept = new Set<string>();
+
 export async function writeInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate, outPath: string): Promise<void> {
   const bytes = await renderInvoicePdf(doc, template);
   const dir = path.dirname(outPath);
   const base = path.basename(outPath);
-  await fs.promises.mkdir(dir, { recursive: true });
-  for (const name of await fs.promises.readdir(dir)) {
-    const m = /^\.(.+)\.(\d+)\.tmp$/.exec(name);
-    if (m && m[1] === base && !processAlive(Number(m[2]))) await fs.promises.rm(path.join(dir, name), { force: true });
+  if (!swept.has(dir)) {
+    await fs.promises.mkdir(dir, { recursive: true });
+    for (const name of await fs.promises.readdir(dir)) {
+      const m = /^\.(.+\.pdf)\.(\d+)\.tmp$/.exec(name);
+      if (m && !processAlive(Number(m[2]))) await fs.promises.rm(path.join(dir, name), { force: true });
+    }
+    swept.add(dir);
   }
   const temp = path.join(dir, `.${base}.${process.pid}.tmp`);
   try {
