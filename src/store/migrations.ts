@@ -205,6 +205,13 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'when a tenant moved from invoices to Stripe',
     sql: 'ALTER TABLE tenants ADD COLUMN stripe_since {bigint};',
   },
+  {
+    version: 8,
+    name: "a tenant's invoices by status",
+    // Finalizing asks each tenant's issued invoices; without this index every question scanned
+    // all invoices (the partial index invoices_one_live does not serve status IN (...)).
+    sql: 'CREATE INDEX invoices_by_tenant ON invoices (tenant_id, status, id);',
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
