@@ -5,6 +5,7 @@
  * it: Latin, Greek and Cyrillic from Noto Sans, Japanese and Chinese characters from Noto Sans JP.
  */
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as fontkit from 'fontkit';
@@ -254,11 +255,30 @@ function cacheSubsets(font: fontkit.Font): void {
         bytes = encode();
         if (encoded.size >= SUBSET_CACHE_LIMIT) encoded.clear();
         encoded.set(key, bytes);
+        remembered.add(bytes);
       }
       return bytes;
     };
     return subset;
   };
+}
+
+/** Font programs handed out by cacheSubsets (only these are worth compressing once). */
+const remembered = new WeakSet<Uint8Array>();
+const compressed = new WeakMap<Uint8Array, Buffer>();
+
+/**
+ * A remembered font program, compressed as pdfkit compresses a stream (zlib's deflate with its
+ * defaults), once for all the documents that embed it; undefined for any other bytes.
+ */
+export function compressedFontProgram(bytes: Uint8Array): Buffer | undefined {
+  if (!remembered.has(bytes)) return undefined;
+  let packed = compressed.get(bytes);
+  if (packed === undefined) {
+    packed = zlib.deflateSync(bytes);
+    compressed.set(bytes, packed);
+  }
+  return packed;
 }
 
 const faces = new Map<string, FontFace>();

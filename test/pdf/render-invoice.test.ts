@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
+import * as fontkit from 'fontkit';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import type { InvoiceDocument } from '../../src/pdf/invoice-document.js';
@@ -225,6 +226,27 @@ describe('deterministic output', () => {
     expect(a.equals(b)).toBe(true);
     // No clock and no random id: the file's /ID and dates are the same for the same invoice.
     expect(a.includes(Buffer.from('(D:20261101000000Z)'))).toBe(true);
+  });
+
+  it('embeds each font program compressed, whole and readable (the compression made once is reused)', async () => {
+    const doc = workedExample();
+    doc.customer.name = 'Müller GmbH 株式会社テスト';
+    await render(doc);
+    const pdf = await render(doc);
+    const text = pdf.toString('latin1');
+    const fontFiles = [...text.matchAll(/\/FontFile2 (\d+) 0 R/g)].map((m) => m[1]);
+    // Regular, bold and the CJK fallback.
+    expect(fontFiles).toHaveLength(3);
+    for (const id of fontFiles) {
+      const m = new RegExp(`\\n${id} 0 obj\\n<<\\n/Length (\\d+)\\n/Filter /FlateDecode\\n>>\\nstream\\n`).exec(text);
+      expect(m).not.toBeNull();
+      const start = m!.index + m![0].length;
+      const stream = pdf.subarray(start, start + Number(m![1]));
+      expect(pdf.subarray(start + Number(m![1]), start + Number(m![1]) + 10).toString('latin1')).toBe('\nendstream');
+      const program = fontkit.create(inflateSync(stream)) as fontkit.Font;
+      // The seeded printable ASCII and the missing glyph at least, for the Latin faces.
+      expect(program.numGlyphs).toBeGreaterThan(fontFiles.indexOf(id) < 2 ? 95 : 5);
+    }
   });
 
   it('renders the same bytes in a separate process, in another timezone', async () => {
