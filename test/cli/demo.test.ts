@@ -24,4 +24,18 @@ describe('billctl demo', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('is not empty');
   }, 120_000);
+
+  it('--format json: one JSON document on stdout, the transcript on stderr', async () => {
+    const cwd = tempDir('demo-json');
+    const r = await spawnCli(['demo', '--out', 'demo', '--format', 'json'], { cwd, env: { BILLCTL_NOW: '2026-11-21T09:00:00Z' } });
+    expect(r.code, r.stderr).toBe(0);
+    const dir = path.join(cwd, 'demo');
+    expect(JSON.parse(r.stdout)).toEqual({
+      dir, store: path.join(dir, 'billing.db'), config: path.join(dir, 'billctl.yaml'), period: '2026-10',
+      receipts: path.join(dir, 'receipts'), late: path.join(dir, 'late', 'late-receipts.jsonl'),
+      rejects: path.join(dir, 'rejects.jsonl'), invoices: path.join(dir, 'invoices', '2026-10'),
+    });
+    expect(r.stderr).toContain('$ billctl import');
+    expect(fs.readdirSync(path.join(dir, 'invoices', '2026-10'))).toHaveLength(6);
+  }, 120_000);
 });

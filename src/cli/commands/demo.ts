@@ -11,6 +11,7 @@ import { addMonths, formatPeriod } from '../../domain/period.js';
 import { UsageError } from '../../errors.js';
 import { templatePath } from '../../paths.js';
 import type { Context } from '../context.js';
+import { renderJson } from '../render.js';
 
 function freshFolder(cwd: string, wanted: string | undefined): string {
   if (wanted !== undefined) {
@@ -37,10 +38,14 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
   const issueDate = `${current}-01`;
   const db = path.join(dir, 'billing.db');
   const { main } = await import('../../main.js');
-  const say = (text: string) => ctx.out(`\n${ctx.chalk.bold(text)}\n`);
+  // --format json: stdout is one JSON document (where everything is); the transcript goes to stderr.
+  const json = ctx.format === 'json';
+  const transcript = json ? ctx.io.stderr : ctx.io.stdout;
+  const out = (text: string) => transcript.write(text);
+  const say = (text: string) => out(`\n${ctx.chalk.bold(text)}\n`);
   const billctl = async (argv: string[], okCodes: number[] = [0]) => {
-    ctx.out(ctx.chalk.dim(`$ billctl ${argv.map((a) => (/[\s'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n`));
-    const code = await main([...argv, '--db', db], { ...ctx.io, cwd: dir });
+    out(ctx.chalk.dim(`$ billctl ${argv.map((a) => (/[\s'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n`));
+    const code = await main([...argv, '--db', db], { ...ctx.io, stdout: transcript, cwd: dir });
     if (!okCodes.includes(code)) throw new Error(`the demo step "billctl ${argv.join(' ')}" exited ${code}`);
     return code;
   };
@@ -81,7 +86,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
 
   say(`3. About 100,000 receipts for ${period}, in every format (a few rejects and duplicates on purpose)`);
   const files = await writeDemoFiles(dir, period);
-  ctx.out(`wrote ${files.written.toLocaleString('en-US')} receipts under ${files.receiptsDir}\n`);
+  out(`wrote ${files.written.toLocaleString('en-US')} receipts under ${files.receiptsDir}\n`);
   await billctl(['import', files.receiptsDir, '--covenant-map', files.covenantMap, '--rejects', path.join(dir, 'rejects.jsonl'), ...quiet], [0, 3]);
 
   say(`4. Usage for ${period}`);
@@ -94,6 +99,13 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
   await billctl(['import', files.late, ...quiet]);
   await billctl(['invoice', 'preview', '--tenant', 'acme', '--period', current]);
 
+  if (json) {
+    ctx.out(renderJson({
+      dir, store: db, config: path.join(dir, 'billctl.yaml'), period, receipts: files.receiptsDir, late: files.late,
+      rejects: path.join(dir, 'rejects.jsonl'), invoices: path.join(dir, 'invoices', period),
+    }));
+    return 0;
+  }
   say('Where everything is');
   ctx.out(
     [
