@@ -13,7 +13,7 @@ import type { Period } from '../domain/period.js';
 import { NoCatalogError, PlanTermsError, type RatedPeriod } from '../domain/rating.js';
 import type { Tenant } from '../domain/tenant.js';
 import { DAY_MS, parseDate } from '../domain/time.js';
-import { UsageError } from '../errors.js';
+import { BillctlError, ExitCode, UsageError } from '../errors.js';
 import type { InvoiceRecord } from '../store/invoice-repo.js';
 import type { Store } from '../store/store.js';
 import { addressLines, issuerFromConfig, type DailyCost, type InvoiceDocument, type InvoiceDocumentLine } from '../pdf/invoice-document.js';
@@ -312,7 +312,9 @@ export async function writePdf(store: Store, config: Config, inv: InvoiceRecord,
   const { pdfRenderer } = await import('../pdf/render-pool.js');
   const renderer = await pdfRenderer(config.invoice.template, 1);
   const error = await renderer.render(job).finally(() => renderer.close());
-  if (error !== null) throw new Error(`the PDF of ${inv.number} could not be written: ${error}`);
+  if (error !== null) {
+    throw new BillctlError(`the PDF of ${inv.number} could not be written: ${error}`, ExitCode.failed, 'Point --out at a directory you can write to, then run the command again.');
+  }
   if (inv.pdf !== job.file) await store.invoices.setPdf(inv.id, job.file, at);
   return job.file;
 }

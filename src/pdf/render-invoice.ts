@@ -521,6 +521,32 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
  * exactly what one clean run leaves (once per directory: sweeping per file would read the whole
  * directory for each of a thousand invoices).
  */
+/**
+ * Creates a directory and its missing parents. fs.mkdir's recursive mode never returns where
+ * mkdir answers ENOENT under a parent that exists (as under /proc): it retries the
+ * parent forever. Walking up by hand fails with mkdir's own error instead.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      await fs.promises.stat(d);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      missing.push(d);
+      if (path.dirname(d) === d) break;
+    }
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await fs.promises.mkdir(d);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
 /** Directories this thread has created and swept of killed runs' temporary files. */
 const swept = new Set<string>();
 
@@ -529,7 +555,7 @@ export async function writeInvoicePdf(doc: InvoiceDocument, template: LoadedTemp
   const dir = path.dirname(outPath);
   const base = path.basename(outPath);
   if (!swept.has(dir)) {
-    await fs.promises.mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
     for (const name of await fs.promises.readdir(dir)) {
       const m = /^\.(.+\.pdf)\.(\d+)\.tmp$/.exec(name);
       if (m && !processAlive(Number(m[2]))) await fs.promises.rm(path.join(dir, name), { force: true });

@@ -42,6 +42,13 @@ describeEachBackend('invoice PDFs', (backend) => {
     const out = tempDir('pdf-out');
     await s.run(['invoice', 'pdf', 'INV-2026-000001', '--out', out]);
     expect(fs.readFileSync(path.join(out, '2026-10', 'INV-2026-000001.pdf')).equals(bytes)).toBe(true);
+    // An --out where no directory can be made fails (exit 1) and says so, rather than hanging:
+    // Node's recursive mkdir retries forever where mkdir answers ENOENT under /proc.
+    const nowhere = await s.run(['invoice', 'pdf', 'INV-2026-000001', '--out', '/proc/billctl-nowhere'], 1);
+    expect(nowhere.stderr).toBe(
+      "billctl: error: the PDF of INV-2026-000001 could not be written: ENOENT: no such file or directory, mkdir '/proc/billctl-nowhere'\n" +
+        'Point --out at a directory you can write to, then run the command again.\n',
+    );
     // Drafts have no PDF.
     await s.run(['invoice', 'generate', '--period', '2026-11', '--tenant', 'jp']);
     const draft = jsonOf<{ id: string; status: string }[]>(await s.run(['invoice', 'list', '--status', 'draft', '--format', 'json']))[0]!;
