@@ -87,6 +87,11 @@ export function processIo(): Io {
 
 /** The executable's entry: run, then exit with the code once output is flushed. */
 export function run(): void {
+  // A reader that stops early (`billctl export receipts | head`) closes the pipe: the command's
+  // output is no longer wanted, so it ends quietly, as Unix tools do, not with an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(ExitCode.ok);
+  });
   main(process.argv.slice(2), processIo()).then(
     (code) => {
       process.exitCode = code;

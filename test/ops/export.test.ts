@@ -1,4 +1,5 @@
 /** export receipts|usage|invoices|lines: parsed back with a real CSV parser, they equal the store. */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -7,6 +8,7 @@ import { neutralise, openCsvSink, unneutralise, writeCsv } from '../../src/expor
 import type { Receipt } from '../../src/domain/receipt.js';
 import { openStore } from '../../src/store/open.js';
 import { describeEachBackend, dropSchemas, tempDir } from '../helpers/backends.js';
+import { BIN } from '../helpers/cli.js';
 import type { TestStore } from '../helpers/store-setup.js';
 import { addTenant, importReceipts, opsStore, parseJson } from './helpers.js';
 
@@ -79,6 +81,18 @@ describeEachBackend('export', (backend) => {
       { id: 'b2', tenant: 'berlin', ts: '2026-10-31T23:30:00Z', model: 'gemma-2b', gpu: 'rtx-4090', gpuSeconds: 1800, input: 1000, output: 1000, user: 'comma, "quote"' },
       { id: 'x1', tenant: FORMULA_TENANT, ts: '2026-10-05T08:00:00Z', model: 'gemma-2b', input: 100, output: 100 },
     ]);
+  });
+
+  it('a reader that stops early (| head) ends the export quietly with exit 0', async () => {
+    const big = await opsStore(await backend.fresh());
+    await addTenant(big, 'acme', 'pro');
+    // Far more than a pipe holds, so the export is still writing when head has gone.
+    await importReceipts(big, Array.from({ length: 3000 }, (_, i) => ({ id: `r${i}`, tenant: 'acme', ts: '2026-10-03T14:07:11Z', model: 'qwen-70b', input: i, output: 1 })));
+    const r = spawnSync('bash', ['-c', 'set -o pipefail; "$0" "$1" export receipts --db "$2" | head -c 100 > /dev/null', process.execPath, BIN, big.db], {
+      encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it('receipts: parsed back, every row equals the store, with formula cells neutralised', async () => {
