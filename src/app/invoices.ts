@@ -323,7 +323,7 @@ export async function writePdf(store: Store, config: Config, inv: InvoiceRecord,
 export function invoiceJson(inv: InvoiceRecord, lines?: readonly InvoiceLine[]): Record<string, unknown> {
   const c = inv.currency;
   const out: Record<string, unknown> = {
-    id: inv.id,
+    id: inv.id === '' ? null : inv.id, // a preview is stored nowhere
     number: inv.number,
     tenant_id: inv.tenantId,
     period: inv.period,

@@ -28,6 +28,8 @@ describeEachBackend('the worked example of billing-rules.md', (backend) => {
     expect({ subtotal: inv.subtotal, tax: inv.tax, total: inv.total, currency: inv.currency }).toEqual({
       subtotal: '109.60', tax: '20.82', total: '130.42', currency: 'USD',
     });
+    // What generate would store: a draft, stored nowhere yet.
+    expect(inv).toMatchObject({ id: null, number: null, status: 'draft', tenant_id: 'acme', period: '2026-10', issue_date: null, due_date: null, pdf: null });
     expect(inv.lines).toEqual([
       {
         kind: 'fee', key: 'pro', catalog_version: '2026-01', period: '2026-10', description: 'Pro plan fee',

@@ -118,8 +118,8 @@ export async function previewCommand(ctx: Context, _args: unknown[], opts: Recor
       else ctx.out(`${tenant.id} ${period}: nothing to bill (no usage, no fee, no adjustment)\n`);
       return 0;
     }
-    const rec = { ...previewRecord(computed), status: 'preview' as InvoiceStatus };
-    await showInvoice(ctx, store, rec, computed.lines);
+    // What generate would store: a draft, with no id yet.
+    await showInvoice(ctx, store, previewRecord(computed), computed.lines);
     for (const p of await uninvoicedPeriods(store, rating, tenant, period)) {
       ctx.warn(`${tenant.id} has billable receipts in ${p} and no invoice for it`);
     }
