@@ -83,9 +83,10 @@ describeEachBackend('billctl import', (backend) => {
     const again = await s.run(['import', 'mixed-rejects.jsonl', '--rejects', path.join(dir, 'again.jsonl'), '--format', 'json'], { cwd: path.dirname(fixture('x')) });
     expect(again.code).toBe(3);
     expect(summaryOf(again)).toEqual({
-      files: 1, lines: 8, imported: 0, duplicates: 2, conflicts: 0, rejected: 6, new_tenants: 0, unsplit_tokens: 0, skipped_files: 1,
+      files: 1, lines: 8, imported: 0, duplicates: 2, conflicts: 0, rejected: 6, new_tenants: 0, unsplit_tokens: 0,
     });
     expect(again.stderr).toContain('mixed-rejects.jsonl:3: timestamp has no UTC offset');
+    expect(again.stderr).toContain('1 file already imported with the same settings, not read again (counted as reading them again would; --force reads them)');
     expect(fs.readFileSync(path.join(dir, 'again.jsonl'), 'utf8')).toBe(fs.readFileSync(rejects, 'utf8'));
   });
 
@@ -99,15 +100,19 @@ describeEachBackend('billctl import', (backend) => {
     const again = await s.run(['import', a, '--format', 'json']);
     // Not read again, but counted as reading it again would: every record a duplicate (receipts.md: across runs).
     expect(summaryOf(again)).toEqual({
-      files: 1, lines: 3, imported: 0, duplicates: 3, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0, skipped_files: 1,
+      files: 1, lines: 3, imported: 0, duplicates: 3, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0,
     });
+    expect(again.stderr).toBe('1 file already imported with the same settings, not read again (counted as reading them again would; --force reads them)\n');
     expect(again.code).toBe(0);
     // The same bytes under another name: matched by SHA-256.
     const copy = write(dir, 'copy.jsonl', fs.readFileSync(a));
-    expect(summaryOf(await s.run(['import', copy, '--format', 'json']))).toMatchObject({ skipped_files: 1, lines: 3, duplicates: 3 });
+    const copied = await s.run(['import', copy, '--format', 'json']);
+    expect(summaryOf(copied)).toMatchObject({ lines: 3, duplicates: 3 });
+    expect(copied.stderr).toBe('1 file already imported with the same settings, not read again (counted as reading them again would; --force reads them)\n');
     const before = await dumpStore(s.db);
     const forced = await s.run(['import', a, '--force', '--format', 'json']);
     expect(summaryOf(forced)).toMatchObject({ lines: 3, imported: 0, duplicates: 3 });
+    expect(forced.stderr).toBe('');
     expect(await dumpStore(s.db)).toEqual(before);
 
     const b = write(dir, 'b.jsonl', rec('r2', { output_tokens: 11, status: 'completed' }) + rec('r3'));
@@ -120,7 +125,8 @@ describeEachBackend('billctl import', (backend) => {
     expect(c.stderr).toMatch(/new: +\{.*"output_tokens":11/);
     const c2 = await s.run(['import', b, '--format', 'json']);
     expect(c2.code).toBe(3);
-    expect(summaryOf(c2)).toMatchObject({ lines: 2, imported: 0, conflicts: 1, duplicates: 1, skipped_files: 1 });
+    expect(summaryOf(c2)).toMatchObject({ lines: 2, imported: 0, conflicts: 1, duplicates: 1 });
+    expect(c2.stderr).toContain('1 file already imported with the same settings, not read again (counted as reading them again would; --force reads them)');
     expect(c2.stderr).toContain('b.jsonl:1: conflict: receipt "r2" of tenant "acme" is already stored');
     const rej = JSON.parse(fs.readFileSync(path.join(dir, 'rej.jsonl'), 'utf8')) as Record<string, unknown>;
     expect(rej).toMatchObject({ kind: 'conflict', line: 1, id: 'r2', tenant_id: 'acme', text: rec('r2', { output_tokens: 11, status: 'completed' }).trim() });
@@ -173,7 +179,8 @@ describeEachBackend('billctl import', (backend) => {
     expect(summaryOf(await s.run(['import', '-', '--format', 'json'], { stdin: gz }))).toMatchObject({ imported: 1 });
     const strict = await s.run(['import', '-', '--strict', '--format', 'json'], { stdin: rec('s5') + 'oops\n' });
     expect(strict.code).toBe(3);
-    expect(summaryOf(strict)).toMatchObject({ imported: 0, rejected: 1, refused_files: 1 });
+    expect(summaryOf(strict)).toEqual({ files: 1, lines: 2, imported: 0, duplicates: 0, conflicts: 0, rejected: 1, new_tenants: 0, unsplit_tokens: 0 });
+    expect(strict.stderr).toContain('1 file refused whole by --strict');
     expect(strict.stderr).toContain('-:2: not valid JSON');
     expect((await query(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id)).toEqual(['s1', 's2', 's3', 's4']);
   });
@@ -185,7 +192,8 @@ describeEachBackend('billctl import', (backend) => {
     const good = write(dir, 'good.jsonl', rec('y1'));
     const r = await s.run(['import', bad, good, '--strict', '--format', 'json']);
     expect(r.code).toBe(3);
-    expect(summaryOf(r)).toMatchObject({ files: 2, lines: 3, imported: 1, rejected: 1, refused_files: 1 });
+    expect(summaryOf(r)).toMatchObject({ files: 2, lines: 3, imported: 1, rejected: 1 });
+    expect(r.stderr).toContain('1 file refused whole by --strict');
     expect((await query(s.db, 'SELECT id FROM receipts')).map((x) => x.id)).toEqual(['y1']);
     // A refused file is not "already imported": without --strict it imports what is valid.
     const again = await s.run(['import', bad, '--format', 'json']);
@@ -201,13 +209,13 @@ describeEachBackend('billctl import', (backend) => {
     expect(dry.code).toBe(3);
     expect(summaryOf(dry)).toEqual({
       files: 1, lines: 4, imported: 2, duplicates: 1, conflicts: 0, rejected: 1, new_tenants: 2, unsplit_tokens: 0,
-      dry_run: true,
     });
+    expect(dry.stderr).toContain('dry run: nothing was written to the store');
     expect(fs.readFileSync(path.join(dir, 'r.jsonl'), 'utf8')).toContain('"line":4');
     expect(await dumpStore(s.db)).toEqual(before);
     expect(await query(s.db, 'SELECT id FROM ingest_batches')).toEqual([]);
     const real = await s.run(['import', a, '--format', 'json']);
-    expect({ ...summaryOf(real), dry_run: true }).toEqual(summaryOf(dry));
+    expect(summaryOf(real)).toEqual(summaryOf(dry));
   });
 
   it('keeps any text exactly: tabs, newlines, backslashes, quotes, accents, emoji (COPY escapes and lookups)', async () => {
@@ -347,17 +355,21 @@ describeEachBackend('billctl backfill', (backend) => {
     expect(r.code).toBe(0);
     expect(summaryOf(r)).toEqual({
       files: 3, lines: 5, imported: 3, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 1, unsplit_tokens: 1,
-      out_of_range: 2,
     });
+    expect(r.stderr).toBe('2 receipts outside --since/--until, not imported\n');
     expect((await query(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id)).toEqual(['b2', 'b3', 'l1']);
     const again = await s.run(args);
     expect(summaryOf(again)).toEqual({
-      files: 3, lines: 5, imported: 0, duplicates: 3, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0, out_of_range: 2,
-      skipped_files: 3,
+      files: 3, lines: 5, imported: 0, duplicates: 3, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0,
     });
+    expect(again.stderr).toBe(
+      '3 files already imported with the same settings, not read again (counted as reading them again would; --force reads them)\n' +
+        '2 receipts outside --since/--until, not imported\n',
+    );
     // Another window is another import of the same archives.
     const wider = await s.run([...args.slice(0, 2), '--since', '2025-01-01', '--until', '2026-12-31T00:00:00Z', '--covenant-map', fixture('covenants.csv'), '--format', 'json']);
-    expect(summaryOf(wider)).toMatchObject({ imported: 2, duplicates: 3, out_of_range: 0 });
+    expect(summaryOf(wider)).toMatchObject({ imported: 2, duplicates: 3 });
+    expect(wider.stderr).toBe('');
   });
 });
 

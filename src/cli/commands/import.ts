@@ -100,7 +100,15 @@ export async function runImport(ctx: Context, kind: BatchKind, args: unknown[], 
     const s = outcome.summary;
     if (!req.dryRun) await ctx.audit(store, kind, { ...s, inputs });
     reportRejects(ctx, outcome, req.rejectsFile);
-    await ctx.record(Object.entries(s), s);
+    // JSON is exactly cli.md's summary; what a run adds to it is said on stderr (and in the table).
+    const { skipped_files: skipped, out_of_range: outOfRange, refused_files: refused, dry_run: _dryRun, ...shape } = s;
+    await ctx.record(Object.entries(s), shape);
+    if (ctx.format !== 'table') {
+      const files = (n: number) => (n === 1 ? '1 file' : `${n} files`);
+      if (skipped) ctx.notice(`${files(skipped)} already imported with the same settings, not read again (counted as reading them again would; --force reads them)`);
+      if (outOfRange) ctx.notice(`${outOfRange} receipt${outOfRange === 1 ? '' : 's'} outside --since/--until, not imported`);
+      if (refused) ctx.notice(`${files(refused)} refused whole by --strict`);
+    }
     if (req.dryRun) ctx.notice('dry run: nothing was written to the store');
     return s.rejected > 0 || s.conflicts > 0 ? 3 : 0;
   });
