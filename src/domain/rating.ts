@@ -375,7 +375,10 @@ interface Slot {
   readonly gpu: Map<string, LineAcc>;
   readonly input: Map<string, LineAcc>;
   readonly output: Map<string, LineAcc>;
-  /** Present when the version has a request rate > 0, or there is no version (unpriced). */
+  /**
+   * Present when the version has a request rate > 0 (billing-rules.md step 3). Receipts older than
+   * every version have no version, so no request line: they are still named as unpriced API requests.
+   */
   requests: LineAcc | undefined;
 }
 
@@ -436,7 +439,7 @@ class PeriodRater {
       const version = index === 0 ? undefined : this.versions[index - 1];
       s = {
         index, version, gpu: new Map(), input: new Map(), output: new Map(),
-        requests: version === undefined || version.requestRate.sign() > 0 ? { used: 0n, included: 0n } : undefined,
+        requests: version !== undefined && version.requestRate.sign() > 0 ? { used: 0n, included: 0n } : undefined,
       };
       this.slots[index] = s;
     }

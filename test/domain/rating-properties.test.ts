@@ -73,7 +73,7 @@ function reference(s: Scenario, digits: number) {
       add('output_tokens', r.modelKey!, v, BigInt(r.outputTokens), c);
     }
     [c, calls] = take(calls, 1n);
-    if (v === undefined || v.requestRate.sign() > 0) add('requests', 'requests', v, 1n, c);
+    if (v !== undefined && v.requestRate.sign() > 0) add('requests', 'requests', v, 1n, c);
   }
   const byLabel = new Map(versions.map((v) => [v.version, v]));
   for (const l of lines.values()) {

@@ -361,7 +361,7 @@ describe('unpriced usage', () => {
     expect(rated.unpriced.map((u) => `${u.kind} ${u.key} ${u.receipts}`)).toEqual(['gpu h100 1', 'model mystery-1 2']);
   });
 
-  it('receipts before every version are unpriced with no version (their requests too)', () => {
+  it('receipts before every version are unpriced with no version (their requests too, with no request line)', () => {
     const late = catalog({ effective_from: '2026-10-10T00:00:00Z' });
     const rs = [
       receipt({ ts: '2026-10-01T00:00:00Z', model: 'qwen-70b', input: 10, gpu: 'a100-80gb', gs: 5 }),
@@ -385,10 +385,9 @@ describe('unpriced usage', () => {
       'gpu a100-80gb@- 5/5/0 0.00 UNPRICED',
       'input_tokens qwen-70b@- 10/10/0 0.00 UNPRICED',
       'input_tokens qwen-70b@2026-01 10/10/0 0.00',
-      'requests requests@- 2/2/0 0.00 UNPRICED',
     ]);
     expect(rated.lines.map((l) => l.description)).toEqual([
-      'a100-80gb GPU hours (UNPRICED)', 'qwen-70b input tokens (UNPRICED)', 'Qwen-70B input tokens', 'API requests (UNPRICED)',
+      'a100-80gb GPU hours (UNPRICED)', 'qwen-70b input tokens (UNPRICED)', 'Qwen-70B input tokens',
     ]);
   });
 });
