@@ -296,11 +296,11 @@ export function invoiceDocument(
 }
 
 /** Where an issued invoice's PDF goes, and what it is drawn from. */
-export async function pdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string): Promise<{ file: string; doc: InvoiceDocument; outPath: string }> {
+export async function pdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string): Promise<{ file: string; document: string; outPath: string }> {
   if (!inv.number || !inv.document) throw new UsageError(`invoice ${inv.id} is a draft: only issued invoices have PDFs`);
   const { invoicePdfPath } = await import('../pdf/render-invoice.js');
   const file = invoicePdfPath(outDir, inv.period, inv.number);
-  return { file, doc: JSON.parse(inv.document) as InvoiceDocument, outPath: path.resolve(cwd, file) };
+  return { file, document: inv.document, outPath: path.resolve(cwd, file) };
 }
 
 /**

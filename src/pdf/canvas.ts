@@ -42,11 +42,12 @@ const SEED = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
 /** pdfkit's current font in a document: encoding text includes its glyphs in the subset. */
 interface EmbeddedFont {
   encode(text: string): unknown;
+  layoutCache?: Record<string, unknown>;
 }
 
 export class Canvas {
   private fontKey = '';
-  /** Faces in use in this document, their seed glyphs included. */
+  /** Faces in use in this document: given the shared layout cache, and (first faces) their seed glyphs. */
   private readonly seeded = new Set<string>();
   private size = 0;
   private fill = '';
@@ -70,10 +71,11 @@ export class Canvas {
       // face, so a face in both lists (bold: null) is one font in the document.
       this.pdf.font(fontSource(f.font), f.key);
       this.fontKey = f.key;
-      if (face === 0 && !this.seeded.has(f.key)) {
+      if (!this.seeded.has(f.key)) {
         this.seeded.add(f.key);
         const embedded = (this.pdf as unknown as { _font: EmbeddedFont })._font;
-        for (const ch of SEED) if (f.font.hasGlyphForCodePoint(ch.charCodeAt(0))) embedded.encode(ch);
+        if (embedded.layoutCache !== undefined) embedded.layoutCache = f.pdfkitLayoutCache();
+        if (face === 0) for (const ch of SEED) if (f.font.hasGlyphForCodePoint(ch.charCodeAt(0))) embedded.encode(ch);
       }
     }
     if (size !== this.size) {

@@ -56,8 +56,13 @@ export function fontFileProblem(file: string): string | null {
 }
 
 /** A font file, opened on first use and then shared by every document of the process. */
+/** Documents that share one pdfkit layout cache before it starts over (its memory stays flat). */
+const LAYOUT_SHARE_DOCUMENTS = 200;
+
 export class FontFace {
   private opened: fontkit.Font | undefined;
+  private pdfkitLayouts: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  private pdfkitLayoutUses = 0;
 
   /** Names the face uniquely in the process (file and PostScript name). */
   readonly key: string;
@@ -83,6 +88,18 @@ export class FontFace {
       this.opened = opened;
     }
     return this.opened;
+  }
+
+  /**
+   * A layout cache for pdfkit's font object in a document. pdfkit remembers each word's glyphs and
+   * scaled positions per document, and scaling them again for every invoice costs more than
+   * shaping: the documents of a process share one cache per face instead (the scale depends only
+   * on the font; pdfkit only reads what it cached). Every LAYOUT_SHARE_DOCUMENTS documents a
+   * new one starts.
+   */
+  pdfkitLayoutCache(): Record<string, unknown> {
+    if (++this.pdfkitLayoutUses % LAYOUT_SHARE_DOCUMENTS === 0) this.pdfkitLayouts = Object.create(null) as Record<string, unknown>;
+    return this.pdfkitLayouts;
   }
 }
 

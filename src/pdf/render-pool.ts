@@ -11,7 +11,8 @@ import type { InvoiceDocument } from './invoice-document.js';
 import type { RenderJob, RenderReply } from './render-worker.js';
 
 export interface PdfJob {
-  doc: InvoiceDocument;
+  /** The frozen InvoiceDocument as stored (JSON): parsed where it is drawn, cheaper to hand a worker than the object. */
+  document: string;
   outPath: string;
 }
 
@@ -36,7 +37,14 @@ export async function pdfRenderer(templateDir: string | null, expected: number):
     const { loadInvoiceTemplate, writeInvoicePdf } = await import('./render-invoice.js');
     const template = loadInvoiceTemplate(templateDir ?? undefined);
     return {
-      render: (j) => writeInvoicePdf(j.doc, template, j.outPath).then(() => null, message),
+      render: async (j) => {
+        try {
+          await writeInvoicePdf(JSON.parse(j.document) as InvoiceDocument, template, j.outPath);
+          return null;
+        } catch (err) {
+          return message(err);
+        }
+      },
       close: async () => {},
     };
   }
@@ -66,7 +74,7 @@ export async function pdfRenderer(templateDir: string | null, expected: number):
       x.busy++;
       return new Promise((resolve) => {
         waiting.set(id, resolve);
-        x.w.postMessage({ id, doc: j.doc, templateDir, outPath: j.outPath } satisfies RenderJob);
+        x.w.postMessage({ id, document: j.document, templateDir, outPath: j.outPath } satisfies RenderJob);
       });
     },
     async close() {

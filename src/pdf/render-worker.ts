@@ -8,7 +8,8 @@ import { loadInvoiceTemplate, writeInvoicePdf } from './render-invoice.js';
 
 export interface RenderJob {
   id: number;
-  doc: InvoiceDocument;
+  /** The InvoiceDocument as JSON. */
+  document: string;
   /** null: billctl's own template. */
   templateDir: string | null;
   outPath: string;
@@ -18,8 +19,10 @@ export type RenderReply = { id: number; ok: true } | { id: number; ok: false; er
 
 parentPort?.on('message', (job: RenderJob) => {
   const template = loadInvoiceTemplate(job.templateDir ?? undefined);
-  writeInvoicePdf(job.doc, template, job.outPath).then(
-    () => parentPort!.postMessage({ id: job.id, ok: true } satisfies RenderReply),
-    (err: unknown) => parentPort!.postMessage({ id: job.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies RenderReply),
-  );
+  Promise.resolve()
+    .then(() => writeInvoicePdf(JSON.parse(job.document) as InvoiceDocument, template, job.outPath))
+    .then(
+      () => parentPort!.postMessage({ id: job.id, ok: true } satisfies RenderReply),
+      (err: unknown) => parentPort!.postMessage({ id: job.id, ok: false, error: err instanceof Error ? err.message : String(err) } satisfies RenderReply),
+    );
 });

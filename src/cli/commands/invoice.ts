@@ -15,6 +15,8 @@ import { formatUtcDate, parseDate } from '../../domain/time.js';
 import { ExitCode, UsageError, errorMessage } from '../../errors.js';
 import { INVOICE_STATUSES, type InvoiceRecord, type InvoiceStatus } from '../../store/invoice-repo.js';
 import type { Store } from '../../store/store.js';
+import type { Config } from '../../config.js';
+import type { PdfRenderer } from '../../pdf/render-pool.js';
 import type { Context } from '../context.js';
 import type { Column } from '../render.js';
 
@@ -142,70 +144,115 @@ const MAX_PDFS_IN_FLIGHT = 8;
 
 /**
  * Issues drafts one transaction each (so a crash or a concurrent run leaves whole invoices) and
- * draws each one's PDF as soon as it is issued, on worker threads while the next is issued.
- * `ratingFor` picks the rating of a draft (one made with --allow-unpriced keeps it). PDFs that a
- * run killed after issuing left unwritten are drawn too.
+ * draws each one's PDF as soon as it is issued, on worker threads while the next is issued (or,
+ * with `generate --finalize`, while the next tenant's draft is made: the workers start at once).
+ * `ratingFor` picks the rating of a draft (one made with --allow-unpriced keeps it). `finish`
+ * also draws the PDFs that a run killed after issuing left unwritten.
  */
+class Finalizer {
+  private readonly written: { id: string; pdf: string | null; file: string }[] = [];
+  /** At most a few PDFs in flight: issuing waits for drawing, so memory stays flat however many tenants. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly periods = new Set<Period>();
+
+  private constructor(
+    private readonly ctx: Context,
+    private readonly store: Store,
+    private readonly config: Config,
+    private readonly renderer: PdfRenderer,
+    private readonly ratingFor: (draft: InvoiceRecord) => StoreRating,
+    private readonly issueDate: string,
+    private readonly out: string,
+    private readonly report: RunReport,
+  ) {}
+
+  static async start(
+    ctx: Context, store: Store, ratingFor: (draft: InvoiceRecord) => StoreRating, expected: number, issueDate: string, out: string, report: RunReport,
+  ): Promise<Finalizer> {
+    const config = await ctx.config();
+    const { pdfRenderer } = await import('../../pdf/render-pool.js');
+    const renderer = await pdfRenderer(config.invoice.template, expected);
+    return new Finalizer(ctx, store, config, renderer, ratingFor, issueDate, out, report);
+  }
+
+  private async draw(inv: InvoiceRecord): Promise<void> {
+    while (this.inFlight.size >= MAX_PDFS_IN_FLIGHT) await Promise.race(this.inFlight);
+    const job = await pdfJobOf(inv, this.out, this.ctx.io.cwd);
+    const p: Promise<void> = this.renderer.render(job).then((error) => {
+      this.inFlight.delete(p);
+      if (error === null) this.written.push({ id: inv.id, pdf: inv.pdf, file: job.file });
+      else this.report.failed.push({ tenantId: inv.tenantId, error: `${inv.number}: the PDF could not be written: ${error}` });
+    });
+    this.inFlight.add(p);
+  }
+
+  /** Issues one draft and queues its PDF. */
+  async finalize(d: InvoiceRecord): Promise<void> {
+    const { ctx, store, report } = this;
+    this.periods.add(d.period);
+    try {
+      const done = await finalizeDraft(store, this.ratingFor(d), this.config, d.id, this.issueDate, ctx.nowIso(), (inv) =>
+        ctx.audit(store, 'invoice finalize', { invoice: inv.id, number: inv.number, tenant: d.tenantId, period: d.period, finalized: 1 }));
+      if (!done) return; // another run issued it first
+      if (done.status === 'removed') {
+        ctx.notice(`${d.tenantId} ${d.period}: remade from the current data, the draft had nothing left to bill and was removed`);
+        report.removed.push(d);
+        return;
+      }
+      if (done.regenerated) ctx.notice(`${d.tenantId} ${d.period}: the draft was out of date and was remade before issuing`);
+      // The report keeps what its JSON shows, not the frozen document.
+      report.finalized.push({ ...done.invoice, document: null });
+      await this.draw(done.invoice);
+    } catch (err) {
+      if (!(err instanceof UsageError) && !(err instanceof RatingError)) throw err;
+      report.failed.push({ tenantId: d.tenantId, error: errorMessage(err) });
+    }
+  }
+
+  /** Draws what killed runs left undrawn, waits for every PDF, and records where each is. */
+  async finish(): Promise<void> {
+    const { ctx, store, report } = this;
+    try {
+      const ours = new Set(report.finalized.map((i) => i.id));
+      for (const period of this.periods) {
+        for (const inv of await store.invoices.list({ period })) {
+          if (ours.has(inv.id) || inv.status === 'draft' || inv.status === 'void' || !inv.document) continue;
+          if (inv.pdf && fs.existsSync(path.resolve(ctx.io.cwd, inv.pdf))) continue;
+          await this.draw(inv);
+        }
+      }
+      await Promise.all(this.inFlight);
+    } finally {
+      await this.close();
+    }
+    // One transaction for all: a commit per invoice would cost more than recording the paths.
+    await store.transaction(async () => {
+      for (const w of this.written) if (w.pdf !== w.file) await store.invoices.setPdf(w.id, w.file, ctx.nowIso());
+    });
+    for (const w of this.written) report.pdfs.push(w.file);
+    // The report shows each invoice with the PDF it now has.
+    const files = new Map(this.written.map((w) => [w.id, w.file]));
+    for (const inv of report.finalized) inv.pdf = files.get(inv.id) ?? inv.pdf;
+  }
+
+  /** Stops the workers (after a failure, without waiting for what is in flight). */
+  async close(): Promise<void> {
+    await this.renderer.close();
+  }
+}
+
 async function finalizeMany(
   ctx: Context, store: Store, ratingFor: (draft: InvoiceRecord) => StoreRating, drafts: InvoiceRecord[], issueDate: string, out: string,
   report: RunReport,
 ): Promise<void> {
-  const config = await ctx.config();
-  const { pdfRenderer } = await import('../../pdf/render-pool.js');
-  const renderer = await pdfRenderer(config.invoice.template, drafts.length);
-  const written: { id: string; pdf: string | null; file: string }[] = [];
-  // At most a few PDFs in flight: issuing waits for drawing, so memory stays flat however many tenants.
-  const inFlight = new Set<Promise<void>>();
-  const draw = async (inv: InvoiceRecord) => {
-    while (inFlight.size >= MAX_PDFS_IN_FLIGHT) await Promise.race(inFlight);
-    const job = await pdfJobOf(inv, out, ctx.io.cwd);
-    const p: Promise<void> = renderer.render(job).then((error) => {
-      inFlight.delete(p);
-      if (error === null) written.push({ id: inv.id, pdf: inv.pdf, file: job.file });
-      else report.failed.push({ tenantId: inv.tenantId, error: `${inv.number}: the PDF could not be written: ${error}` });
-    });
-    inFlight.add(p);
-  };
+  const finalizer = await Finalizer.start(ctx, store, ratingFor, drafts.length, issueDate, out, report);
   try {
-    for (const d of drafts) {
-      try {
-        const done = await finalizeDraft(store, ratingFor(d), config, d.id, issueDate, ctx.nowIso(), (inv) =>
-          ctx.audit(store, 'invoice finalize', { invoice: inv.id, number: inv.number, tenant: d.tenantId, period: d.period, finalized: 1 }));
-        if (!done) continue; // another run issued it first
-        if (done.status === 'removed') {
-          ctx.notice(`${d.tenantId} ${d.period}: remade from the current data, the draft had nothing left to bill and was removed`);
-          report.removed.push(d);
-          continue;
-        }
-        if (done.regenerated) ctx.notice(`${d.tenantId} ${d.period}: the draft was out of date and was remade before issuing`);
-        // The report keeps what its JSON shows, not the frozen document.
-        report.finalized.push({ ...done.invoice, document: null });
-        await draw(done.invoice);
-      } catch (err) {
-        if (!(err instanceof UsageError) && !(err instanceof RatingError)) throw err;
-        report.failed.push({ tenantId: d.tenantId, error: errorMessage(err) });
-      }
-    }
-    const ours = new Set(report.finalized.map((i) => i.id));
-    for (const period of [...new Set(drafts.map((d) => d.period))]) {
-      for (const inv of await store.invoices.list({ period })) {
-        if (ours.has(inv.id) || inv.status === 'draft' || inv.status === 'void' || !inv.document) continue;
-        if (inv.pdf && fs.existsSync(path.resolve(ctx.io.cwd, inv.pdf))) continue;
-        await draw(inv);
-      }
-    }
-    await Promise.all(inFlight);
-  } finally {
-    await renderer.close();
+    for (const d of drafts) await finalizer.finalize(d);
+  } catch (err) {
+    await finalizer.close();
+    throw err;
   }
-  const reported = new Map(report.finalized.map((i) => [i.id, i]));
-  for (const w of written) {
-    if (w.pdf !== w.file) await store.invoices.setPdf(w.id, w.file, ctx.nowIso());
-    // The report shows the invoice as it now is: with the PDF just written.
-    const inv = reported.get(w.id);
-    if (inv) inv.pdf = w.file;
-    report.pdfs.push(w.file);
-  }
+  await finalizer.finish();
 }
 
 function issueDateOf(ctx: Context, opts: Record<string, unknown>): string {
@@ -267,25 +314,40 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
     if (opts.finalize === true) await ctx.confirm(`Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
     const rating = await loadRating(store, opts.allowUnpriced === true);
     const report: RunReport = { outcomes: [], removed: [], failed: [], warnings: [], finalized: [], pdfs: [] };
-    for (const t of tenants) {
-      try {
-        const o = await generateDraft(store, rating, t, period, ctx.nowIso());
-        report.outcomes.push(o);
-        if (o.status === 'created' || o.status === 'updated') {
-          await ctx.audit(store, 'invoice generate', { tenant: t.id, period, invoice: o.invoice!.id, [o.status]: 1 });
+    // With --finalize each draft is issued as soon as it is made, and its PDF drawn on the workers
+    // while the next tenant's draft is made: the same invoices and numbers (tenant order) as
+    // making every draft first, in about half the time on two cores.
+    const finalizer = opts.finalize === true
+      ? await Finalizer.start(ctx, store, () => rating, tenants.length, issueDate, await outDir(ctx, opts), report)
+      : undefined;
+    try {
+      for (const t of tenants) {
+        let draft: InvoiceRecord | undefined;
+        try {
+          // The draft and its audit entry commit together.
+          const o = await store.transaction(async () => {
+            const made = await generateDraft(store, rating, t, period, ctx.nowIso());
+            if (made.status === 'created' || made.status === 'updated') {
+              await ctx.audit(store, 'invoice generate', { tenant: t.id, period, invoice: made.invoice!.id, [made.status]: 1 });
+            }
+            return made;
+          });
+          report.outcomes.push(o);
+          for (const p of await uninvoicedPeriods(store, rating, t, period)) {
+            report.warnings.push({ tenantId: t.id, period: p, message: 'billable receipts and no invoice' });
+          }
+          if (o.invoice && o.invoice.status === 'draft') draft = o.invoice;
+        } catch (err) {
+          if (!(err instanceof UsageError)) throw err;
+          report.failed.push({ tenantId: t.id, error: errorMessage(err) });
         }
-        for (const p of await uninvoicedPeriods(store, rating, t, period)) {
-          report.warnings.push({ tenantId: t.id, period: p, message: 'billable receipts and no invoice' });
-        }
-      } catch (err) {
-        if (!(err instanceof UsageError)) throw err;
-        report.failed.push({ tenantId: t.id, error: errorMessage(err) });
+        if (finalizer && draft) await finalizer.finalize(draft);
       }
+    } catch (err) {
+      await finalizer?.close();
+      throw err;
     }
-    if (opts.finalize === true) {
-      const drafts = report.outcomes.filter((o) => o.invoice && o.invoice.status === 'draft').map((o) => o.invoice!);
-      await finalizeMany(ctx, store, () => rating, drafts, issueDate, await outDir(ctx, opts), report);
-    }
+    await finalizer?.finish();
     if (opts.all !== true && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
     const issued = report.outcomes.find((o) => o.status === 'issued');
     if (opts.all !== true && issued) {
