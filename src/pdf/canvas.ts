@@ -4,7 +4,7 @@
  * coordinates in points, y growing downwards, as pdfkit has them.
  */
 import type { Font } from 'fontkit';
-import type { FontChain, TextRun } from './fonts.js';
+import { shareToUnicode, type FontChain, type PdfkitFont, type TextRun } from './fonts.js';
 
 export type FontStyle = 'regular' | 'bold';
 
@@ -40,7 +40,7 @@ interface Measured {
 const SEED = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
 
 /** pdfkit's current font in a document: encoding text includes its glyphs in the subset. */
-interface EmbeddedFont {
+interface EmbeddedFont extends PdfkitFont {
   encode(text: string): unknown;
   layoutCache?: Record<string, unknown>;
 }
@@ -75,6 +75,7 @@ export class Canvas {
         this.seeded.add(f.key);
         const embedded = (this.pdf as unknown as { _font: EmbeddedFont })._font;
         if (embedded.layoutCache !== undefined) embedded.layoutCache = f.pdfkitLayoutCache();
+        shareToUnicode(embedded);
         if (face === 0) for (const ch of SEED) if (f.font.hasGlyphForCodePoint(ch.charCodeAt(0))) embedded.encode(ch);
       }
     }

@@ -379,3 +379,75 @@ export class FontChain {
     return out;
   }
 }
+
+/** The members of a pdfkit stream object (PDFReference) that the caches here use. */
+export interface PdfStreamRef {
+  data: Record<string, unknown>;
+  compress: boolean;
+  write(chunk: Uint8Array): void;
+  end(chunk?: Uint8Array | string): void;
+}
+
+/** The members of pdfkit's per-document font object (EmbeddedFont) that shareToUnicode uses. */
+export interface PdfkitFont {
+  unicode: number[][];
+  document: { ref(data?: Record<string, unknown>): PdfStreamRef };
+  toUnicodeCmap(): PdfStreamRef;
+}
+
+/** Distinct glyph-to-text maps whose compressed CMap is remembered; past this it starts over. */
+const CMAP_CACHE_LIMIT = 64;
+const cmaps = new Map<string, Buffer>();
+
+/**
+ * Writes a stream pdfkit would have compressed, from bytes already compressed the way pdfkit
+ * compresses (zlib's deflate with its defaults): the same object, byte for byte. Length comes
+ * before Filter in the dictionary, as pdfkit orders them.
+ */
+export function endCompressed(ref: PdfStreamRef, packed: Buffer): void {
+  ref.compress = false;
+  ref.write(packed);
+  ref.data.Filter = 'FlateDecode';
+  ref.end();
+}
+
+/**
+ * The ToUnicode CMap of each embedded font (which text each glyph stands for, so text can be
+ * copied and searched) is built and compressed by pdfkit for every document. It depends only on
+ * the glyphs' code points in subset order, which the seeded subsets make the same invoice after
+ * invoice: this makes `font` write the remembered compressed CMap when it has one, and remember
+ * the one pdfkit builds when not.
+ */
+export function shareToUnicode(font: PdfkitFont): void {
+  const build = font.toUnicodeCmap.bind(font);
+  font.toUnicodeCmap = () => {
+    const key = font.unicode.map((cps) => cps.join(' ')).join(',');
+    const doc = font.document;
+    const packed = cmaps.get(key);
+    if (packed !== undefined) {
+      const ref = doc.ref();
+      endCompressed(ref, packed);
+      return ref;
+    }
+    // pdfkit's own: the stream it makes first is the CMap, ended with its text.
+    const makeRef = doc.ref;
+    doc.ref = (data) => {
+      doc.ref = makeRef;
+      const ref = makeRef.call(doc, data);
+      const end = ref.end.bind(ref);
+      ref.end = (chunk) => {
+        if (typeof chunk === 'string' && ref.compress) {
+          if (cmaps.size >= CMAP_CACHE_LIMIT) cmaps.clear();
+          cmaps.set(key, zlib.deflateSync(Buffer.from(`${chunk}\n`, 'latin1')));
+        }
+        end(chunk);
+      };
+      return ref;
+    };
+    try {
+      return build();
+    } finally {
+      doc.ref = makeRef;
+    }
+  };
+}

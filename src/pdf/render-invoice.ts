@@ -9,7 +9,7 @@ import path from 'node:path';
 import PDFDocument from 'pdfkit';
 import { UsageError } from '../errors.js';
 import { Canvas, type FontStyle } from './canvas.js';
-import { compressedFontProgram } from './fonts.js';
+import { compressedFontProgram, endCompressed, type PdfStreamRef } from './fonts.js';
 import { chartModel } from './chart.js';
 import { fillText, formatAmountText, formatPercent, formatQuantity, formatUnitPrice } from './format.js';
 import { invoiceDocumentProblems, type InvoiceDocument, type InvoiceDocumentLine } from './invoice-document.js';
@@ -443,14 +443,6 @@ class InvoiceDrawing {
   }
 }
 
-/** The members of a pdfkit stream object (PDFReference) that reuseCompressedFonts uses. */
-interface StreamRef {
-  data: Record<string, unknown>;
-  compress: boolean;
-  write(chunk: Uint8Array): void;
-  end(chunk?: Uint8Array | string): void;
-}
-
 /**
  * pdfkit compresses every stream as the document ends, the embedded font programs included:
  * the biggest streams of an invoice, and (fonts.ts) the same bytes invoice after invoice. A stream
@@ -458,18 +450,16 @@ interface StreamRef {
  * the very bytes pdfkit would write, without compressing them again.
  */
 function reuseCompressedFonts(pdf: PDFKit.PDFDocument): void {
-  const doc = pdf as unknown as { ref(data?: Record<string, unknown>): StreamRef };
+  const doc = pdf as unknown as { ref(data?: Record<string, unknown>): PdfStreamRef };
   const ref = doc.ref.bind(doc);
   doc.ref = (data) => {
     const r = ref(data);
     const end = r.end.bind(r);
     r.end = (chunk) => {
       const packed = chunk instanceof Uint8Array && r.compress ? compressedFontProgram(chunk) : undefined;
-      if (packed === undefined) return end(chunk);
-      r.compress = false;
-      r.write(packed);
-      r.data.Filter = 'FlateDecode'; // after Length, as pdfkit orders them
-      end();
+      r.end = end;
+      if (packed === undefined) end(chunk);
+      else endCompressed(r, packed);
     };
     return r;
   };
