@@ -133,17 +133,17 @@ interface Shaped {
   positions: fontkit.GlyphPosition[];
 }
 
-/** The characters of numbers, dates, times and amounts: most of the texts new on each invoice. */
-const NUMERIC = '0123456789.,:-/ ';
-const DIGIT = /[0-9]/;
+/**
+ * The characters of the texts that are new on each invoice: numbers, amounts, dates, times,
+ * invoice numbers, tenant ids, e-mail addresses.
+ */
+const COMPOSABLE = /^[0-9A-Za-z.,:\-/_@ ]+$/;
+const ALPHANUMERIC = /[0-9A-Za-z]/;
 
-/** Numeric texts a font shapes itself before it checks whether it may compose them instead. */
+/** Texts of COMPOSABLE characters a font shapes itself before it starts composing them. */
 const COMPOSE_AFTER = 100;
-
-const isNumeric = (text: string): boolean => {
-  for (const ch of text) if (!NUMERIC.includes(ch)) return false;
-  return true;
-};
+/** Composed texts that are also shaped, to check the font really shapes them alike. */
+const COMPOSE_CHECKS = 50;
 
 const sameShape = (a: Shaped, b: Shaped): boolean =>
   a.glyphs.length === b.glyphs.length &&
@@ -159,48 +159,71 @@ const joined = (parts: Shaped[]): Shaped => ({
 });
 
 /**
- * The NUMERIC characters a font shapes without regard to their neighbours: each alone is one
- * glyph, and every pair of them shapes as their two glyphs side by side (no kerning, ligature or
- * contextual form between them). Costs a few hundred shapings, once per font and thread.
+ * Builds the shaping of a text from its characters' glyphs side by side, where that is exactly
+ * what the font's shaper gives: every character shapes alone as one glyph, every pair of
+ * neighbours was shaped once and came out as the two glyphs side by side (no kerning, ligature or
+ * contextual form between them), and no two non-alphanumerics stand together (no run of
+ * punctuation such as `...` could form a longer ligature). Characters and pairs are checked when
+ * first met and remembered, a few hundred shapings per font and thread in all. The first
+ * composed texts are also shaped, and one difference turns composing off for the font.
  */
-function composableCharacters(shape: (text: string) => Shaped): Map<string, Shaped> {
-  const alone = new Map<string, Shaped>();
-  for (const ch of NUMERIC) {
-    const s = shape(ch);
-    if (s.glyphs.length === 1) alone.set(ch, s);
+class Composer {
+  private readonly alone = new Map<string, Shaped | null>();
+  private readonly pairs = new Map<string, boolean>();
+  private seen = 0;
+  private checks = 0;
+  private off = false;
+
+  constructor(private readonly shape: (text: string) => Shaped) {}
+
+  private char(ch: string): Shaped | null {
+    let s = this.alone.get(ch);
+    if (s === undefined) {
+      const shaped = this.shape(ch);
+      s = shaped.glyphs.length === 1 ? shaped : null;
+      this.alone.set(ch, s);
+    }
+    return s;
   }
-  for (const a of NUMERIC) {
-    for (const b of NUMERIC) {
-      const sa = alone.get(a);
-      const sb = alone.get(b);
-      if (sa !== undefined && sb !== undefined && !sameShape(shape(a + b), joined([sa, sb]))) {
-        alone.delete(a);
-        alone.delete(b);
+
+  private pair(a: string, sa: Shaped, b: string, sb: Shaped): boolean {
+    const key = a + b;
+    let ok = this.pairs.get(key);
+    if (ok === undefined) {
+      ok = sameShape(this.shape(key), joined([sa, sb]));
+      this.pairs.set(key, ok);
+    }
+    return ok;
+  }
+
+  /** The text's shaping composed from its characters, or undefined where it must be shaped. */
+  compose(text: string): Shaped | undefined {
+    if (this.off || !COMPOSABLE.test(text) || ++this.seen <= COMPOSE_AFTER) return undefined;
+    const parts: Shaped[] = [];
+    let prev = '';
+    let prevShape: Shaped | null = null;
+    for (const ch of text) {
+      const s = this.char(ch);
+      if (s === null) return undefined;
+      if (prevShape !== null) {
+        if (!ALPHANUMERIC.test(prev) && !ALPHANUMERIC.test(ch)) return undefined;
+        if (!this.pair(prev, prevShape, ch, s)) return undefined;
+      }
+      parts.push(s);
+      prev = ch;
+      prevShape = s;
+    }
+    const composed = joined(parts);
+    if (this.checks < COMPOSE_CHECKS) {
+      this.checks++;
+      const shaped = this.shape(text);
+      if (!sameShape(shaped, composed)) {
+        this.off = true;
+        return shaped;
       }
     }
+    return composed;
   }
-  return alone;
-}
-
-/**
- * Whether a text is shaped exactly by putting its characters' glyphs side by side: its
- * characters are all composable, and no two non-digits stand together (every pair of neighbours
- * was checked, and no run of punctuation could form a longer ligature such as `...`).
- */
-function composedShape(text: string, composable: Map<string, Shaped>): Shaped | undefined {
-  const parts: Shaped[] = [];
-  let digits = 0;
-  let prevDigit = true;
-  for (const ch of text) {
-    const part = composable.get(ch);
-    if (part === undefined) return undefined;
-    const digit = DIGIT.test(ch);
-    if (!digit && !prevDigit) return undefined;
-    if (digit) digits++;
-    prevDigit = digit;
-    parts.push(part);
-  }
-  return digits > 0 ? joined(parts) : undefined;
 }
 
 /**
@@ -209,10 +232,8 @@ function composedShape(text: string, composable: Map<string, Shaped>): Shaped | 
  * each text's glyphs and positions for the whole process. pdfkit scales the positions it gets in
  * place, so every call hands out fresh position objects; the glyphs are read-only.
  *
- * The texts that are new on each invoice are mostly numbers (quantities, amounts, dates). Once a
- * run has shaped many of them, the font checks which numeric characters shape independently of
- * their neighbours (composableCharacters) and from then on builds such texts from their
- * characters' glyphs: the same glyphs and positions the shaper gives, without running it.
+ * The texts that are new on each invoice (numbers, dates, ids) are built by a Composer once a
+ * run has shaped many of them: the same glyphs and positions the shaper gives, without running it.
  */
 function cacheLayout(font: fontkit.Font): void {
   const shape = font.layout.bind(font);
@@ -221,22 +242,14 @@ function cacheLayout(font: fontkit.Font): void {
     return { glyphs: s.glyphs, positions: s.positions.map(copyPosition) };
   };
   const runs = new Map<string, Shaped>();
-  let numericShaped = 0;
-  let composable: Map<string, Shaped> | undefined;
-  const compose = (text: string): Shaped | undefined => {
-    if (composable === undefined) {
-      if (!isNumeric(text) || ++numericShaped <= COMPOSE_AFTER) return undefined;
-      composable = composableCharacters(shapeText);
-    }
-    return composedShape(text, composable);
-  };
+  const composer = new Composer(shapeText);
   font.layout = (text, features, ...rest) => {
     if ((features !== undefined && (!Array.isArray(features) || features.length > 0)) || rest.length > 0) {
       return shape(text, features, ...rest);
     }
     let run = runs.get(text);
     if (run === undefined) {
-      run = compose(text) ?? shapeText(text);
+      run = composer.compose(text) ?? shapeText(text);
       if (runs.size >= LAYOUT_CACHE_LIMIT) runs.clear();
       runs.set(text, run);
     }

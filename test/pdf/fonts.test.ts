@@ -22,21 +22,22 @@ function shapeOf(run: fontkit.GlyphRun) {
 
 describe('shared fonts', () => {
   for (const style of ['regular', 'bold'] as const) {
-    it(`${style}: numbers, dates and times shaped from their characters match the shaper exactly`, () => {
+    it(`${style}: numbers, dates, ids and names built from their characters match the shaper exactly`, () => {
       const src = template.fonts[style].faces[0]!;
       // A fresh face, so this test sees the moment it starts composing.
       const shared = new FontFace(src.file, src.postscriptName).font;
       const plain = plainFont(src);
-      // More numeric texts than a font shapes before it composes them.
+      // More texts than a font shapes before it composes them.
       for (let i = 0; i < 150; i++) expect(shapeOf(shared.layout(`${i * 7919},${i}`))).toEqual(shapeOf(plain.layout(`${i * 7919},${i}`)));
       const numeric = fc.stringMatching(/^[0-9.,:\-/ ]{1,16}$/);
+      const ids = fc.stringMatching(/^[0-9A-Za-z.,:\-/_@ ]{1,16}$/);
       fc.assert(
-        fc.property(numeric, (text) => {
+        fc.property(fc.oneof(numeric, ids), (text) => {
           expect(shapeOf(shared.layout(text))).toEqual(shapeOf(plain.layout(text)));
         }),
         { numRuns: 400 },
       );
-      for (const text of ['1,234,567.89 ', '2026-10-31', '7:11:48', '...', '--', '1/2', '..5..', ' 0 ']) {
+      for (const text of ['1,234,567.89 ', '2026-10-31', '7:11:48', '...', '--', '1/2', '..5..', ' 0 ', 'INV-2026-000017', 'AVA', 'office', 'Ty.Vo@we-7.test', 'T.', 'fi fl ff']) {
         expect(shapeOf(shared.layout(text))).toEqual(shapeOf(plain.layout(text)));
       }
     });
