@@ -55,10 +55,10 @@ export function fontFileProblem(file: string): string | null {
   return FONT_SIGNATURES.includes(head.toString('hex')) ? null : `${file} is not a TrueType or OpenType font (.ttf, .otf, .ttc)`;
 }
 
-/** A font file, opened on first use and then shared by every document of the process. */
 /** Documents that share one pdfkit layout cache before it starts over (its memory stays flat). */
 const LAYOUT_SHARE_DOCUMENTS = 200;
 
+/** A font file, opened on first use and then shared by every document of the process. */
 export class FontFace {
   private opened: fontkit.Font | undefined;
   private pdfkitLayouts: Record<string, unknown> = Object.create(null) as Record<string, unknown>;

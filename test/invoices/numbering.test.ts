@@ -69,6 +69,17 @@ describeEachBackend('invoice numbers', (backend) => {
     expect(done.drafts).toBe(0);
     expect(done.numbers).toEqual(expected(60));
     for (const n of done.numbers) expect(fs.existsSync(path.join(s.dir, 'invoices', '2026-10', `${n}.pdf`)), n).toBe(true);
+    // Killed after issuing the last invoice but before drawing it: a run with nothing left to
+    // issue still draws it, byte for byte (finalize --all and generate --all --finalize alike).
+    const last = path.join(s.dir, 'invoices', '2026-10', `${done.numbers[done.numbers.length - 1]}.pdf`);
+    const bytes = fs.readFileSync(last);
+    fs.rmSync(last);
+    await s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--issue-date', '2026-11-02', '--yes']);
+    expect(fs.readFileSync(last).equals(bytes)).toBe(true);
+    fs.rmSync(last);
+    await s.run(['invoice', 'generate', '--period', '2026-10', '--all', '--finalize', '--issue-date', '2026-11-02', '--yes']);
+    expect(fs.readFileSync(last).equals(bytes)).toBe(true);
+    expect((await numbers(s)).numbers).toEqual(expected(60));
   }, 180_000);
 
   it('starts a sequence at the configured first number and runs per (prefix, year)', async () => {

@@ -166,13 +166,17 @@ class Finalizer {
     private readonly report: RunReport,
   ) {}
 
+  /** `periods`: where to look for issued invoices a killed run left without a PDF (with those of the drafts finalized). */
   static async start(
     ctx: Context, store: Store, ratingFor: (draft: InvoiceRecord) => StoreRating, expected: number, issueDate: string, out: string, report: RunReport,
+    periods: readonly Period[],
   ): Promise<Finalizer> {
     const config = await ctx.config();
     const { pdfRenderer } = await import('../../pdf/render-pool.js');
     const renderer = await pdfRenderer(config.invoice.template, expected);
-    return new Finalizer(ctx, store, config, renderer, ratingFor, issueDate, out, report);
+    const f = new Finalizer(ctx, store, config, renderer, ratingFor, issueDate, out, report);
+    for (const p of periods) f.periods.add(p);
+    return f;
   }
 
   private async draw(inv: InvoiceRecord): Promise<void> {
@@ -243,9 +247,9 @@ class Finalizer {
 
 async function finalizeMany(
   ctx: Context, store: Store, ratingFor: (draft: InvoiceRecord) => StoreRating, drafts: InvoiceRecord[], issueDate: string, out: string,
-  report: RunReport,
+  report: RunReport, periods: readonly Period[],
 ): Promise<void> {
-  const finalizer = await Finalizer.start(ctx, store, ratingFor, drafts.length, issueDate, out, report);
+  const finalizer = await Finalizer.start(ctx, store, ratingFor, drafts.length, issueDate, out, report, periods);
   try {
     for (const d of drafts) await finalizer.finalize(d);
   } catch (err) {
@@ -318,7 +322,7 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
     // while the next tenant's draft is made: the same invoices and numbers (tenant order) as
     // making every draft first, in about half the time on two cores.
     const finalizer = opts.finalize === true
-      ? await Finalizer.start(ctx, store, () => rating, tenants.length, issueDate, await outDir(ctx, opts), report)
+      ? await Finalizer.start(ctx, store, () => rating, tenants.length, issueDate, await outDir(ctx, opts), report, [period])
       : undefined;
     try {
       for (const t of tenants) {
@@ -387,7 +391,7 @@ export async function finalizeCommand(ctx: Context, args: unknown[], opts: Recor
     // A draft made with --allow-unpriced is finalized the same way: that choice was made when it was generated.
     const strict = await loadRating(store, opts.allowUnpriced === true);
     const lenient = await loadRating(store, true);
-    await finalizeMany(ctx, store, (d) => (unpriced.has(d.id) ? lenient : strict), drafts, issueDate, await outDir(ctx, opts), report);
+    await finalizeMany(ctx, store, (d) => (unpriced.has(d.id) ? lenient : strict), drafts, issueDate, await outDir(ctx, opts), report, id === undefined ? [period] : []);
     if (id !== undefined && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
     if (id !== undefined && report.finalized.length === 0 && report.removed.length === 0) {
       throw new UsageError(`invoice ${id} was finalized by another run`);
