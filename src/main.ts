@@ -91,6 +91,8 @@ export function run(): void {
   // output is no longer wanted, so it ends quietly, as Unix tools do, not with an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(ExitCode.ok);
+    process.stderr.write(`billctl: failed: writing the output: ${err.message}\n`);
+    process.exit(ExitCode.failed);
   });
   main(process.argv.slice(2), processIo()).then(
     (code) => {

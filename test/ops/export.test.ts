@@ -83,7 +83,7 @@ describeEachBackend('export', (backend) => {
     ]);
   });
 
-  it('a reader that stops early (| head) ends the export quietly with exit 0', async () => {
+  it('a reader that stops early (| head) ends the export quietly with exit 0; a full disk fails it (exit 1)', async () => {
     const big = await opsStore(await backend.fresh());
     await addTenant(big, 'acme', 'pro');
     // Far more than a pipe holds, so the export is still writing when head has gone.
@@ -93,6 +93,12 @@ describeEachBackend('export', (backend) => {
     });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+    // Any other failure to write the output is a failure (exit 1), said on stderr.
+    const full = spawnSync('bash', ['-c', '"$0" "$1" export receipts --db "$2" > /dev/full', process.execPath, BIN, big.db], {
+      encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' },
+    });
+    expect(full.stderr).toBe('billctl: failed: writing the output: ENOSPC: no space left on device, write\n');
+    expect(full.status).toBe(1);
   });
 
   it('receipts: parsed back, every row equals the store, with formula cells neutralised', async () => {
