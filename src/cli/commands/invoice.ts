@@ -229,11 +229,12 @@ class Finalizer {
     } finally {
       await this.close();
     }
-    // One transaction for all: a commit per invoice would cost more than recording the paths.
-    await store.transaction(async () => {
-      for (const w of this.written) if (w.pdf !== w.file) await store.invoices.setPdf(w.id, w.file, ctx.nowIso());
-    });
-    for (const w of this.written) report.pdfs.push(w.file);
+    // A commit per invoice, not one transaction for all: holding every issued invoice's row lock
+    // at once deadlocks with a finalize run beside this one (on Postgres) that is issuing.
+    for (const w of this.written) {
+      if (w.pdf !== w.file) await store.invoices.setPdf(w.id, w.file, ctx.nowIso());
+      report.pdfs.push(w.file);
+    }
     // The report shows each invoice with the PDF it now has.
     const files = new Map(this.written.map((w) => [w.id, w.file]));
     for (const inv of report.finalized) inv.pdf = files.get(inv.id) ?? inv.pdf;
