@@ -10,6 +10,7 @@ import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { periodInterval, type Period } from '../domain/period.js';
+import { makeDirectory } from '../make-directory.js';
 import { mulberry32 } from '../prng.js';
 
 export interface DemoTenant {
@@ -80,8 +81,8 @@ export async function writeDemoFiles(dir: string, period: Period, seed = 2026): 
   const rnd = mulberry32(seed);
   const receiptsDir = path.join(dir, 'receipts');
   const lateDir = path.join(dir, 'late');
-  fs.mkdirSync(receiptsDir, { recursive: true });
-  fs.mkdirSync(lateDir, { recursive: true });
+  makeDirectory(receiptsDir);
+  makeDirectory(lateDir);
   let written = 0;
 
   // 1. Enhanced strike receipts (nested cost data), gzipped JSON Lines: 60,000.

@@ -14,6 +14,7 @@ import { chartModel } from './chart.js';
 import { fillText, formatAmountText, formatPercent, formatQuantity, formatUnitPrice } from './format.js';
 import { invoiceDocumentProblems, type InvoiceDocument, type InvoiceDocumentLine } from './invoice-document.js';
 import { readImage, type LoadedTemplate, type TableColumn } from './template.js';
+import { makeDirectory } from '../make-directory.js';
 import { processAlive } from '../process-alive.js';
 
 export { loadInvoiceTemplate, type LoadedTemplate } from './template.js';
@@ -502,6 +503,9 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
   });
 }
 
+/** Directories this thread has created and swept of killed runs' temporary files. */
+const swept = new Set<string>();
+
 /**
  * Renders an invoice and writes it to `outPath` atomically: a temporary file beside it
  * (`.<name>.<pid>.tmp`), flushed to disk, then renamed over the target, so a crash leaves the old
@@ -511,41 +515,12 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
  * exactly what one clean run leaves (once per directory: sweeping per file would read the whole
  * directory for each of a thousand invoices).
  */
-/**
- * Creates a directory and its missing parents. fs.mkdir's recursive mode never returns where
- * mkdir answers ENOENT under a parent that exists (as under /proc): it retries the
- * parent forever. Walking up by hand fails with mkdir's own error instead.
- */
-async function makeDirectory(dir: string): Promise<void> {
-  const missing: string[] = [];
-  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-    try {
-      await fs.promises.stat(d);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      missing.push(d);
-      if (path.dirname(d) === d) break;
-    }
-  }
-  for (const d of missing.reverse()) {
-    try {
-      await fs.promises.mkdir(d);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  }
-}
-
-/** Directories this thread has created and swept of killed runs' temporary files. */
-const swept = new Set<string>();
-
 export async function writeInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate, outPath: string): Promise<void> {
   const bytes = await renderInvoicePdf(doc, template);
   const dir = path.dirname(outPath);
   const base = path.basename(outPath);
   if (!swept.has(dir)) {
-    await makeDirectory(dir);
+    makeDirectory(dir);
     for (const name of await fs.promises.readdir(dir)) {
       const m = /^\.(.+\.pdf)\.(\d+)\.tmp$/.exec(name);
       if (m && !processAlive(Number(m[2]))) await fs.promises.rm(path.join(dir, name), { force: true });

@@ -90,6 +90,13 @@ describe('help, versions and usage errors', () => {
     expectExit(r, 2);
     expect(r.stderr).toBe(`billctl: error: no store at ${path.join(dir, 'billing.db')}\nRun \`billctl init\` to create one, or point --db (or BILLCTL_DB) at an existing store.\n`);
   });
+
+  it('fails (exit 1) where no folder can be made for the store, rather than hanging', async () => {
+    // Node's recursive mkdir retries forever where mkdir answers ENOENT under /proc.
+    const r = await cli(['init', '--yes', '--db', '/proc/billctl-nowhere/billing.db'], { cwd: tempDir('proc') });
+    expectExit(r, 1);
+    expect(r.stderr).toBe("billctl: failed: ENOENT: no such file or directory, mkdir '/proc/billctl-nowhere'\n");
+  });
 });
 
 describeEachBackend('foundation commands', (backend) => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { DEMO_TENANTS, writeDemoFiles } from '../../app/demo-data.js';
 import { addMonths, formatPeriod } from '../../domain/period.js';
 import { UsageError } from '../../errors.js';
+import { makeDirectory } from '../../make-directory.js';
 import { templatePath } from '../../paths.js';
 import type { Context } from '../context.js';
 import { renderJson } from '../render.js';
@@ -30,7 +31,7 @@ function freshFolder(cwd: string, wanted: string | undefined): string {
 export async function run(ctx: Context, _args: unknown[], opts: Record<string, unknown>): Promise<number> {
   const started = Date.now();
   const dir = freshFolder(ctx.io.cwd, opts.out as string | undefined);
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const now = new Date(ctx.clock.now());
   const current = formatPeriod(now.getUTCFullYear(), now.getUTCMonth() + 1);
   // The last complete month is invoiced; its late receipts land on the current month's invoice.

@@ -3,10 +3,10 @@
  * timeout so a second process waits for a lock instead of failing, synchronous=NORMAL (in WAL
  * mode a committed transaction survives a killed process).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqlDriver, SqlValue } from '../sql.js';
+import { makeDirectory } from '../../make-directory.js';
 import { decimalSqlFunctions } from './functions.js';
 
 export interface SqliteOptions {
@@ -22,7 +22,7 @@ export class SqliteDriver implements SqlDriver {
   private depth = 0;
 
   constructor(readonly location: string, options: SqliteOptions) {
-    if (options.create) fs.mkdirSync(path.dirname(path.resolve(location)), { recursive: true });
+    if (options.create) makeDirectory(path.dirname(path.resolve(location)));
     this.db = new Database(location, { fileMustExist: !options.create, readonly: options.readonly ?? false });
     this.db.defaultSafeIntegers(true);
     this.db.pragma('busy_timeout = 10000');
