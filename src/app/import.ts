@@ -5,7 +5,9 @@
  *
  * Per file: a completed batch with the same path and stat fingerprint (or, after hashing, the same
  * SHA-256) and the same settings means "already imported": skipped without reading. A running
- * batch is resumed from its checkpoint. Otherwise a new batch is read from the start.
+ * batch is resumed from its checkpoint. Otherwise a new batch is read from the start. A file is
+ * hashed before it is read only when a complete batch of its size exists (only then can its content
+ * match one); otherwise the reading thread hashes it as it reads it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -254,7 +256,11 @@ class ImportRun {
       resume = byPath.find((b) => b.status === 'running' && b.fingerprint === fingerprint);
     }
     let sha = resume?.sha256 ?? null;
-    if (!resume && !this.req.force) {
+    // Without a complete batch of the same size no content can match: the reading thread hashes
+    // the file as it reads it, instead of a pass over the whole file first.
+    let hashAsRead = false;
+    if (!resume && !this.req.force && !this.req.strict && !(await this.ingest.completeBatchOfSize(size))) hashAsRead = true;
+    else if (!resume && !this.req.force) {
       sha = (await this.reading.files.hash(file)).sha256;
       const bySha = (await this.ingest.findBatches({ sha256: sha })).filter((b) => b.settings === settings);
       const done = bySha.find((b) => b.status === 'complete' && this.skippable(b));
@@ -275,7 +281,7 @@ class ImportRun {
       }));
     await this.load(
       source, id, resume ? { ...resume.counts } : { ...ZERO_COUNTS }, resume?.checkpoint ?? { records: 0, line: 0, byte: 0 }, sha,
-      undefined, fingerprint,
+      undefined, fingerprint, hashAsRead,
     );
     this.bytesBefore += size;
   }
@@ -290,9 +296,8 @@ class ImportRun {
     const unitRecords = size('BILLCTL_IMPORT_UNIT', UNIT_RECORDS);
     return {
       source: src, batchId, resume, seek, options: this.options(), tenants: [...this.known], emitRows,
-      // A file was hashed before it is read (and its stat is checked after), or with --force (no skip
-      // to decide) on this thread while it is read; standard input is hashed as it is read.
-      aggregates: emitRows && this.writer.wantsRollups, hash: emitRows && src.path === '-', unitRecords,
+      // Whether the reading side hashes the source is load()'s to decide.
+      aggregates: emitRows && this.writer.wantsRollups, hash: false, unitRecords,
       // --force mostly reads receipts that are stored already: the reading side's sums would go unused.
       sumFirstUnit: !this.req.force,
       parcelRecords: Math.min(unitRecords, size('BILLCTL_IMPORT_PARCEL', PARCEL_RECORDS)),
@@ -346,24 +351,26 @@ class ImportRun {
 
   /** Creates the tenants a parcel mentions for the first time (in the caller's transaction). */
   private async tenants(names: readonly string[], counts: BatchCounts): Promise<void> {
-    for (const t of names) {
-      if (this.known.has(t)) continue;
-      const existing = await this.store.getTenant(t);
-      if (existing) {
-        // Another process created it since this run looked: its days follow its own timezone.
-        this.known.set(t, existing.timezone);
-        if (existing.timezone !== 'UTC') this.tzFix.set(t, existing.timezone);
+    const unknown = names.filter((t) => !this.known.has(t));
+    if (unknown.length === 0) return;
+    const created = await this.store.insertTenantsIfAbsent(
+      unknown.map((t) => ({
+        id: t, name: t, timezone: 'UTC', taxRate: Decimal.ZERO, taxLabel: 'Tax', netDays: 30, currency: null, email: null,
+        address: null, billingMode: 'invoice' as const, stripeCustomerId: null, autoCreated: true, plan: this.defaultPlan, planFrom: null,
+      })),
+      this.req.now(),
+    );
+    for (const t of unknown) {
+      if (created.has(t)) {
+        this.known.set(t, 'UTC');
+        counts.newTenants++;
         continue;
       }
-      await this.store.insertTenant(
-        {
-          id: t, name: t, timezone: 'UTC', taxRate: Decimal.ZERO, taxLabel: 'Tax', netDays: 30, currency: null, email: null,
-          address: null, billingMode: 'invoice', stripeCustomerId: null, autoCreated: true, plan: this.defaultPlan, planFrom: null,
-        },
-        this.req.now(),
-      );
-      this.known.set(t, 'UTC');
-      counts.newTenants++;
+      // Another process created it since this run looked: its days follow its own timezone.
+      const existing = await this.store.getTenant(t);
+      const timezone = existing?.timezone ?? 'UTC';
+      this.known.set(t, timezone);
+      if (timezone !== 'UTC') this.tzFix.set(t, timezone);
     }
   }
 
@@ -391,15 +398,20 @@ class ImportRun {
     sha: string | null,
     input?: AsyncIterable<Buffer>,
     fingerprint?: string | null,
+    hashAsRead = false,
   ): Promise<void> {
     this.batches.push({ id: batchId, display: src.display });
     this.tzFix.clear();
     const job = this.job(src, batchId, checkpoint, true);
+    // Standard input, and a new file no complete batch could match, are hashed as they are read (a
+    // resumed file that seeks past its start cannot be).
+    job.hash = sha === null && (input !== undefined || (hashAsRead && !job.seek));
     /** The timezones the reading side computes days with. */
     const snapshot = new Map(job.tenants);
     const stream = (input ? this.reading.stream : this.reading.files).read(job, input);
-    // --force reads without a hash first: this thread hashes the file meanwhile (it waits on the reader then).
-    const hashing = sha === null && !input ? this.reading.stream.hash(src.path) : undefined;
+    // Otherwise a file read without a hash (--force, a resumed batch) is hashed on this thread
+    // meanwhile (it waits on the reader then).
+    const hashing = sha === null && !job.hash ? this.reading.stream.hash(src.path) : undefined;
     hashing?.catch(() => {});
     const decoder = new ParcelDecoder(batchId);
     const next = async () => {

@@ -55,6 +55,14 @@ export abstract class SqlIngestStore implements IngestStore {
     return rows.map(batchRow);
   }
 
+  async completeBatchOfSize(size: number): Promise<boolean> {
+    const row = await this.db.get<Row>(
+      `SELECT 1 AS hit FROM ingest_batches WHERE (size = ? OR size IS NULL) AND status = 'complete' LIMIT 1`,
+      [size],
+    );
+    return row !== undefined;
+  }
+
   async createBatch(b: NewBatch): Promise<number> {
     const row = await this.db.get<Row>(
       `INSERT INTO ingest_batches (kind, path, display, format, settings, size, sha256, fingerprint, status, started_at)

@@ -119,6 +119,11 @@ export interface ReceiptWriter {
 
 export interface IngestStore {
   findBatches(q: { path?: string; sha256?: string }): Promise<BatchRecord[]>;
+  /**
+   * Whether a complete batch may hold a source of `size` bytes: one of that size, or one whose size
+   * was never recorded. When none does, no complete batch can have the same SHA-256.
+   */
+  completeBatchOfSize(size: number): Promise<boolean>;
   createBatch(b: NewBatch): Promise<number>;
   /** The source of a resumed batch, when it is found under another path or fingerprint. */
   moveBatch(id: number, path: string, display: string, fingerprint: string | null): Promise<void>;

@@ -212,6 +212,13 @@ export const MIGRATIONS: readonly Migration[] = [
     // all invoices (the partial index invoices_one_live does not serve status IN (...)).
     sql: 'CREATE INDEX invoices_by_tenant ON invoices (tenant_id, status, id);',
   },
+  {
+    version: 9,
+    name: 'import batches by size',
+    // A file is hashed before it is read only when a complete batch of its size exists (only then
+    // can its content have been imported already); this asks that once per file, as an index probe.
+    sql: 'CREATE INDEX ingest_batches_size ON ingest_batches (size, status);',
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -13,12 +13,15 @@ import { SqlAlertRepo, type AlertRepo } from './alert-repo.js';
 import type { LockRepo } from './lock-repo.js';
 import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
-import { toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
+import { placeholders, toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
 import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
 import type { Receipt } from '../domain/receipt.js';
 import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
 import { openIngestStore, rebuildRollups } from './ingest-sql.js';
 import { receiptsInRange, rollupRows } from './receipts-sql.js';
+
+/** Tenants inserted per statement by insertTenantsIfAbsent. */
+const TENANT_ROWS = 200;
 
 export abstract class SqlStore implements Store {
   readonly invoices: InvoiceRepo;
@@ -221,6 +224,36 @@ export abstract class SqlStore implements Store {
       );
       await this.addPlanEntry(t.id, t.plan, t.planFrom, at);
     });
+  }
+
+  async insertTenantsIfAbsent(list: readonly NewTenant[], at: string): Promise<Set<string>> {
+    const created = new Set<string>();
+    await this.db.transaction(async () => {
+      for (let i = 0; i < list.length; i += TENANT_ROWS) {
+        const part = list.slice(i, i + TENANT_ROWS);
+        const rows = await this.db.all<Row>(
+          `INSERT INTO tenants (id, name, timezone, tax_rate, tax_label, net_days, currency, email, address,
+             billing_mode, stripe_customer_id, auto_created, created_at, updated_at)
+           VALUES ${part.map(() => `(${placeholders(14)})`).join(', ')}
+           ON CONFLICT (id) DO NOTHING RETURNING id`,
+          part.flatMap((t) => [
+            t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address,
+            t.billingMode, t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
+          ]),
+        );
+        for (const r of rows) created.add(String(r.id));
+      }
+      const fresh = list.filter((t) => created.has(t.id));
+      for (let i = 0; i < fresh.length; i += TENANT_ROWS) {
+        const part = fresh.slice(i, i + TENANT_ROWS);
+        await this.db.run(
+          `INSERT INTO tenant_plans (tenant_id, seq, plan, from_period, set_at)
+           VALUES ${part.map(() => '(?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tenant_plans WHERE tenant_id = ?), ?, ?, ?)').join(', ')}`,
+          part.flatMap((t) => [t.id, t.id, t.plan, t.planFrom, at]),
+        );
+      }
+    });
+    return created;
   }
 
   async updateTenant(id: string, patch: TenantPatch, at: string): Promise<void> {

@@ -104,6 +104,12 @@ export interface Store {
   getTenant(id: string): Promise<Tenant | undefined>;
   listTenants(): Promise<Tenant[]>;
   insertTenant(t: NewTenant, at: string): Promise<void>;
+  /**
+   * Inserts, with their first plan entries, those of `list` that do not exist yet (a few statements
+   * for many tenants); returns the ids it inserted. A tenant another process inserted first is left
+   * as it is.
+   */
+  insertTenantsIfAbsent(list: readonly NewTenant[], at: string): Promise<Set<string>>;
   updateTenant(id: string, patch: TenantPatch, at: string): Promise<void>;
   addPlanEntry(id: string, plan: string, from: Period | null, at: string): Promise<void>;
 

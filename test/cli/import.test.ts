@@ -1,4 +1,5 @@
 /** billctl import / backfill on the command line: summary JSON, exit codes, rejects, batches, every input kind. */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -131,6 +132,29 @@ describeEachBackend('billctl import', (backend) => {
     const rej = JSON.parse(fs.readFileSync(path.join(dir, 'rej.jsonl'), 'utf8')) as Record<string, unknown>;
     expect(rej).toMatchObject({ kind: 'conflict', line: 1, id: 'r2', tenant_id: 'acme', text: rec('r2', { output_tokens: 11, status: 'completed' }).trim() });
     expect((await query(s.db, "SELECT output_tokens FROM receipts WHERE id = 'r2'"))[0]).toEqual({ output_tokens: 10 });
+  });
+
+  it('records the SHA-256 of a file hashed as it is read, and of one hashed first because a complete batch has its size', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('sha');
+    const sha = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+    // No batch yet: hashed by the reading thread as it reads.
+    const a = write(dir, 'a.jsonl', rec('r1') + rec('r2'));
+    expect(summaryOf(await s.run(['import', a, '--format', 'json']))).toMatchObject({ imported: 2 });
+    // Same size, other bytes: hashed before reading (it could have been a's content), then imported.
+    const b = write(dir, 'b.jsonl', rec('r3') + rec('r4'));
+    expect(fs.statSync(b).size).toBe(fs.statSync(a).size);
+    expect(summaryOf(await s.run(['import', b, '--format', 'json']))).toMatchObject({ imported: 2 });
+    const batches = await query(s.db, 'SELECT path, size, sha256, status FROM ingest_batches ORDER BY id');
+    expect(batches).toEqual([
+      { path: a, size: fs.statSync(a).size, sha256: sha(a), status: 'complete' },
+      { path: b, size: fs.statSync(b).size, sha256: sha(b), status: 'complete' },
+    ]);
+    // The recorded hash is what skips a copy of a.
+    const copy = write(dir, 'copy.jsonl', fs.readFileSync(a));
+    const copied = await s.run(['import', copy, '--format', 'json']);
+    expect(summaryOf(copied)).toMatchObject({ lines: 2, imported: 0, duplicates: 2 });
+    expect(copied.stderr).toBe('1 file already imported with the same settings, not read again (counted as reading them again would; --force reads them)\n');
   });
 
   it('reads gzip, a JSON array, CSV with quoted newlines and CRLF, a BOM, a directory in path order', async () => {

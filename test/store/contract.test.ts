@@ -79,6 +79,25 @@ describeEachBackend('store contract', (backend) => {
     expect(await store.getTenant('nobody')).toBeUndefined();
   });
 
+  it('inserts only the tenants that are absent, many to a statement, each with its first plan entry', async () => {
+    const at = '2026-11-01T00:00:00.000Z';
+    const tenant = (id: string, timezone = 'UTC') => ({
+      id, name: id, timezone, taxRate: Decimal.ZERO, taxLabel: 'Tax', netDays: 30, currency: null, email: null, address: null,
+      billingMode: 'invoice' as const, stripeCustomerId: null, autoCreated: true, plan: 'free', planFrom: null,
+    });
+    await store.insertTenant(tenant('kept', 'Asia/Tokyo'), at);
+    // More than one statement's worth (200), with one that exists already.
+    const ids = Array.from({ length: 450 }, (_, i) => `t-${String(i).padStart(3, '0')}`);
+    const created = await store.insertTenantsIfAbsent([...ids.slice(0, 300).map((id) => tenant(id)), tenant('kept'), ...ids.slice(300).map((id) => tenant(id))], at);
+    expect([...created].sort()).toEqual(ids);
+    const all = await store.listTenants();
+    expect(all.map((t) => t.id)).toEqual([...ids.slice().sort(), 'kept'].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+    expect(all.find((t) => t.id === 'kept')!.timezone).toBe('Asia/Tokyo');
+    expect(all.find((t) => t.id === 't-449')!.plans.map((p) => [p.plan, p.from, p.seq])).toEqual([['free', null, 1]]);
+    expect(all.every((t) => t.plans.length === 1)).toBe(true);
+    expect(await store.insertTenantsIfAbsent([tenant('t-000'), tenant('kept')], at)).toEqual(new Set());
+  });
+
   it('orders tenant ids by code point, the same on both stores', async () => {
     const at = '2026-11-01T00:00:00.000Z';
     const ids = ['b', 'B', 'a', 'é', 'Z', '_x', 'a-1', 'a1', '株式会社'];
