@@ -138,7 +138,7 @@ export interface Parcel extends ParcelCommon {
   days: Int32Array;
   /** Per row: its line (or array position). */
   lines: Float64Array;
-  /** The rows as Postgres COPY text (tab-separated, columns in table order), made on first use. */
+  /** The rows as Postgres COPY text (tab-separated, columns in table order), made on first use and kept. */
   copyText(): Buffer;
 }
 
@@ -152,7 +152,7 @@ export function rawText(p: Pick<Parcel, 'rawBytes' | 'rawEnds'>, i: number): str
 export class ParcelDecoder {
   private dict: string[] = [];
   /** The dictionary's entries in COPY text form, filled as they are needed. */
-  private copyDict: string[] = [];
+  private copyDict: Buffer[] = [];
 
   constructor(private readonly batchId: number) {}
 
@@ -174,6 +174,7 @@ export class ParcelDecoder {
       lines[i] = w.nums[i * NUM_FIELDS + 7]!;
     }
     let rows: ReceiptRow[] | undefined;
+    let text: Buffer | undefined;
     const { codes: _c, nums: _n, free: _f, freeEnds: _e, dictReset: _r, dictAdd: _a, ...common } = w;
     return {
       ...common,
@@ -181,7 +182,7 @@ export class ParcelDecoder {
         rows ??= decodeRows(w, dict, batchId);
         return rows;
       },
-      copyText: () => copyTextOf(w, dict, copyDict, batchId),
+      copyText: () => (text ??= copyTextOf(w, dict, copyDict, batchId)),
       days,
       lines,
     };
@@ -210,33 +211,130 @@ function decodeRows(w: WireParcel, d: readonly string[], batchId: number): Recei
   return rows;
 }
 
-/** COPY text straight from a wire parcel: dictionary entries escaped once, no row arrays. */
-function copyTextOf(w: WireParcel, d: readonly string[], esc: string[], batchId: number): Buffer {
+/**
+ * COPY text straight from a wire parcel, written as bytes: dictionary entries escaped and encoded
+ * once, plain ASCII ids and whole numbers written byte by byte, no row arrays and no big string.
+ */
+function copyTextOf(w: WireParcel, d: readonly string[], esc: Buffer[], batchId: number): Buffer {
   const { codes, nums, free, freeEnds, count } = w;
-  const field = (c: number): string => {
-    if (c < 0) return '\\N';
+  const out = new CopyBytes(count * 256);
+  const tail = Buffer.from(`\t${batchId}\n`);
+  const field = (c: number): void => {
+    if (c < 0) {
+      out.nul();
+      return;
+    }
     let e = esc[c];
-    if (e === undefined) esc[c] = e = copyValue(d[c]!);
-    return e;
+    if (e === undefined) esc[c] = e = Buffer.from(copyValue(d[c]!));
+    out.bytes(e);
   };
-  const tail = `\t${batchId}\n`;
-  let text = '';
   let at = 0;
   for (let i = 0; i < count; i++) {
     const c = i * DICT_FIELDS;
     const n = i * NUM_FIELDS;
     const idEnd = freeEnds[2 * i]!;
     const costEnd = freeEnds[2 * i + 1]!;
-    const id = copyValue(free.slice(at, idEnd));
-    const cost = nums[n + 8] === 1 ? copyValue(free.slice(idEnd, costEnd)) : '\\N';
+    field(codes[c]!);
+    out.tab();
+    out.text(free.slice(at, idEnd));
+    out.tab();
+    out.number(nums[n]!);
+    out.tab();
+    out.number(nums[n + 1]!);
+    for (let k = 1; k <= 8; k++) {
+      out.tab();
+      field(codes[c + k]!);
+    }
+    for (let k = 2; k <= 4; k++) {
+      out.tab();
+      out.number(nums[n + k]!);
+    }
+    out.tab();
+    if (nums[n + 8] === 1) out.text(free.slice(idEnd, costEnd));
+    else out.nul();
+    out.tab();
+    out.number(nums[n + 5]!);
+    out.bytes(tail);
     at = costEnd;
-    text +=
-      field(codes[c]!) + '\t' + id + '\t' + nums[n]! + '\t' + nums[n + 1]! + '\t' + field(codes[c + 1]!) + '\t' +
-      field(codes[c + 2]!) + '\t' + field(codes[c + 3]!) + '\t' + field(codes[c + 4]!) + '\t' + field(codes[c + 5]!) + '\t' +
-      field(codes[c + 6]!) + '\t' + field(codes[c + 7]!) + '\t' + field(codes[c + 8]!) + '\t' + nums[n + 2]! + '\t' +
-      nums[n + 3]! + '\t' + nums[n + 4]! + '\t' + cost + '\t' + nums[n + 5]! + tail;
   }
-  return Buffer.from(text);
+  return out.done();
+}
+
+/** A growing byte buffer for COPY text. */
+class CopyBytes {
+  private buf: Buffer;
+  private o = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
+  }
+
+  /** Room for n more bytes. */
+  private room(n: number): void {
+    if (this.o + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.o + n));
+    this.buf.copy(bigger, 0, 0, this.o);
+    this.buf = bigger;
+  }
+
+  tab(): void {
+    this.room(1);
+    this.buf[this.o++] = 0x09;
+  }
+
+  nul(): void {
+    this.room(2);
+    this.buf[this.o++] = 0x5c;
+    this.buf[this.o++] = 0x4e;
+  }
+
+  bytes(b: Buffer): void {
+    const n = b.length;
+    this.room(n);
+    const buf = this.buf;
+    let o = this.o;
+    for (let k = 0; k < n; k++) buf[o++] = b[k]!;
+    this.o = o;
+  }
+
+  /** A string: printable ASCII byte by byte; anything else escaped and encoded from there on. */
+  text(s: string): void {
+    const n = s.length;
+    this.room(n);
+    const buf = this.buf;
+    for (let k = 0; k < n; k++) {
+      const ch = s.charCodeAt(k);
+      if (ch >= 0x7f || ch < 0x20 || ch === 0x5c) {
+        const rest = Buffer.from(copyValue(s.slice(k)));
+        this.bytes(rest);
+        return;
+      }
+      buf[this.o++] = ch;
+    }
+  }
+
+  /** A number as String(x) writes it: whole numbers up to 2^53 digit by digit. */
+  number(x: number): void {
+    if (!(Number.isSafeInteger(x) && x >= 0)) {
+      this.bytes(Buffer.from(String(x), 'latin1'));
+      return;
+    }
+    let digits = 1;
+    for (let t = x; t >= 10; t = Math.floor(t / 10)) digits++;
+    this.room(digits);
+    const buf = this.buf;
+    let p = this.o + digits - 1;
+    let t = x;
+    for (; p >= this.o; p--) {
+      buf[p] = 0x30 + (t % 10);
+      t = Math.floor(t / 10);
+    }
+    this.o += digits;
+  }
+
+  done(): Buffer {
+    return this.buf.subarray(0, this.o);
+  }
 }
 
 const COPY_SPECIAL = /[\\\t\n\r]/;

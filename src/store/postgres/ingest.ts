@@ -1,7 +1,8 @@
 /**
  * The Postgres receipt writer: no row-by-row round trips. Parcels are gathered and sent as COPY text
- * (made straight from the parcel's dictionary-coded columns) with one COPY straight into `receipts`
- * (COPY's bulk path, as `psql \copy` uses) under a savepoint, while the next ones are prepared.
+ * (made straight from the parcel's dictionary-coded columns, as each parcel arrives) with one COPY
+ * straight into `receipts` (COPY's bulk path, as `psql \copy` uses) under a savepoint, while the
+ * next ones are gathered: the server waits for no text between two COPYs.
  * When a receipt of them is stored already, the COPY fails on the primary key: back to the
  * savepoint, and parcel by parcel one query fetches the stored versions of its identities (an index
  * probe each), duplicates and conflicts are told apart here, and a COPY writes the rest. Once
@@ -56,7 +57,8 @@ function rowContent(x: ReceiptRow): string {
 
 class PostgresReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
-  readonly queueDepth = 8;
+  /** Deep enough that reading goes on through a unit's end (its last COPY, the rollup upsert, the commit). */
+  readonly queueDepth = 24;
   private imported = 0;
   private notImported = 0;
   private duplicates = 0;
@@ -100,7 +102,9 @@ class PostgresReceiptWriter implements ReceiptWriter {
       await this.lookupAndCopy(p);
       return;
     }
-    // Most likely all new: gathered into one COPY, and the primary key says if not.
+    // Most likely all new: gathered into one COPY, and the primary key says if not. Its text is
+    // made now, while the COPY before it runs, so the server waits for no text between COPYs.
+    p.copyText();
     this.pending.push(p);
     this.pendingRows += p.count;
     if (this.pendingRows >= COPY_ROWS) await this.launch();
