@@ -143,17 +143,24 @@ export async function runPipeline(
   const ready: WireParcel[] = [];
 
   const seal = (unitEnd: boolean) => {
-    const rawBytes = new Uint8Array(rawAt);
+    // Every byte is written below: no need to zero them first.
+    const rawBytes: Uint8Array = Buffer.allocUnsafeSlow(rawAt);
     let o = 0;
     for (const b of raws) {
       rawBytes.set(b, o);
       o += b.length;
     }
+    // The parcel takes the arrays as they are (they are moved to the writer's thread); the next
+    // parcel gets new ones.
     const p: WireParcel = {
-      count, codes: codes.slice(0, count * DICT_FIELDS), nums: nums.slice(0, count * NUM_FIELDS), free: free.join(''),
-      freeEnds: freeEnds.slice(0, count * 2), dictReset, dictAdd, rawBytes, rawEnds: rawEnds.slice(0, count), rejects, newTenants,
+      count, codes: codes.subarray(0, count * DICT_FIELDS), nums: nums.subarray(0, count * NUM_FIELDS), free: free.join(''),
+      freeEnds: freeEnds.subarray(0, count * 2), dictReset, dictAdd, rawBytes, rawEnds: rawEnds.subarray(0, count), rejects, newTenants,
       records: parcelRecords, outOfRange, checkpoint: { ...checkpoint }, bytesRead, unitEnd, summing, unsplit,
     };
+    codes = new Int32Array(job.parcelRecords * DICT_FIELDS);
+    nums = new Float64Array(job.parcelRecords * NUM_FIELDS);
+    freeEnds = new Uint32Array(job.parcelRecords * 2);
+    rawEnds = new Uint32Array(job.parcelRecords);
 
     if (unitEnd && acc) {
       if (summing) p.rollups = acc.deltas();
@@ -178,6 +185,7 @@ export async function runPipeline(
       dict.clear();
       dictReset = true;
       lastValue.fill(null);
+      acc?.forgetCodes();
     }
   };
 
@@ -218,7 +226,8 @@ export async function runPipeline(
             }
             const day = localDayNumber(zone, x.ts);
             const c = count * DICT_FIELDS;
-            codes[c] = code(0, x.tenantId);
+            const tenantCode = code(0, x.tenantId);
+            codes[c] = tenantCode;
             codes[c + 1] = code(1, x.status);
             codes[c + 2] = code(2, x.userId);
             codes[c + 3] = code(3, x.projectId);
@@ -251,9 +260,9 @@ export async function runPipeline(
             rawAt += bytes.length;
             rawEnds[count] = rawAt;
             count++;
-            if (summing) acc!.addReceipt(
-              x.tenantId, day, x.modelKey, x.gpuKey, x.billable, x.gpuSeconds, x.inputTokens, x.outputTokens, x.reportedCost,
-              x.unsplit,
+            if (summing) acc!.addCoded(
+              tenantCode, codes[c + 6]!, codes[c + 8]!, x.tenantId, day, x.modelKey, x.gpuKey, x.billable, x.gpuSeconds, x.inputTokens,
+              x.outputTokens, x.reportedCost, x.unsplit,
             );
           }
         }

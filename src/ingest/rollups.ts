@@ -61,12 +61,34 @@ function costOf(a: Acc): Decimal {
   return a.costExact ?? Decimal.of(BigInt(a.costUnits), a.costScale);
 }
 
+/** Adds (or with sign -1 takes out) one receipt's quantities. */
+function addTo(
+  a: Acc, billable: boolean, gpuSeconds: number, inputTokens: number, outputTokens: number, cost: string | null, unsplit: boolean,
+  sign: 1 | -1,
+): void {
+  a.receipts = add(a.receipts, sign);
+  if (unsplit) a.unsplit = add(a.unsplit, sign);
+  if (billable) {
+    a.requests = add(a.requests, sign);
+    a.gpu = add(a.gpu, sign * gpuSeconds);
+    a.input = add(a.input, sign * inputTokens);
+    a.output = add(a.output, sign * outputTokens);
+    if (cost !== null) addCost(a, cost, sign);
+  }
+}
+
+/** Slots of the table of recent entries by codes (a power of two). */
+const SLOTS = 1 << 14;
+
 /** Rollup sums over rows, keyed by tenant, day, model key, gpu key ('' for none). */
 export class RollupAccumulator {
   /** tenant -> model key -> gpu key -> day -> sums (no key strings built per row). */
   private readonly map = new Map<string, Map<string, Map<string, Map<number, Acc>>>>();
   private readonly all: Acc[] = [];
   private last: Acc | undefined;
+  /** addCoded()'s table: per slot the entry and its tenant, model and GPU codes and day. */
+  private slotAcc: (Acc | undefined)[] = [];
+  private slotKeys = new Int32Array(0);
 
   private entry(tenant: string, day: number, modelKey: string, gpuKey: string): Acc {
     const l = this.last;
@@ -100,15 +122,43 @@ export class RollupAccumulator {
     inputTokens: number, outputTokens: number, cost: string | null, unsplit: boolean, sign: 1 | -1 = 1,
   ): void {
     const a = this.entry(tenant, day, modelKey ?? '', gpuKey ?? '');
-    a.receipts = add(a.receipts, sign);
-    if (unsplit) a.unsplit = add(a.unsplit, sign);
-    if (billable) {
-      a.requests = add(a.requests, sign);
-      a.gpu = add(a.gpu, sign * gpuSeconds);
-      a.input = add(a.input, sign * inputTokens);
-      a.output = add(a.output, sign * outputTokens);
-      if (cost !== null) addCost(a, cost, sign);
+    addTo(a, billable, gpuSeconds, inputTokens, outputTokens, cost, unsplit, sign);
+  }
+
+  /**
+   * The same, for a receipt whose tenant, model key and GPU key also have small integer codes (the
+   * reading side's dictionary codes, -1 for none): its entry is found by a probe of a direct-mapped
+   * table of recent entries by codes and day, instead of four map lookups by strings. Codes must
+   * keep their meaning until forgetCodes().
+   */
+  addCoded(
+    tenantCode: number, modelCode: number, gpuCode: number, tenant: string, day: number, modelKey: string | null,
+    gpuKey: string | null, billable: boolean, gpuSeconds: number, inputTokens: number, outputTokens: number, cost: string | null,
+    unsplit: boolean,
+  ): void {
+    let h = Math.imul(tenantCode, 0x9e3779b1) ^ Math.imul(modelCode, 0x85ebca77) ^ Math.imul(gpuCode, 0xc2b2ae3d) ^ Math.imul(day, 0x27d4eb2f);
+    h = (h ^ (h >>> 15)) & (SLOTS - 1);
+    const k = h * 4;
+    if (this.slotKeys.length === 0) {
+      this.slotAcc = new Array<Acc | undefined>(SLOTS).fill(undefined);
+      this.slotKeys = new Int32Array(SLOTS * 4);
     }
+    const keys = this.slotKeys;
+    let a = this.slotAcc[h];
+    if (a === undefined || keys[k] !== tenantCode || keys[k + 1] !== modelCode || keys[k + 2] !== gpuCode || keys[k + 3] !== day) {
+      a = this.entry(tenant, day, modelKey ?? '', gpuKey ?? '');
+      this.slotAcc[h] = a;
+      keys[k] = tenantCode;
+      keys[k + 1] = modelCode;
+      keys[k + 2] = gpuCode;
+      keys[k + 3] = day;
+    }
+    addTo(a, billable, gpuSeconds, inputTokens, outputTokens, cost, unsplit, 1);
+  }
+
+  /** The codes of addCoded() change meaning from here on. */
+  forgetCodes(): void {
+    if (this.slotAcc.length > 0) this.slotAcc.fill(undefined);
   }
 
   /** Adds sums computed elsewhere. */
@@ -148,6 +198,7 @@ export class RollupAccumulator {
     this.map.clear();
     this.all.length = 0;
     this.last = undefined;
+    this.forgetCodes();
   }
 }
 
