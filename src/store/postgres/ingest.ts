@@ -58,7 +58,7 @@ function rowContent(x: ReceiptRow): string {
 class PostgresReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
   /** Deep enough that reading goes on through a unit's end (its last COPY, the rollup upsert, the commit). */
-  readonly queueDepth = 24;
+  readonly queueDepth = 16;
   private imported = 0;
   private notImported = 0;
   private duplicates = 0;
