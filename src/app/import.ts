@@ -478,7 +478,9 @@ class ImportRun {
         'What was read is stored (and deduplicated); run the same command again to import the file as it is now.',
       );
     }
-    const digest = sha ?? end.sha256 ?? (hashing ? (await hashing).sha256 : null);
+    // A file the reading side could not hash to its end (a damaged .gz) is hashed here.
+    const digest =
+      sha ?? end.sha256 ?? (hashing ? (await hashing).sha256 : input ? null : (await this.reading.stream.hash(src.path)).sha256);
     await this.ingest.finishBatch(batchId, {
       status: 'complete', counts, checkpoint: last, sha256: digest, size: input ? end.bytes : null, at: this.req.now(),
     });

@@ -278,6 +278,24 @@ describeEachBackend('billctl import', (backend) => {
     expect(r.stderr).toMatch(/cut\.jsonl\.gz:\d+: the rest of the file cannot be read: unexpected end of file/);
   });
 
+  it('a .gz damaged near its start records the SHA-256 of the whole file, so a copy of it is skipped', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('gzsha');
+    let text = '';
+    for (let i = 0; i < 20_000; i++) text += rec(`z${i}-${createHash('sha256').update(String(i)).digest('hex')}`);
+    const gz = zlib.gzipSync(text);
+    expect(gz.length).toBeGreaterThan(600_000); // more than two of the reader's chunks
+    gz.fill(0x55, 30, 60);
+    const f = write(dir, 'bad.jsonl.gz', gz);
+    const r = await s.run(['import', f, '--format', 'json']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/bad\.jsonl\.gz:1: the rest of the file cannot be read/);
+    const [batch] = await query(s.db, 'SELECT sha256, size FROM ingest_batches');
+    expect(batch).toEqual({ sha256: createHash('sha256').update(gz).digest('hex'), size: gz.length });
+    const copied = await s.run(['import', write(dir, 'copy.jsonl.gz', gz), '--format', 'json']);
+    expect(copied.stderr).toContain('1 file already imported with the same settings, not read again');
+  });
+
   it('a .json file with one object is one receipt', async () => {
     const s = await freshStore(backend);
     const dir = tempDir('one');
