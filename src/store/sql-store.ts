@@ -23,6 +23,21 @@ import { receiptsInRange, rollupRows } from './receipts-sql.js';
 /** Tenants inserted per statement by insertTenantsIfAbsent. */
 const TENANT_ROWS = 200;
 
+const TENANT_COLUMNS = `id, name, timezone, tax_rate, tax_label, net_days, currency, email, address, billing_mode,
+  stripe_customer_id, auto_created, created_at, updated_at`;
+
+/** A new tenant's values, in TENANT_COLUMNS order. */
+function tenantValues(t: NewTenant, at: string): (string | number | null)[] {
+  return [
+    t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address, t.billingMode,
+    t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
+  ];
+}
+
+const PLAN_COLUMNS = 'tenant_id, seq, plan, from_period, set_at';
+/** One plan entry, next in its tenant's sequence: values tenant, tenant, plan, from, set at. */
+const PLAN_ENTRY = '(?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tenant_plans WHERE tenant_id = ?), ?, ?, ?)';
+
 export abstract class SqlStore implements Store {
   readonly invoices: InvoiceRepo;
   readonly ledger: LedgerRepo;
@@ -213,15 +228,7 @@ export abstract class SqlStore implements Store {
 
   async insertTenant(t: NewTenant, at: string): Promise<void> {
     await this.db.transaction(async () => {
-      await this.db.run(
-        `INSERT INTO tenants (id, name, timezone, tax_rate, tax_label, net_days, currency, email, address,
-           billing_mode, stripe_customer_id, auto_created, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address,
-          t.billingMode, t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
-        ],
-      );
+      await this.db.run(`INSERT INTO tenants (${TENANT_COLUMNS}) VALUES (${placeholders(14)})`, tenantValues(t, at));
       await this.addPlanEntry(t.id, t.plan, t.planFrom, at);
     });
   }
@@ -232,14 +239,9 @@ export abstract class SqlStore implements Store {
       for (let i = 0; i < list.length; i += TENANT_ROWS) {
         const part = list.slice(i, i + TENANT_ROWS);
         const rows = await this.db.all<Row>(
-          `INSERT INTO tenants (id, name, timezone, tax_rate, tax_label, net_days, currency, email, address,
-             billing_mode, stripe_customer_id, auto_created, created_at, updated_at)
-           VALUES ${part.map(() => `(${placeholders(14)})`).join(', ')}
+          `INSERT INTO tenants (${TENANT_COLUMNS}) VALUES ${part.map(() => `(${placeholders(14)})`).join(', ')}
            ON CONFLICT (id) DO NOTHING RETURNING id`,
-          part.flatMap((t) => [
-            t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address,
-            t.billingMode, t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
-          ]),
+          part.flatMap((t) => tenantValues(t, at)),
         );
         for (const r of rows) created.add(String(r.id));
       }
@@ -247,8 +249,7 @@ export abstract class SqlStore implements Store {
       for (let i = 0; i < fresh.length; i += TENANT_ROWS) {
         const part = fresh.slice(i, i + TENANT_ROWS);
         await this.db.run(
-          `INSERT INTO tenant_plans (tenant_id, seq, plan, from_period, set_at)
-           VALUES ${part.map(() => '(?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tenant_plans WHERE tenant_id = ?), ?, ?, ?)').join(', ')}`,
+          `INSERT INTO tenant_plans (${PLAN_COLUMNS}) VALUES ${part.map(() => PLAN_ENTRY).join(', ')}`,
           part.flatMap((t) => [t.id, t.id, t.plan, t.planFrom, at]),
         );
       }
@@ -275,11 +276,7 @@ export abstract class SqlStore implements Store {
   }
 
   async addPlanEntry(id: string, plan: string, from: Period | null, at: string): Promise<void> {
-    await this.db.run(
-      `INSERT INTO tenant_plans (tenant_id, seq, plan, from_period, set_at)
-       VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tenant_plans WHERE tenant_id = ?), ?, ?, ?)`,
-      [id, id, plan, from, at],
-    );
+    await this.db.run(`INSERT INTO tenant_plans (${PLAN_COLUMNS}) VALUES ${PLAN_ENTRY}`, [id, id, plan, from, at]);
   }
 
   // -- audit ------------------------------------------------------------------------------------
