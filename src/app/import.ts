@@ -259,14 +259,16 @@ class ImportRun {
     // Without a complete batch of the same size no content can match: the reading thread hashes
     // the file as it reads it, instead of a pass over the whole file first.
     let hashAsRead = false;
-    if (!resume && !this.req.force && !this.req.strict && !(await this.ingest.completeBatchOfSize(size))) hashAsRead = true;
-    else if (!resume && !this.req.force) {
-      sha = (await this.reading.files.hash(file)).sha256;
-      const bySha = (await this.ingest.findBatches({ sha256: sha })).filter((b) => b.settings === settings);
-      const done = bySha.find((b) => b.status === 'complete' && this.skippable(b));
-      if (done) return skip(done);
-      resume = fingerprint === null ? undefined : bySha.find((b) => b.status === 'running');
-      if (resume) await this.ingest.moveBatch(resume.id, batchPath, src.display, fingerprint);
+    if (!resume && !this.req.force) {
+      if (!this.req.strict && !(await this.ingest.completeBatchOfSize(size))) hashAsRead = true;
+      else {
+        sha = (await this.reading.files.hash(file)).sha256;
+        const bySha = (await this.ingest.findBatches({ sha256: sha })).filter((b) => b.settings === settings);
+        const done = bySha.find((b) => b.status === 'complete' && this.skippable(b));
+        if (done) return skip(done);
+        resume = fingerprint === null ? undefined : bySha.find((b) => b.status === 'running');
+        if (resume) await this.ingest.moveBatch(resume.id, batchPath, src.display, fingerprint);
+      }
     }
     const source = { ...src, path: file };
     if (this.req.strict && !(await this.validate(source, batchPath, settings, sha, size))) {
@@ -403,9 +405,8 @@ class ImportRun {
     this.batches.push({ id: batchId, display: src.display });
     this.tzFix.clear();
     const job = this.job(src, batchId, checkpoint, true);
-    // Standard input, and a new file no complete batch could match, are hashed as they are read (a
-    // resumed file that seeks past its start cannot be).
-    job.hash = sha === null && (input !== undefined || (hashAsRead && !job.seek));
+    // Standard input, and a new file no complete batch could match, are hashed as they are read.
+    job.hash = sha === null && (input !== undefined || hashAsRead);
     /** The timezones the reading side computes days with. */
     const snapshot = new Map(job.tenants);
     const stream = (input ? this.reading.stream : this.reading.files).read(job, input);
