@@ -17,6 +17,8 @@ import { BIN, ROOT, median, ratio, timeCommand } from './lib.mjs';
 
 const DATA = path.join(ROOT, 'bench', '.data');
 const PG = process.env.BILLCTL_BENCH_PG ?? process.env.BILLCTL_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The server's URL as psql takes it (billctl's own parameters, such as ?schema=, left off). */
+const PSQL_URL = PG.replace(/\?.*$/, '');
 
 /** JSON Lines and the matching CSV rows for `count` receipts, generated once and kept. */
 function dataset(count, withCsv, log) {
@@ -58,17 +60,17 @@ async function freshSqliteStore(file) {
 }
 
 function psql(sql) {
-  const r = spawnSync('psql', [PG.replace(/\?.*$/, ''), '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql], { encoding: 'utf8' });
+  const r = spawnSync('psql', [PSQL_URL, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`psql: ${r.stderr}`);
 }
 
 /** CHECKPOINT, when the bench's role may (superuser or pg_checkpoint); without it the figure is noisier. */
 function checkpoint() {
-  spawnSync('psql', [PG.replace(/\?.*$/, ''), '-q', '-c', 'CHECKPOINT'], { encoding: 'utf8' });
+  spawnSync('psql', [PSQL_URL, '-q', '-c', 'CHECKPOINT'], { encoding: 'utf8' });
 }
 
 function pgAvailable() {
-  const r = spawnSync('psql', [PG.replace(/\?.*$/, ''), '-q', '-c', 'SELECT 1'], { encoding: 'utf8' });
+  const r = spawnSync('psql', [PSQL_URL, '-q', '-c', 'SELECT 1'], { encoding: 'utf8' });
   return r.status === 0;
 }
 
@@ -129,12 +131,12 @@ export async function run({ smoke, log }) {
       // Each timed load starts from a checkpoint, so neither pays for writing out the one before it.
       checkpoint();
       const c = await timeCommand('psql', [
-        PG.replace(/\?.*$/, ''), '-v', 'ON_ERROR_STOP=1', '-q', '-c', `SET search_path TO bench_copy_${tag}`, '-c',
+        PSQL_URL, '-v', 'ON_ERROR_STOP=1', '-q', '-c', `SET search_path TO bench_copy_${tag}`, '-c',
         `\\copy receipts FROM '${csv}' WITH (FORMAT csv)`,
       ]);
       if (c.code !== 0) throw new Error(`psql \\copy: ${c.stderr}`);
       copyTimes.push(c.ms);
-      const url = `${PG.replace(/\?.*$/, '')}?schema=bench_ours_${tag}`;
+      const url = `${PSQL_URL}?schema=bench_ours_${tag}`;
       await billctl(['init', '--yes', '--db', url]);
       await billctl(['catalog', 'import', path.join(ROOT, 'templates', 'catalog.example.yaml'), '--db', url]);
       checkpoint();
