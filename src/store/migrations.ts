@@ -219,6 +219,11 @@ export const MIGRATIONS: readonly Migration[] = [
     // can its content have been imported already); this asks that once per file, as an index probe.
     sql: 'CREATE INDEX ingest_batches_size ON ingest_batches (size, status);',
   },
+  {
+    version: 10,
+    name: "a tenant's tax id and purchase order number, for its invoices",
+    sql: 'ALTER TABLE tenants ADD COLUMN tax_id TEXT; ALTER TABLE tenants ADD COLUMN po_number TEXT;',
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -23,14 +23,15 @@ import { receiptsInRange, rollupRows } from './receipts-sql.js';
 /** Tenants inserted per statement by insertTenantsIfAbsent. */
 const TENANT_ROWS = 200;
 
-const TENANT_COLUMNS = `id, name, timezone, tax_rate, tax_label, net_days, currency, email, address, billing_mode,
-  stripe_customer_id, auto_created, created_at, updated_at`;
+const TENANT_COLUMNS = `id, name, timezone, tax_rate, tax_label, net_days, currency, email, address, tax_id, po_number,
+  billing_mode, stripe_customer_id, auto_created, created_at, updated_at`;
+const TENANT_VALUES = `(${placeholders(16)})`;
 
 /** A new tenant's values, in TENANT_COLUMNS order. */
 function tenantValues(t: NewTenant, at: string): (string | number | null)[] {
   return [
-    t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address, t.billingMode,
-    t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
+    t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address, t.taxId ?? null,
+    t.poNumber ?? null, t.billingMode, t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
   ];
 }
 
@@ -187,6 +188,8 @@ export abstract class SqlStore implements Store {
       currency: toStringOrNull(row.currency),
       email: toStringOrNull(row.email),
       address: toStringOrNull(row.address),
+      taxId: toStringOrNull(row.tax_id),
+      poNumber: toStringOrNull(row.po_number),
       billingMode: String(row.billing_mode) as BillingMode,
       stripeCustomerId: toStringOrNull(row.stripe_customer_id),
       stripeSince: row.stripe_since === null || row.stripe_since === undefined ? null : toNumber(row.stripe_since),
@@ -228,7 +231,7 @@ export abstract class SqlStore implements Store {
 
   async insertTenant(t: NewTenant, at: string): Promise<void> {
     await this.db.transaction(async () => {
-      await this.db.run(`INSERT INTO tenants (${TENANT_COLUMNS}) VALUES (${placeholders(14)})`, tenantValues(t, at));
+      await this.db.run(`INSERT INTO tenants (${TENANT_COLUMNS}) VALUES ${TENANT_VALUES}`, tenantValues(t, at));
       await this.addPlanEntry(t.id, t.plan, t.planFrom, at);
     });
   }
@@ -239,7 +242,7 @@ export abstract class SqlStore implements Store {
       for (let i = 0; i < list.length; i += TENANT_ROWS) {
         const part = list.slice(i, i + TENANT_ROWS);
         const rows = await this.db.all<Row>(
-          `INSERT INTO tenants (${TENANT_COLUMNS}) VALUES ${part.map(() => `(${placeholders(14)})`).join(', ')}
+          `INSERT INTO tenants (${TENANT_COLUMNS}) VALUES ${part.map(() => TENANT_VALUES).join(', ')}
            ON CONFLICT (id) DO NOTHING RETURNING id`,
           part.flatMap((t) => tenantValues(t, at)),
         );
@@ -260,7 +263,7 @@ export abstract class SqlStore implements Store {
   async updateTenant(id: string, patch: TenantPatch, at: string): Promise<void> {
     const columns: Record<keyof TenantPatch, string> = {
       name: 'name', timezone: 'timezone', taxRate: 'tax_rate', taxLabel: 'tax_label', netDays: 'net_days',
-      currency: 'currency', email: 'email', address: 'address', billingMode: 'billing_mode',
+      currency: 'currency', email: 'email', address: 'address', taxId: 'tax_id', poNumber: 'po_number', billingMode: 'billing_mode',
       stripeCustomerId: 'stripe_customer_id', stripeSince: 'stripe_since',
     };
     const sets: string[] = [];

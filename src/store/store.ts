@@ -39,6 +39,9 @@ export interface NewTenant {
   currency: string | null;
   email: string | null;
   address: string | null;
+  /** Absent: none (an import's new tenants have none). */
+  taxId?: string | null;
+  poNumber?: string | null;
   billingMode: BillingMode;
   stripeCustomerId: string | null;
   autoCreated: boolean;
@@ -49,8 +52,8 @@ export interface NewTenant {
 export type TenantPatch = Partial<
   Pick<
     Tenant,
-    'name' | 'timezone' | 'taxRate' | 'taxLabel' | 'netDays' | 'currency' | 'email' | 'address' | 'billingMode' |
-    'stripeCustomerId' | 'stripeSince'
+    'name' | 'timezone' | 'taxRate' | 'taxLabel' | 'netDays' | 'currency' | 'email' | 'address' | 'taxId' | 'poNumber' |
+    'billingMode' | 'stripeCustomerId' | 'stripeSince'
   >
 >;
 
