@@ -67,6 +67,15 @@ export function defaultConfig(): Config {
   };
 }
 
+/**
+ * Multi-line text typed on one line: `\n` (a backslash and an n, as a shell passes
+ * "Hauptstr. 1\n10115 Berlin") is a line break. Addresses are read this way from flags, prompts,
+ * and the config file (where `init` used to write the two characters).
+ */
+export function typedLineBreaks(text: string): string {
+  return text.replace(/\\n/g, '\n');
+}
+
 const SECRET_KEY = /(^|_)(api_?key|secret|password|token)$/i;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -119,7 +128,7 @@ export function parseConfig(doc: unknown, file: string): Config {
       const i = doc.issuer;
       config.issuer = {
         name: str(i.name, 'issuer.name') ?? config.issuer.name,
-        address: str(i.address, 'issuer.address') ?? '',
+        address: typedLineBreaks(str(i.address, 'issuer.address') ?? ''),
         taxId: str(i.tax_id, 'issuer.tax_id') ?? '',
         email: str(i.email, 'issuer.email') ?? '',
         logo: rel(str(i.logo, 'issuer.logo')) ?? null,

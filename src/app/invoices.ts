@@ -18,12 +18,13 @@ import type { InvoiceRecord } from '../store/invoice-repo.js';
 import type { Store } from '../store/store.js';
 import { addressLines, issuerFromConfig, type DailyCost, type InvoiceDocument, type InvoiceDocumentLine } from '../pdf/invoice-document.js';
 
-/** What invoicing needs from rating: results, a fingerprint of the inputs, daily costs for the chart. */
+/** What invoicing needs from rating: results, a fingerprint of the inputs, daily charges for the chart. */
 export interface RatingService {
   ratePeriod(tenant: Tenant, period: Period): Promise<RatedPeriod>;
   /** Changes whenever anything that rating reads for this tenant-period changes. */
   fingerprint(tenant: Tenant, period: Period): Promise<string>;
-  dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]>;
+  /** What the period's usage lines charged per local day (they add up to the usage lines' amounts). */
+  dailyCharges(tenant: Tenant, period: Period): Promise<DailyCost[]>;
   /** Periods before `before` with billable receipts. */
   periodsWithUsage(tenant: Tenant, before: Period): Promise<Period[]>;
   /** True when the tenant has a billable receipt in the period (non-billable ones are never usage). */
@@ -225,7 +226,7 @@ export async function finalizeDraft(
       lines,
       tenant,
       config,
-      await rating.dailyCosts(tenant, draft.period),
+      await rating.dailyCharges(tenant, draft.period),
     );
     if (!(await store.invoices.issue(draft.id, {
       number, numberYear: year, numberSeq: seq, issueDate, dueDate, document: JSON.stringify(doc),

@@ -9,7 +9,7 @@ import { catalogDigest, versionAt, type CatalogVersion } from '../domain/catalog
 import { Decimal, currencyDigits } from '../domain/money.js';
 import { formatDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
 import {
-  dayTotals, detailDays, ratePeriod, resolvePlanTerms, sortVersions, SECONDS_PER_HOUR,
+  dailyCharges, dayTotals, detailDays, ratePeriod, resolvePlanTerms, sortVersions, SECONDS_PER_HOUR,
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
 import { planFor, type Tenant } from '../domain/tenant.js';
@@ -86,6 +86,20 @@ export class StoreRating implements RatingService {
   }
 
   async ratePeriod(tenant: Tenant, period: Period): Promise<RatedPeriod> {
+    return ratePeriod(await this.ratingInput(tenant, period));
+  }
+
+  /**
+   * What the invoice charged per local day (after allowances, before the discount): its usage
+   * lines' amounts split over the days their billed units fell on, adding up to them exactly.
+   */
+  async dailyCharges(tenant: Tenant, period: Period): Promise<DailyCost[]> {
+    const { rated, days } = dailyCharges(await this.ratingInput(tenant, period));
+    return days.map((d) => ({ date: formatDayNumber(d.day), amount: d.amount.toFixed(rated.digits) }));
+  }
+
+  /** The engine's input for a tenant-period: most days as rollups, the few that need it receipt by receipt. */
+  private async ratingInput(tenant: Tenant, period: Period): Promise<RatePeriodInput> {
     const rows = (await this.rollups(tenant, period)).filter((r) => r.requests > 0n);
     const terms = resolvePlanTerms(tenant, period, this.versions);
     const aggregates = rows.map(aggregateOf);
@@ -103,14 +117,14 @@ export class StoreRating implements RatingService {
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
       for await (const r of this.store.receipts(tenant.id, from, to, { billableOnly: true })) receipts.push(r);
     }
-    return ratePeriod({
+    return {
       tenant,
       period,
       versions: this.versions,
       allowUnpriced: this.allowUnpriced,
       receipts,
       dayAggregates: aggregates.filter((a) => !detail.has(a.day)),
-    });
+    };
   }
 
   /** Rates the period from these receipts alone (all of its billable receipts, in order), telling `onReceipt` of each. */
@@ -132,8 +146,8 @@ export class StoreRating implements RatingService {
   }
 
   /**
-   * Each day's usage at list prices (before allowances and discount), for the invoice chart and
-   * `usage --by day`: exact, rounded once per day to the currency's minor unit.
+   * Each day's usage at list prices (before allowances and discount), for spike alerts: exact,
+   * rounded once per day to the currency's minor unit. (The invoice charts `dailyCharges`.)
    */
   async dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]> {
     const byDay = new Map<number, Decimal>();

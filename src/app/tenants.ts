@@ -7,6 +7,7 @@ import { Decimal, isKnownCurrency } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
 import { isPeriod, isValidTimeZone, periodInterval, periodOf, type Period } from '../domain/period.js';
 import { effectivePlanEntries, planFor, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
+import { typedLineBreaks } from '../config.js';
 import { UsageError, ValidationError } from '../errors.js';
 import type { NewTenant, Store, TenantPatch } from '../store/store.js';
 import { newestCatalog } from './catalogs.js';
@@ -90,7 +91,7 @@ export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefin
     if (e !== '' && !/^[^\s@]+@[^\s@]+$/.test(e)) problems.push(`email: "${f.email}" is not an email address`);
     else patch.email = e === '' ? null : e;
   }
-  if (!blank(f.address)) patch.address = f.address!.trim() === '' ? null : f.address!.replace(/\\n/g, '\n');
+  if (!blank(f.address)) patch.address = f.address!.trim() === '' ? null : typedLineBreaks(f.address!);
   if (!blank(f.taxId)) patch.taxId = documentText(f.taxId!, 'tax-id', problems);
   if (!blank(f.poNumber)) patch.poNumber = documentText(f.poNumber!, 'po-number', problems);
   if (!blank(f.currency)) {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { importCatalog } from '../../app/catalogs.js';
-import { configYaml, DEFAULT_CONFIG_FILE } from '../../config.js';
+import { configYaml, DEFAULT_CONFIG_FILE, typedLineBreaks } from '../../config.js';
 import { isKnownCurrency } from '../../domain/money.js';
 import { UsageError } from '../../errors.js';
 import { isPostgresUrl, redactUrl, urlPassword } from '../../store/location.js';
@@ -76,7 +76,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
         db,
         currency: answers.currency ?? 'USD',
         issuerName: answers.issuerName ?? 'Your Company',
-        issuerAddress: answers.issuerAddress ?? '',
+        issuerAddress: typedLineBreaks(answers.issuerAddress ?? ''),
       }),
       { flag: 'wx' },
     );
