@@ -39,13 +39,16 @@ export interface Config {
 
 export const DEFAULT_CONFIG_FILE = 'billctl.yaml';
 
+/** The issuer name billctl uses until billctl.yaml names one (finalizing refuses it unless told). */
+export const PLACEHOLDER_ISSUER = 'Your Company';
+
 export function defaultConfig(): Config {
   return {
     file: null,
     db: null,
     currency: 'USD',
     issuer: {
-      name: 'Your Company',
+      name: PLACEHOLDER_ISSUER,
       address: '',
       taxId: '',
       email: '',

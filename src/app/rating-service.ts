@@ -94,6 +94,8 @@ export class StoreRating implements RatingService {
    * lines' amounts split over the days their billed units fell on, adding up to them exactly.
    */
   async dailyCharges(tenant: Tenant, period: Period): Promise<DailyCost[]> {
+    // No usage, nothing to split (and a period billed only for adjustments may have no plan to rate with).
+    if (!(await this.hasBillableReceipts(tenant, period))) return [];
     const { rated, days } = dailyCharges(await this.ratingInput(tenant, period));
     return days.map((d) => ({ date: formatDayNumber(d.day), amount: d.amount.toFixed(rated.digits) }));
   }

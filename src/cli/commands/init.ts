@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { importCatalog } from '../../app/catalogs.js';
-import { configYaml, DEFAULT_CONFIG_FILE, typedLineBreaks } from '../../config.js';
+import { configYaml, DEFAULT_CONFIG_FILE, PLACEHOLDER_ISSUER, typedLineBreaks } from '../../config.js';
 import { isKnownCurrency } from '../../domain/money.js';
 import { UsageError } from '../../errors.js';
 import { isPostgresUrl, redactUrl, urlPassword } from '../../store/location.js';
@@ -30,7 +30,7 @@ async function wizard(ctx: Context, configFile: string, configExists: boolean): 
   }
   const defaultDb = ctx.opts.db ?? ctx.io.env.BILLCTL_DB ?? 'billing.db';
   const db = await prompts.input('Store (a SQLite file, or a postgres:// URL):', redactUrl(defaultDb) === defaultDb ? defaultDb : undefined);
-  const issuerName = await prompts.input('Issuer name on invoices (your company):', 'Your Company');
+  const issuerName = await prompts.input('Issuer name on invoices (your company):', PLACEHOLDER_ISSUER);
   const issuerAddress = await prompts.input('Issuer address (use \\n between lines):', '');
   const currency = await prompts.input('Currency (ISO 4217):', 'USD', (v) =>
     isKnownCurrency(v.trim().toUpperCase()) ? true : 'an ISO 4217 code, like USD or EUR',
@@ -75,7 +75,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       configYaml({
         db,
         currency: answers.currency ?? 'USD',
-        issuerName: answers.issuerName ?? 'Your Company',
+        issuerName: answers.issuerName ?? PLACEHOLDER_ISSUER,
         issuerAddress: typedLineBreaks(answers.issuerAddress ?? ''),
       }),
       { flag: 'wx' },
