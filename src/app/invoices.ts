@@ -310,7 +310,9 @@ export function invoiceDocument(
   for (const l of lines) {
     if (l.kind !== 'adjustment') continue;
     const g = groups.get(l.period) ?? { lines: [], total: Decimal.ZERO };
-    groups.set(l.period, { lines: [...g.lines, docLine(l, c, before)], total: g.total.add(l.amount) });
+    g.lines.push(docLine(l, c, before));
+    g.total = g.total.add(l.amount);
+    groups.set(l.period, g);
   }
   const t = inv.totals;
   const { start, end } = periodInterval(tenant.timezone, inv.period);
@@ -369,23 +371,24 @@ export async function pdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string):
 
 /**
  * The stamped copy of an issued invoice voided or paid since (null for one that is neither): its
- * frozen document marked VOID, or PAID with the payment, and nothing left due, written beside the
- * issued PDF (`<number>.void.pdf`, `<number>.paid.pdf`), which itself never changes.
+ * frozen document marked VOID, or PAID with the payment, and nothing left due, written beside
+ * `issued` (the issued PDF, which itself never changes) as `<number>.void.pdf` or `<number>.paid.pdf`.
  */
-export async function stampedJobOf(inv: InvoiceRecord, outDir: string, cwd: string): Promise<PdfJob | null> {
+export function stampedJobOf(inv: InvoiceRecord, issued: PdfJob, cwd: string): PdfJob | null {
   if (inv.status !== 'void' && inv.status !== 'paid') return null;
-  const issued = await pdfJobOf(inv, outDir, cwd);
   const doc = JSON.parse(issued.document) as InvoiceDocument;
   doc.status = inv.status;
   // Nothing is due on either: a void invoice is cancelled, a paid one settled by its payment.
   if (inv.status === 'paid') doc.payments = [{ date: inv.paidDate!, amount: formatAmount(inv.totals.total.neg(), inv.currency) }];
   doc.amount_due = formatAmount(Decimal.ZERO, inv.currency);
-  const { invoicePdfPath } = await import('../pdf/render-invoice.js');
-  // Beside the issued PDF where it was recorded; else where this run writes it.
-  const file = inv.pdf !== null && inv.pdf.endsWith(`${inv.number}.pdf`)
-    ? `${inv.pdf.slice(0, -'.pdf'.length)}.${inv.status}.pdf`
-    : invoicePdfPath(outDir, inv.period, inv.number!, inv.status);
+  const file = `${issued.file.slice(0, -'.pdf'.length)}.${inv.status}.pdf`;
   return { what: `the ${inv.status.toUpperCase()} copy of ${inv.number}`, file, document: JSON.stringify(doc), outPath: path.resolve(cwd, file) };
+}
+
+/** An issued invoice's PDF where it was recorded (else under `outDir`): where its stamped copy goes. */
+export async function recordedPdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string): Promise<PdfJob> {
+  const job = await pdfJobOf(inv, outDir, cwd);
+  return inv.pdf === null ? job : { ...job, file: inv.pdf, outPath: path.resolve(cwd, inv.pdf) };
 }
 
 /**
@@ -434,7 +437,7 @@ export async function drawPdfs(config: Config, jobs: readonly PdfJob[]): Promise
  */
 export async function writePdfs(store: Store, config: Config, inv: InvoiceRecord, outDir: string, cwd: string, at: string): Promise<{ pdf: string; stamped: string | null }> {
   const issued = await pdfJobOf(inv, outDir, cwd);
-  const stamped = await stampedJobOf(inv, outDir, cwd);
+  const stamped = stampedJobOf(inv, issued, cwd);
   await drawPdfs(config, stamped === null ? [issued] : [issued, stamped]);
   if (inv.pdf === null) await store.invoices.setPdf(inv.id, issued.file, at);
   return { pdf: issued.file, stamped: stamped?.file ?? null };

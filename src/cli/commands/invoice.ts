@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  computeInvoice, draftJobOf, drawPdfs, finalizeDraft, generateDraft, invoiceJson, isDraftCurrent, pdfJobOf, previewRecord, requireInvoice,
-  stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
+  computeInvoice, draftJobOf, drawPdfs, finalizeDraft, generateDraft, invoiceJson, isDraftCurrent, pdfJobOf, previewRecord, recordedPdfJobOf,
+  requireInvoice, stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
 } from '../../app/invoices.js';
 import {
   checkCustomers, checkIssuer, checkPeriodBegun, checkPeriodEnded, incompleteCustomer, type IssueOverrides,
@@ -15,7 +15,7 @@ import { isPeriod, periodInterval, type Period } from '../../domain/period.js';
 import { RatingError } from '../../domain/rating.js';
 import { invoicedPeriod, type Tenant } from '../../domain/tenant.js';
 import { formatUtcDate, parseDate } from '../../domain/time.js';
-import { ExitCode, UsageError, errorMessage } from '../../errors.js';
+import { BillctlError, ExitCode, UsageError, errorMessage } from '../../errors.js';
 import { INVOICE_STATUSES, type InvoiceRecord, type InvoiceStatus } from '../../store/invoice-repo.js';
 import type { Store } from '../../store/store.js';
 import type { Config } from '../../config.js';
@@ -277,9 +277,19 @@ async function wouldBeInvoiced(store: Store, rating: StoreRating, tenants: reado
   const out: Tenant[] = [];
   for (const t of tenants) {
     const live = await store.invoices.findLive(t.id, period);
-    if (live !== undefined ? live.status === 'draft' : await computeInvoice(store, rating, t, period).then((c) => c !== undefined, () => false)) out.push(t);
+    if (live !== undefined ? live.status === 'draft' : await hasSomethingToBill(store, rating, t, period)) out.push(t);
   }
   return out;
+}
+
+/** A tenant whose rating fails (unpriced usage, say) is reported by the run itself, not here. */
+async function hasSomethingToBill(store: Store, rating: StoreRating, t: Tenant, period: Period): Promise<boolean> {
+  try {
+    return (await computeInvoice(store, rating, t, period)) !== undefined;
+  } catch (err) {
+    if (err instanceof RatingError) return false;
+    throw err;
+  }
 }
 
 function issueDateOf(ctx: Context, opts: Record<string, unknown>): string {
@@ -519,13 +529,14 @@ export async function pdfCommand(ctx: Context, args: unknown[], opts: Record<str
  */
 async function writeStampedCopy(ctx: Context, inv: InvoiceRecord): Promise<{ file: string | null; code: number }> {
   const config = await ctx.config();
-  const job = await stampedJobOf(inv, await outDir(ctx, {}), ctx.io.cwd);
+  const job = stampedJobOf(inv, await recordedPdfJobOf(inv, await outDir(ctx, {}), ctx.io.cwd), ctx.io.cwd);
   if (job === null) return { file: null, code: ExitCode.ok };
   try {
     await drawPdfs(config, [job]);
     return { file: job.file, code: ExitCode.ok };
   } catch (err) {
-    ctx.warn(`${errorMessage(err)}; write it again with: billctl invoice pdf ${inv.number}`);
+    if (!(err instanceof BillctlError)) throw err;
+    ctx.warn(`${err.message}; write it again with: billctl invoice pdf ${inv.number}`);
     return { file: null, code: ExitCode.partial };
   }
 }
