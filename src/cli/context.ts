@@ -141,7 +141,7 @@ export class Context {
         this.out(renderJson(json ?? rows));
         return;
       case 'csv':
-        this.out(await renderCsv(rows, columns));
+        this.out(renderCsv(rows, columns));
         return;
       case 'table':
         this.out(await renderTable(rows, columns, this.chalk));
