@@ -7,6 +7,7 @@ import pg from 'pg';
 import { BillctlError, ExitCode, UsageError } from '../../errors.js';
 import { redactUrl } from '../location.js';
 import { numberPlaceholders, type SqlDriver, type SqlValue } from '../sql.js';
+import { shellWord } from '../../shell-word.js';
 
 export interface PostgresOptions {
   create: boolean;
@@ -25,8 +26,6 @@ export function splitSchema(url: string): { connectionString: string; schema: st
   }
   return { connectionString: u.toString(), schema };
 }
-
-const shellWord = (s: string) => (/^[\w.@%+=:,/-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
 
 /** The database of the URL does not exist: say how to create it (exit 2, like a missing SQLite store). */
 function missingDatabase(c: pg.Client): UsageError {
