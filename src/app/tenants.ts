@@ -8,6 +8,7 @@ import { nameKey } from '../domain/names.js';
 import { isPeriod, isValidTimeZone, periodInterval, periodOf, type Period } from '../domain/period.js';
 import { effectivePlanEntries, planFor, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
 import { typedLineBreaks } from '../config.js';
+import { unneutralise } from '../export/csv-writer.js';
 import { UsageError, ValidationError } from '../errors.js';
 import type { NewTenant, Store, TenantPatch } from '../store/store.js';
 import { newestCatalog } from './catalogs.js';
@@ -334,12 +335,13 @@ export async function importTenants(store: Store, file: string, at: string): Pro
   const rows: ImportedTenant[] = [];
   for (const { record, info } of records) {
     const line = info.lines;
+    // A cell billctl's CSV neutralised (a leading ' before =, +, -, @ or ') is read back as it was.
     const cell = (k: TenantCsvColumn): string | undefined => {
       const v = record[k];
-      return v === undefined || v.trim() === '' ? undefined : v;
+      return v === undefined || v.trim() === '' ? undefined : unneutralise(v);
     };
     const rowProblems: string[] = [];
-    const id = record.id ?? '';
+    const id = unneutralise(record.id ?? '');
     const idProblem = tenantIdProblem(id);
     if (idProblem) rowProblems.push(`id: ${idProblem}`);
     const firstRow = byId.get(id);

@@ -26,11 +26,14 @@ describeEachBackend('tenant CSV', (backend) => {
     await s.run(['tenant', 'add', 'jp', '--name', '株式会社テスト', '--plan', 'enterprise', '--timezone', 'Asia/Tokyo']);
     await s.run(['tenant', 'add', 'self', '--plan', 'pro', '--billing-mode', 'invoice']);
     await s.run(['tenant', 'update', 'self', '--billing-mode', 'stripe', '--stripe-since', '2026-12', '--stripe-customer', 'cus_Abc123']);
+    // Text a spreadsheet would run as a formula is written neutralised ('=…) and read back as it was.
+    await s.run(['tenant', 'add', '=cmd', '--name', "'t Hoff & -Partners", '--po-number', '+PO-1']);
 
     const csv = (await s.run(['tenant', 'list', '--format', 'csv'])).stdout;
     expect(csv).toBe(
       [
         'id,name,plan,from,timezone,tax_rate,tax_label,net_days,email,address,tax_id,po_number,currency,billing_mode,stripe_customer,stripe_since',
+        "'=cmd,''t Hoff & -Partners,free,,UTC,0,Tax,30,,,,'+PO-1,,invoice,,",
         'acme,"Acme ""Robotics"", Inc.",free,,Europe/Berlin,0.19,VAT,14,ap@acme.example,"Hauptstr. 1\n10115 Berlin",DE123456789,PO-4711,USD,invoice,,',
         'acme,,enterprise,2026-10,,,,,,,,,,,,',
         'acme,,pro,2027-01,,,,,,,,,,,,',
@@ -44,17 +47,18 @@ describeEachBackend('tenant CSV', (backend) => {
 
     // The same store: nothing changes.
     const again = jsonOf(await s.run(['tenant', 'import', file, '--format', 'json']));
-    expect(again).toEqual({ rows: 5, created: 0, updated: 0, unchanged: 3, plan_changes: 0 });
+    expect(again).toEqual({ rows: 6, created: 0, updated: 0, unchanged: 4, plan_changes: 0 });
     expect(jsonOf<TenantJson[]>(await s.run(['tenant', 'list', '--format', 'json']))).toEqual(before);
 
     // A new store: the same tenants, the same plan for every period, the same file.
     const t = await makeStore(await backend.fresh());
-    expect(jsonOf(await t.run(['tenant', 'import', file, '--format', 'json']))).toEqual({ rows: 5, created: 3, updated: 0, unchanged: 0, plan_changes: 0 });
+    expect(jsonOf(await t.run(['tenant', 'import', file, '--format', 'json']))).toEqual({ rows: 6, created: 4, updated: 0, unchanged: 0, plan_changes: 0 });
     expect((await t.run(['tenant', 'list', '--format', 'csv'])).stdout).toBe(csv);
     const moved = jsonOf<TenantJson[]>(await t.run(['tenant', 'list', '--format', 'json']));
     const superseded = (x: TenantJson[]) => x.map((tt) => ({ ...tt, plans: tt.plans.filter((p, i) => !(tt.id === 'acme' && i === 1)) }));
     expect(moved.map(essence)).toEqual(superseded(before).map(essence));
     expect(moved.find((x) => x.id === 'self')!.stripe_since).toBe('2026-12-01T00:00:00.000Z');
+    expect(moved.find((x) => x.id === '=cmd')).toMatchObject({ name: "'t Hoff & -Partners", po_number: '+PO-1' });
   });
 
   it("refuses a tenant's further row that changes more than its plan, naming the line", async () => {
