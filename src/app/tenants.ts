@@ -411,9 +411,9 @@ export async function importTenants(store: Store, file: string, at: string): Pro
         }
         plans = checked.plan === undefined ? morePlans : [{ plan: checked.plan, from: checked.from ?? null }, ...morePlans];
       }
-      let current = (await store.getTenant(id))!;
+      let current = plans.length > 0 ? (await store.getTenant(id))! : undefined;
       for (const e of plans) {
-        if (samePlanEntry(current, e.plan, e.from)) continue;
+        if (samePlanEntry(current!, e.plan, e.from)) continue;
         await store.addPlanEntry(id, e.plan, e.from, at);
         current = (await store.getTenant(id))!;
         if (existing) result.planChanges++;
