@@ -1,8 +1,8 @@
 /**
  * Runs many requests politely: at most `concurrency` in flight, never two at once for the same
  * key (customer + meter), at most `ratePerSecond` started per second, each job retried with
- * jittered exponential backoff while it fails retryably. Every job ends with a result; one
- * failure never stops the others.
+ * jittered exponential backoff while it fails retryably, until `retryUntil`. Every job ends with
+ * a result; one failure never stops the others.
  */
 export interface Job<T> {
   key: string;
@@ -24,6 +24,8 @@ export interface SchedulerOptions {
   maxAttempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** No retry starts at or after this instant (on `now`): a job still failing then ends failed. Default: none. */
+  retryUntil?: number;
   /** Injected for tests: time and sleeping. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -117,6 +119,9 @@ export async function runJobs<T>(
         return { item: job.item, ok: false, attempts, error: a.error };
       }
       const delay = Math.max(a.retryAfterMs ?? 0, backoffDelay(attempts, options.baseDelayMs, options.maxDelayMs, random));
+      if (options.retryUntil !== undefined && now() + delay >= options.retryUntil) {
+        return { item: job.item, ok: false, attempts, error: a.error };
+      }
       await sleep(delay);
     }
   };
