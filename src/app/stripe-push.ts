@@ -479,6 +479,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           baseDelayMs: retry.baseDelayMs,
           maxDelayMs: retry.maxDelayMs,
           retryUntil,
+          now: deps.now,
           shouldStop: () => fatal !== undefined || lockLost || budgetSpent,
           onSettled: () => deps.hooks?.settled?.(++done, items.length),
         },
