@@ -207,8 +207,10 @@ function newTenant(tenantId: string, customerId: string | null, result: TenantPu
   };
 }
 
+/** Keeps up to five different errors per tenant; the same answer to other requests (another request id) is one. */
 function noteError(t: TenantPush, message: string): void {
-  if (t.errors.length < 5 && !t.errors.includes(message)) t.errors.push(message);
+  const gist = (m: string) => m.replace(/ \(request req_\w+\)/, '');
+  if (t.errors.length < 5 && !t.errors.some((e) => gist(e) === gist(message))) t.errors.push(message);
 }
 
 const expiredSeen = new WeakMap<TenantPush, Set<number>>();
@@ -305,15 +307,14 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       if (t.billingMode !== 'stripe') continue;
       await beat();
       if (lockLost) break;
-      if (t.stripeCustomerId === null) {
-        const r = newTenant(t.id, null, 'no_customer');
-        noteError(r, 'no Stripe customer — run billctl stripe customers sync');
-        results.set(t.id, r);
-        continue;
-      }
-      const customerId = t.stripeCustomerId;
-      const result = newTenant(t.id, customerId);
+      const result = newTenant(t.id, t.stripeCustomerId, t.stripeCustomerId === null ? 'no_customer' : 'ok');
       results.set(t.id, result);
+      if (t.stripeCustomerId === null) {
+        noteError(result, 'no Stripe customer — run billctl stripe customers sync');
+        // A dry run still shows what would be sent once the tenant has a customer.
+        if (!req.dryRun) continue;
+      }
+      const customerId = t.stripeCustomerId ?? '';
       // Receipts are read outside the transaction (on SQLite it would hold off imports' writes
       // for the whole scan); a receipt landing meanwhile is simply pushed by the next run.
       const usage = await db(() => store.ledger.usage(t.id, bucketMs, req.until, t.stripeSince));
@@ -365,7 +366,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
         noteError(skipped, t ? 'billing mode is no longer stripe: its unsent revisions are left as they are (see billctl stripe status)' : 'tenant not found');
         continue;
       }
-      if (r.result === 'no_customer') continue;
+      if (r.result === 'no_customer' && !req.dryRun) continue;
       sendable.push(row);
     }
     const triage = triageUnsent(sendable, { now, marginMs: req.marginMs });

@@ -166,9 +166,10 @@ describeEachBackend('stripe push under saved 500s', (backend) => {
     expect(w.fake.requests.some((q) => q.outcome === 'replayed')).toBe(true);
   }, 400_000);
 
-  it('--dry-run on a store without meters and without a key shows what would be sent (exit 0)', async () => {
+  it('--dry-run on a store without meters and without a key shows what would be sent (exit 0), customers or not', async () => {
     w = await pushWorld(backend, { tenants: ['acme'], invoiceTenant: false });
-    const receipts = makeReceipts(25, ['acme'], 20, w.now - 10 * H, w.now - 1000);
+    expect((await w.run(['tenant', 'add', 'delta', '--billing-mode', 'stripe'])).code).toBe(0);
+    const receipts = makeReceipts(25, ['acme', 'delta'], 20, w.now - 10 * H, w.now - 1000);
     await insertReceipts(w.db, receipts);
     // A store set up before `stripe setup` ran: no meter settings at all.
     await withStore(w.db, async (s) => {
@@ -180,6 +181,10 @@ describeEachBackend('stripe push under saved 500s', (backend) => {
     const j = json<PushJson>(r);
     const want = totalsOf(receipts, 'acme');
     expect(j.tenants[0]!.planned).toEqual(Object.fromEntries(METERS.map((m) => [m, Number(want[m])])));
+    // A tenant without a Stripe customer yet: what would be sent once it has one.
+    const delta = totalsOf(receipts, 'delta');
+    expect(j.tenants[1]).toMatchObject({ tenant_id: 'delta', customer: null, result: 'no_customer' });
+    expect(j.tenants[1]!.planned).toEqual(Object.fromEntries(METERS.map((m) => [m, Number(delta[m])])));
     expect(j.setup_needed).toMatch(/^the Stripe meters are not set up for this config: no meter stored for gpu_seconds/);
     expect(r.stderr).toMatch(/the Stripe meters are not set up for this config: .*: a real push would refuse\. Run billctl stripe setup first\./);
     expect(r.stderr).toMatch(/Dry run: nothing was sent or recorded/);
@@ -192,6 +197,7 @@ describeEachBackend('stripe push under saved 500s', (backend) => {
     const real = await w.run(['stripe', 'push', '--yes']);
     expect(real.code).toBe(2);
     expect(real.stderr).toMatch(/Run: billctl stripe setup/);
+    expect(w.fake.requests.filter((q) => q.path === METER_EVENTS)).toEqual([]);
   });
 });
 
