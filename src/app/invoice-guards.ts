@@ -1,8 +1,10 @@
 /**
- * What a careful finance tool refuses before it issues an invoice, unless told on purpose: a
- * placeholder issuer, a customer with nothing but its id, a period still running. And before it
- * makes a draft: a period that has not begun. Each refusal is a usage error (exit 2) naming every
- * tenant concerned and the flag that overrides it; nothing is done.
+ * What a careful finance tool checks before it issues an invoice. A period still running is
+ * refused, and so is a draft of a period that has not begun: a usage error (exit 2) naming every
+ * tenant concerned and the flag that overrides it; nothing is done. A placeholder issuer or a
+ * customer with nothing but its id is a warning the finalize confirmation repeats: on a terminal
+ * the question shows it first, a script must have said --yes, and the --allow-… flag says it
+ * is on purpose (no warning).
  */
 import { PLACEHOLDER_ISSUER, type Config } from '../config.js';
 import { localDate, periodInterval, type Period } from '../domain/period.js';
@@ -24,21 +26,19 @@ function listed(items: readonly string[]): string {
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
-/** Refuses issuing invoices from the placeholder issuer, or from an issuer without an address. */
-export function checkIssuer(config: Config, allow: boolean): void {
-  if (allow) return;
+/** A warning for invoices issued by the placeholder issuer, or by an issuer without an address. */
+export function issuerWarning(config: Config, allow: boolean): string | undefined {
+  if (allow) return undefined;
   const { name, address } = config.issuer;
   const placeholder = name.trim() === PLACEHOLDER_ISSUER || name.trim() === '';
-  if (!placeholder && address.trim() !== '') return;
+  if (!placeholder && address.trim() !== '') return undefined;
   const where = config.file === null ? 'there is no billctl.yaml here' : `see issuer in ${config.file}`;
   const what = placeholder && address.trim() === ''
     ? `the placeholder issuer "${PLACEHOLDER_ISSUER}" with no address`
     : placeholder ? `the placeholder issuer "${PLACEHOLDER_ISSUER}"` : `issuer "${name}" with no address`;
-  throw new UsageError(
-    `the invoices would be issued by ${what} (${where}): a customer cannot pay or book such an invoice`,
+  return `the invoices will be issued by ${what} (${where}): a customer cannot pay or book such an invoice. ` +
     'Set issuer.name and issuer.address in billctl.yaml (billctl init --yes --issuer-name "…" --issuer-address "…" writes one), ' +
-      'or pass --allow-placeholder-issuer to issue them anyway.',
-  );
+    'or pass --allow-placeholder-issuer to issue them so on purpose.';
 }
 
 /** True when an invoice would name the customer by its id alone: no name of its own and no address (as an import creates it). */
@@ -46,17 +46,16 @@ export function incompleteCustomer(t: Tenant): boolean {
   return t.name === t.id && (t.address ?? '').trim() === '';
 }
 
-/** Refuses invoices to customers with no name and no address. */
-export function checkCustomers(tenants: readonly Tenant[], allow: boolean): void {
-  if (allow) return;
+/** A warning for invoices to customers with no name and no address. */
+export function customersWarning(tenants: readonly Tenant[], allow: boolean): string | undefined {
+  if (allow) return undefined;
   const bare = tenants.filter(incompleteCustomer);
-  if (bare.length === 0) return;
+  if (bare.length === 0) return undefined;
   const first = bare[0]!.id;
-  throw new UsageError(
-    `${plural(bare.length, 'tenant has', 'tenants have')} no name and no address for the invoice: ${listed(bare.map((t) => (t.autoCreated ? `${t.id} (created by an import)` : t.id)))}`,
+  return `${plural(bare.length, 'tenant has', 'tenants have')} no name and no address for the invoice: ` +
+    `${listed(bare.map((t) => (t.autoCreated ? `${t.id} (created by an import)` : t.id)))}. ` +
     `Give each its name and billing address, e.g. billctl tenant update ${first} --name "…" --address "…" (or billctl tenant import), ` +
-      'or pass --allow-incomplete-customer to issue them anyway.',
-  );
+    'or pass --allow-incomplete-customer to issue them so on purpose.';
 }
 
 /** Refuses issuing the invoices of a period that has not ended for some of the tenants (its usage is still coming). */

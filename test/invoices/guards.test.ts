@@ -33,56 +33,66 @@ const list = async (s: TestStore) => jsonOf<ListJson[]>(await s.run(['invoice', 
 const numbers = async (s: TestStore) => (await list(s)).filter((i) => i.number !== null).map((i) => i.number);
 
 describeEachBackend('invoice guard rails', (backend) => {
-  it('refuses to issue from the placeholder issuer, unless --allow-placeholder-issuer', async () => {
+  it('warns before issuing from the placeholder issuer: the question on a terminal says so, a script has said --yes', async () => {
     const s = await makeStore(await backend.fresh());
     fs.rmSync(path.join(s.dir, 'billctl.yaml'));
     await s.run(['tenant', 'add', 'acme', '--name', 'Acme GmbH', '--plan', 'pro']);
-    const refused = await s.run(['invoice', 'generate', '--period', '2026-10', '--all', '--finalize', '--issue-date', '2026-11-01', '--yes'], 2);
-    expect(refused.stderr).toBe(
-      'billctl: error: the invoices would be issued by the placeholder issuer "Your Company" with no address (there is no billctl.yaml here): ' +
-        'a customer cannot pay or book such an invoice\n' +
-        'Set issuer.name and issuer.address in billctl.yaml (billctl init --yes --issuer-name "…" --issuer-address "…" writes one), ' +
-        'or pass --allow-placeholder-issuer to issue them anyway.\n',
-    );
+    const warning =
+      'warning: the invoices will be issued by the placeholder issuer "Your Company" with no address (there is no billctl.yaml here): ' +
+      'a customer cannot pay or book such an invoice. ' +
+      'Set issuer.name and issuer.address in billctl.yaml (billctl init --yes --issuer-name "…" --issuer-address "…" writes one), ' +
+      'or pass --allow-placeholder-issuer to issue them so on purpose.\n';
+    // Without a terminal and without --yes: refused, nothing issued.
+    const refused = await s.run(['invoice', 'generate', '--period', '2026-10', '--all', '--finalize', '--issue-date', '2026-11-01'], 2);
+    expect(refused.stderr.startsWith(warning)).toBe(true);
+    expect(refused.stderr).toContain('(despite the warning above)? Issued numbers are permanent. This needs confirmation, and there is no terminal to ask.');
     expect(await list(s)).toEqual([]);
+    // On a terminal the question names the warning; answering no issues nothing.
     await s.run(['invoice', 'generate', '--period', '2026-10', '--all']);
-    expect((await s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--yes'], 2)).stderr).toContain('placeholder issuer');
-    // A name but no address is refused too.
-    s.file('billctl.yaml', 'issuer:\n  name: "Acme Cloud Ltd"\n');
-    expect((await s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--yes'], 2)).stderr)
-      .toContain(`issued by issuer "Acme Cloud Ltd" with no address (see issuer in ${path.join(s.dir, 'billctl.yaml')})`);
+    const onTerminal = (argv: string[]) => cli([...argv, '--db', s.db], { cwd: s.dir, tty: true });
+    answers.confirms = [false];
+    const no = await onTerminal(['invoice', 'finalize', '--period', '2026-10', '--all', '--issue-date', '2026-11-01']);
+    expect(no.code).toBe(2);
+    expect(answers.asked).toEqual(['Finalize 1 invoice(s) of 2026-10 (despite the warning above)? Issued numbers are permanent.']);
+    expect(no.stderr).toContain('placeholder issuer "Your Company"');
     expect(await numbers(s)).toEqual([]);
-    await s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--issue-date', '2026-11-01', '--yes', '--allow-placeholder-issuer']);
+    // A name but no address is warned about too; --yes issues with the warning on stderr.
+    s.file('billctl.yaml', 'issuer:\n  name: "Acme Cloud Ltd"\n');
+    const done = await s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--issue-date', '2026-11-01', '--yes']);
+    expect(done.stderr).toContain(`warning: the invoices will be issued by issuer "Acme Cloud Ltd" with no address (see issuer in ${path.join(s.dir, 'billctl.yaml')})`);
     expect(await numbers(s)).toEqual(['INV-2026-000001']);
+    // On purpose: no warning.
+    await s.run(['tenant', 'add', 'beta', '--name', 'Beta SA', '--plan', 'pro']);
+    const quiet = await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'beta', '--finalize', '--issue-date', '2026-11-01', '--yes', '--allow-placeholder-issuer']);
+    expect(quiet.stderr).not.toContain('warning:');
+    expect(await numbers(s)).toEqual(['INV-2026-000001', 'INV-2026-000002']);
   });
 
-  it('refuses invoices to tenants with no name and no address (as an import makes them), unless --allow-incomplete-customer', async () => {
+  it('warns before issuing to tenants with no name and no address (as an import makes them), unless --allow-incomplete-customer', async () => {
     const s = await makeStore(await backend.fresh());
     await s.run(['tenant', 'add', 'acme', '--name', 'Acme GmbH', '--plan', 'pro']);
     await s.run(['tenant', 'add', 'bare', '--plan', 'pro']);
     await s.run(['import', s.file('r.csv', csvOf([
       ['z1', 'zed', '2026-10-10T00:00:00Z', 'completed', 'qwen-70b', '', 0, 10, 0],
-      // Created by the import too, but with nothing to bill in October: it never blocks the run.
+      // Created by the import too, but with nothing to bill in October: never named.
       ['i1', 'idle', '2026-09-10T00:00:00Z', 'completed', 'qwen-70b', '', 0, 10, 0],
     ]))]);
-    const refused = await s.run(['invoice', 'generate', '--period', '2026-10', '--all', '--finalize', '--issue-date', '2026-11-01', '--yes'], 2);
-    expect(refused.stderr).toBe(
-      'billctl: error: 2 tenants have no name and no address for the invoice: bare, zed (created by an import)\n' +
+    const refused = await s.run(['invoice', 'generate', '--period', '2026-10', '--all', '--finalize', '--issue-date', '2026-11-01'], 2);
+    expect(refused.stderr.split('\n')[0]).toBe(
+      'warning: 2 tenants have no name and no address for the invoice: bare, zed (created by an import). ' +
         'Give each its name and billing address, e.g. billctl tenant update bare --name "…" --address "…" (or billctl tenant import), ' +
-        'or pass --allow-incomplete-customer to issue them anyway.\n',
+        'or pass --allow-incomplete-customer to issue them so on purpose.',
     );
     expect(await list(s)).toEqual([]);
     await s.run(['tenant', 'update', 'zed', '--name', 'Zed Ltd', '--address', '1 Zed Road\\nLondon']);
     await s.run(['invoice', 'generate', '--period', '2026-10', '--all']);
-    expect((await s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--yes'], 2)).stderr).toContain('1 tenant has no name and no address for the invoice: bare\n');
-    // A name, or an address, is enough.
-    await s.run(['tenant', 'update', 'bare', '--address', 'Bare Street 1']);
-    await s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--issue-date', '2026-11-01', '--yes']);
+    const yes = await s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--issue-date', '2026-11-01', '--yes']);
+    expect(yes.stderr).toContain('warning: 1 tenant has no name and no address for the invoice: bare. ');
     expect((await list(s)).map((i) => [i.tenant_id, i.status])).toEqual([['acme', 'finalized'], ['bare', 'finalized'], ['zed', 'finalized']]);
-    // On purpose: allowed.
+    // A name, or an address, is enough; and on purpose, no warning.
     await s.run(['import', s.file('n.csv', csvOf([['n1', 'newbie', '2026-10-11T00:00:00Z', 'completed', 'qwen-70b', '', 0, 10, 0]]))]);
-    await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'newbie', '--finalize', '--issue-date', '2026-11-01', '--yes'], 2);
-    await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'newbie', '--finalize', '--issue-date', '2026-11-01', '--yes', '--allow-incomplete-customer']);
+    const quiet = await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'newbie', '--finalize', '--issue-date', '2026-11-01', '--yes', '--allow-incomplete-customer']);
+    expect(quiet.stderr).not.toContain('warning:');
     expect(await numbers(s)).toHaveLength(4);
   });
 
@@ -170,7 +180,9 @@ describeEachBackend('invoice guard rails', (backend) => {
     ]);
     expect(report.failed).toEqual([{ tenant_id: 'b', number: 'INV-2026-000002', error: 'INV-2026-000002 was issued, but its PDF could not be written: ENOSPC: no space left on device, write' }]);
     const table = await scenario('table');
-    expect(table.r.stderr).toBe(`${failure}wrote invoices/2026-10/INV-2026-000001.pdf\nwrote invoices/2026-10/INV-2026-000003.pdf\n`);
+    // PDFs are drawn on workers: the 'wrote' lines come in the order the drawings end.
+    expect(table.r.stderr.startsWith(failure)).toBe(true);
+    expect(table.r.stderr.slice(failure.length).split('\n').sort()).toEqual(['', 'wrote invoices/2026-10/INV-2026-000001.pdf', 'wrote invoices/2026-10/INV-2026-000003.pdf']);
     expect(table.r.stdout).toMatch(/INV-2026-000002 .* not written \(see failed\)/);
     // Run again once the disk has room: the missing PDF is drawn, nothing is issued twice.
     await table.s.run(['invoice', 'finalize', '--period', '2026-10', '--all', '--yes']);

@@ -6,7 +6,7 @@ import {
   requireInvoice, stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
 } from '../../app/invoices.js';
 import {
-  checkCustomers, checkIssuer, checkPeriodBegun, checkPeriodEnded, incompleteCustomer, type IssueOverrides,
+  checkPeriodBegun, checkPeriodEnded, customersWarning, incompleteCustomer, issuerWarning, type IssueOverrides,
 } from '../../app/invoice-guards.js';
 import { StoreRating } from '../../app/rating-service.js';
 import { requireTenant } from '../../app/tenants.js';
@@ -264,6 +264,18 @@ async function finalizeMany(
   await finalizer.finish();
 }
 
+/**
+ * The confirmation before issuing: the guard rails' warnings go to stderr in every case, and a
+ * question on a terminal names them first; a script has said --yes (without it there is no
+ * terminal to ask and the run is refused).
+ */
+async function confirmIssue(ctx: Context, warnings: readonly (string | undefined)[], question: string): Promise<void> {
+  const shown = warnings.filter((w): w is string => w !== undefined);
+  for (const w of shown) ctx.warn(w);
+  const caveat = shown.length === 0 ? '' : ` (despite the warning${shown.length === 1 ? '' : 's'} above)`;
+  await ctx.confirm(question.replace(/\?/, `${caveat}?`));
+}
+
 function overridesOf(opts: Record<string, unknown>): IssueOverrides {
   return {
     allowPlaceholderIssuer: opts.allowPlaceholderIssuer === true,
@@ -368,10 +380,12 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
     const now = ctx.clock.now();
     checkPeriodBegun(tenants, period, now, allow.allowOpenPeriod);
     if (opts.finalize === true) {
-      checkIssuer(await ctx.config(), allow.allowPlaceholderIssuer);
       checkPeriodEnded(tenants, period, now, allow.allowOpenPeriod);
-      if (!allow.allowIncompleteCustomer) checkCustomers(await wouldBeInvoiced(store, rating, tenants.filter(incompleteCustomer), period), false);
-      await ctx.confirm(`Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
+      const warnings = [
+        issuerWarning(await ctx.config(), allow.allowPlaceholderIssuer),
+        allow.allowIncompleteCustomer ? undefined : customersWarning(await wouldBeInvoiced(store, rating, tenants.filter(incompleteCustomer), period), false),
+      ];
+      await confirmIssue(ctx, warnings, `Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
     }
     const report: RunReport = { outcomes: [], removed: [], failed: [], warnings: [], finalized: [], pdfs: [] };
     // With --finalize each draft is issued as soon as it is made, and its PDF drawn on the workers
@@ -444,10 +458,9 @@ export async function finalizeCommand(ctx: Context, args: unknown[], opts: Recor
     if (drafts.length > 0) {
       const allow = overridesOf(opts);
       const tenants = await Promise.all([...new Set(drafts.map((d) => d.tenantId))].map((t) => requireTenant(store, t)));
-      checkIssuer(await ctx.config(), allow.allowPlaceholderIssuer);
       checkPeriodEnded(tenants, period, ctx.clock.now(), allow.allowOpenPeriod);
-      checkCustomers(tenants, allow.allowIncompleteCustomer);
-      await ctx.confirm(`Finalize ${drafts.length} invoice(s) of ${period}? Issued numbers are permanent.`);
+      const warnings = [issuerWarning(await ctx.config(), allow.allowPlaceholderIssuer), customersWarning(tenants, allow.allowIncompleteCustomer)];
+      await confirmIssue(ctx, warnings, `Finalize ${drafts.length} invoice(s) of ${period}? Issued numbers are permanent.`);
     }
     const unpriced = new Set<string>();
     for (const d of drafts) if ((await store.invoices.lines(d.id)).some((l) => l.unpriced)) unpriced.add(d.id);
