@@ -33,6 +33,8 @@ export interface Config {
   currency: string;
   issuer: Issuer;
   invoice: { prefix: string; firstNumber: number; out: string; template: string | null };
+  /** Credit note numbers: their own sequence per (prefix, year). */
+  creditNote: { prefix: string; firstNumber: number };
   stripe: { meters: MeterNames; expiryMarginHours: number };
   alerts: { spikeFactor: string; webhook: string | null };
 }
@@ -57,6 +59,7 @@ export function defaultConfig(): Config {
       footer: '',
     },
     invoice: { prefix: 'INV-', firstNumber: 1, out: 'invoices', template: null },
+    creditNote: { prefix: 'CN-', firstNumber: 1 },
     stripe: {
       meters: {
         gpu_seconds: 'billctl_gpu_seconds',
@@ -142,25 +145,31 @@ export function parseConfig(doc: unknown, file: string): Config {
       };
     }
   }
+  /** A number sequence's prefix and first number (invoice, credit_note). */
+  const numbering = (section: Record<string, unknown>, name: string, example: string, into: { prefix: string; firstNumber: number }) => {
+    const prefix = str(section.prefix, `${name}.prefix`);
+    if (prefix !== undefined) {
+      if (!/^[A-Za-z0-9_-]{0,16}$/.test(prefix)) problems.push(`${name}.prefix: letters, digits, - and _ only, at most 16 (like "${example}")`);
+      into.prefix = prefix;
+    }
+    if (section.first_number !== undefined) {
+      const n = Number(section.first_number);
+      if (!Number.isSafeInteger(n) || n < 1 || n > 999_999) problems.push(`${name}.first_number: a whole number from 1 to 999999`);
+      else into.firstNumber = n;
+    }
+  };
   if (doc.invoice !== undefined) {
     if (!isRecord(doc.invoice)) problems.push('invoice: must be a map (prefix, first_number, out, template)');
     else {
       const inv = doc.invoice;
-      const prefix = str(inv.prefix, 'invoice.prefix');
-      if (prefix !== undefined) {
-        if (!/^[A-Za-z0-9_-]{0,16}$/.test(prefix)) {
-          problems.push('invoice.prefix: letters, digits, - and _ only, at most 16 (like "INV-")');
-        }
-        config.invoice.prefix = prefix;
-      }
-      if (inv.first_number !== undefined) {
-        const n = Number(inv.first_number);
-        if (!Number.isSafeInteger(n) || n < 1 || n > 999_999) problems.push('invoice.first_number: a whole number from 1 to 999999');
-        else config.invoice.firstNumber = n;
-      }
+      numbering(inv, 'invoice', 'INV-', config.invoice);
       config.invoice.out = rel(str(inv.out, 'invoice.out')) ?? config.invoice.out;
       config.invoice.template = rel(str(inv.template, 'invoice.template')) ?? null;
     }
+  }
+  if (doc.credit_note !== undefined) {
+    if (!isRecord(doc.credit_note)) problems.push('credit_note: must be a map (prefix, first_number)');
+    else numbering(doc.credit_note, 'credit_note', 'CN-', config.creditNote);
   }
   if (doc.stripe !== undefined) {
     if (!isRecord(doc.stripe)) problems.push('stripe: must be a map');
@@ -194,6 +203,9 @@ export function parseConfig(doc: unknown, file: string): Config {
       }
       config.alerts.webhook = str(doc.alerts.webhook, 'alerts.webhook') ?? null;
     }
+  }
+  if (config.creditNote.prefix === config.invoice.prefix) {
+    problems.push(`credit_note.prefix: "${config.creditNote.prefix}" is the invoice prefix too; credit notes need a prefix of their own (like "CN-")`);
   }
   if (problems.length > 0) throw new ValidationError(file, problems);
   return config;

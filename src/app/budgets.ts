@@ -81,14 +81,19 @@ export function periodOption(v: unknown, flag = '--period'): Period | undefined 
 
 /** A budget amount: a decimal > 0 with at most the currency's minor digits. */
 export function parseBudgetAmount(text: string, currency: string): Decimal {
+  return parseAmount(text, currency, '--monthly');
+}
+
+/** An amount typed on the command line: a decimal > 0 with at most the currency's minor digits, at the currency's scale. */
+export function parseAmount(text: string, currency: string, flag: string): Decimal {
   const d = Decimal.tryParse(text.trim());
   const digits = currencyDigits(currency);
   if (d === undefined || !/^\d+(\.\d+)?$/.test(text.trim())) {
-    throw new UsageError(`--monthly: "${text}" is not an amount`, `Write it like 1000 or 250.50 (${currency}).`);
+    throw new UsageError(`${flag}: "${text}" is not an amount`, `Write it like 1000 or 250.50 (${currency}).`);
   }
-  if (d.sign() <= 0) throw new UsageError(`--monthly: the budget must be more than 0 (got ${text})`);
+  if (d.sign() <= 0) throw new UsageError(`${flag}: the amount must be more than 0 (got ${text})`);
   if (d.normalize().scale > digits) {
-    throw new UsageError(`--monthly: ${text} has more decimals than ${currency} has (${digits})`);
+    throw new UsageError(`${flag}: ${text} has more decimals than ${currency} has (${digits})`);
   }
   return d.round(digits);
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import {
   adjustedLineDescription, invoiceLineJson, invoiceTotals, lateUsageAdjustments, lineKey, orderInvoiceLines, type AdjustmentLine,
-  type InvoiceLine, type LineIdentity,
+  type CreditLine, type InvoiceLine, type LineIdentity,
 } from '../domain/invoice.js';
 import { Decimal, formatAmount } from '../domain/money.js';
 import { localDate, periodInterval, type Period } from '../domain/period.js';
@@ -19,6 +19,11 @@ import type { InvoiceRecord } from '../store/invoice-repo.js';
 import type { PdfJob as RenderJob } from '../pdf/render-pool.js';
 import type { Store } from '../store/store.js';
 import { addressLines, issuerFromConfig, type DailyCost, type InvoiceDocument, type InvoiceDocumentLine } from '../pdf/invoice-document.js';
+import { creditDescription, type CreditDraw } from '../domain/credits.js';
+import type { DrawRecord } from '../store/credit-repo.js';
+import type { PaymentRecord } from '../store/invoice-repo.js';
+import type { CreditNoteRecord } from '../store/credit-note-repo.js';
+import { dateOf, drawCredits, redrawDraft, redrawDrafts, sameDraws, type Audit } from './credits.js';
 
 /** What invoicing needs from rating: results, a fingerprint of the inputs, daily charges for the chart. */
 export interface RatingService {
@@ -38,8 +43,13 @@ export interface ComputedInvoice {
   period: Period;
   rated: RatedPeriod | null;
   adjustments: AdjustmentLine[];
+  /** The rated lines and adjustments, then the promotional credit lines drawn. */
   lines: InvoiceLine[];
   totals: ReturnType<typeof invoiceTotals>;
+  /** Every grant drawn (promotional and prepaid), in draw order. */
+  draws: CreditDraw[];
+  prepaidApplied: Decimal;
+  amountDue: Decimal;
   currency: string;
   fingerprints: Record<Period, string>;
 }
@@ -60,10 +70,13 @@ export interface GenerateOutcome {
 const ISSUED_KEY = '#issued';
 
 /**
- * Rates the period and every earlier issued period again (late usage) and assembles the lines.
- * Undefined when there is nothing to bill: no usage, no fee, no adjustment.
+ * Rates the period and every earlier issued period again (late usage), assembles the lines and
+ * draws the credits usable on `creditDate` (the issue date; a draft: today). Undefined when there
+ * is nothing to bill: no usage, no fee, no adjustment.
  */
-export async function computeInvoice(store: Store, rating: RatingService, tenant: Tenant, period: Period): Promise<ComputedInvoice | undefined> {
+export async function computeInvoice(
+  store: Store, rating: RatingService, tenant: Tenant, period: Period, creditDate: string,
+): Promise<ComputedInvoice | undefined> {
   let rated: RatedPeriod | null;
   try {
     rated = await rating.ratePeriod(tenant, period);
@@ -88,9 +101,10 @@ export async function computeInvoice(store: Store, rating: RatingService, tenant
   const lines = orderInvoiceLines(rated?.lines ?? [], adjustments);
   if (lines.length === 0) return undefined;
   const currency = rated?.currency ?? (await currencyOfAdjusted(store, tenant.id, adjustments));
+  const credited = await drawCredits(store, tenant.id, currency, lines, tenant.taxRate, creditDate);
   return {
-    tenant, period, rated, adjustments, lines, currency, fingerprints,
-    totals: invoiceTotals(lines, tenant.taxRate, currency),
+    tenant, period, rated, adjustments, currency, fingerprints,
+    lines: credited.lines, totals: credited.totals, draws: credited.draws, prepaidApplied: credited.prepaidApplied, amountDue: credited.amountDue,
   };
 }
 
@@ -106,8 +120,10 @@ function sameLines(a: readonly InvoiceLine[], b: readonly InvoiceLine[], currenc
   return j(a) === j(b);
 }
 
-/** Makes or remakes the draft of one tenant-period, in one transaction. */
-export async function generateDraft(store: Store, rating: RatingService, tenant: Tenant, period: Period, at: string): Promise<GenerateOutcome> {
+/** Makes or remakes the draft of one tenant-period, in one transaction; it draws the credits usable on `creditDate` (default: today). */
+export async function generateDraft(
+  store: Store, rating: RatingService, tenant: Tenant, period: Period, at: string, creditDate = dateOf(at),
+): Promise<GenerateOutcome> {
   return store.transaction(async () => {
     // A run beside this one making the same draft waits here, then finds it made.
     await store.invoices.lockTenant(tenant.id);
@@ -115,14 +131,15 @@ export async function generateDraft(store: Store, rating: RatingService, tenant:
     if (live && live.status !== 'draft') {
       return { tenantId: tenant.id, status: 'issued' as const, invoice: live, reason: `already ${live.status} as ${live.number}` };
     }
-    const computed = await computeInvoice(store, rating, tenant, period);
+    const computed = await computeInvoice(store, rating, tenant, period, creditDate);
     if (!computed) {
       if (live) await store.invoices.deleteDraft(live.id);
       return { tenantId: tenant.id, status: 'skipped' as const, reason: 'nothing to bill (no usage, no fee, no adjustment)' };
     }
     if (live && sameLines(await store.invoices.lines(live.id), computed.lines, computed.currency, period) &&
         live.totals.total.eq(computed.totals.total) && live.taxRate.eq(tenant.taxRate) && live.taxLabel === tenant.taxLabel &&
-        live.planId === (computed.rated?.plan.id ?? null) && live.planVersion === (computed.rated?.plan.catalogVersion ?? null)) {
+        live.planId === (computed.rated?.plan.id ?? null) && live.planVersion === (computed.rated?.plan.catalogVersion ?? null) &&
+        sameDraws(await store.credits.drawsOfInvoice(live.id), computed)) {
       return { tenantId: tenant.id, status: 'unchanged' as const, invoice: live };
     }
     const id = await store.invoices.saveDraft(
@@ -135,12 +152,15 @@ export async function generateDraft(store: Store, rating: RatingService, tenant:
         totals: computed.totals,
         taxRate: tenant.taxRate,
         taxLabel: tenant.taxLabel,
+        prepaidApplied: computed.prepaidApplied,
+        amountDue: computed.amountDue,
         fingerprints: computed.fingerprints,
         lines: computed.lines,
       },
       live?.id,
       at,
     );
+    await store.credits.setDraws(id, computed.draws);
     return { tenantId: tenant.id, status: live ? ('updated' as const) : ('created' as const), invoice: (await store.invoices.get(id))! };
   });
 }
@@ -196,10 +216,12 @@ export type FinalizeOutcome =
   | { status: 'removed'; tenantId: string; period: Period };
 
 /**
- * Issues a draft: remakes it from the current data (so the issued lines are never stale), takes
- * the next number of the (prefix, year) sequence, sets the issue and due dates and freezes the
- * document its PDF is drawn from. All in one transaction: a crash or a concurrent run leaves no
- * gap and no repeat. Returns undefined when another run issued it first.
+ * Issues a draft: remakes it from the current data (so the issued lines are never stale), draws
+ * the credits usable on the issue date, takes the next number of the (prefix, year) sequence,
+ * sets the issue and due dates and freezes the document its PDF is drawn from; its draws are then
+ * recorded (the grants' balances drop) and the tenant's other drafts draw again. All in one
+ * transaction, audit entries included: a crash or a concurrent run leaves no gap and no repeat.
+ * Returns undefined when another run issued it first.
  */
 export async function finalizeDraft(
   store: Store,
@@ -208,8 +230,7 @@ export async function finalizeDraft(
   invoiceId: string,
   issueDate: string,
   at: string,
-  /** Called inside the issuing transaction (the audit entry commits with the invoice). */
-  onIssued?: (invoice: InvoiceRecord) => Promise<void>,
+  audit: Audit,
 ): Promise<FinalizeOutcome | undefined> {
   return store.transaction(async () => {
     // The tenant first, then the invoice: the order generateDraft takes them in, so runs side by side never deadlock.
@@ -220,32 +241,54 @@ export async function finalizeDraft(
     if (!locked || locked.status !== 'draft') return undefined;
     const tenant = (await store.getTenant(locked.tenantId))!;
     // A draft is remade unless everything it was made from is unchanged (then remaking it would give the same lines).
+    // Its credits are drawn on the issue date: a grant that expired since the draft was made is not drawn.
     const current = await draftIsCurrent(store, rating, tenant, locked);
-    const remade = current ? { status: 'unchanged' as const, invoice: locked } : await generateDraft(store, rating, tenant, locked.period, at);
+    const remade = current
+      ? await redrawDraft(store, locked, issueDate, at).then((r) => ({ status: r.changed ? ('updated' as const) : ('unchanged' as const), invoice: r.invoice }))
+      : await generateDraft(store, rating, tenant, locked.period, at, issueDate);
     if (remade.status === 'skipped') return { status: 'removed' as const, tenantId: tenant.id, period: locked.period };
     const draft = remade.invoice!;
     // What the document needs is read before the number is taken: the sequence's row lock is held
     // from then until commit, and finalize runs side by side wait on it.
     const lines = await store.invoices.lines(draft.id);
+    const draws = await store.credits.drawsOfInvoice(draft.id);
     const daily = await rating.dailyCharges(tenant, draft.period);
     const before = await billedBefore(store, tenant.id, lines);
     const year = Number(issueDate.slice(0, 4));
     const seq = await store.invoices.nextNumber(config.invoice.prefix, year, config.invoice.firstNumber);
     const number = formatInvoiceNumber(config.invoice.prefix, year, seq);
     const dueDate = addDays(issueDate, tenant.netDays);
-    const doc = invoiceDocument({ ...draft, status: 'finalized', number, issueDate, dueDate }, lines, tenant, config, daily, before);
+    const doc = invoiceDocument({ ...draft, status: 'finalized', number, issueDate, dueDate }, lines, tenant, config, daily, before, await prepaidOf(store, draws));
     if (!(await store.invoices.issue(draft.id, {
       number, numberYear: year, numberSeq: seq, issueDate, dueDate, document: JSON.stringify(doc),
     }, at))) {
       throw new Error(`invoice ${draft.id} changed while it was being finalized`);
     }
     const invoice = (await store.invoices.get(draft.id))!;
-    await onIssued?.(invoice);
+    await audit('invoice finalize', { invoice: invoice.id, number, tenant: tenant.id, period: invoice.period, finalized: 1 });
+    for (const d of draws) {
+      await audit('credit draw', {
+        grant: d.grantId, invoice: invoice.id, number, tenant: tenant.id, kind: d.kind, amount: formatAmount(d.amount, invoice.currency),
+        currency: invoice.currency,
+      });
+    }
+    // The balances dropped: the tenant's other drafts draw what is left.
+    if (draws.length > 0) await redrawDrafts(store, tenant.id, at);
     return { status: 'issued' as const, invoice, regenerated: remade.status === 'updated' };
   });
 }
 
 // -- documents and PDFs ---------------------------------------------------------------------------
+
+/** The prepaid credits among an invoice's draws, named as the customer reads them. */
+async function prepaidOf(store: Store, draws: readonly DrawRecord[]): Promise<PrepaidApplied[]> {
+  const out: PrepaidApplied[] = [];
+  for (const d of draws) {
+    if (d.kind !== 'prepaid') continue;
+    out.push({ description: creditDescription((await store.credits.getGrant(d.grantId))!), amount: d.amount });
+  }
+  return out;
+}
 
 /** What the tenant-periods that adjustment lines correct had billed per line key before them. */
 export type BilledBefore = Map<string, { billed: bigint; amount: Decimal }>;
@@ -274,7 +317,7 @@ function customerDescription(l: InvoiceLine): string {
   return l.unpriced ? d.replace(` (${UNPRICED_MARK})`, '') : d;
 }
 
-function docLine(l: InvoiceLine, currency: string, before: BilledBefore): InvoiceDocumentLine {
+function docLine(l: Exclude<InvoiceLine, CreditLine>, currency: string, before: BilledBefore): InvoiceDocumentLine {
   const line: InvoiceDocumentLine = {
     kind: l.kind === 'adjustment' ? l.adjusts : l.kind,
     description: customerDescription(l),
@@ -296,14 +339,21 @@ function docLine(l: InvoiceLine, currency: string, before: BilledBefore): Invoic
   return line;
 }
 
+/** A prepaid credit an invoice draws, as the customer reads it beside the total. */
+export interface PrepaidApplied {
+  description: string;
+  amount: Decimal;
+}
+
 /** The PDF view model of an invoice (a draft's, or frozen into an issued invoice when it is issued). */
 export function invoiceDocument(
-  inv: Pick<InvoiceRecord, 'period' | 'status' | 'number' | 'issueDate' | 'dueDate' | 'currency' | 'totals' | 'taxRate' | 'taxLabel'>,
+  inv: Pick<InvoiceRecord, 'period' | 'status' | 'number' | 'issueDate' | 'dueDate' | 'currency' | 'totals' | 'taxRate' | 'taxLabel' | 'amountDue'>,
   lines: readonly InvoiceLine[],
   tenant: Tenant,
   config: Config,
   dailyCharges: DailyCost[],
   before: BilledBefore,
+  prepaid: readonly PrepaidApplied[],
 ): InvoiceDocument {
   const c = inv.currency;
   const groups = new Map<Period, { lines: InvoiceDocumentLine[]; total: Decimal }>();
@@ -329,7 +379,7 @@ export function invoiceDocument(
     issue_date: inv.issueDate,
     due_date: inv.dueDate,
     currency: c,
-    lines: lines.filter((l) => l.kind !== 'adjustment' && l.kind !== 'fee' && l.kind !== 'discount').map((l) => docLine(l, c, before)),
+    lines: lines.flatMap((l) => (l.kind === 'adjustment' || l.kind === 'fee' || l.kind === 'discount' || l.kind === 'credit' ? [] : [docLine(l, c, before)])),
     adjustments: [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([period, g]) => ({ period, lines: g.lines, total: formatAmount(g.total, c) })),
     charges: lines
@@ -349,8 +399,12 @@ export function invoiceDocument(
     period_dates: { first: localDate(tenant.timezone, start), last: localDate(tenant.timezone, end - 1), timezone: tenant.timezone },
     usage_subtotal: usage,
     period_total: formatAmount(t.fee.add(t.usage).sub(t.discount), c),
-    // Credits come later: until then the total is due (a PAID copy adds the payment).
-    amount_due: formatAmount(t.total, c),
+    ...(t.credits.isZero() ? {} : {
+      credits: lines.filter((l) => l.kind === 'credit').map((l) => ({ description: l.description, amount: formatAmount(l.amount, c) })),
+    }),
+    ...(prepaid.length === 0 ? {} : { prepaid: prepaid.map((p) => ({ description: p.description, amount: formatAmount(p.amount.neg(), c) })) }),
+    // What is due when it is issued: the total less prepaid credits (a PAID copy adds payments and credit notes).
+    amount_due: formatAmount(inv.amountDue, c),
   };
 }
 
@@ -369,18 +423,34 @@ export async function pdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string):
   return { what: inv.number, file, document: inv.document, outPath: path.resolve(cwd, file) };
 }
 
+/** What settled an issued invoice: its payments (reversed ones too) and the credit notes issued on it. */
+export interface Settlement {
+  payments: PaymentRecord[];
+  creditNotes: CreditNoteRecord[];
+}
+
+export async function settlementOf(store: Store, inv: InvoiceRecord): Promise<Settlement> {
+  return { payments: await store.invoices.payments(inv.id), creditNotes: await store.creditNotes.list({ invoiceId: inv.id }) };
+}
+
 /**
  * The stamped copy of an issued invoice voided or paid since (null for one that is neither): its
- * frozen document marked VOID, or PAID with the payment, and nothing left due, written beside
- * `issued` (the issued PDF, which itself never changes) as `<number>.void.pdf` or `<number>.paid.pdf`.
+ * frozen document marked VOID, or PAID with what settled it (the credit notes that lowered its
+ * amount due, then each payment) and nothing left due, written beside `issued` (the issued PDF,
+ * which itself never changes) as `<number>.void.pdf` or `<number>.paid.pdf`.
  */
-export function stampedJobOf(inv: InvoiceRecord, issued: PdfJob, cwd: string): PdfJob | null {
+export function stampedJobOf(inv: InvoiceRecord, issued: PdfJob, cwd: string, settled: Settlement): PdfJob | null {
   if (inv.status !== 'void' && inv.status !== 'paid') return null;
   const doc = JSON.parse(issued.document) as InvoiceDocument;
   doc.status = inv.status;
-  // Nothing is due on either: a void invoice is cancelled, a paid one settled by its payment.
-  if (inv.status === 'paid') doc.payments = [{ date: inv.paidDate!, amount: formatAmount(inv.totals.total.neg(), inv.currency) }];
-  doc.amount_due = formatAmount(Decimal.ZERO, inv.currency);
+  const c = inv.currency;
+  // Nothing is due on either: a void invoice is cancelled, a paid one settled.
+  if (inv.status === 'paid') {
+    const notes = settled.creditNotes.filter((n) => n.applied.sign() > 0);
+    if (notes.length > 0) doc.credit_notes = notes.map((n) => ({ number: n.number, date: n.issueDate, amount: formatAmount(n.applied.neg(), c) }));
+    doc.payments = settled.payments.filter((p) => p.reversedAt === null).map((p) => ({ date: p.date, amount: formatAmount(p.amount.neg(), c) }));
+  }
+  doc.amount_due = formatAmount(Decimal.ZERO, c);
   const file = `${issued.file.slice(0, -'.pdf'.length)}.${inv.status}.pdf`;
   return { what: `the ${inv.status.toUpperCase()} copy of ${inv.number}`, file, document: JSON.stringify(doc), outPath: path.resolve(cwd, file) };
 }
@@ -401,6 +471,7 @@ export async function draftJobOf(store: Store, rating: RatingService, config: Co
   const doc = invoiceDocument(
     { ...draft, status: 'draft', number: null, issueDate: null, dueDate: null },
     lines, tenant, config, await rating.dailyCharges(tenant, draft.period), await billedBefore(store, tenant.id, lines),
+    await prepaidOf(store, await store.credits.drawsOfInvoice(draft.id)),
   );
   const { draftPdfPath } = await import('../pdf/render-invoice.js');
   const file = draftPdfPath(outDir, draft.period, draft.id);
@@ -437,7 +508,7 @@ export async function drawPdfs(config: Config, jobs: readonly PdfJob[]): Promise
  */
 export async function writePdfs(store: Store, config: Config, inv: InvoiceRecord, outDir: string, cwd: string, at: string): Promise<{ pdf: string; stamped: string | null }> {
   const issued = await pdfJobOf(inv, outDir, cwd);
-  const stamped = stampedJobOf(inv, issued, cwd);
+  const stamped = stampedJobOf(inv, issued, cwd, await settlementOf(store, inv));
   await drawPdfs(config, stamped === null ? [issued] : [issued, stamped]);
   if (inv.pdf === null) await store.invoices.setPdf(inv.id, issued.file, at);
   return { pdf: issued.file, stamped: stamped?.file ?? null };
@@ -459,12 +530,15 @@ export function invoiceJson(inv: InvoiceRecord, lines?: readonly InvoiceLine[]):
     issue_date: inv.issueDate,
     due_date: inv.dueDate,
     pdf: inv.pdf,
+    amount_due: formatAmount(inv.amountDue, c),
+    paid_date: inv.paidDate,
   };
   if (lines) {
     out.tax_rate = inv.taxRate.toString();
     out.tax_label = inv.taxLabel;
     out.plan = inv.planId;
-    out.paid_date = inv.paidDate;
+    out.credits = formatAmount(inv.totals.credits, c);
+    out.prepaid_applied = formatAmount(inv.prepaidApplied, c);
     out.void_reason = inv.voidReason;
     out.lines = lines.map((l) => invoiceLineJson(l, inv.period, c));
   }
@@ -476,7 +550,7 @@ export function previewRecord(c: ComputedInvoice): InvoiceRecord {
   return {
     id: '', tenantId: c.tenant.id, period: c.period, status: 'draft', currency: c.currency,
     planId: c.rated?.plan.id ?? null, planVersion: c.rated?.plan.catalogVersion ?? null, totals: c.totals,
-    taxRate: c.tenant.taxRate, taxLabel: c.tenant.taxLabel, number: null, issueDate: null, dueDate: null, paidDate: null,
+    taxRate: c.tenant.taxRate, taxLabel: c.tenant.taxLabel, prepaidApplied: c.prepaidApplied, amountDue: c.amountDue, number: null, issueDate: null, dueDate: null, paidDate: null,
     voidReason: null, pdf: null, document: null, fingerprints: c.fingerprints, createdAt: '', updatedAt: '', finalizedAt: null,
   };
 }

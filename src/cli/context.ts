@@ -121,6 +121,11 @@ export class Context {
     await store.appendAudit({ at: this.nowIso(), actor: this.actor, command, details });
   }
 
+  /** The audit log of `store` as use cases write to it (src/app/credits.ts, `Audit`). */
+  auditor(store: Store): (command: string, details: Record<string, unknown>) => Promise<void> {
+    return (command, details) => this.audit(store, command, details);
+  }
+
   out(text: string): void {
     this.io.stdout.write(text);
   }

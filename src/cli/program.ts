@@ -7,6 +7,7 @@ import { addGlobalOptions, examples, type RunState } from './define.js';
 import { registerFoundation } from './registry/foundation.js';
 import { registerIngest } from './registry/ingest.js';
 import { registerInvoices } from './registry/invoices.js';
+import { registerCredits } from './registry/credits.js';
 import { registerOps } from './registry/ops.js';
 import { registerRating } from './registry/rating.js';
 import { registerStripe } from './registry/stripe.js';
@@ -43,6 +44,7 @@ export function buildProgram(state: RunState): Command {
   registerIngest(program, state);
   registerRating(program, state);
   registerInvoices(program, state);
+  registerCredits(program, state);
   registerStripe(program, state);
   registerOps(program, state);
 

@@ -16,6 +16,13 @@ export interface Column<R> {
   align?: 'left' | 'right';
 }
 
+/** Columns named and filled as the keys of JSON objects (null or absent is an empty cell); `right` aligns amounts. */
+export function jsonColumns(keys: readonly string[], right: readonly string[] = []): Column<Record<string, unknown>>[] {
+  return keys.map((k) => ({
+    header: k, value: (o) => (o[k] === null || o[k] === undefined ? '' : String(o[k])), align: right.includes(k) ? 'right' : 'left',
+  }));
+}
+
 export function makeChalk(color: boolean): ChalkInstance {
   return new Chalk({ level: color ? 1 : 0 });
 }

@@ -11,7 +11,7 @@ import {
 import { jsonWhole } from './quantity.js';
 import { compareIds } from './receipt.js';
 
-export type InvoiceLineKind = RatedLineKind | 'adjustment';
+export type InvoiceLineKind = RatedLineKind | 'adjustment' | 'credit';
 
 /** A correction, on a later invoice, of what an earlier finalized period billed for one line key. */
 export interface AdjustmentLine extends Omit<RatedLine, 'kind'> {
@@ -22,7 +22,15 @@ export interface AdjustmentLine extends Omit<RatedLine, 'kind'> {
   period: Period;
 }
 
-export type InvoiceLine = RatedLine | AdjustmentLine;
+/**
+ * A promotional credit drawn by the invoice (billing-rules.md, "Credits"): one negative line per
+ * grant, keyed by the grant's id, before tax. Not usage: late-usage re-rating never touches it.
+ */
+export interface CreditLine extends Omit<RatedLine, 'kind'> {
+  kind: 'credit';
+}
+
+export type InvoiceLine = RatedLine | AdjustmentLine | CreditLine;
 
 /** What identifies a line across ratings: (kind, key, catalog version); an adjustment counts as the kind it adjusts. */
 export interface LineIdentity {
@@ -43,7 +51,7 @@ export function lineKey(line: LineIdentity): string {
   return JSON.stringify([kind, line.key, line.catalogVersion]);
 }
 
-function effectiveKind(line: LineIdentity): RatedLineKind {
+function effectiveKind(line: LineIdentity): Exclude<InvoiceLineKind, 'adjustment'> {
   if (line.kind !== 'adjustment') return line.kind;
   if (line.adjusts === undefined || line.adjusts === null) throw new RangeError(`adjustment line ${line.key} has no "adjusts" kind`);
   return line.adjusts;
@@ -93,6 +101,8 @@ export function lateUsageAdjustments(input: LateUsageInput): AdjustmentLine[] {
   interface Sum { line: BilledLine; kind: RatedLineKind; description: string | undefined; used: bigint; included: bigint; billed: bigint; amount: Decimal }
   const billed = new Map<string, Sum>();
   for (const b of input.billed) {
+    // Credit lines are not usage: a re-rating never takes them back or adds to them.
+    if (b.kind === 'credit') continue;
     if (b.kind === 'adjustment' && b.period != null && b.period !== period) {
       // An adjustment of another period must never count against this one.
       throw new RangeError(`adjustment "${b.description}" is for ${b.period}, not ${period}`);
@@ -101,7 +111,7 @@ export function lateUsageAdjustments(input: LateUsageInput): AdjustmentLine[] {
     const s = billed.get(k);
     const original = b.kind === 'adjustment' ? undefined : b.description;
     if (s === undefined) {
-      billed.set(k, { line: b, kind: effectiveKind(b), description: original, used: b.used, included: b.included, billed: b.billed, amount: b.amount });
+      billed.set(k, { line: b, kind: effectiveKind(b) as RatedLineKind, description: original, used: b.used, included: b.included, billed: b.billed, amount: b.amount });
     } else {
       s.description ??= original;
       s.used += b.used;
@@ -181,7 +191,9 @@ export interface InvoiceTotals {
   discount: Decimal;
   /** Sum of adjustment lines (may be negative). */
   adjustments: Decimal;
-  /** fee + usage − discount + adjustments: the sum of the rounded lines. */
+  /** Promotional credits drawn, as a positive amount (credit lines carry them negative). */
+  credits: Decimal;
+  /** fee + usage − discount + adjustments − credits: the sum of the rounded lines. */
   subtotal: Decimal;
   /** subtotal × tax rate, rounded half up once. */
   tax: Decimal;
@@ -203,6 +215,7 @@ export function invoiceTotals(
   let usage = zero;
   let discount = zero;
   let adjustments = zero;
+  let credits = zero;
   for (const l of lines) {
     if (!l.amount.round(digits).eq(l.amount)) {
       throw new RangeError(`line amount ${l.amount} is not rounded to ${digits} digits (${currency})`);
@@ -224,18 +237,24 @@ export function invoiceTotals(
       case 'adjustment':
         adjustments = adjustments.add(amount);
         break;
+      case 'credit':
+        credits = credits.sub(amount);
+        break;
       default: {
         l.kind satisfies never;
         throw new Error(`unknown line kind ${String(l.kind)}`);
       }
     }
   }
-  const subtotal = fee.add(usage).sub(discount).add(adjustments);
+  const subtotal = fee.add(usage).sub(discount).add(adjustments).sub(credits);
   const tax = subtotal.mulDivRound(taxRate, 1n, digits);
-  return { fee, usage, discount, adjustments, subtotal, tax, total: subtotal.add(tax) };
+  return { fee, usage, discount, adjustments, credits, subtotal, tax, total: subtotal.add(tax) };
 }
 
-/** Invoice order of all lines: the period's own (fee, usage, discount), then adjustments by period, each period in rating order. */
+/**
+ * Invoice order of all lines: the period's own (fee, usage, discount), then adjustments by period,
+ * each period in rating order. Credit lines, drawn on these (src/domain/credits.ts), come last.
+ */
 export function orderInvoiceLines(own: readonly RatedLine[], adjustments: readonly AdjustmentLine[]): InvoiceLine[] {
   const byPeriod = [...adjustments].map((a, i) => ({ a, i }));
   // Stable by period: within a period, the order lateUsageAdjustments produced.

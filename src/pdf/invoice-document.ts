@@ -130,10 +130,36 @@ export interface InvoiceDocument {
   usage_subtotal?: string;
   /** The invoice's own period: fee + usage − discount (shown beside the adjustments' totals). */
   period_total?: string;
-  /** What the customer still owes: the total less `payments`. */
+  /** What the customer still owes: the total less `prepaid`, `credit_notes` and `payments`. */
   amount_due?: string;
-  /** Payments received (negative amounts): on a PAID copy, the payment. */
+  /** Payments received (negative amounts): on a PAID copy, each payment. */
   payments?: { date: string; amount: string }[];
+  /** Promotional credits drawn before tax (negative amounts), one per grant: "Credit: Launch promotion". */
+  credits?: { description: string; amount: string }[];
+  /** Prepaid credits applied after tax (negative amounts), one per grant. */
+  prepaid?: { description: string; amount: string }[];
+  /** On a PAID copy: the credit notes that lowered the amount due (negative amounts). */
+  credit_notes?: { number: string; date: string; amount: string }[];
+  /**
+   * Set on a credit note's document (the same layout, titled "Credit note"): the invoice it
+   * corrects, why, and its amounts (positive: what is credited).
+   */
+  credit_note?: CreditNoteSection;
+}
+
+/** What a credit note's document says beyond the invoice it shares its layout with. */
+export interface CreditNoteSection {
+  /** The corrected invoice. */
+  invoice: { number: string; issue_date: string; total: string };
+  reason: string;
+  /** The corrected invoice line's description, when the note corrects one line. */
+  line: string | null;
+  net: string;
+  tax: { label: string; rate: string; amount: string };
+  total: string;
+  /** What lowered the invoice's amount due, and what was added to the customer's credit balance. */
+  applied: string;
+  granted: string;
 }
 
 /** Address text as lines: split on line breaks, trimmed, blank lines dropped. */
@@ -211,6 +237,22 @@ export function invoiceDocumentProblems(doc: InvoiceDocument): string[] {
     check(DATE.test(p.date), `payments[${i}].date`, 'a date YYYY-MM-DD', p.date);
     amount(p.amount, `payments[${i}].amount`);
   });
+  (doc.credits ?? []).forEach((c, i) => amount(c.amount, `credits[${i}].amount`));
+  (doc.prepaid ?? []).forEach((c, i) => amount(c.amount, `prepaid[${i}].amount`));
+  (doc.credit_notes ?? []).forEach((n, i) => {
+    check(NUMBER.test(n.number), `credit_notes[${i}].number`, 'a credit note number', n.number);
+    check(DATE.test(n.date), `credit_notes[${i}].date`, 'a date YYYY-MM-DD', n.date);
+    amount(n.amount, `credit_notes[${i}].amount`);
+  });
+  const cn = doc.credit_note;
+  if (cn !== undefined) {
+    check(NUMBER.test(cn.invoice.number), 'credit_note.invoice.number', 'an invoice number', cn.invoice.number);
+    check(DATE.test(cn.invoice.issue_date), 'credit_note.invoice.issue_date', 'a date YYYY-MM-DD', cn.invoice.issue_date);
+    for (const [k, v] of [['invoice.total', cn.invoice.total], ['net', cn.net], ['tax.amount', cn.tax.amount], ['total', cn.total], ['applied', cn.applied], ['granted', cn.granted]] as const) {
+      amount(v, `credit_note.${k}`);
+    }
+    check(DECIMAL.test(cn.tax.rate), 'credit_note.tax.rate', 'a decimal rate like "0.19"', cn.tax.rate);
+  }
   amount(doc.subtotal, 'subtotal');
   amount(doc.tax.amount, 'tax.amount');
   check(DECIMAL.test(doc.tax.rate), 'tax.rate', 'a decimal rate like "0.19"', doc.tax.rate);

@@ -12,7 +12,7 @@ import { Canvas, type FontStyle } from './canvas.js';
 import { compressedFontProgram, endCompressed, type PdfStreamRef } from './fonts.js';
 import { chartModel, type ChartModel } from './chart.js';
 import { fillText, formatAmountText, formatMoney, formatPercent, formatQuantity, formatUnitPrice } from './format.js';
-import { invoiceDocumentProblems, type InvoiceDocument, type InvoiceDocumentLine } from './invoice-document.js';
+import { invoiceDocumentProblems, type CreditNoteSection, type InvoiceDocument, type InvoiceDocumentLine } from './invoice-document.js';
 import { readImage, type AdjustmentField, type BlockName, type LoadedTemplate, type TableColumn } from './template.js';
 import { makeDirectory } from '../make-directory.js';
 import { processAlive } from '../process-alive.js';
@@ -60,6 +60,11 @@ function issuerLogo(file: string): Buffer {
     logos.set(file, data);
   }
   return data;
+}
+
+/** What the document is: an invoice, or a credit note. */
+function documentTitle(doc: InvoiceDocument, t: LoadedTemplate): string {
+  return doc.credit_note === undefined ? t.texts.title : t.texts.credit_note_title;
 }
 
 /** The PDF's dates: the issue date, or for a draft the first day of its period, at 00:00 UTC. */
@@ -136,6 +141,11 @@ class InvoiceDrawing {
     return this.doc.number ?? this.t.texts.draft;
   }
 
+  /** "Invoice", or "Credit note" on a credit note's document. */
+  private get title(): string {
+    return documentTitle(this.doc, this.t);
+  }
+
   /** An amount with digit grouping. */
   private amount(a: string): string {
     return formatAmountText(a, this.t.format.amountThousands);
@@ -166,7 +176,7 @@ class InvoiceDrawing {
     const { sizes, colors, texts } = this.t;
     this.y = this.top;
     this.c.text(this.doc.issuer.name, this.left, this.y, 'regular', sizes.small, colors.muted, 'left', this.width / 2);
-    const running = fillText(texts.continued, { title: texts.title, number: this.number });
+    const running = fillText(texts.continued, { title: this.title, number: this.number });
     this.c.text(running, this.left, this.y, 'regular', sizes.small, colors.muted, 'right', this.width);
     this.y = this.continuedTop;
     this.repeatHeader?.();
@@ -264,7 +274,7 @@ class InvoiceDrawing {
     const titleX = this.left + this.leftColumn + 10;
     const titleW = this.right - titleX;
     let ry = this.y;
-    this.c.text(texts.title, titleX, ry, 'bold', sizes.title, colors.accent, 'right', titleW);
+    this.c.text(this.title, titleX, ry, 'bold', sizes.title, colors.accent, 'right', titleW);
     ry += this.lh(sizes.title);
     const stamp = this.stamp();
     const shown = stamp !== '' && this.doc.number !== null ? `${this.number} · ${stamp}` : this.number;
@@ -309,8 +319,10 @@ class InvoiceDrawing {
     );
     const boxX = this.left + this.leftColumn + 10;
     const boxW = this.right - boxX;
-    const rows: [string, string][] = [[texts.number, this.number]];
+    const cn = d.credit_note;
+    const rows: [string, string][] = [[cn === undefined ? texts.number : texts.credit_note_number, this.number]];
     if (d.issue_date !== null) rows.push([texts.issue_date, d.issue_date]);
+    if (cn !== undefined) rows.push([texts.corrects, cn.invoice.number], [texts.invoice_date, cn.invoice.issue_date]);
     if (d.due_date !== null) rows.push([texts.due_date, d.due_date]);
     if (d.net_days !== undefined) {
       rows.push([texts.payment_terms, d.net_days === 0 ? texts.due_on_receipt : fillText(texts.net_days, { days: String(d.net_days) })]);
@@ -435,10 +447,21 @@ class InvoiceDrawing {
     this.y += GAP;
   }
 
-  /** The plan fee, the period's usage, the usage subtotal and the discount (with its base). */
+  /** The plan fee, the period's usage, the usage subtotal and the discount (with its base); on a credit note, what it credits. */
   private lines(): void {
     const { texts, colors, columns } = this.t;
     const d = this.doc;
+    const cn = d.credit_note;
+    if (cn !== undefined) {
+      // Two columns: what is credited, and the amount (the quantity columns would stay empty).
+      const amountCol = columns.find((c) => c.field === 'amount');
+      const descCol = columns.find((c) => c.field === 'description');
+      const two = amountCol && descCol ? [{ ...descCol, width: this.width - amountCol.width }, amountCol] : columns;
+      const note = cn.line === null ? '' : fillText(texts.credit_note_reason, { reason: cn.reason });
+      const rows = [this.summaryRow(two, cn.line ?? cn.reason, this.amount(cn.net))];
+      this.table('lines', true, fillText(texts.credit_note_heading, { number: cn.invoice.number }), note, two, rows);
+      return;
+    }
     const fees = d.charges.filter((c) => c.kind === 'fee');
     const discounts = d.charges.filter((c) => c.kind === 'discount');
     const rows: Cell[][] = fees.map((c) => this.summaryRow(columns, c.description, this.amount(c.amount)));
@@ -467,21 +490,42 @@ class InvoiceDrawing {
     });
   }
 
+  /** The totals of a credit note: net, tax, total credited, and where the credit went. */
+  private creditNoteTotals(cn: CreditNoteSection): { label: string; value: string; strong?: boolean }[] {
+    const { texts } = this.t;
+    const rows: { label: string; value: string; strong?: boolean }[] = [
+      { label: texts.credit_note_net, value: this.amount(cn.net) },
+      { label: fillText(texts.tax, { label: cn.tax.label, rate: formatPercent(cn.tax.rate) }), value: this.amount(cn.tax.amount) },
+      { label: fillText(texts.credit_note_total, { currency: this.doc.currency }), value: this.money(cn.total), strong: true },
+      { label: fillText(texts.credit_note_applied, { number: cn.invoice.number }), value: this.amount(cn.applied) },
+    ];
+    if (!/^0(\.0+)?$/.test(cn.granted)) rows.push({ label: texts.credit_note_granted, value: this.amount(cn.granted) });
+    return rows;
+  }
+
   /** The totals block: its rows (labels wrapped beside their values) and its height. */
   private totalsLayout(): { rows: TotalsRow[]; height: number; lh: number } {
     const { sizes, texts } = this.t;
     const d = this.doc;
     const rows: { label: string; value: string; strong?: boolean }[] = [];
-    if (d.period_total !== undefined && d.adjustments.length > 0) {
-      rows.push({ label: fillText(texts.period_total, { period: d.period }), value: this.amount(d.period_total) });
-      for (const g of d.adjustments) {
-        if (g.total !== undefined) rows.push({ label: fillText(texts.adjustments_total, { period: g.period }), value: this.amount(g.total) });
+    const credits = d.credits ?? [];
+    if (d.credit_note !== undefined) rows.push(...this.creditNoteTotals(d.credit_note));
+    else {
+      // The period's charges, each corrected period and each credit: the lines the subtotal adds up.
+      if (d.period_total !== undefined && (d.adjustments.length > 0 || credits.length > 0)) {
+        rows.push({ label: fillText(texts.period_total, { period: d.period }), value: this.amount(d.period_total) });
+        for (const g of d.adjustments) {
+          if (g.total !== undefined) rows.push({ label: fillText(texts.adjustments_total, { period: g.period }), value: this.amount(g.total) });
+        }
       }
+      for (const c of credits) rows.push({ label: c.description, value: this.amount(c.amount) });
+      rows.push({ label: texts.subtotal, value: this.amount(d.subtotal) });
+      rows.push({ label: fillText(texts.tax, { label: d.tax.label, rate: formatPercent(d.tax.rate) }), value: this.amount(d.tax.amount) });
+      rows.push({ label: fillText(texts.total, { currency: d.currency }), value: this.money(d.total), strong: true });
     }
-    rows.push({ label: texts.subtotal, value: this.amount(d.subtotal) });
-    rows.push({ label: fillText(texts.tax, { label: d.tax.label, rate: formatPercent(d.tax.rate) }), value: this.amount(d.tax.amount) });
-    rows.push({ label: fillText(texts.total, { currency: d.currency }), value: this.money(d.total), strong: true });
-    if (d.amount_due !== undefined) {
+    if (d.amount_due !== undefined && d.credit_note === undefined) {
+      for (const p of d.prepaid ?? []) rows.push({ label: p.description, value: this.amount(p.amount) });
+      for (const n of d.credit_notes ?? []) rows.push({ label: fillText(texts.credit_note_row, { number: n.number, date: n.date }), value: this.amount(n.amount) });
       for (const p of d.payments ?? []) rows.push({ label: fillText(texts.paid_on, { date: p.date }), value: this.amount(p.amount) });
       rows.push({ label: fillText(texts.amount_due, { currency: d.currency }), value: this.money(d.amount_due), strong: true });
     }
@@ -575,7 +619,8 @@ class InvoiceDrawing {
   /** The payment block's instructions, wrapped, and its height (0 without instructions). */
   private paymentLayout(): { lines: string[]; height: number } {
     const { sizes } = this.t;
-    const text = this.doc.payment_instructions.trim();
+    // A credit note asks for no payment.
+    const text = this.doc.credit_note === undefined ? this.doc.payment_instructions.trim() : '';
     if (text === '') return { lines: [], height: 0 };
     const lines = this.c.wrap(text, 'regular', sizes.body, this.width);
     return { lines, height: this.lh(sizes.heading) + 4 + lines.length * this.lh(sizes.body) + GAP };
@@ -666,7 +711,7 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
     // No default font: pdfkit would parse Helvetica's metrics for every document, unused.
     font: '',
     info: {
-      Title: `${template.texts.title} ${doc.number ?? template.texts.draft}`,
+      Title: `${documentTitle(doc, template)} ${doc.number ?? template.texts.draft}`,
       Author: doc.issuer.name,
       Creator: 'billctl',
       Producer: 'billctl',

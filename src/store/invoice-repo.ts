@@ -3,7 +3,7 @@
  * sequences. Shared SQL for both databases; the one dialect difference (row locks) is below.
  */
 import { Decimal } from '../domain/money.js';
-import type { AdjustmentLine, BilledLine, InvoiceLine, InvoiceTotals } from '../domain/invoice.js';
+import type { AdjustmentLine, BilledLine, CreditLine, InvoiceLine, InvoiceTotals } from '../domain/invoice.js';
 import type { Period } from '../domain/period.js';
 import type { RatedLineKind, Unit } from '../domain/rating.js';
 import { toNumber, toStringOrNull, type Row, type SqlDriver, type SqlValue } from './sql.js';
@@ -25,6 +25,10 @@ export interface InvoiceRecord {
   totals: InvoiceTotalsRecord;
   taxRate: Decimal;
   taxLabel: string;
+  /** Prepaid credits applied (after tax): they lower the amount due, not the total. */
+  prepaidApplied: Decimal;
+  /** Total − prepaid credits applied − credit notes − payments, never below 0 (0 on a void invoice). */
+  amountDue: Decimal;
   number: string | null;
   issueDate: string | null;
   dueDate: string | null;
@@ -49,8 +53,48 @@ export interface DraftInput {
   totals: InvoiceTotalsRecord;
   taxRate: Decimal;
   taxLabel: string;
+  prepaidApplied: Decimal;
+  amountDue: Decimal;
   fingerprints: Record<Period, string>;
   lines: InvoiceLine[];
+}
+
+/** A payment recorded against an issued invoice (`invoice mark-paid`); a reversed one (`mark-unpaid`) never counts. */
+export interface PaymentRecord {
+  id: string;
+  invoiceId: string;
+  amount: Decimal;
+  /** The day the payment arrived. */
+  date: string;
+  recordedAt: string;
+  reversedAt: string | null;
+}
+
+/** What `invoice aging` reads of an issued invoice. */
+export interface ReceivableRow {
+  id: string;
+  tenantId: string;
+  currency: string;
+  status: InvoiceStatus;
+  total: Decimal;
+  prepaidApplied: Decimal;
+  issueDate: string;
+  dueDate: string;
+  /** When it was voided (an instant), on a void invoice. */
+  voidedAt: string | null;
+}
+
+/** What `report tax` reads of an issued invoice. */
+export interface TaxedInvoiceRow {
+  id: string;
+  number: string;
+  tenantId: string;
+  currency: string;
+  taxLabel: string;
+  taxRate: Decimal;
+  subtotal: Decimal;
+  tax: Decimal;
+  issueDate: string;
 }
 
 export interface InvoiceFilter {
@@ -144,11 +188,13 @@ function invoiceRow(r: Row): InvoiceRecord {
     planId: toStringOrNull(r.plan),
     planVersion: toStringOrNull(r.plan_version),
     totals: {
-      fee: dec(r.fee), usage: dec(r.usage), discount: dec(r.discount), adjustments: dec(r.adjustments),
+      fee: dec(r.fee), usage: dec(r.usage), discount: dec(r.discount), adjustments: dec(r.adjustments), credits: dec(r.credits),
       subtotal: dec(r.subtotal), tax: dec(r.tax), total: dec(r.total),
     },
     taxRate: dec(r.tax_rate),
     taxLabel: String(r.tax_label),
+    prepaidApplied: dec(r.prepaid_applied),
+    amountDue: dec(r.amount_due),
     number: toStringOrNull(r.number),
     issueDate: toStringOrNull(r.issue_date),
     dueDate: toStringOrNull(r.due_date),
@@ -180,6 +226,7 @@ function lineRow(r: Row): InvoiceLine {
   if (String(r.kind) === 'adjustment') {
     return { ...base, kind: 'adjustment', adjusts: String(r.adjusts) as RatedLineKind, period: String(r.period) } satisfies AdjustmentLine;
   }
+  if (String(r.kind) === 'credit') return { ...base, kind: 'credit' } satisfies CreditLine;
   return { ...base, kind: String(r.kind) as RatedLineKind };
 }
 
@@ -204,8 +251,24 @@ export interface InvoiceRepo {
   lockTenant(tenantId: string): Promise<void>;
   /** Marks a draft issued; false when it was not a draft any more. */
   issue(id: string, fields: IssueFields, at: string): Promise<boolean>;
-  markPaid(id: string, date: string, at: string): Promise<boolean>;
+  /** Voids a finalized invoice (nothing is due on it any more); false when it was not finalized. */
   markVoid(id: string, reason: string, at: string): Promise<boolean>;
+  addPayment(invoiceId: string, amount: Decimal, date: string, at: string): Promise<string>;
+  /** The invoice's payments, oldest first, reversed ones included. */
+  payments(invoiceId: string): Promise<PaymentRecord[]>;
+  /** Reverses a payment; false when it already was. */
+  reversePayment(paymentId: string, at: string): Promise<boolean>;
+  /**
+   * Records an issued invoice's amount due after a payment or a credit note, and its status with
+   * it (paid, with the date it became paid, or finalized); false when it is not finalized or paid.
+   */
+  settle(id: string, s: { status: 'finalized' | 'paid'; amountDue: Decimal; paidDate: string | null }, at: string): Promise<boolean>;
+  /** Invoices issued on or before `date` (void ones too: they may have been owed then). */
+  issuedUpTo(date: string): Promise<ReceivableRow[]>;
+  /** Payments not reversed that arrived on or before `date`. */
+  paymentsUpTo(date: string): Promise<{ invoiceId: string; amount: Decimal }[]>;
+  /** Invoices issued from `from` to `to` (inclusive) that are not void. */
+  taxedBetween(from: string, to: string): Promise<TaxedInvoiceRow[]>;
   setPdf(id: string, pdf: string, at: string): Promise<void>;
   /** Ids of the tenant's issued (finalized or paid) invoices, oldest first. */
   issuedIds(tenantId: string): Promise<string[]>;
@@ -218,6 +281,18 @@ export interface InvoiceRepo {
   billedLines(tenantId: string, period: Period): Promise<BilledLine[]>;
   /** The fingerprint recorded when `period` was last billed on an issued invoice (own or adjustment). */
   lastBilledFingerprint(tenantId: string, period: Period): Promise<string | undefined>;
+}
+
+/**
+ * Takes the next number of a gapless (prefix, year) sequence kept in `table` (invoice_sequences,
+ * credit_note_sequences). Called inside the issuing transaction, so a rollback returns the number;
+ * the row lock the UPDATE takes holds until commit, so runs side by side never take one twice.
+ */
+export async function takeNextNumber(db: SqlDriver, table: 'invoice_sequences' | 'credit_note_sequences', prefix: string, year: number, firstNumber: number): Promise<number> {
+  await db.run(`INSERT INTO ${table} (prefix, year, next) VALUES (?, ?, ?) ON CONFLICT (prefix, year) DO NOTHING`, [prefix, year, firstNumber]);
+  // One atomic step: the row lock it takes holds until the transaction ends, so numbers never repeat.
+  const row = await db.get<Row>(`UPDATE ${table} SET next = next + 1 WHERE prefix = ? AND year = ? RETURNING next - 1 AS taken`, [prefix, year]);
+  return toNumber(row!.taken);
 }
 
 export class SqlInvoiceRepo implements InvoiceRepo {
@@ -272,14 +347,16 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     const t = d.totals;
     const values: SqlValue[] = [
       d.currency, d.planId, d.planVersion, t.fee.toString(), t.usage.toString(), t.discount.toString(), t.adjustments.toString(),
-      t.subtotal.toString(), t.tax.toString(), t.total.toString(), d.taxRate.toString(), d.taxLabel, JSON.stringify(d.fingerprints), at,
+      t.credits.toString(), t.subtotal.toString(), t.tax.toString(), t.total.toString(), d.taxRate.toString(), d.taxLabel,
+      d.prepaidApplied.toString(), d.amountDue.toString(), JSON.stringify(d.fingerprints), at,
     ];
     let id: number;
     if (existingDraftId !== undefined) {
       id = Number(existingDraftId);
       const n = await this.db.run(
         `UPDATE invoices SET currency = ?, plan = ?, plan_version = ?, fee = ?, usage = ?, discount = ?, adjustments = ?,
-           subtotal = ?, tax = ?, total = ?, tax_rate = ?, tax_label = ?, fingerprints = ?, updated_at = ?
+           credits = ?, subtotal = ?, tax = ?, total = ?, tax_rate = ?, tax_label = ?, prepaid_applied = ?, amount_due = ?,
+           fingerprints = ?, updated_at = ?
          WHERE id = ? AND status = 'draft'`,
         [...values, id],
       );
@@ -288,8 +365,8 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     } else {
       const row = await this.db.get<Row>(
         `INSERT INTO invoices (tenant_id, period, status, currency, plan, plan_version, fee, usage, discount, adjustments,
-           subtotal, tax, total, tax_rate, tax_label, fingerprints, updated_at, created_at)
-         VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+           credits, subtotal, tax, total, tax_rate, tax_label, prepaid_applied, amount_due, fingerprints, updated_at, created_at)
+         VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
         [d.tenantId, d.period, ...values, at],
       );
       id = toNumber(row!.id);
@@ -300,6 +377,7 @@ export class SqlInvoiceRepo implements InvoiceRepo {
 
   async deleteDraft(id: string): Promise<void> {
     await this.db.run('DELETE FROM invoice_lines WHERE invoice_id = ?', [Number(id)]);
+    await this.db.run('DELETE FROM credit_draws WHERE invoice_id = ?', [Number(id)]);
     await this.db.run("DELETE FROM invoices WHERE id = ? AND status = 'draft'", [Number(id)]);
   }
 
@@ -317,16 +395,8 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     await this.db.get<Row>(`SELECT id FROM tenants WHERE id = ?${this.forUpdate}`, [tenantId]);
   }
 
-  async nextNumber(prefix: string, year: number, firstNumber: number): Promise<number> {
-    await this.db.run('INSERT INTO invoice_sequences (prefix, year, next) VALUES (?, ?, ?) ON CONFLICT (prefix, year) DO NOTHING', [
-      prefix, year, firstNumber,
-    ]);
-    // One atomic step: the row lock it takes holds until the transaction ends, so numbers never repeat.
-    const row = await this.db.get<Row>(
-      'UPDATE invoice_sequences SET next = next + 1 WHERE prefix = ? AND year = ? RETURNING next - 1 AS taken',
-      [prefix, year],
-    );
-    return toNumber(row!.taken);
+  nextNumber(prefix: string, year: number, firstNumber: number): Promise<number> {
+    return takeNextNumber(this.db, 'invoice_sequences', prefix, year, firstNumber);
   }
 
   async issue(id: string, f: IssueFields, at: string): Promise<boolean> {
@@ -338,20 +408,70 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     return n === 1;
   }
 
-  async markPaid(id: string, date: string, at: string): Promise<boolean> {
+  async markVoid(id: string, reason: string, at: string): Promise<boolean> {
     const n = await this.db.run(
-      "UPDATE invoices SET status = 'paid', paid_date = ?, updated_at = ? WHERE id = ? AND status = 'finalized'",
-      [date, at, Number(id)],
+      "UPDATE invoices SET status = 'void', void_reason = ?, voided_at = ?, amount_due = '0', updated_at = ? WHERE id = ? AND status = 'finalized'",
+      [reason, at, at, Number(id)],
     );
     return n === 1;
   }
 
-  async markVoid(id: string, reason: string, at: string): Promise<boolean> {
+  async addPayment(invoiceId: string, amount: Decimal, date: string, at: string): Promise<string> {
+    const row = await this.db.get<Row>(
+      'INSERT INTO invoice_payments (invoice_id, amount, paid_on, recorded_at) VALUES (?, ?, ?, ?) RETURNING id',
+      [Number(invoiceId), amount.toString(), date, at],
+    );
+    return String(row!.id);
+  }
+
+  async payments(invoiceId: string): Promise<PaymentRecord[]> {
+    const rows = await this.db.all<Row>('SELECT * FROM invoice_payments WHERE invoice_id = ? ORDER BY id', [Number(invoiceId)]);
+    return rows.map((r) => ({
+      id: String(r.id), invoiceId: String(r.invoice_id), amount: dec(r.amount), date: String(r.paid_on),
+      recordedAt: String(r.recorded_at), reversedAt: toStringOrNull(r.reversed_at),
+    }));
+  }
+
+  async reversePayment(paymentId: string, at: string): Promise<boolean> {
+    return (await this.db.run('UPDATE invoice_payments SET reversed_at = ? WHERE id = ? AND reversed_at IS NULL', [at, Number(paymentId)])) === 1;
+  }
+
+  async settle(id: string, s: { status: 'finalized' | 'paid'; amountDue: Decimal; paidDate: string | null }, at: string): Promise<boolean> {
     const n = await this.db.run(
-      "UPDATE invoices SET status = 'void', void_reason = ?, voided_at = ?, updated_at = ? WHERE id = ? AND status = 'finalized'",
-      [reason, at, at, Number(id)],
+      "UPDATE invoices SET status = ?, amount_due = ?, paid_date = ?, updated_at = ? WHERE id = ? AND status IN ('finalized', 'paid')",
+      [s.status, s.amountDue.toString(), s.paidDate, at, Number(id)],
     );
     return n === 1;
+  }
+
+  async issuedUpTo(date: string): Promise<ReceivableRow[]> {
+    const rows = await this.db.all<Row>(
+      `SELECT id, tenant_id, currency, status, total, prepaid_applied, issue_date, due_date, voided_at FROM invoices
+       WHERE status IN ('finalized', 'paid', 'void') AND issue_date <= ?`,
+      [date],
+    );
+    return rows.map((r) => ({
+      id: String(r.id), tenantId: String(r.tenant_id), currency: String(r.currency), status: String(r.status) as InvoiceStatus,
+      total: dec(r.total), prepaidApplied: dec(r.prepaid_applied), issueDate: String(r.issue_date), dueDate: String(r.due_date),
+      voidedAt: toStringOrNull(r.voided_at),
+    }));
+  }
+
+  async paymentsUpTo(date: string): Promise<{ invoiceId: string; amount: Decimal }[]> {
+    const rows = await this.db.all<Row>('SELECT invoice_id, amount FROM invoice_payments WHERE paid_on <= ? AND reversed_at IS NULL', [date]);
+    return rows.map((r) => ({ invoiceId: String(r.invoice_id), amount: dec(r.amount) }));
+  }
+
+  async taxedBetween(from: string, to: string): Promise<TaxedInvoiceRow[]> {
+    const rows = await this.db.all<Row>(
+      `SELECT id, number, tenant_id, currency, tax_label, tax_rate, subtotal, tax, issue_date FROM invoices
+       WHERE status IN ('finalized', 'paid') AND issue_date >= ? AND issue_date <= ? ORDER BY id`,
+      [from, to],
+    );
+    return rows.map((r) => ({
+      id: String(r.id), number: String(r.number), tenantId: String(r.tenant_id), currency: String(r.currency), taxLabel: String(r.tax_label),
+      taxRate: dec(r.tax_rate), subtotal: dec(r.subtotal), tax: dec(r.tax), issueDate: String(r.issue_date),
+    }));
   }
 
   async setPdf(id: string, pdf: string, at: string): Promise<void> {
@@ -375,7 +495,7 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     const rows = await this.db.all<Row>(
       `SELECT l.* FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id
        WHERE i.tenant_id = ? AND i.status IN ('finalized', 'paid') AND l.period = ?
-         AND (l.kind = 'adjustment' OR i.period = ?)
+         AND (l.kind = 'adjustment' OR i.period = ?) AND l.kind <> 'credit'
        ORDER BY i.id, l.seq`,
       [tenantId, period, period],
     );

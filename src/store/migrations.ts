@@ -14,6 +14,7 @@ import { ALERT_MIGRATION_SQL } from './alert-repo.js';
 import { BUDGET_MIGRATION_SQL } from './budget-repo.js';
 import type { Dialect } from './sql.js';
 import { USAGE_CACHE_MIGRATION_SQL } from './usage-cache-repo.js';
+import { RECEIVABLES_MIGRATION_SQL } from './credit-repo.js';
 
 export interface Migration {
   version: number;
@@ -223,6 +224,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 10,
     name: "a tenant's tax id and purchase order number, for its invoices",
     sql: 'ALTER TABLE tenants ADD COLUMN tax_id TEXT; ALTER TABLE tenants ADD COLUMN po_number TEXT;',
+  },
+  {
+    version: 11,
+    name: 'credits, credit notes and payments',
+    sql: RECEIVABLES_MIGRATION_SQL,
   },
 ];
 

@@ -10,6 +10,8 @@ import { SqlInvoiceRepo, type InvoiceRepo } from './invoice-repo.js';
 import { SqlLedgerRepo, type LedgerRepo } from './ledger-repo.js';
 import { SqlBudgetRepo, type BudgetRepo } from './budget-repo.js';
 import { SqlAlertRepo, type AlertRepo } from './alert-repo.js';
+import { SqlCreditRepo, type CreditRepo } from './credit-repo.js';
+import { SqlCreditNoteRepo, type CreditNoteRepo } from './credit-note-repo.js';
 import type { LockRepo } from './lock-repo.js';
 import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
@@ -46,6 +48,8 @@ export abstract class SqlStore implements Store {
   readonly usageCache: UsageCacheRepo;
   readonly budgets: BudgetRepo;
   readonly alerts: AlertRepo;
+  readonly credits: CreditRepo;
+  readonly creditNotes: CreditNoteRepo;
 
   constructor(readonly db: SqlDriver) {
     this.invoices = new SqlInvoiceRepo(db);
@@ -53,6 +57,8 @@ export abstract class SqlStore implements Store {
     this.usageCache = new SqlUsageCacheRepo(db);
     this.budgets = new SqlBudgetRepo(db);
     this.alerts = new SqlAlertRepo(db);
+    this.credits = new SqlCreditRepo(db);
+    this.creditNotes = new SqlCreditNoteRepo(db);
   }
 
   get dialect() {

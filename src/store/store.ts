@@ -15,6 +15,8 @@ import type { LockRepo } from './lock-repo.js';
 import type { UsageCacheRepo } from './usage-cache-repo.js';
 import type { BudgetRepo } from './budget-repo.js';
 import type { AlertRepo } from './alert-repo.js';
+import type { CreditRepo } from './credit-repo.js';
+import type { CreditNoteRepo } from './credit-note-repo.js';
 
 export interface MigrationOutcome {
   from: number;
@@ -81,6 +83,10 @@ export interface Store {
   readonly budgets: BudgetRepo;
   /** Fired alerts and their webhook outbox; counts for metrics. */
   readonly alerts: AlertRepo;
+  /** Credit grants and their draws. */
+  readonly credits: CreditRepo;
+  /** Credit notes and their number sequences. */
+  readonly creditNotes: CreditNoteRepo;
 
   /**
    * Creates or upgrades the schema; running it again is a no-op. `to` stops at an older version

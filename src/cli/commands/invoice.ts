@@ -1,10 +1,11 @@
-/** invoice preview | generate | finalize | list | show | pdf | void | mark-paid */
+/** invoice preview | generate | finalize | list | show | pdf | void | mark-paid | mark-unpaid */
 import fs from 'node:fs';
 import path from 'node:path';
 import {
   computeInvoice, draftJobOf, drawPdfs, finalizeDraft, generateDraft, invoiceJson, isDraftCurrent, pdfJobOf, previewRecord, recordedPdfJobOf,
-  requireInvoice, stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
+  requireInvoice, settlementOf, stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
 } from '../../app/invoices.js';
+import { checkVoidable, planPayment, recordPayment, reverseLastPayment, voidInvoice } from '../../app/settlement.js';
 import {
   checkPeriodBegun, checkPeriodEnded, customersWarning, incompleteCustomer, issuerWarning, type IssueOverrides,
 } from '../../app/invoice-guards.js';
@@ -21,7 +22,7 @@ import type { Store } from '../../store/store.js';
 import type { Config } from '../../config.js';
 import type { PdfRenderer } from '../../pdf/render-pool.js';
 import type { Context } from '../context.js';
-import type { Column } from '../render.js';
+import { jsonColumns, type Column } from '../render.js';
 
 export function periodFlag(v: unknown, flag = '--period'): Period {
   const p = String(v ?? '');
@@ -29,13 +30,14 @@ export function periodFlag(v: unknown, flag = '--period'): Period {
   return p;
 }
 
-function dateFlag(v: unknown, flag: string): string {
+export function dateFlag(v: unknown, flag: string): string {
   const d = String(v);
   if (parseDate(d) === undefined) throw new UsageError(`${flag}: "${d}" is not a date`, 'Write it as YYYY-MM-DD.');
   return d;
 }
 
-async function outDir(ctx: Context, opts: Record<string, unknown>): Promise<string> {
+/** Where PDFs go: --out, else invoice.out of billctl.yaml (shown relative to here when inside it). */
+export async function outDir(ctx: Context, opts: Record<string, unknown>): Promise<string> {
   if (opts.out !== undefined) return String(opts.out);
   // invoice.out from billctl.yaml is absolute (relative to that file); shown relative to here when inside it.
   const out = (await ctx.config()).invoice.out;
@@ -51,6 +53,7 @@ const LIST_COLUMNS: Column<InvoiceRecord>[] = [
   { header: 'period', value: (i) => i.period },
   { header: 'status', value: (i) => i.status },
   { header: 'total', value: (i) => `${formatAmount(i.totals.total, i.currency)} ${i.currency}`, align: 'right' },
+  { header: 'amount due', value: (i) => formatAmount(i.amountDue, i.currency), align: 'right' },
   { header: 'issued', value: (i) => i.issueDate },
   { header: 'due', value: (i) => i.dueDate },
 ];
@@ -62,15 +65,13 @@ async function invoiceRows(ctx: Context, list: readonly InvoiceRecord[]): Promis
   else await ctx.rows(json, jsonColumns(INVOICE_KEYS), json);
 }
 
-const INVOICE_KEYS = ['id', 'number', 'tenant_id', 'period', 'status', 'currency', 'subtotal', 'tax', 'total', 'issue_date', 'due_date', 'pdf'];
+const INVOICE_KEYS = [
+  'id', 'number', 'tenant_id', 'period', 'status', 'currency', 'subtotal', 'tax', 'total', 'issue_date', 'due_date', 'pdf', 'amount_due', 'paid_date',
+];
 const LINE_KEYS = [
   'kind', 'adjusts', 'key', 'catalog_version', 'period', 'description', 'used', 'included', 'billed', 'unit', 'unit_price', 'unit_size', 'amount',
 ];
 
-/** CSV columns named and filled as the JSON keys (null or absent is an empty cell). */
-function jsonColumns(keys: readonly string[]): Column<Record<string, unknown>>[] {
-  return keys.map((k) => ({ header: k, value: (o) => (o[k] === null || o[k] === undefined ? '' : String(o[k])) }));
-}
 
 async function showInvoice(ctx: Context, store: Store, inv: InvoiceRecord, lines = undefined as Awaited<ReturnType<Store['invoices']['lines']>> | undefined): Promise<void> {
   const ls = lines ?? (await store.invoices.lines(inv.id));
@@ -101,9 +102,11 @@ async function showInvoice(ctx: Context, store: Store, inv: InvoiceRecord, lines
   ]);
   if (ctx.format === 'table') {
     const t = inv.totals;
+    const prepaid = inv.prepaidApplied.isZero() ? '' : `  prepaid credit -${formatAmount(inv.prepaidApplied, c)}`;
     ctx.out(
       `subtotal ${formatAmount(t.subtotal, c)}  ${inv.taxLabel} ${inv.taxRate} = ${formatAmount(t.tax, c)}  ` +
-        `total ${formatAmount(t.total, c)} ${c}\n`,
+        `total ${formatAmount(t.total, c)} ${c}${prepaid}  amount due ${formatAmount(inv.amountDue, c)} ${c}` +
+        `${inv.paidDate ? `  paid ${inv.paidDate}` : ''}\n`,
     );
   }
 }
@@ -117,7 +120,7 @@ export async function previewCommand(ctx: Context, _args: unknown[], opts: Recor
   return ctx.withStore(async (store) => {
     const tenant = await requireTenant(store, String(opts.tenant));
     const rating = await loadRating(store, opts.allowUnpriced === true);
-    const computed = await computeInvoice(store, rating, tenant, period);
+    const computed = await computeInvoice(store, rating, tenant, period, formatUtcDate(ctx.clock.now()));
     if (!computed) {
       if (ctx.format === 'json') await ctx.record([], null);
       else ctx.out(`${tenant.id} ${period}: nothing to bill (no usage, no fee, no adjustment)\n`);
@@ -199,8 +202,7 @@ class Finalizer {
     const { ctx, store, report } = this;
     this.periods.add(d.period);
     try {
-      const done = await finalizeDraft(store, this.ratingFor(d), this.config, d.id, this.issueDate, ctx.nowIso(), (inv) =>
-        ctx.audit(store, 'invoice finalize', { invoice: inv.id, number: inv.number, tenant: d.tenantId, period: d.period, finalized: 1 }));
+      const done = await finalizeDraft(store, this.ratingFor(d), this.config, d.id, this.issueDate, ctx.nowIso(), ctx.auditor(store));
       if (!done) return; // another run issued it first
       if (done.status === 'removed') {
         ctx.notice(`${d.tenantId} ${d.period}: remade from the current data, the draft had nothing left to bill and was removed`);
@@ -285,19 +287,19 @@ function overridesOf(opts: Record<string, unknown>): IssueOverrides {
 }
 
 /** Of these tenants, those that a run would issue an invoice to (a draft or something to bill, and none issued yet). */
-async function wouldBeInvoiced(store: Store, rating: StoreRating, tenants: readonly Tenant[], period: Period): Promise<Tenant[]> {
+async function wouldBeInvoiced(store: Store, rating: StoreRating, tenants: readonly Tenant[], period: Period, today: string): Promise<Tenant[]> {
   const out: Tenant[] = [];
   for (const t of tenants) {
     const live = await store.invoices.findLive(t.id, period);
-    if (live !== undefined ? live.status === 'draft' : await hasSomethingToBill(store, rating, t, period)) out.push(t);
+    if (live !== undefined ? live.status === 'draft' : await hasSomethingToBill(store, rating, t, period, today)) out.push(t);
   }
   return out;
 }
 
 /** A tenant whose rating fails (unpriced usage, say) is reported by the run itself, not here. */
-async function hasSomethingToBill(store: Store, rating: StoreRating, t: Tenant, period: Period): Promise<boolean> {
+async function hasSomethingToBill(store: Store, rating: StoreRating, t: Tenant, period: Period, today: string): Promise<boolean> {
   try {
-    return (await computeInvoice(store, rating, t, period)) !== undefined;
+    return (await computeInvoice(store, rating, t, period, today)) !== undefined;
   } catch (err) {
     if (err instanceof RatingError) return false;
     throw err;
@@ -383,7 +385,7 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
       checkPeriodEnded(tenants, period, now, allow.allowOpenPeriod);
       const warnings = [
         issuerWarning(await ctx.config(), allow.allowPlaceholderIssuer),
-        allow.allowIncompleteCustomer ? undefined : customersWarning(await wouldBeInvoiced(store, rating, tenants.filter(incompleteCustomer), period), false),
+        allow.allowIncompleteCustomer ? undefined : customersWarning(await wouldBeInvoiced(store, rating, tenants.filter(incompleteCustomer), period, formatUtcDate(now)), false),
       ];
       await confirmIssue(ctx, warnings, `Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
     }
@@ -540,9 +542,9 @@ export async function pdfCommand(ctx: Context, args: unknown[], opts: Record<str
  * After an invoice is voided or paid: its stamped copy (VOID, PAID) beside the issued PDF. The
  * change is committed by then, so a copy that cannot be written is a warning (exit 3), not a failure.
  */
-async function writeStampedCopy(ctx: Context, inv: InvoiceRecord): Promise<{ file: string | null; code: number }> {
+async function writeStampedCopy(ctx: Context, store: Store, inv: InvoiceRecord): Promise<{ file: string | null; code: number }> {
   const config = await ctx.config();
-  const job = stampedJobOf(inv, await recordedPdfJobOf(inv, await outDir(ctx, {}), ctx.io.cwd), ctx.io.cwd);
+  const job = stampedJobOf(inv, await recordedPdfJobOf(inv, await outDir(ctx, {}), ctx.io.cwd), ctx.io.cwd, await settlementOf(store, inv));
   if (job === null) return { file: null, code: ExitCode.ok };
   try {
     await drawPdfs(config, [job]);
@@ -559,19 +561,10 @@ export async function voidCommand(ctx: Context, args: unknown[], opts: Record<st
   if (reason === '') throw new UsageError('--reason is required: say why the invoice is void');
   return ctx.withStore(async (store) => {
     const inv = await requireInvoice(store, String(args[0]));
-    if (inv.status === 'draft') {
-      throw new UsageError(`invoice ${inv.id} is a draft: a draft is not voided, it is regenerated or left unissued`);
-    }
-    if (inv.status !== 'finalized') throw new UsageError(`invoice ${inv.number} is ${inv.status}; only a finalized, unpaid invoice can be voided`);
+    await checkVoidable(store, inv);
     await ctx.confirm(`Void invoice ${inv.number} (${inv.tenantId} ${inv.period})? Its number stays used.`);
-    const done = await store.transaction(async () => {
-      if (!(await store.invoices.markVoid(inv.id, reason, ctx.nowIso()))) return false;
-      await ctx.audit(store, 'invoice void', { invoice: inv.id, number: inv.number, reason, voided: 1 });
-      return true;
-    });
-    if (!done) throw new UsageError(`invoice ${inv.number} changed meanwhile; look at it again`);
-    const after = (await store.invoices.get(inv.id))!;
-    const copy = await writeStampedCopy(ctx, after);
+    const after = await voidInvoice(store, inv.id, reason, ctx.nowIso(), ctx.auditor(store));
+    const copy = await writeStampedCopy(ctx, store, after);
     if (ctx.format === 'json') await ctx.record([], { ...invoiceJson(after), stamped_pdf: copy.file });
     else ctx.out(`${after.number} is void: ${reason}\n${copy.file === null ? '' : `${copy.file}\n`}`);
     return copy.code;
@@ -580,29 +573,51 @@ export async function voidCommand(ctx: Context, args: unknown[], opts: Record<st
 
 export async function markPaidCommand(ctx: Context, args: unknown[], opts: Record<string, unknown>): Promise<number> {
   const date = opts.date === undefined ? formatUtcDate(ctx.clock.now()) : dateFlag(opts.date, '--date');
+  const amount = opts.amount === undefined ? undefined : String(opts.amount);
   return ctx.withStore(async (store) => {
     const inv = await requireInvoice(store, String(args[0]));
-    if (inv.status !== 'finalized') {
-      throw new UsageError(`invoice ${inv.number ?? inv.id} is ${inv.status}; only a finalized invoice can be marked paid`);
-    }
-    if (date < inv.issueDate!) {
-      throw new UsageError(
-        `--date ${date} is before ${inv.number}'s issue date ${inv.issueDate}: an invoice is paid after it is issued`,
-        `Give the day the payment arrived: billctl invoice mark-paid ${inv.number} --date YYYY-MM-DD (${inv.issueDate} or later)`,
-      );
-    }
-    // Nothing marks an invoice unpaid again: on a terminal, ask first (scripts without one go on, as they always have).
-    await ctx.confirmOnTerminal(`Mark invoice ${inv.number} (${inv.tenantId} ${inv.period}, ${formatAmount(inv.totals.total, inv.currency)} ${inv.currency}) paid on ${date}?`);
-    const done = await store.transaction(async () => {
-      if (!(await store.invoices.markPaid(inv.id, date, ctx.nowIso()))) return false;
-      await ctx.audit(store, 'invoice mark-paid', { invoice: inv.id, number: inv.number, date, paid: 1 });
-      return true;
-    });
-    if (!done) throw new UsageError(`invoice ${inv.number} changed meanwhile; look at it again`);
-    const after = (await store.invoices.get(inv.id))!;
-    const copy = await writeStampedCopy(ctx, after);
+    const plan = planPayment(inv, date, amount);
+    const c = inv.currency;
+    // On a terminal, ask first (scripts without one go on, as they always have; mark-unpaid undoes a mistake).
+    await ctx.confirmOnTerminal(
+      plan.settles
+        ? `Mark invoice ${inv.number} (${inv.tenantId} ${inv.period}, ${formatAmount(inv.amountDue, c)} ${c}) paid on ${date}?`
+        : `Record a payment of ${formatAmount(plan.amount, c)} ${c} on ${date} for invoice ${inv.number} (${inv.tenantId} ${inv.period}, ${formatAmount(inv.amountDue, c)} ${c} due)?`,
+    );
+    const after = await recordPayment(store, inv.id, date, amount, ctx.nowIso(), ctx.auditor(store));
+    const copy = await writeStampedCopy(ctx, store, after);
     if (ctx.format === 'json') await ctx.record([], { ...invoiceJson(after), stamped_pdf: copy.file });
-    else ctx.out(`${after.number} paid on ${date}\n${copy.file === null ? '' : `${copy.file}\n`}`);
+    else if (after.status === 'paid') ctx.out(`${after.number} paid on ${after.paidDate}\n${copy.file === null ? '' : `${copy.file}\n`}`);
+    else ctx.out(`${after.number}: ${formatAmount(plan.amount, c)} ${c} received on ${date}; ${formatAmount(after.amountDue, c)} ${c} still due\n`);
     return copy.code;
+  });
+}
+
+export async function markUnpaidCommand(ctx: Context, args: unknown[]): Promise<number> {
+  return ctx.withStore(async (store) => {
+    const inv = await requireInvoice(store, String(args[0]));
+    const last = (await store.invoices.payments(inv.id)).filter((p) => p.reversedAt === null).pop();
+    if (last !== undefined) {
+      await ctx.confirmOnTerminal(`Undo the payment of ${formatAmount(last.amount, inv.currency)} ${inv.currency} on ${last.date} recorded for invoice ${inv.number}?`);
+    }
+    const done = await reverseLastPayment(store, inv.id, ctx.nowIso(), ctx.auditor(store));
+    const after = done.invoice;
+    const c = after.currency;
+    // The PAID copy no longer says what happened: it goes (the issued PDF stays as it is).
+    let removed: string | null = null;
+    if (inv.status === 'paid' && after.status !== 'paid') {
+      const issued = await recordedPdfJobOf(after, await outDir(ctx, {}), ctx.io.cwd);
+      const paidCopy = `${issued.outPath.slice(0, -'.pdf'.length)}.paid.pdf`;
+      if (fs.existsSync(paidCopy)) {
+        fs.rmSync(paidCopy);
+        removed = `${issued.file.slice(0, -'.pdf'.length)}.paid.pdf`;
+      }
+    }
+    if (ctx.format === 'json') await ctx.record([], { ...invoiceJson(after), removed_pdf: removed });
+    else {
+      ctx.out(`${after.number}: the payment of ${formatAmount(done.amount, c)} ${c} on ${done.date} is undone; ${formatAmount(after.amountDue, c)} ${c} due\n`);
+      if (removed !== null) ctx.notice(`removed ${removed}`);
+    }
+    return 0;
   });
 }

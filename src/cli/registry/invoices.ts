@@ -1,11 +1,11 @@
-/** invoice preview | generate | finalize | list | show | pdf | void | mark-paid */
+/** invoice preview | generate | finalize | list | show | pdf | void | mark-paid | mark-unpaid | credit-note | aging */
 import type { Command } from 'commander';
 import { group, leaf, type RunState } from '../define.js';
 
 const load = async () => import('../commands/invoice.js');
 
 export function registerInvoices(program: Command, state: RunState): void {
-  const invoice = group(program, 'invoice', 'enterprise invoices: drafts, gapless numbers, PDFs, paid and void', [
+  const invoice = group(program, 'invoice', 'enterprise invoices: drafts, gapless numbers, PDFs, payments, credit notes, aging', [
     'billctl invoice generate --period 2026-10 --all',
     'billctl invoice finalize --period 2026-10 --all --yes',
   ]);
@@ -62,8 +62,30 @@ export function registerInvoices(program: Command, state: RunState): void {
   leaf(invoice, state, 'void <number>', 'void a finalized invoice (its number stays used; a VOID copy of its PDF is written beside it)', [
     'billctl invoice void INV-2026-000007 --reason "wrong billing address" --yes',
   ], async () => ({ run: (await load()).voidCommand })).option('--reason <text>', 'why (required)');
-  leaf(invoice, state, 'mark-paid <number>', 'record that a finalized invoice was paid (asks on a terminal; a PAID copy of its PDF is written beside it)', [
+  leaf(invoice, state, 'mark-paid <number>', 'record a payment of a finalized invoice, whole or in part (asks on a terminal; once nothing is due it is paid, and a PAID copy of its PDF is written beside it)', [
     'billctl invoice mark-paid INV-2026-000001 --date 2026-11-20',
+    'billctl invoice mark-paid INV-2026-000001 --date 2026-11-20 --amount 100.00   # a partial payment',
     'billctl invoice mark-paid INV-2026-000001 --date 2026-11-20 --yes   # no question on a terminal',
-  ], async () => ({ run: (await load()).markPaidCommand })).option('--date <YYYY-MM-DD>', 'payment date, on or after the issue date (default: today, UTC)');
+  ], async () => ({ run: (await load()).markPaidCommand }))
+    .option('--date <YYYY-MM-DD>', 'payment date, on or after the issue date (default: today, UTC)')
+    .option('--amount <amount>', 'what arrived, at most the amount due (default: the whole amount due)');
+  leaf(invoice, state, 'mark-unpaid <number>', 'undo the last payment recorded on an invoice (a mistaken mark-paid): it is owed again', [
+    'billctl invoice mark-unpaid INV-2026-000001',
+    'billctl invoice mark-unpaid INV-2026-000001 --format json',
+  ], async () => ({ run: (await load()).markUnpaidCommand }));
+  leaf(invoice, state, 'credit-note <number>', 'issue a credit note on a finalized invoice: tax at its rate, a number of its own (CN-YYYY-NNNNNN), a PDF beside the invoice\'s', [
+    'billctl invoice credit-note INV-2026-000001 --amount 50 --reason "outage on 2026-10-12"',
+    'billctl invoice credit-note INV-2026-000001 --amount 6.60 --reason "wrong output token price" --line 4',
+    'billctl invoice credit-note INV-2026-000001 --amount 20 --reason "goodwill" --issue-date 2026-11-30 --format json',
+  ], async () => ({ run: (await import('../commands/credit-note.js')).issueCommand }))
+    .requiredOption('--amount <amount>', 'the net amount credited (tax is added at the invoice\'s rate)')
+    .requiredOption('--reason <text>', 'why: printed on the credit note')
+    .option('--line <n>', 'the invoice line it corrects, numbered from 1 as invoice show lists them')
+    .option('--issue-date <YYYY-MM-DD>', 'its issue date, on or after the invoice\'s (default: today, UTC)')
+    .option('--out <dir>', 'where its PDF goes (default ./invoices)');
+  leaf(invoice, state, 'aging', 'what is owed: unpaid amounts due per tenant by days past the due date (current, 1-30, 31-60, 61-90, 90+), totals per currency', [
+    'billctl invoice aging',
+    'billctl invoice aging --as-of 2026-12-31 --format csv > aging-2026-12.csv',
+  ], async () => ({ run: (await import('../commands/receivables.js')).agingCommand }))
+    .option('--as-of <YYYY-MM-DD>', 'as it stood at the end of this day: payments and credit notes up to it (default: today, UTC)');
 }
