@@ -14,10 +14,12 @@ import { writeCsv, type CsvColumn, type CsvSink } from '../export/csv-writer.js'
 import type { InvoiceFilter } from '../store/invoice-repo.js';
 import type { Store } from '../store/store.js';
 import { invoiceJson } from './invoices.js';
+import { grantJson } from './credits.js';
+import { creditNoteJson } from './credit-notes.js';
 import type { StoreRating } from './rating-service.js';
 import { usageReport, type UsageGroupBy, type UsageRow } from './usage.js';
 
-export const EXPORT_KINDS = ['receipts', 'usage', 'invoices', 'lines'] as const;
+export const EXPORT_KINDS = ['receipts', 'usage', 'invoices', 'lines', 'credits', 'credit-notes'] as const;
 export type ExportKind = (typeof EXPORT_KINDS)[number];
 
 /** Far enough before and after any receipt (ms). */
@@ -133,6 +135,8 @@ export const INVOICE_COLUMNS: readonly CsvColumn<Json>[] = [
   { header: 'issue_date', type: 'date', value: j('issue_date') },
   { header: 'due_date', type: 'date', value: j('due_date') },
   { header: 'pdf', type: 'text', value: j('pdf') },
+  { header: 'amount_due', type: 'amount', value: j('amount_due') },
+  { header: 'paid_date', type: 'date', value: j('paid_date') },
 ];
 
 export const LINE_COLUMNS: readonly CsvColumn<Json>[] = [
@@ -173,4 +177,58 @@ export async function exportLines(store: Store, sink: CsvSink, filter: InvoiceFi
     }
   }
   return writeCsv(sink, LINE_COLUMNS, rows());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credit grants and credit notes: the keys of `credit list --format json` and `credit-note list`
+
+export const CREDIT_COLUMNS: readonly CsvColumn<Json>[] = [
+  { header: 'id', type: 'quantity', value: j('id') },
+  { header: 'tenant_id', type: 'text', value: j('tenant_id') },
+  { header: 'kind', type: 'text', value: j('kind') },
+  { header: 'name', type: 'text', value: j('name') },
+  { header: 'currency', type: 'text', value: j('currency') },
+  { header: 'amount', type: 'amount', value: j('amount') },
+  { header: 'drawn', type: 'amount', value: j('drawn') },
+  { header: 'balance', type: 'amount', value: j('balance') },
+  { header: 'start', type: 'date', value: j('start') },
+  { header: 'expires', type: 'date', value: j('expires') },
+  { header: 'status', type: 'text', value: j('status') },
+  { header: 'revoked_at', type: 'timestamp', value: j('revoked_at') },
+  { header: 'created_at', type: 'timestamp', value: j('created_at') },
+];
+
+export const CREDIT_NOTE_COLUMNS: readonly CsvColumn<Json>[] = [
+  { header: 'id', type: 'quantity', value: j('id') },
+  { header: 'number', type: 'text', value: j('number') },
+  { header: 'invoice_number', type: 'text', value: j('invoice_number') },
+  { header: 'tenant_id', type: 'text', value: j('tenant_id') },
+  { header: 'period', type: 'date', value: j('period') },
+  { header: 'issue_date', type: 'date', value: j('issue_date') },
+  { header: 'currency', type: 'text', value: j('currency') },
+  { header: 'net', type: 'amount', value: j('net') },
+  { header: 'tax', type: 'amount', value: j('tax') },
+  { header: 'total', type: 'amount', value: j('total') },
+  { header: 'tax_rate', type: 'amount', value: j('tax_rate') },
+  { header: 'tax_label', type: 'text', value: j('tax_label') },
+  { header: 'reason', type: 'text', value: j('reason') },
+  { header: 'line', type: 'quantity', value: j('line') },
+  { header: 'line_description', type: 'text', value: j('line_description') },
+  { header: 'applied', type: 'amount', value: j('applied') },
+  { header: 'granted', type: 'amount', value: j('granted') },
+  { header: 'pdf', type: 'text', value: j('pdf') },
+];
+
+export async function exportCredits(store: Store, sink: CsvSink, filter: { tenantId?: string; today: string }): Promise<number> {
+  async function* rows(): AsyncGenerator<Json> {
+    for (const g of await store.credits.listGrants({ tenantId: filter.tenantId })) yield grantJson(g, filter.today);
+  }
+  return writeCsv(sink, CREDIT_COLUMNS, rows());
+}
+
+export async function exportCreditNotes(store: Store, sink: CsvSink, filter: { tenantId?: string; period?: Period }): Promise<number> {
+  async function* rows(): AsyncGenerator<Json> {
+    for (const n of await store.creditNotes.list(filter)) yield creditNoteJson(n);
+  }
+  return writeCsv(sink, CREDIT_NOTE_COLUMNS, rows());
 }

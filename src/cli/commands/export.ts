@@ -1,9 +1,10 @@
-/** export receipts|usage|invoices|lines [--period P] [--tenant T] [--out FILE|-] [--excel] */
+/** export receipts|usage|invoices|lines|credits|credit-notes [--period P] [--tenant T] [--out FILE|-] [--excel] */
 import path from 'node:path';
 import { periodOption, currentPeriod } from '../../app/budgets.js';
 import {
-  EXPORT_KINDS, countReceipts, exportInvoices, exportLines, exportReceipts, exportUsage, type ExportKind,
+  EXPORT_KINDS, countReceipts, exportCreditNotes, exportCredits, exportInvoices, exportLines, exportReceipts, exportUsage, type ExportKind,
 } from '../../app/export.js';
+import { dateOf } from '../../app/credits.js';
 import { StoreRating } from '../../app/rating-service.js';
 import { requireTenant } from '../../app/tenants.js';
 import { USAGE_GROUPS, type UsageGroupBy } from '../../app/usage.js';
@@ -12,6 +13,10 @@ import { ExitCode, UsageError } from '../../errors.js';
 import { INVOICE_STATUSES, type InvoiceStatus } from '../../store/invoice-repo.js';
 import type { Context } from '../context.js';
 import { startProgress } from '../progress.js';
+
+const EXPORTED: Record<ExportKind, string> = {
+  receipts: 'receipts', usage: 'usage rows', invoices: 'invoices', lines: 'invoice lines', credits: 'credit grants', 'credit-notes': 'credit notes',
+};
 
 export async function run(ctx: Context, args: unknown[], opts: Record<string, unknown>): Promise<number> {
   const kind = String(args[0]) as ExportKind;
@@ -26,6 +31,9 @@ export async function run(ctx: Context, args: unknown[], opts: Record<string, un
   const status = opts.status as InvoiceStatus | undefined;
   if (status !== undefined && (!['invoices', 'lines'].includes(kind) || !INVOICE_STATUSES.includes(status))) {
     throw new UsageError(!['invoices', 'lines'].includes(kind) ? '--status applies to export invoices and lines only' : `--status: "${status}" is not one of ${INVOICE_STATUSES.join(', ')}`);
+  }
+  if (kind === 'credits' && period !== undefined) {
+    throw new UsageError('--period does not apply to export credits: grants belong to no period', 'Export them all, or one tenant\'s: billctl export credits --tenant acme');
   }
   const out = String(opts.out ?? '-');
   const dest = out === '-' ? '-' : path.resolve(ctx.io.cwd, out);
@@ -70,12 +78,22 @@ export async function run(ctx: Context, args: unknown[], opts: Record<string, un
         rows = kind === 'invoices' ? await exportInvoices(store, sink, filter) : await exportLines(store, sink, filter);
         break;
       }
+      case 'credits': {
+        const sink = await openCsvSink(dest, ctx.io.stdout, { excel });
+        rows = await exportCredits(store, sink, { tenantId, today: dateOf(ctx.nowIso()) });
+        break;
+      }
+      case 'credit-notes': {
+        const sink = await openCsvSink(dest, ctx.io.stdout, { excel });
+        rows = await exportCreditNotes(store, sink, { tenantId, period });
+        break;
+      }
       default:
         kind satisfies never;
     }
     if (out !== '-') {
       if (ctx.format === 'json') await ctx.record([], { kind, rows, out });
-      else ctx.notice(`exported ${rows} ${kind === 'lines' ? 'invoice lines' : kind === 'usage' ? 'usage rows' : kind} to ${out}`);
+      else ctx.notice(`exported ${rows} ${EXPORTED[kind]} to ${out}`);
     }
     return code;
   });

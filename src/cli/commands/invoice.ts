@@ -91,11 +91,12 @@ async function showInvoice(ctx: Context, store: Store, inv: InvoiceRecord, lines
   }
   const c = inv.currency;
   type Line = (typeof ls)[number];
+  const noQuantity = (l: Line) => l.kind === 'fee' || l.kind === 'discount' || l.kind === 'credit';
   await ctx.rows<Line>(ls, [
     { header: 'description', value: (l) => l.description },
-    { header: 'used', value: (l) => (l.kind === 'fee' || l.kind === 'discount' ? '' : l.used), align: 'right' },
-    { header: 'included', value: (l) => (l.kind === 'fee' || l.kind === 'discount' ? '' : l.included), align: 'right' },
-    { header: 'billed', value: (l) => (l.kind === 'fee' || l.kind === 'discount' ? '' : l.billed), align: 'right' },
+    { header: 'used', value: (l) => (noQuantity(l) ? '' : l.used), align: 'right' },
+    { header: 'included', value: (l) => (noQuantity(l) ? '' : l.included), align: 'right' },
+    { header: 'billed', value: (l) => (noQuantity(l) ? '' : l.billed), align: 'right' },
     { header: 'unit', value: (l) => l.unit ?? '' },
     { header: 'unit_price', value: (l) => (l.unitPrice === null ? '' : `${l.unitPrice}/${l.unitSize}`), align: 'right' },
     { header: 'amount', value: (l) => formatAmount(l.amount, c), align: 'right' },

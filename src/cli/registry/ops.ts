@@ -3,14 +3,16 @@ import type { Command } from 'commander';
 import { group, leaf, type RunState } from '../define.js';
 
 export function registerOps(program: Command, state: RunState): void {
-  leaf(program, state, 'export <kind>', 'CSV of receipts, usage, invoices or invoice lines (RFC 4180, streamed; formula cells neutralised)', [
+  leaf(program, state, 'export <kind>', 'CSV of receipts, usage, invoices, invoice lines, credit grants or credit notes (RFC 4180, streamed; formula cells neutralised)', [
     'billctl export receipts --period 2026-10 --out receipts-2026-10.csv',
     'billctl export receipts --tenant acme > acme.csv',
     'billctl export usage --period 2026-10 --by model --out usage.csv --excel',
     'billctl export invoices --period 2026-10 --out invoices.csv',
     'billctl export lines --period 2026-10 --tenant acme --out lines.csv',
+    'billctl export credits --out credits.csv                 # grants with their balances',
+    'billctl export credit-notes --period 2026-10 --out credit-notes.csv',
   ], async () => ({ run: (await import('../commands/export.js')).run }))
-    .option('--period <YYYY-MM>', "only this period (receipts: its interval in each tenant's timezone; usage: default the month under way)")
+    .option('--period <YYYY-MM>', "only this period (receipts: its interval in each tenant's timezone; usage: default the month under way; credit-notes: of invoices of this period)")
     .option('--tenant <id>', 'one tenant')
     .option('--out <file>', 'where to write: a file (written to a temporary name, then renamed) or - for standard output', '-')
     .option('--excel', 'start with a UTF-8 byte order mark, so Excel reads the file as UTF-8')
