@@ -606,7 +606,7 @@ export async function markUnpaidCommand(ctx: Context, args: unknown[]): Promise<
     const c = after.currency;
     // The PAID copy no longer says what happened: it goes (the issued PDF stays as it is).
     let removed: string | null = null;
-    if (inv.status === 'paid' && after.status !== 'paid') {
+    if (inv.status === 'paid' && after.status !== 'paid' && after.document !== null) {
       const issued = await recordedPdfJobOf(after, await outDir(ctx, {}), ctx.io.cwd);
       const paidCopy = `${issued.outPath.slice(0, -'.pdf'.length)}.paid.pdf`;
       if (fs.existsSync(paidCopy)) {
