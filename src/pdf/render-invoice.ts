@@ -497,9 +497,11 @@ class InvoiceDrawing {
       { label: texts.credit_note_net, value: this.amount(cn.net) },
       { label: fillText(texts.tax, { label: cn.tax.label, rate: formatPercent(cn.tax.rate) }), value: this.amount(cn.tax.amount) },
       { label: fillText(texts.credit_note_total, { currency: this.doc.currency }), value: this.money(cn.total), strong: true },
-      { label: fillText(texts.credit_note_applied, { number: cn.invoice.number }), value: this.amount(cn.applied) },
     ];
-    if (!/^0(\.0+)?$/.test(cn.granted)) rows.push({ label: texts.credit_note_granted, value: this.amount(cn.granted) });
+    // Where the credit went: the invoice's amount due, the customer's credit balance, or both.
+    const zero = (a: string) => /^0(\.0+)?$/.test(a);
+    if (!zero(cn.applied)) rows.push({ label: fillText(texts.credit_note_applied, { number: cn.invoice.number }), value: this.amount(cn.applied) });
+    if (!zero(cn.granted)) rows.push({ label: texts.credit_note_granted, value: this.amount(cn.granted) });
     return rows;
   }
 

@@ -135,14 +135,49 @@ describe('the README, run as written', () => {
   });
 });
 
+const FINANCE = path.join(ROOT, 'docs', 'finance.md');
+
 describe('the guides, run as written', () => {
-  for (const file of FILES.filter((f) => f !== README && runnable(f).length > 0)) {
+  for (const file of FILES.filter((f) => f !== README && f !== FINANCE && runnable(f).length > 0)) {
     it(`${rel(file)}: its sh blocks run on the README's month`, () => {
       const dir = path.join(tmp, path.basename(file, '.md'));
       fs.cpSync(readmeDir, dir, { recursive: true });
       runAll(runnable(file), dir);
     });
   }
+
+  it("docs/finance.md: its month close runs on the README's month, with the results it states", () => {
+    const dir = path.join(tmp, 'finance');
+    fs.cpSync(readmeDir, dir, { recursive: true });
+    runAll(runnable(FINANCE), dir);
+    const run = <T>(...args: string[]) => {
+      const r = spawnSync(process.execPath, [BIN, ...args, '--format', 'json'], { cwd: dir, env: env(), encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as T;
+    };
+    type Inv = { number: string; tenant_id: string; period: string; total: string; amount_due: string; status: string; subtotal: string; tax: string };
+    const text = fs.readFileSync(FINANCE, 'utf8').replace(/\s+/g, ' ');
+    const notes = run<{ number: string; invoice_number: string; net: string; tax: string; total: string; applied: string; granted: string; pdf: string }[]>('credit-note', 'list');
+    expect(notes.map((n) => [n.number, n.invoice_number, n.net, n.tax, n.total, n.applied, n.granted, n.pdf])).toEqual([
+      ['CN-2026-000001', 'INV-2026-000002', '20.00', '1.78', '21.78', '21.78', '0.00', 'invoices/2026-10/CN-2026-000001.pdf'],
+      ['CN-2026-000002', 'INV-2026-000004', '10.00', '1.00', '11.00', '0.00', '11.00', 'invoices/2026-10/CN-2026-000002.pdf'],
+    ]);
+    expect(text).toContain('20.00 net, 1.78 sales tax (8.875 %, 1.775 rounded half up), 21.78 in all; 92.54 is still due on it');
+    const invoices = run<Inv[]>('invoice', 'list');
+    const of = (tenant: string, period: string) => invoices.find((i) => i.tenant_id === tenant && i.period === period)!;
+    expect(of('globex', '2026-10').amount_due).toBe('92.54');
+    expect([of('initech', '2026-11').total, of('initech', '2026-11').amount_due]).toEqual(['108.90', '97.90']);
+    expect(text).toContain('its total is 108.90 and 97.90 is due');
+    expect([of('globex', '2026-11').subtotal, of('globex', '2026-11').tax, of('globex', '2026-11').total]).toEqual(['74.00', '6.57', '80.57']);
+    expect(text).toContain('subtotal 74.00, sales tax 6.57, total 80.57');
+    expect([of('acme', '2026-11').total, of('acme', '2026-11').amount_due, of('acme', '2026-10').status]).toEqual(['2975.00', '0.00', 'paid']);
+    const grants = run<{ name: string; balance: string }[]>('credit', 'list');
+    expect(grants.map((g) => [g.name, g.balance])).toEqual([['Paid in advance', '2025.00'], ['Launch promotion', '0.00'], ['Credit note CN-2026-000002', '0.00']]);
+    expect(text).toContain('0.00 due, 2,025.00 left on the grant');
+    const aging = run<{ tenants: { tenant_id: string; current: string; days_1_30: string; total: string }[] }>('invoice', 'aging', '--as-of', '2026-12-31');
+    expect(aging.tenants.map((t) => [t.tenant_id, t.current, t.days_1_30, t.total])).toEqual([['globex', '80.57', '92.54', '173.11'], ['initech', '97.90', '0.00', '97.90']]);
+    expect(text).toContain('Globex owes 173.11 (92.54 is 1–30 days past due, 80.57 not due yet) and Initech 97.90');
+  });
 });
 
 /** The registry with every action replaced by nothing: parsing checks commands, flags and arguments. */
