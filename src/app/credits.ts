@@ -47,6 +47,9 @@ export function sameDraws(stored: readonly Pick<DrawRecord, 'grantId' | 'amount'
  * saves the draft when they changed. The draft keeps the tax rate it was made with.
  */
 export async function redrawDraft(store: Store, draft: InvoiceRecord, date: string, at: string): Promise<{ changed: boolean; invoice: InvoiceRecord }> {
+  // No grant and nothing drawn: nothing to draw again (most tenants; finalize asks for each).
+  const drewNothing = draft.totals.credits.isZero() && draft.prepaidApplied.isZero();
+  if (drewNothing && !(await store.credits.hasGrants(draft.tenantId))) return { changed: false, invoice: draft };
   const credited = await drawCredits(store, draft.tenantId, draft.currency, await store.invoices.lines(draft.id), draft.taxRate, date);
   if (sameDraws(await store.credits.drawsOfInvoice(draft.id), credited)) return { changed: false, invoice: draft };
   await store.invoices.saveDraft(
