@@ -15,13 +15,12 @@ import { NoCatalogError, PlanTermsError, UNPRICED_MARK, type RatedPeriod } from 
 import type { Tenant } from '../domain/tenant.js';
 import { DAY_MS, parseDate } from '../domain/time.js';
 import { BillctlError, ExitCode, UsageError } from '../errors.js';
-import type { InvoiceRecord } from '../store/invoice-repo.js';
+import type { InvoiceRecord, PaymentRecord } from '../store/invoice-repo.js';
 import type { PdfJob as RenderJob } from '../pdf/render-pool.js';
 import type { Store } from '../store/store.js';
 import { addressLines, issuerFromConfig, type DailyCost, type InvoiceDocument, type InvoiceDocumentLine } from '../pdf/invoice-document.js';
 import { creditDescription, type CreditDraw } from '../domain/credits.js';
 import type { DrawRecord } from '../store/credit-repo.js';
-import type { PaymentRecord } from '../store/invoice-repo.js';
 import type { CreditNoteRecord } from '../store/credit-note-repo.js';
 import { dateOf, drawCredits, redrawDraft, redrawDrafts, sameDraws, type Audit } from './credits.js';
 

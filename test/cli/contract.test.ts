@@ -19,8 +19,8 @@ describeEachBackend('cli.md contract', (backend) => {
     const draftCsv = await s.run(['invoice', 'list', '--format', 'csv']);
     const draft = jsonOf<{ id: string; subtotal: string; tax: string; total: string }[]>(await s.run(['invoice', 'list', '--format', 'json']))[0]!;
     expect(draftCsv.stdout).toBe(
-      'id,number,tenant_id,period,status,currency,subtotal,tax,total,issue_date,due_date,pdf\n' +
-        `${draft.id},,acme,2026-10,draft,USD,${draft.subtotal},${draft.tax},${draft.total},,,\n`,
+      'id,number,tenant_id,period,status,currency,subtotal,tax,total,issue_date,due_date,pdf,amount_due,paid_date\n' +
+        `${draft.id},,acme,2026-10,draft,USD,${draft.subtotal},${draft.tax},${draft.total},,,,${draft.total},\n`,
     );
 
     const fin = await s.run(['invoice', 'finalize', draft.id, '--issue-date', '2026-11-01', '--yes', '--format', 'json']);
@@ -28,7 +28,7 @@ describeEachBackend('cli.md contract', (backend) => {
     expect(report.finalized).toEqual([{
       id: draft.id, number: 'INV-2026-000001', tenant_id: 'acme', period: '2026-10', status: 'finalized', currency: 'USD',
       subtotal: draft.subtotal, tax: draft.tax, total: draft.total, issue_date: '2026-11-01', due_date: '2026-12-01',
-      pdf: 'invoices/2026-10/INV-2026-000001.pdf',
+      pdf: 'invoices/2026-10/INV-2026-000001.pdf', amount_due: draft.total, paid_date: null,
     }]);
     expect(jsonOf<Record<string, unknown>[]>(await s.run(['invoice', 'list', '--tenant', 'acme', '--format', 'json']))).toEqual(report.finalized);
 

@@ -177,7 +177,7 @@ describeEachBackend('export', (backend) => {
     const list = parseJson<Record<string, unknown>[]>((await s.run(['invoice', 'list', '--format', 'json'])).stdout);
     expect(list.length).toBeGreaterThanOrEqual(2);
     const [ih, ...inv] = rows((await s.run(['export', 'invoices', '--period', '2026-10'])).stdout);
-    expect(ih).toEqual(['id', 'number', 'tenant_id', 'period', 'status', 'currency', 'subtotal', 'tax', 'total', 'issue_date', 'due_date', 'pdf']);
+    expect(ih).toEqual(['id', 'number', 'tenant_id', 'period', 'status', 'currency', 'subtotal', 'tax', 'total', 'issue_date', 'due_date', 'pdf', 'amount_due', 'paid_date']);
     expect(inv.map((r) => r.map(unneutralise))).toEqual(list.map((o) => ih!.map((k) => (o[k] === null ? '' : String(o[k])))));
 
     const [lh, ...lines] = rows((await s.run(['export', 'lines', '--tenant', 'berlin'])).stdout);
