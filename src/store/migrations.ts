@@ -11,7 +11,9 @@ import { INVOICE_MIGRATION_SQL } from './invoice-repo.js';
 import { LEDGER_MIGRATION_SQL } from './ledger-repo.js';
 import { LOCK_MIGRATION_SQL } from './lock-repo.js';
 import { ALERT_MIGRATION_SQL } from './alert-repo.js';
-import { BUDGET_MIGRATION_SQL } from './budget-repo.js';
+import { BUDGET_MIGRATION_SQL, USER_BUDGET_MIGRATION_SQL } from './budget-repo.js';
+import { STRIPE_EVENT_MIGRATION_SQL } from './stripe-event-repo.js';
+import { TOKEN_MIGRATION_SQL } from './token-repo.js';
 import type { Dialect } from './sql.js';
 import { USAGE_CACHE_MIGRATION_SQL } from './usage-cache-repo.js';
 
@@ -218,6 +220,11 @@ export const MIGRATIONS: readonly Migration[] = [
     // A file is hashed before it is read only when a complete batch of its size exists (only then
     // can its content have been imported already); this asks that once per file, as an index probe.
     sql: 'CREATE INDEX ingest_batches_size ON ingest_batches (size, status);',
+  },
+  {
+    version: 10,
+    name: 'billctl serve: API tokens, Stripe events and object states, per-user budgets',
+    sql: TOKEN_MIGRATION_SQL + STRIPE_EVENT_MIGRATION_SQL + USER_BUDGET_MIGRATION_SQL,
   },
 ];
 
