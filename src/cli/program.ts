@@ -9,6 +9,7 @@ import { registerIngest } from './registry/ingest.js';
 import { registerInvoices } from './registry/invoices.js';
 import { registerOps } from './registry/ops.js';
 import { registerRating } from './registry/rating.js';
+import { registerServe } from './registry/serve.js';
 import { registerStripe } from './registry/stripe.js';
 
 export const VERSION = '0.1.0';
@@ -43,6 +44,7 @@ export function buildProgram(state: RunState): Command {
   registerInvoices(program, state);
   registerStripe(program, state);
   registerOps(program, state);
+  registerServe(program, state);
 
   // Global flags are accepted after the command too (hidden there: the root's help lists them).
   const walk = (cmd: Command) => {

@@ -16,7 +16,7 @@ import type { LockRepo } from './lock-repo.js';
 import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
 import { placeholders, toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
-import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
+import type { AuditEntry, ChangeMarker, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
 import type { Receipt } from '../domain/receipt.js';
 import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
 import { openIngestStore, rebuildRollups } from './ingest-sql.js';
@@ -118,7 +118,7 @@ export abstract class SqlStore implements Store {
     return this.db.close();
   }
 
-  async changeMarker(): Promise<string> {
+  async changeMarker(): Promise<ChangeMarker> {
     // Each import unit commits with its batch's progress (checkpoint_records grows), so the sum
     // moves with every commit of receipts; the other parts move with every write of their tables.
     const r = await this.db.get<Row>(
@@ -138,7 +138,12 @@ export abstract class SqlStore implements Store {
          (SELECT COUNT(*) FROM api_tokens) AS k_n,
          (SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL) AS k_rev`,
     );
-    return Object.values(r ?? {}).map((v) => (v === null || v === undefined ? '' : String(v))).join('|');
+    const t = (...keys: string[]) => keys.map((k) => String(r?.[k] ?? '')).join('|');
+    return {
+      receipts: t('b_n', 'b_rec', 'b_run'),
+      terms: t('t_n', 't_at', 'p_n', 'bu_n', 'bu_at', 'ub_n', 'ub_at', 'c_n', 'c_at'),
+      tokens: t('k_n', 'k_rev'),
+    };
   }
 
   // -- settings ---------------------------------------------------------------------------------

@@ -64,6 +64,16 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
+/** What `changeMarker` reads: each part changes when its tables do. */
+export interface ChangeMarker {
+  /** Receipts (import batches and their progress). */
+  receipts: string;
+  /** Tenants, plans, budgets, catalogs. */
+  terms: string;
+  /** API tokens (created, revoked). */
+  tokens: string;
+}
+
 export interface Store {
   readonly dialect: Dialect;
   /** Where the store is, safe to print. */
@@ -99,7 +109,7 @@ export interface Store {
    * A cheap text that changes whenever receipts, tenants, plans, budgets, catalogs or API tokens
    * change (another process's commits included): `billctl serve` polls it to keep its memory current.
    */
-  changeMarker(): Promise<string>;
+  changeMarker(): Promise<ChangeMarker>;
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
