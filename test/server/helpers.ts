@@ -90,3 +90,8 @@ export async function eventually(check: () => Promise<boolean>, ms: number, what
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** A Stripe event's JSON, as Stripe sends it. */
+export function stripeEvent(id: string, type: string, object: Record<string, unknown>, created: number): string {
+  return JSON.stringify({ id, object: 'event', api_version: '2024-06-20', created, livemode: false, type, data: { object } });
+}
