@@ -10,7 +10,8 @@
  * gate; a new section (credits, when grants exist) is one more entry in `TENANT_SECTIONS`.
  */
 import type { ServerResponse } from 'node:http';
-import { budgetStatus, currentPeriod, periodOption, tenantCurrency, type BudgetStatus } from '../app/budgets.js';
+import { budgetStatus, currentPeriod, gpuHoursText, periodOption, tenantCurrency, type BudgetStatus } from '../app/budgets.js';
+import type { InvoiceLine } from '../domain/invoice.js';
 import { computeInvoice, projectedTotal, type ComputedInvoice } from '../app/invoices.js';
 import { StoreRating } from '../app/rating-service.js';
 import { usageReport, type UsageRow } from '../app/usage.js';
@@ -127,6 +128,15 @@ const KIND_LABELS: Record<string, string> = {
   discount: 'Discount', adjustment: 'Corrections to earlier periods',
 };
 
+/** A line's quantities in a customer's words: GPU time in hours, how much of the usage was billed. */
+function usageText(l: InvoiceLine): string {
+  if (l.kind === 'fee' || l.kind === 'discount') return '';
+  const q = (n: bigint) => (l.unit === 'second' ? `${count(gpuHoursText(n))} h` : count(n));
+  const unit = l.unit === 'second' ? '' : ` ${l.unit}${l.used === 1n ? '' : 's'}`;
+  if (l.kind === 'adjustment') return `${l.billed < 0n ? '−' : '+'}${q(l.billed < 0n ? -l.billed : l.billed)}${unit} billed`;
+  return l.billed === l.used ? `${q(l.used)}${unit}` : `${q(l.billed)} of ${q(l.used)}${unit} billed, the rest in the plan`;
+}
+
 function figure(label: string, value: string, field: string): string {
   return `<div class="figure"><div class="label">${esc(label)}</div><div class="value" data-field="${field}">${esc(value)}</div></div>`;
 }
@@ -151,14 +161,15 @@ ${d.projected === null ? '' : figure('Projected for the month, before tax', mone
     const p = d.preview;
     if (!p) return '<section class="card"><h2>Charges</h2><p class="muted">Nothing to bill yet in this period.</p></section>';
     const c = p.currency;
-    const rows = p.lines.map((l) => {
-      const units = l.kind === 'fee' || l.kind === 'discount' ? '' : `${count(l.billed)} ${esc(l.unit ?? '')}${l.billed === 1n ? '' : 's'} billed of ${count(l.used)}`;
-      return `<tr data-line="${esc(l.description)}"><td>${esc(l.description)}${l.kind === 'adjustment' ? ` <span class="muted">(${esc(l.period)})</span>` : ''}</td><td class="muted">${units}</td><td class="num" data-field="amount">${esc(money(formatAmount(l.amount, c), c))}</td></tr>`;
-    });
+    const rows = p.lines.map((l) => `<tr data-line="${esc(l.description)}"><td>${esc(l.description)}</td><td class="muted">${esc(usageText(l))}</td><td class="num" data-field="amount">${esc(money(formatAmount(l.amount, c), c))}</td></tr>`);
+    const issued = d.invoices.find((i) => i.period === d.period && i.status !== 'void');
+    const note = issued
+      ? `<p class="muted">Invoiced as ${esc(issued.number)} (${esc(money(formatAmount(issued.totals.total, issued.currency), issued.currency))}). These are the charges as they stand now: usage that arrived after the invoice is billed on the next one as a correction.</p>`
+      : '';
     return `<section class="card"><h2>Charges</h2>
 <table><thead><tr><th>Item</th><th>Usage</th><th class="num">Amount</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody>
-<tfoot><tr><td colspan="2">Subtotal</td><td class="num">${esc(money(formatAmount(p.totals.subtotal, c), c))}</td></tr></tfoot></table></section>`;
+<tfoot><tr><td colspan="2">Subtotal</td><td class="num">${esc(money(formatAmount(p.totals.subtotal, c), c))}</td></tr></tfoot></table>${note}</section>`;
   },
   function breakdowns(d) {
     const p = d.preview;
@@ -168,10 +179,10 @@ ${d.projected === null ? '' : figure('Projected for the month, before tax', mone
     for (const l of p.lines) byKind.set(l.kind, (byKind.get(l.kind) ?? Decimal.ZERO).add(l.amount));
     const kindRows = [...byKind].map(([k, v]) => `<tr data-kind="${esc(k)}"><td>${esc(KIND_LABELS[k] ?? k)}</td><td class="num">${esc(money(formatAmount(v, c), c))}</td></tr>`);
     const modelRows = d.byModel.filter((r) => r.group !== null && r.group !== undefined).map((r) =>
-      `<tr data-model="${esc(r.group)}"><td>${esc(r.group)}</td><td class="num">${count(r.inputTokens)}</td><td class="num">${count(r.outputTokens)}</td><td class="num">${esc(money(formatAmount(r.ratedAmount, r.currency), r.currency))}</td></tr>`);
+      `<tr data-model="${esc(r.group)}"><td>${esc(r.group)}</td><td class="num wide">${count(r.inputTokens)}</td><td class="num wide">${count(r.outputTokens)}</td><td class="num">${esc(money(formatAmount(r.ratedAmount, r.currency), r.currency))}</td></tr>`);
     return `<div class="cards">
 <section class="card"><h2>By kind</h2><table><thead><tr><th>Kind</th><th class="num">Amount</th></tr></thead><tbody>${kindRows.join('')}</tbody></table></section>
-<section class="card"><h2>By model</h2>${modelRows.length === 0 ? '<p class="muted">No model usage in this period.</p>' : `<table><thead><tr><th>Model</th><th class="num">Input tokens</th><th class="num">Output tokens</th><th class="num">Amount</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>`}</section>
+<section class="card"><h2>By model</h2>${modelRows.length === 0 ? '<p class="muted">No model usage in this period.</p>' : `<table><thead><tr><th>Model</th><th class="num wide">Input tokens</th><th class="num wide">Output tokens</th><th class="num">Amount</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>`}</section>
 </div>`;
   },
   function daily(d) {
@@ -193,15 +204,15 @@ ${d.projected === null ? '' : figure('Projected for the month, before tax', mone
     return `<section class="card"><h2>Alerts</h2><table><tbody>${d.alerts.map((a) => `<tr><td class="muted">${esc(a.firedAt.slice(0, 10))}</td><td>${esc(a.text)}</td></tr>`).join('')}</tbody></table></section>`;
   },
   function invoices(d) {
-    const rows = d.invoices.map((i) => `<tr><td>${esc(i.number)}</td><td>${esc(i.period)}</td><td><span class="status">${esc(i.status)}</span></td><td class="num">${esc(money(formatAmount(i.totals.total, i.currency), i.currency))}</td><td>${esc(i.dueDate ?? '')}</td><td><a href="/v1/tenants/${encodeURIComponent(d.tenant.id)}/invoices/${encodeURIComponent(i.number ?? '')}.pdf">PDF</a></td></tr>`);
+    const rows = d.invoices.map((i) => `<tr><td>${esc(i.number)}</td><td>${esc(i.period)}</td><td><span class="status">${esc(i.status)}</span></td><td class="num">${esc(money(formatAmount(i.totals.total, i.currency), i.currency))}</td><td class="wide">${esc(i.dueDate ?? '')}</td><td><a href="/v1/tenants/${encodeURIComponent(d.tenant.id)}/invoices/${encodeURIComponent(i.number ?? '')}.pdf">PDF</a></td></tr>`);
     const stripe = d.stripe.filter((o) => o.objectType === 'invoice').map((o) => {
       const f = o.fields as { number?: string | null; amount_due?: string | null; currency?: string | null; hosted_invoice_url?: string | null };
       const amount = f.amount_due && f.currency ? money(f.amount_due, f.currency) : '';
       const link = f.hosted_invoice_url && /^https:\/\//.test(f.hosted_invoice_url) ? `<a href="${esc(f.hosted_invoice_url)}" rel="noreferrer">View</a>` : '';
-      return `<tr><td>${esc(f.number ?? '')}</td><td></td><td><span class="status">${esc(o.status.replace('_', ' '))}</span></td><td class="num">${esc(amount)}</td><td></td><td>${link}</td></tr>`;
+      return `<tr><td>${esc(f.number ?? '')}</td><td></td><td><span class="status">${esc(o.status.replace('_', ' '))}</span></td><td class="num">${esc(amount)}</td><td class="wide"></td><td>${link}</td></tr>`;
     });
     if (rows.length + stripe.length === 0) return '<section class="card"><h2>Invoices</h2><p class="muted">No invoices yet.</p></section>';
-    return `<section class="card"><h2>Invoices</h2><table><thead><tr><th>Number</th><th>Period</th><th>Status</th><th class="num">Total</th><th>Due</th><th></th></tr></thead><tbody>${[...rows, ...stripe].join('')}</tbody></table></section>`;
+    return `<section class="card"><h2>Invoices</h2><table><thead><tr><th>Number</th><th>Period</th><th>Status</th><th class="num">Total</th><th class="wide">Due</th><th></th></tr></thead><tbody>${[...rows, ...stripe].join('')}</tbody></table></section>`;
   },
 ];
 

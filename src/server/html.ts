@@ -59,7 +59,7 @@ input[type=password]{font:inherit;padding:.5rem;width:100%;max-width:28rem;borde
 svg.chart{width:100%;height:auto;display:block}
 svg.chart .bar{fill:var(--accent)}
 svg.chart text{font-size:11px;fill:var(--muted)}
-@media (max-width:40rem){main{padding:.5rem}th,td{padding:.35rem .3rem}.figure .value{font-size:1.2rem}h1{font-size:1.25rem}}
+@media (max-width:40rem){main{padding:.5rem}.wide{display:none}th,td{padding:.35rem .3rem}.figure .value{font-size:1.2rem}h1{font-size:1.25rem}}
 `;
 
 export function page(title: string, body: string, options: { signedIn?: string } = {}): string {
