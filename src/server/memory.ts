@@ -98,7 +98,7 @@ export class LiveMemory {
     const out = new Map<string, string>();
     for (const [p, list] of byPeriod) {
       const { first, last } = periodDays(p);
-      const totals = await this.store.usageCache.periodTotals(first, last, false);
+      const totals = await this.store.usageCache.periodTotals(first, last, false, list.length <= 50 ? list.map((t) => t.id) : undefined);
       for (const t of list) out.set(t.id, sumsText(totals.get(t.id)));
     }
     return out;
