@@ -9,6 +9,8 @@ export const ExitCode = {
   partial: 3,
   denied: 4,
   locked: 5,
+  /** Ctrl-C at a prompt (128 + SIGINT, as a shell reports an interrupted command): nothing was changed. */
+  cancelled: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -49,6 +51,13 @@ export class ValidationError extends UsageError {
 export class LockHeldError extends BillctlError {
   constructor(message: string, hint?: string) {
     super(message, ExitCode.locked, hint);
+  }
+}
+
+/** The user cancelled at a prompt (Ctrl-C): nothing was changed (exit 130). */
+export class CancelledError extends BillctlError {
+  constructor() {
+    super('cancelled: nothing was changed', ExitCode.cancelled);
   }
 }
 

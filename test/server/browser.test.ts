@@ -73,7 +73,7 @@ const plain = (shown: string) => shown.replace(/ [A-Z]{3}$/, '').replace(/,/g, '
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: path.join(shots, 'dashboard-phone.png'), fullPage: true });
     // Nothing overflows a phone's width: the page scrolls down, not sideways.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     process.stderr.write(`screenshots: ${shots}\n`);
     await page.close();
   }, 60_000);

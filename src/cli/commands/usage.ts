@@ -9,7 +9,6 @@ import type { Context } from '../context.js';
 import type { Column } from '../render.js';
 import { periodFlag } from './invoice.js';
 
-
 function gpuHours(seconds: bigint): string {
   return Decimal.of(seconds).mulDivRound(1n, SECONDS_PER_HOUR, 2).toString();
 }
@@ -39,8 +38,9 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
     ];
     if (compareReported) {
       columns.push(
+        { header: 'rated_usage', value: (r) => formatAmount(r.ratedUsage!, r.currency), align: 'right' },
         { header: 'reported_cost', value: (r) => formatAmount(r.reportedCost!, r.currency), align: 'right' },
-        { header: 'difference', value: (r) => formatAmount(r.ratedAmount.sub(r.reportedCost!), r.currency), align: 'right' },
+        { header: 'difference', value: (r) => formatAmount(r.ratedUsage!.sub(r.reportedCost!), r.currency), align: 'right' },
       );
     }
     if (report.current && by === undefined) {
