@@ -149,18 +149,18 @@ export function evaluateTenant(f: TenantFacts): AlertCandidate[] {
     }
   }
   for (const u of f.users ?? []) {
-    for (const t of u.thresholds) {
-      if (!reachedPercent(u.spent, u.monthly, t)) continue;
-      const pct = wholePercent(u.spent, u.monthly);
-      out.push({
-        // The threshold names the user too: an alert fires once per (tenant, period, kind, threshold).
-        ...base, kind: 'user_budget', threshold: `${t} ${u.userId}`,
-        text: `User ${u.userId} of ${f.tenantId} has spent ${money(u.spent)} of their ${money(u.monthly)} monthly budget in ${f.period} (${pct} %), past the ${t} % threshold.`,
-        details: {
-          user_id: u.userId, value: formatAmount(u.spent, f.currency), limit: formatAmount(u.monthly, f.currency), unit: f.currency, percent: Number(pct),
-        },
-      });
-    }
+    // As for the tenant's budget: only the highest threshold reached fires.
+    const t = highestReached(u.thresholds, (p) => reachedPercent(u.spent, u.monthly, p));
+    if (t === undefined) continue;
+    const pct = wholePercent(u.spent, u.monthly);
+    out.push({
+      // The threshold names the user too: an alert fires once per (tenant, period, kind, threshold).
+      ...base, kind: 'user_budget', threshold: `${t} ${u.userId}`,
+      text: `User ${u.userId} of ${f.tenantId} has spent ${money(u.spent)} of their ${money(u.monthly)} monthly budget in ${f.period} (${pct} %), past the ${t} % threshold.`,
+      details: {
+        user_id: u.userId, value: formatAmount(u.spent, f.currency), limit: formatAmount(u.monthly, f.currency), unit: f.currency, percent: Number(pct),
+      },
+    });
   }
   for (const m of ALLOWANCE_METRICS) {
     const granted = metricOf(f.granted, m);
