@@ -92,7 +92,11 @@ export interface QuotaFacts {
   userSpentError: UsageError | undefined;
 }
 
-export async function quotaFacts(store: Store, tenant: Tenant, now: number): Promise<QuotaFacts> {
+/**
+ * `withUsers`: also what each user with a budget has spent. That reads the period's receipts (a
+ * user's spending is per receipt, not in the rollups), so a check that names no user skips it.
+ */
+export async function quotaFacts(store: Store, tenant: Tenant, now: number, withUsers = true): Promise<QuotaFacts> {
   const period = currentPeriod(tenant, now);
   const versions = sortVersions((await store.listCatalogs()).map((c) => c.catalog));
   const terms = resolvePlanTerms(tenant, period, versions);
@@ -123,7 +127,7 @@ export async function quotaFacts(store: Store, tenant: Tenant, now: number): Pro
       facts.spentError = err;
     }
   }
-  if (userBudgets.size > 0) {
+  if (withUsers && userBudgets.size > 0) {
     try {
       const u = await userSpending(store, rating, tenant, period, now);
       facts.userSpent = u.spent;
@@ -146,7 +150,7 @@ export async function quotaFacts(store: Store, tenant: Tenant, now: number): Pro
 export async function checkQuota(
   store: Store, tenant: Tenant, metric: QuotaMetric, requested: bigint | Decimal, now: number, user?: string,
 ): Promise<QuotaAnswer> {
-  return decideQuota(await quotaFacts(store, tenant, now), metric, requested, user);
+  return decideQuota(await quotaFacts(store, tenant, now, user !== undefined), metric, requested, user);
 }
 
 /** The decision (pure): the tenant's hard cap and budget first, then the user's budget when `user` is given. */

@@ -171,17 +171,13 @@ function headerText(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-const pdfTemplates = new Map<string, Promise<unknown>>();
-
 /** An issued invoice's PDF, drawn from its frozen document: the bytes `invoice pdf` writes. */
 export async function invoicePdf(s: Services, tenant: Tenant, number: string): Promise<{ bytes: Buffer; fileName: string }> {
   const inv = await s.gate.run(() => s.store.invoices.get(number));
   // A draft has no PDF; another tenant's invoice is as absent as one that never was.
   if (!inv || inv.tenantId !== tenant.id || inv.number !== number || !inv.document) throw notFound(`no issued invoice ${number} of ${tenant.id}`);
+  // Loaded when first needed (pdfkit and the fonts are not small); the template loader caches it.
   const { loadInvoiceTemplate, renderInvoicePdf } = await import('../pdf/render-invoice.js');
-  const key = s.config.invoice.template ?? '';
-  if (!pdfTemplates.has(key)) pdfTemplates.set(key, Promise.resolve(loadInvoiceTemplate(s.config.invoice.template ?? undefined)));
-  const template = (await pdfTemplates.get(key)) as ReturnType<typeof loadInvoiceTemplate>;
-  const bytes = await renderInvoicePdf(JSON.parse(inv.document), template);
+  const bytes = await renderInvoicePdf(JSON.parse(inv.document), loadInvoiceTemplate(s.config.invoice.template ?? undefined));
   return { bytes, fileName: `${number.replace(/[^A-Za-z0-9._-]/g, '_')}.pdf` };
 }

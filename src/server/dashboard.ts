@@ -61,7 +61,7 @@ ${message ? `<p class="bad">${esc(message)}</p>` : ''}
 }
 
 /** An error answered as a page (dashboard routes). */
-export function dashboardErrorPage(res: ServerResponse, e: HttpError, _url: URL): void {
+export function dashboardErrorPage(res: ServerResponse, e: HttpError): void {
   if (e.status === 401) {
     redirect(res, '/login');
     return;

@@ -140,7 +140,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
           res.destroy();
           return;
         }
-        if (route?.page) dashboardErrorPage(res, e, url);
+        if (route?.page) dashboardErrorPage(res, e);
         else sendError(res, e);
       }
     })();
