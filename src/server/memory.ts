@@ -59,12 +59,24 @@ export class LiveMemory {
     return this.tokens.get(hash);
   }
 
-  /** The tenant's quota facts for its period under way: from memory, else read now (through the gate). */
+  private readonly loading = new Map<string, Promise<QuotaFacts>>();
+
+  /** The tenant's quota facts for its period under way: from memory, else read now (through the gate, once for many askers). */
   async quotaFacts(tenant: Tenant): Promise<QuotaFacts> {
     const hit = this.facts.get(tenant.id);
     const period = currentPeriod(tenant, this.now());
     if (hit && hit.facts.period === period && hit.facts.tenant.updatedAt === tenant.updatedAt) return hit.facts;
-    return this.gate.run(async () => (await this.load([tenant.id])).get(tenant.id)!.facts);
+    let p = this.loading.get(tenant.id);
+    if (!p) {
+      p = this.gate.run(async () => {
+        const sums = await this.sums(new Map([[period, [tenant]]]));
+        const facts = await quotaFacts(this.store, tenant, this.now());
+        this.facts.set(tenant.id, { facts, sums: sums.get(tenant.id) ?? '' });
+        return facts;
+      }).finally(() => this.loading.delete(tenant.id));
+      this.loading.set(tenant.id, p);
+    }
+    return p;
   }
 
   /** A cached tenant (the quota path needs no store read for tenants it has seen). */
@@ -72,8 +84,11 @@ export class LiveMemory {
     return this.facts.get(id)?.facts.tenant;
   }
 
-  /** Inside the gate: computes the facts of these tenants from the store. */
-  private async load(ids: readonly string[]): Promise<Map<string, CachedFacts>> {
+  /**
+   * Inside the gate: computes again the facts of these remembered tenants. One that cannot be
+   * computed now (its period cannot be rated) is forgotten: its next check computes it and says why.
+   */
+  private async reload(ids: readonly string[]): Promise<void> {
     const byPeriod = new Map<Period, Tenant[]>();
     const tenants: Tenant[] = [];
     for (const id of ids) {
@@ -88,10 +103,13 @@ export class LiveMemory {
     }
     const sums = await this.sums(byPeriod);
     for (const t of tenants) {
-      const facts = await quotaFacts(this.store, t, this.now());
-      this.facts.set(t.id, { facts, sums: sums.get(t.id) ?? '' });
+      try {
+        this.facts.set(t.id, { facts: await quotaFacts(this.store, t, this.now()), sums: sums.get(t.id) ?? '' });
+      } catch (err) {
+        this.facts.delete(t.id);
+        this.onError(err);
+      }
     }
-    return this.facts;
   }
 
   private async sums(byPeriod: Map<Period, Tenant[]>): Promise<Map<string, string>> {
@@ -115,7 +133,7 @@ export class LiveMemory {
     if (!before || this.facts.size === 0) return;
     if (before.terms !== m.terms) {
       this.refreshes++;
-      await this.load([...this.facts.keys()]);
+      await this.reload([...this.facts.keys()]);
       return;
     }
     if (before.receipts !== m.receipts) {
@@ -124,7 +142,7 @@ export class LiveMemory {
       for (const { facts } of this.facts.values()) byPeriod.set(facts.period, [...(byPeriod.get(facts.period) ?? []), facts.tenant]);
       const sums = await this.sums(byPeriod);
       const moved = [...this.facts.entries()].filter(([id, c]) => sums.get(id) !== c.sums).map(([id]) => id);
-      if (moved.length > 0) await this.load(moved);
+      if (moved.length > 0) await this.reload(moved);
     }
   }
 }

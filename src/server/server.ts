@@ -98,7 +98,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   let inFlight = 0;
   let idle: (() => void) | undefined;
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer({ noDelay: true }, (req, res) => {
     inFlight++;
     const started = performance.now();
     const url = new URL(req.url ?? '/', 'http://billctl.invalid');
