@@ -18,6 +18,7 @@ import { BillctlError, ExitCode, UsageError } from '../errors.js';
 import type { InvoiceRecord, PaymentRecord } from '../store/invoice-repo.js';
 import type { PdfJob as RenderJob } from '../pdf/render-pool.js';
 import type { Store } from '../store/store.js';
+import { projectMonthEnd } from './budgets.js';
 import { addressLines, issuerFromConfig, type DailyCost, type InvoiceDocument, type InvoiceDocumentLine } from '../pdf/invoice-document.js';
 import { creditDescription, type CreditDraw } from '../domain/credits.js';
 import type { DrawRecord } from '../store/credit-repo.js';
@@ -542,6 +543,21 @@ export function invoiceJson(inv: InvoiceRecord, lines?: readonly InvoiceLine[]):
     out.lines = lines.map((l) => invoiceLineJson(l, inv.period, c));
   }
   return out;
+}
+
+/**
+ * `invoice preview --format json`: the draft `generate` would store, plus `projected_total`: while
+ * the period is under way, the month-end projection `usage` prints as `projected_month_end` (fee
+ * plus the usage so far scaled to the whole period, before tax); null once the period is over.
+ */
+export function previewJson(c: ComputedInvoice, now: number): Record<string, unknown> {
+  return { ...invoiceJson(previewRecord(c), c.lines), projected_total: projectedTotal(c, now) };
+}
+
+export function projectedTotal(c: ComputedInvoice, now: number): string | null {
+  const interval = periodInterval(c.tenant.timezone, c.period);
+  if (!c.rated || now < interval.start || now >= interval.end) return null;
+  return formatAmount(projectMonthEnd(c.rated, interval, now), c.currency);
 }
 
 /** A computed (unsaved) invoice as an InvoiceRecord, for preview. */

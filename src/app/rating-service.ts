@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { catalogDigest, versionAt, type CatalogVersion } from '../domain/catalog.js';
 import { Decimal, currencyDigits } from '../domain/money.js';
-import { formatDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
+import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
+import { compareReceipts } from '../domain/receipt.js';
 import {
   dailyCharges, dayTotals, detailDays, ratePeriod, resolvePlanTerms, sortVersions, SECONDS_PER_HOUR,
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
@@ -31,6 +32,21 @@ function aggregateOf(r: RollupRow): DayAggregate {
     receipts: r.requests,
     gpuReceipts: r.gpuSeconds > 0n ? r.requests : 0n,
     tokenReceipts: r.inputTokens + r.outputTokens > 0n ? r.requests : 0n,
+  };
+}
+
+/** One receipt as a day aggregate of its own. */
+function receiptAggregate(timezone: string, r: RatableReceipt): DayAggregate {
+  return {
+    day: localDayNumber(timezone, r.ts),
+    modelKey: r.modelKey,
+    gpuKey: r.gpuKey,
+    gpuSeconds: BigInt(r.gpuSeconds),
+    inputTokens: BigInt(r.inputTokens),
+    outputTokens: BigInt(r.outputTokens),
+    receipts: 1n,
+    gpuReceipts: r.gpuSeconds > 0 ? 1n : 0n,
+    tokenReceipts: r.inputTokens + r.outputTokens > 0 ? 1n : 0n,
   };
 }
 
@@ -85,8 +101,8 @@ export class StoreRating implements RatingService {
     this.rollupCache.clear();
   }
 
-  async ratePeriod(tenant: Tenant, period: Period): Promise<RatedPeriod> {
-    return ratePeriod(await this.ratingInput(tenant, period));
+  async ratePeriod(tenant: Tenant, period: Period, extra: readonly RatableReceipt[] = []): Promise<RatedPeriod> {
+    return ratePeriod(await this.ratingInput(tenant, period, extra));
   }
 
   /**
@@ -100,32 +116,40 @@ export class StoreRating implements RatingService {
     return days.map((d) => ({ date: formatDayNumber(d.day), amount: d.amount.toFixed(rated.digits) }));
   }
 
-  /** The engine's input for a tenant-period: most days as rollups, the few that need it receipt by receipt. */
-  private async ratingInput(tenant: Tenant, period: Period): Promise<RatePeriodInput> {
+  /**
+   * The engine's input for a tenant-period: most days as rollups, the few that need it receipt by
+   * receipt. `extra`: receipts that are not in the store (an estimate's hypothetical request,
+   * sorted, billable, in the period, with ids no stored receipt has): rated as if they were,
+   * receipt by receipt when their day needs detail.
+   */
+  private async ratingInput(tenant: Tenant, period: Period, extra: readonly RatableReceipt[] = []): Promise<RatePeriodInput> {
     const rows = (await this.rollups(tenant, period)).filter((r) => r.requests > 0n);
     const terms = resolvePlanTerms(tenant, period, this.versions);
     const aggregates = rows.map(aggregateOf);
+    const extraAggregates = extra.map((r) => receiptAggregate(tenant.timezone, r));
     const detail = detailDays({
       timezone: tenant.timezone,
       period,
-      days: dayTotals(aggregates),
+      days: dayTotals([...aggregates, ...extraAggregates]),
       included: terms.plan.included,
       versionStarts: this.versions.map((v) => v.effectiveFrom),
     });
     for (const r of rows) {
       if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)))) detail.add(r.day);
     }
-    const receipts: RatableReceipt[] = [];
+    let receipts: RatableReceipt[] = [];
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
       for await (const r of this.store.receipts(tenant.id, from, to, { billableOnly: true })) receipts.push(r);
     }
+    const extraDetail = extra.filter((_, i) => detail.has(extraAggregates[i]!.day));
+    if (extraDetail.length > 0) receipts = [...receipts, ...extraDetail].sort(compareReceipts);
     return {
       tenant,
       period,
       versions: this.versions,
       allowUnpriced: this.allowUnpriced,
       receipts,
-      dayAggregates: aggregates.filter((a) => !detail.has(a.day)),
+      dayAggregates: [...aggregates, ...extraAggregates].filter((a) => !detail.has(a.day)),
     };
   }
 

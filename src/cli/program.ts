@@ -10,6 +10,7 @@ import { registerInvoices } from './registry/invoices.js';
 import { registerCredits } from './registry/credits.js';
 import { registerOps } from './registry/ops.js';
 import { registerRating } from './registry/rating.js';
+import { registerServe } from './registry/serve.js';
 import { registerStripe } from './registry/stripe.js';
 
 export const VERSION = '0.1.0';
@@ -47,6 +48,7 @@ export function buildProgram(state: RunState): Command {
   registerCredits(program, state);
   registerStripe(program, state);
   registerOps(program, state);
+  registerServe(program, state);
 
   // commander's implicit `help [command]` reads one word: `billctl help invoice generate` showed
   // the help of `invoice`. This one follows every word (groups keep the implicit one: `invoice help generate`).

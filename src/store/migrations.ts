@@ -11,7 +11,9 @@ import { INVOICE_MIGRATION_SQL } from './invoice-repo.js';
 import { LEDGER_MIGRATION_SQL } from './ledger-repo.js';
 import { LOCK_MIGRATION_SQL } from './lock-repo.js';
 import { ALERT_MIGRATION_SQL } from './alert-repo.js';
-import { BUDGET_MIGRATION_SQL } from './budget-repo.js';
+import { BUDGET_MIGRATION_SQL, USER_BUDGET_MIGRATION_SQL } from './budget-repo.js';
+import { STRIPE_EVENT_MIGRATION_SQL } from './stripe-event-repo.js';
+import { TOKEN_MIGRATION_SQL } from './token-repo.js';
 import type { Dialect } from './sql.js';
 import { USAGE_CACHE_MIGRATION_SQL } from './usage-cache-repo.js';
 import { RECEIVABLES_MIGRATION_SQL } from './credit-repo.js';
@@ -227,6 +229,11 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 11,
+    name: 'billctl serve: API tokens, Stripe events and object states, per-user budgets',
+    sql: TOKEN_MIGRATION_SQL + STRIPE_EVENT_MIGRATION_SQL + USER_BUDGET_MIGRATION_SQL,
+  },
+  {
+    version: 12,
     name: 'credits, credit notes and payments',
     sql: RECEIVABLES_MIGRATION_SQL,
   },

@@ -10,13 +10,15 @@ import { SqlInvoiceRepo, type InvoiceRepo } from './invoice-repo.js';
 import { SqlLedgerRepo, type LedgerRepo } from './ledger-repo.js';
 import { SqlBudgetRepo, type BudgetRepo } from './budget-repo.js';
 import { SqlAlertRepo, type AlertRepo } from './alert-repo.js';
+import { SqlTokenRepo, type TokenRepo } from './token-repo.js';
+import { SqlStripeEventRepo, type StripeEventRepo } from './stripe-event-repo.js';
 import { SqlCreditRepo, type CreditRepo } from './credit-repo.js';
 import { SqlCreditNoteRepo, type CreditNoteRepo } from './credit-note-repo.js';
 import type { LockRepo } from './lock-repo.js';
 import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
 import { placeholders, toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
-import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
+import type { AuditEntry, ChangeMarker, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
 import type { Receipt } from '../domain/receipt.js';
 import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
 import { openIngestStore, rebuildRollups } from './ingest-sql.js';
@@ -48,6 +50,8 @@ export abstract class SqlStore implements Store {
   readonly usageCache: UsageCacheRepo;
   readonly budgets: BudgetRepo;
   readonly alerts: AlertRepo;
+  readonly tokens: TokenRepo;
+  readonly stripeEvents: StripeEventRepo;
   readonly credits: CreditRepo;
   readonly creditNotes: CreditNoteRepo;
 
@@ -57,6 +61,8 @@ export abstract class SqlStore implements Store {
     this.usageCache = new SqlUsageCacheRepo(db);
     this.budgets = new SqlBudgetRepo(db);
     this.alerts = new SqlAlertRepo(db);
+    this.tokens = new SqlTokenRepo(db);
+    this.stripeEvents = new SqlStripeEventRepo(db);
     this.credits = new SqlCreditRepo(db);
     this.creditNotes = new SqlCreditNoteRepo(db);
   }
@@ -117,6 +123,34 @@ export abstract class SqlStore implements Store {
 
   close(): Promise<void> {
     return this.db.close();
+  }
+
+  async changeMarker(): Promise<ChangeMarker> {
+    // Each import unit commits with its batch's progress (checkpoint_records grows), so the sum
+    // moves with every commit of receipts; the other parts move with every write of their tables.
+    const r = await this.db.get<Row>(
+      `SELECT
+         (SELECT COUNT(*) FROM ingest_batches) AS b_n,
+         (SELECT COALESCE(SUM(checkpoint_records), 0) FROM ingest_batches) AS b_rec,
+         (SELECT COUNT(*) FROM ingest_batches WHERE status = 'running') AS b_run,
+         (SELECT COUNT(*) FROM tenants) AS t_n,
+         (SELECT MAX(updated_at) FROM tenants) AS t_at,
+         (SELECT COUNT(*) FROM tenant_plans) AS p_n,
+         (SELECT COUNT(*) FROM budgets) AS bu_n,
+         (SELECT MAX(updated_at) FROM budgets) AS bu_at,
+         (SELECT COUNT(*) FROM user_budgets) AS ub_n,
+         (SELECT MAX(updated_at) FROM user_budgets) AS ub_at,
+         (SELECT COUNT(*) FROM catalog_versions) AS c_n,
+         (SELECT MAX(imported_at) FROM catalog_versions) AS c_at,
+         (SELECT COUNT(*) FROM api_tokens) AS k_n,
+         (SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL) AS k_rev`,
+    );
+    const t = (...keys: string[]) => keys.map((k) => String(r?.[k] ?? '')).join('|');
+    return {
+      receipts: t('b_n', 'b_rec', 'b_run'),
+      terms: t('t_n', 't_at', 'p_n', 'bu_n', 'bu_at', 'ub_n', 'ub_at', 'c_n', 'c_at'),
+      tokens: t('k_n', 'k_rev'),
+    };
   }
 
   // -- settings ---------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import type { LockRepo } from './lock-repo.js';
 import type { UsageCacheRepo } from './usage-cache-repo.js';
 import type { BudgetRepo } from './budget-repo.js';
 import type { AlertRepo } from './alert-repo.js';
+import type { TokenRepo } from './token-repo.js';
+import type { StripeEventRepo } from './stripe-event-repo.js';
 import type { CreditRepo } from './credit-repo.js';
 import type { CreditNoteRepo } from './credit-note-repo.js';
 
@@ -67,6 +69,16 @@ export interface AuditEntry {
   details: Record<string, unknown>;
 }
 
+/** What `changeMarker` reads: each part changes when its tables do. */
+export interface ChangeMarker {
+  /** Receipts (import batches and their progress). */
+  receipts: string;
+  /** Tenants, plans, budgets, catalogs. */
+  terms: string;
+  /** API tokens (created, revoked). */
+  tokens: string;
+}
+
 export interface Store {
   readonly dialect: Dialect;
   /** Where the store is, safe to print. */
@@ -83,6 +95,10 @@ export interface Store {
   readonly budgets: BudgetRepo;
   /** Fired alerts and their webhook outbox; counts for metrics. */
   readonly alerts: AlertRepo;
+  /** API tokens of `billctl serve` (hashes only). */
+  readonly tokens: TokenRepo;
+  /** Stripe events received, and the Stripe invoice and subscription states they set. */
+  readonly stripeEvents: StripeEventRepo;
   /** Credit grants and their draws. */
   readonly credits: CreditRepo;
   /** Credit notes and their number sequences. */
@@ -98,6 +114,11 @@ export interface Store {
   /** Runs `fn` in one transaction: all of it happens, or none. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * A cheap text that changes whenever receipts, tenants, plans, budgets, catalogs or API tokens
+   * change (another process's commits included): `billctl serve` polls it to keep its memory current.
+   */
+  changeMarker(): Promise<ChangeMarker>;
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;

@@ -7,7 +7,7 @@
  */
 import { Decimal } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
-import { toBigInt, type Row, type SqlDriver } from './sql.js';
+import { placeholders, toBigInt, type Row, type SqlDriver } from './sql.js';
 
 export const USAGE_CACHE_MIGRATION_SQL = `
   CREATE TABLE usage_cache (
@@ -42,7 +42,7 @@ export interface PeriodTotals {
 
 export interface UsageCacheRepo {
   /** Rollup sums per tenant for local days first..last, in one query (reported costs only when asked: they cost a decimal sum per row). */
-  periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean): Promise<Map<string, PeriodTotals>>;
+  periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean, tenantIds?: readonly string[]): Promise<Map<string, PeriodTotals>>;
   read(period: Period): Promise<Map<string, CachedRating>>;
   write(tenantId: string, period: Period, entry: CachedRating): Promise<void>;
 }
@@ -50,13 +50,13 @@ export interface UsageCacheRepo {
 export class SqlUsageCacheRepo implements UsageCacheRepo {
   constructor(private readonly db: SqlDriver) {}
 
-  async periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean): Promise<Map<string, PeriodTotals>> {
+  async periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean, tenantIds?: readonly string[]): Promise<Map<string, PeriodTotals>> {
     const sum = !withReportedCost ? "'0'" : this.db.dialect === 'postgres' ? 'SUM(reported_cost::numeric)::text' : 'billctl_dec_sum(reported_cost)';
     const rows = await this.db.all<Row>(
       `SELECT tenant_id, COUNT(*) AS n, SUM(receipts) AS receipts, SUM(requests) AS requests, SUM(gpu_seconds) AS gpu_seconds,
          SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, ${sum} AS reported_cost
-       FROM receipt_rollups WHERE day >= ? AND day <= ? GROUP BY tenant_id`,
-      [firstDay, lastDay],
+       FROM receipt_rollups WHERE day >= ? AND day <= ?${tenantIds ? ` AND tenant_id IN (${placeholders(tenantIds.length)})` : ''} GROUP BY tenant_id`,
+      [firstDay, lastDay, ...(tenantIds ?? [])],
     );
     const out = new Map<string, PeriodTotals>();
     for (const r of rows) {

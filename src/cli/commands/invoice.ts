@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  computeInvoice, draftJobOf, drawPdfs, finalizeDraft, generateDraft, invoiceJson, isDraftCurrent, pdfJobOf, previewRecord, recordedPdfJobOf,
-  requireInvoice, settlementOf, stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
+  computeInvoice, draftJobOf, drawPdfs, finalizeDraft, generateDraft, invoiceJson, isDraftCurrent, pdfJobOf, previewJson, previewRecord,
+  projectedTotal, recordedPdfJobOf, requireInvoice, settlementOf, stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
 } from '../../app/invoices.js';
 import { checkVoidable, planPayment, recordPayment, reverseLastPayment, voidInvoice } from '../../app/settlement.js';
 import {
@@ -128,7 +128,10 @@ export async function previewCommand(ctx: Context, _args: unknown[], opts: Recor
       return 0;
     }
     // What generate would store: a draft, with no id yet.
-    await showInvoice(ctx, store, previewRecord(computed), computed.lines);
+    if (ctx.format === 'json') await ctx.record([], previewJson(computed, ctx.clock.now()));
+    else await showInvoice(ctx, store, previewRecord(computed), computed.lines);
+    const projected = projectedTotal(computed, ctx.clock.now());
+    if (ctx.format === 'table' && projected !== null) ctx.out(`projected for the whole period, before tax: ${projected} ${computed.currency}\n`);
     for (const p of await uninvoicedPeriods(store, rating, tenant, period)) {
       ctx.warn(`${tenant.id} has billable receipts in ${p} and no invoice for it`);
     }
