@@ -6,6 +6,7 @@
 import { QUOTA_METRICS, decideQuota, parseQuotaAmount, quotaJson, type QuotaMetric } from '../app/quota.js';
 import { estimate, estimateJson, estimateRequest } from '../app/estimate.js';
 import { computeInvoice, invoiceJson, previewJson } from '../app/invoices.js';
+import { grantJson } from '../app/credits.js';
 import { collectMetrics, renderExposition } from '../app/metrics.js';
 import { StoreRating } from '../app/rating-service.js';
 import { USAGE_GROUPS, usageJson, usageReport, type UsageGroupBy } from '../app/usage.js';
@@ -123,6 +124,14 @@ export function apiRoutes(): Route[] {
         const tenant = await scopedTenant(ctx, s, ctx.params[0]!);
         const list = await s.gate.run(() => s.store.invoices.list({ tenantId: tenant.id }));
         sendJson(ctx.res, 200, list.map((i) => invoiceJson(i)));
+      },
+    },
+    {
+      method: 'GET', pattern: new RegExp(`^${TENANT}/credits$`), auth: true,
+      async handle(ctx, s) {
+        const tenant = await scopedTenant(ctx, s, ctx.params[0]!);
+        const grants = await s.gate.run(() => s.store.credits.listGrants({ tenantId: tenant.id }));
+        sendJson(ctx.res, 200, grants.map((g) => grantJson(g, formatUtcDate(s.now()))));
       },
     },
     {

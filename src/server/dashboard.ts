@@ -23,6 +23,8 @@ import { errorMessage } from '../errors.js';
 import type { DailyCost } from '../pdf/invoice-document.js';
 import type { AlertRecord } from '../store/alert-repo.js';
 import type { InvoiceRecord } from '../store/invoice-repo.js';
+import type { GrantRecord } from '../store/credit-repo.js';
+import { grantJson } from '../app/credits.js';
 import type { StripeObjectState } from '../store/stripe-event-repo.js';
 import { scopedTenant } from './api.js';
 import { HttpError, overHttps, readBody, send } from './http.js';
@@ -89,6 +91,9 @@ interface TenantPageData {
   budget: BudgetStatus | null;
   alerts: AlertRecord[];
   invoices: InvoiceRecord[];
+  /** The tenant's credit grants with their balances, and the day their status is of. */
+  credits: GrantRecord[];
+  today: string;
   stripe: StripeObjectState[];
   operator: boolean;
 }
@@ -99,7 +104,7 @@ async function tenantPageData(s: Services, tenant: Tenant, period: Period, opera
   const rating = await StoreRating.load(store, false);
   const data: TenantPageData = {
     tenant, period, current: currentPeriod(tenant, now), currency: await tenantCurrency(store, tenant).catch(() => s.config.currency),
-    preview: null, projected: null, problem: null, byModel: [], daily: [], budget: null, alerts: [], invoices: [], stripe: [], operator,
+    preview: null, projected: null, problem: null, byModel: [], daily: [], budget: null, alerts: [], invoices: [], credits: [], today: formatUtcDate(now), stripe: [], operator,
   };
   try {
     data.preview = (await computeInvoice(store, rating, tenant, period, formatUtcDate(now))) ?? null;
@@ -120,18 +125,19 @@ async function tenantPageData(s: Services, tenant: Tenant, period: Period, opera
   }
   data.alerts = (await store.alerts.list({ tenantId: tenant.id })).reverse().slice(0, 10);
   data.invoices = (await store.invoices.list({ tenantId: tenant.id })).filter((i) => i.status !== 'draft').reverse();
+  data.credits = await store.credits.listGrants({ tenantId: tenant.id });
   data.stripe = tenant.billingMode === 'stripe' ? await store.stripeEvents.objects(tenant.id) : [];
   return data;
 }
 
 const KIND_LABELS: Record<string, string> = {
   fee: 'Plan fee', gpu: 'GPU time', input_tokens: 'Input tokens', output_tokens: 'Output tokens', requests: 'API requests',
-  discount: 'Discount', adjustment: 'Corrections to earlier periods',
+  discount: 'Discount', adjustment: 'Corrections to earlier periods', credit: 'Credits',
 };
 
 /** A line's quantities in a customer's words: GPU time in hours, how much of the usage was billed. */
 function usageText(l: InvoiceLine): string {
-  if (l.kind === 'fee' || l.kind === 'discount') return '';
+  if (l.kind === 'fee' || l.kind === 'discount' || l.kind === 'credit') return '';
   const q = (n: bigint) => (l.unit === 'second' ? `${count(gpuHoursText(n))} h` : count(n));
   const unit = l.unit === 'second' ? '' : ` ${l.unit}${l.used === 1n ? '' : 's'}`;
   if (l.kind === 'adjustment') return `${l.billed < 0n ? '−' : '+'}${q(l.billed < 0n ? -l.billed : l.billed)}${unit} billed`;
@@ -204,16 +210,26 @@ ${d.projected === null ? '' : figure('Projected for the month, before tax', mone
     if (d.alerts.length === 0) return '';
     return `<section class="card"><h2>Alerts</h2><table><tbody>${d.alerts.map((a) => `<tr><td class="muted">${esc(a.firedAt.slice(0, 10))}</td><td>${esc(a.text)}</td></tr>`).join('')}</tbody></table></section>`;
   },
+  function credits(d) {
+    if (d.credits.length === 0) return '';
+    const rows = d.credits.map((g) => {
+      const j = grantJson(g, d.today);
+      const what = g.kind === 'promotional' ? 'Promotional, before tax' : 'Prepaid, after tax';
+      return `<tr data-grant="${esc(g.id)}"><td>${esc(g.name ?? (g.kind === 'promotional' ? 'Promotional credit' : 'Prepaid credit'))}<div class="muted">${esc(what)}</div></td><td class="num">${esc(money(String(j.amount), g.currency))}</td><td class="num" data-field="balance">${esc(money(String(j.balance), g.currency))}</td><td class="wide">${esc(g.expires ?? '')}</td><td><span class="status">${esc(String(j.status))}</span></td></tr>`;
+    });
+    return `<section class="card"><h2>Credits</h2><table><thead><tr><th>Credit</th><th class="num">Granted</th><th class="num">Left</th><th class="wide">Expires</th><th>Status</th></tr></thead><tbody>${rows.join('')}</tbody></table>
+<p class="muted">Promotional credit lowers an invoice before tax; prepaid credit lowers what is due after tax. An invoice draws what is left when it is issued.</p></section>`;
+  },
   function invoices(d) {
-    const rows = d.invoices.map((i) => `<tr><td>${esc(i.number)}</td><td>${esc(i.period)}</td><td><span class="status">${esc(i.status)}</span></td><td class="num">${esc(money(formatAmount(i.totals.total, i.currency), i.currency))}</td><td class="wide">${esc(i.dueDate ?? '')}</td><td><a href="/v1/tenants/${encodeURIComponent(d.tenant.id)}/invoices/${encodeURIComponent(i.number ?? '')}.pdf">PDF</a></td></tr>`);
+    const rows = d.invoices.map((i) => `<tr><td>${esc(i.number)}</td><td>${esc(i.period)}</td><td><span class="status">${esc(i.status)}</span></td><td class="num">${esc(money(formatAmount(i.totals.total, i.currency), i.currency))}</td><td class="num" data-field="amount_due">${esc(money(formatAmount(i.amountDue, i.currency), i.currency))}</td><td class="wide">${esc(i.dueDate ?? '')}</td><td><a href="/v1/tenants/${encodeURIComponent(d.tenant.id)}/invoices/${encodeURIComponent(i.number ?? '')}.pdf">PDF</a></td></tr>`);
     const stripe = d.stripe.filter((o) => o.objectType === 'invoice').map((o) => {
       const f = o.fields as { number?: string | null; amount_due?: string | null; currency?: string | null; hosted_invoice_url?: string | null };
       const amount = f.amount_due && f.currency ? money(f.amount_due, f.currency) : '';
       const link = f.hosted_invoice_url && /^https:\/\//.test(f.hosted_invoice_url) ? `<a href="${esc(f.hosted_invoice_url)}" rel="noreferrer">View</a>` : '';
-      return `<tr><td>${esc(f.number ?? '')}</td><td></td><td><span class="status">${esc(o.status.replace('_', ' '))}</span></td><td class="num">${esc(amount)}</td><td class="wide"></td><td>${link}</td></tr>`;
+      return `<tr><td>${esc(f.number ?? '')}</td><td></td><td><span class="status">${esc(o.status.replace('_', ' '))}</span></td><td class="num"></td><td class="num">${esc(amount)}</td><td class="wide"></td><td>${link}</td></tr>`;
     });
     if (rows.length + stripe.length === 0) return '<section class="card"><h2>Invoices</h2><p class="muted">No invoices yet.</p></section>';
-    return `<section class="card"><h2>Invoices</h2><table><thead><tr><th>Number</th><th>Period</th><th>Status</th><th class="num">Total</th><th class="wide">Due</th><th></th></tr></thead><tbody>${[...rows, ...stripe].join('')}</tbody></table></section>`;
+    return `<section class="card"><h2>Invoices</h2><table><thead><tr><th>Number</th><th>Period</th><th>Status</th><th class="num">Total</th><th class="num">Amount due</th><th class="wide">Due</th><th></th></tr></thead><tbody>${[...rows, ...stripe].join('')}</tbody></table></section>`;
   },
 ];
 

@@ -160,6 +160,7 @@ describeEachBackend('billctl serve API', (backend) => {
     const paths = (t: string) => [
       `/v1/tenants/${t}/quota`, `/v1/tenants/${t}/estimate?model=gemma-2b&input_tokens=10`, `/v1/tenants/${t}/usage?period=2026-10`,
       `/v1/tenants/${t}/invoice-preview?period=2026-10`, `/v1/tenants/${t}/invoices`, `/v1/tenants/${t}/invoices/INV-2026-000001.pdf`,
+      `/v1/tenants/${t}/credits`,
     ];
     it('403 for another tenant (and for one that does not exist), with no data', async () => {
       for (const p of [...paths('acme'), ...paths('nobody')]) {
