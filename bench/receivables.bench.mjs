@@ -18,7 +18,11 @@ export function buildReceivables(file, { tenants, months }) {
     const db = new Database(file, { readonly: true });
     const n = db.prepare('SELECT COUNT(*) n FROM invoices').get().n;
     db.close();
-    if (n === invoices) return file;
+    if (n === invoices) {
+      // A store built by an older billctl is upgraded first (init is idempotent).
+      const up = spawnSync(process.execPath, [BIN, 'init', '--yes', '--quiet', '--db', file], { encoding: 'utf8' });
+      if (up.status === 0) return file;
+    }
     for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });

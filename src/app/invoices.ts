@@ -423,6 +423,11 @@ export async function pdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string):
   return { what: inv.number, file, document: inv.document, outPath: path.resolve(cwd, file) };
 }
 
+/** Where the stamped copy of the issued PDF `file` goes: `<number>.void.pdf`, `<number>.paid.pdf` beside it. */
+export function stampedPath(file: string, stamp: 'void' | 'paid'): string {
+  return `${file.slice(0, -'.pdf'.length)}.${stamp}.pdf`;
+}
+
 /** What settled an issued invoice: its payments (reversed ones too) and the credit notes issued on it. */
 export interface Settlement {
   payments: PaymentRecord[];
@@ -451,7 +456,7 @@ export function stampedJobOf(inv: InvoiceRecord, issued: PdfJob, cwd: string, se
     doc.payments = settled.payments.filter((p) => p.reversedAt === null).map((p) => ({ date: p.date, amount: formatAmount(p.amount.neg(), c) }));
   }
   doc.amount_due = formatAmount(Decimal.ZERO, c);
-  const file = `${issued.file.slice(0, -'.pdf'.length)}.${inv.status}.pdf`;
+  const file = stampedPath(issued.file, inv.status);
   return { what: `the ${inv.status.toUpperCase()} copy of ${inv.number}`, file, document: JSON.stringify(doc), outPath: path.resolve(cwd, file) };
 }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   computeInvoice, draftJobOf, drawPdfs, finalizeDraft, generateDraft, invoiceJson, isDraftCurrent, pdfJobOf, previewJson, previewRecord,
-  projectedTotal, recordedPdfJobOf, requireInvoice, settlementOf, stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
+  projectedTotal, recordedPdfJobOf, requireInvoice, settlementOf, stampedJobOf, stampedPath, uninvoicedPeriods, writePdfs, type GenerateOutcome,
 } from '../../app/invoices.js';
 import { checkVoidable, planPayment, recordPayment, reverseLastPayment, voidInvoice } from '../../app/settlement.js';
 import {
@@ -611,10 +611,9 @@ export async function markUnpaidCommand(ctx: Context, args: unknown[]): Promise<
     let removed: string | null = null;
     if (inv.status === 'paid' && after.status !== 'paid' && after.document !== null) {
       const issued = await recordedPdfJobOf(after, await outDir(ctx, {}), ctx.io.cwd);
-      const paidCopy = `${issued.outPath.slice(0, -'.pdf'.length)}.paid.pdf`;
-      if (fs.existsSync(paidCopy)) {
-        fs.rmSync(paidCopy);
-        removed = `${issued.file.slice(0, -'.pdf'.length)}.paid.pdf`;
+      if (fs.existsSync(stampedPath(issued.outPath, 'paid'))) {
+        fs.rmSync(stampedPath(issued.outPath, 'paid'));
+        removed = stampedPath(issued.file, 'paid');
       }
     }
     if (ctx.format === 'json') await ctx.record([], { ...invoiceJson(after), removed_pdf: removed });
