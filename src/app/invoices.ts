@@ -160,7 +160,7 @@ export async function generateDraft(
       live?.id,
       at,
     );
-    await store.credits.setDraws(id, computed.draws);
+    if (live || computed.draws.length > 0) await store.credits.setDraws(id, computed.draws);
     return { tenantId: tenant.id, status: live ? ('updated' as const) : ('created' as const), invoice: (await store.invoices.get(id))! };
   });
 }
@@ -251,7 +251,8 @@ export async function finalizeDraft(
     // What the document needs is read before the number is taken: the sequence's row lock is held
     // from then until commit, and finalize runs side by side wait on it.
     const lines = await store.invoices.lines(draft.id);
-    const draws = await store.credits.drawsOfInvoice(draft.id);
+    // Every draw is more than 0: an invoice with no credits and no prepaid applied drew nothing.
+    const draws = draft.totals.credits.isZero() && draft.prepaidApplied.isZero() ? [] : await store.credits.drawsOfInvoice(draft.id);
     const daily = await rating.dailyCharges(tenant, draft.period);
     const before = await billedBefore(store, tenant.id, lines);
     const year = Number(issueDate.slice(0, 4));
