@@ -402,6 +402,7 @@ function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt
   let id: string | null = null;
   if (idHit) {
     id = text(idHit[0], idHit[1], ID_MAX);
+    if (id.trim() === '') throw new Reject(`${idHit[0].name} is only whitespace`);
   }
 
   const tsHit = first(rec, TIMESTAMP);

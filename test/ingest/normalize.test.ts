@@ -181,20 +181,24 @@ describe('tenants', () => {
       'no tenant: no tenant_id, organization_id or org_id, and no covenant_id',
     );
   });
-  it('checks the tenant id: 1..128 characters, no control characters', () => {
+  it('checks the tenant id: 1..128 characters, no control characters, not only whitespace', () => {
     expect(reason(j({ tenant_id: 'x'.repeat(129) }))).toBe('tenant_id: tenant id is longer than 128 characters');
     expect(reason(j({ tenant_id: 'a\u0007b' }))).toBe('tenant_id: tenant id contains a control character');
-    // Present is "not null, not empty" (receipts.md): spaces are an id like any other.
-    expect(ok(j({ tenant_id: '   ' })).tenantId).toBe('   ');
+    expect(reason(j({ tenant_id: '   ' }))).toBe('tenant_id: tenant id is only whitespace');
+    expect(reason(j({ tenant_id: undefined, organization_id: '\t\u00a0' }))).toBe('organization_id: tenant id contains a control character');
+    expect(reason(j({ tenant_id: undefined, organization_id: ' \u00a0\u2003' }))).toBe('organization_id: tenant id is only whitespace');
+    expect(ok(j({ tenant_id: ' a ' })).tenantId).toBe(' a ');
     expect(ok(j({ tenant_id: 'é'.repeat(128) })).tenantId).toHaveLength(128);
   });
 });
 
 describe('ids', () => {
-  it('is 1..200 characters', () => {
+  it('is 1..200 characters, not only whitespace', () => {
     expect(ok(j({ id: 'x'.repeat(200) })).id).toHaveLength(200);
     expect(reason(j({ id: 'x'.repeat(201) }))).toBe('id is longer than 200 characters');
-    expect(ok(j({ id: '  ' })).id).toBe('  ');
+    expect(reason(j({ id: '  ' }))).toBe('id is only whitespace');
+    expect(reason(j({ id: undefined, request_id: '\u3000' }))).toBe('request_id is only whitespace');
+    expect(ok(j({ id: ' x ' })).id).toBe(' x ');
   });
   it('takes a whole JSON number by its digits, even beyond 2^53', () => {
     expect(ok(j({ id: 12345 })).id).toBe('12345');
