@@ -250,6 +250,16 @@ describe('timestamps', () => {
     expect(at('1969-12-31T23:59:59Z')).toBe(-1000);
     expect(at('0001-01-01T00:00:00Z')).toBe(-62_135_596_800_000);
   });
+  it('cuts a fraction of a millisecond toward the earlier instant, however the instant is written', () => {
+    expect(at('1969-12-31T23:59:59.9981Z')).toBe(-2);
+    expect(at(-0.0019)).toBe(-2);
+    expect(at('-0.0019', { csv: true })).toBe(-2);
+    expect(at(-1.5e-7)).toBe(-1);
+    expect(at(-0.002)).toBe(-2);
+    expect(at(-100_000_000_000.5)).toBe(-100_000_000_001);
+    expect(at(0.0019)).toBe(1);
+    expect(at('1970-01-01T00:00:00.0019Z')).toBe(1);
+  });
   it('rejects a time without an offset, unless --assume-utc', () => {
     expect(reason(j({ timestamp: '2026-10-03T14:07:11' }))).toBe('timestamp has no UTC offset');
     expect(at('2026-10-03T14:07:11', { assumeUtc: true })).toBe(Date.UTC(2026, 9, 3, 14, 7, 11));
