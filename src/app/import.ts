@@ -64,6 +64,8 @@ export interface ImportProgress {
 
 export interface ImportHooks {
   progress?: (p: ImportProgress) => void;
+  /** Something about the input the user should know (always shown). */
+  warn?: (text: string) => void;
 }
 
 export interface ImportSummary {
@@ -552,7 +554,10 @@ async function writeRejectsFile(file: string, entries: AsyncIterable<{ file: str
 
 /** `import` and `backfill`: reads every source, returns the summary and the report. */
 export async function importReceipts(store: Store, req: ImportRequest, hooks: ImportHooks = {}): Promise<ImportOutcome> {
-  const sources = expandInputs(req.inputs, req.cwd, { inputFormat: req.inputFormat, allowStdin: req.kind === 'import', command: req.kind });
+  const sources = expandInputs(req.inputs, req.cwd, {
+    inputFormat: req.inputFormat, allowStdin: req.kind === 'import', command: req.kind,
+    outside: (link) => hooks.warn?.(`${path.relative(req.cwd, link) || link}: a symbolic link to outside the directory named, not read`),
+  });
   const covenants = req.covenantMap ? loadCovenantMap(path.resolve(req.cwd, req.covenantMap)) : null;
   const rejectsFile = req.rejectsFile === undefined ? undefined : path.resolve(req.cwd, req.rejectsFile);
   if (rejectsFile !== undefined && !fs.existsSync(path.dirname(rejectsFile))) {

@@ -183,6 +183,30 @@ describeEachBackend('billctl import', (backend) => {
     ]);
   });
 
+  it('follows symbolic links in a directory only while they stay inside it, and reads a file reached twice once', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('links');
+    write(dir, 'secret.jsonl', rec('outside'));
+    write(dir, 'other/x.jsonl', rec('other'));
+    write(dir, 'in/a.jsonl', rec('a'));
+    write(dir, 'in/sub/b.jsonl', rec('b'));
+    fs.symlinkSync('..', path.join(dir, 'in', 'up'));
+    fs.symlinkSync(path.join(dir, 'other'), path.join(dir, 'in', 'elsewhere'));
+    fs.symlinkSync(path.join(dir, 'secret.jsonl'), path.join(dir, 'in', 'secret.jsonl'));
+    fs.symlinkSync('sub', path.join(dir, 'in', 'again'));
+    fs.symlinkSync('a.jsonl', path.join(dir, 'in', 'a-too.jsonl'));
+    const r = await s.run(['import', 'in', '--format', 'json'], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(summaryOf(r)).toMatchObject({ files: 2, lines: 2, imported: 2 });
+    const ids = (await query<{ id: string }>(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id);
+    expect(ids).toEqual(['a', 'b']);
+    const batches = await query<{ display: string }>(s.db, 'SELECT display FROM ingest_batches ORDER BY id');
+    expect(batches.map((b) => b.display)).toEqual([path.join('in', 'a.jsonl'), path.join('in', 'sub', 'b.jsonl')]);
+    for (const link of ['elsewhere', 'secret.jsonl', 'up']) {
+      expect(r.stderr).toContain(`warning: ${path.join('in', link)}: a symbolic link to outside the directory named, not read`);
+    }
+  });
+
   it('rejects an empty .json file: it holds neither an object nor an array', async () => {
     const s = await freshStore(backend);
     const dir = tempDir('empty');

@@ -93,7 +93,7 @@ export async function runImport(ctx: Context, kind: BatchKind, args: unknown[], 
     let outcome: ImportOutcome;
     const progress = await progressReporter(ctx);
     try {
-      outcome = await importReceipts(store, req, { progress: progress.update });
+      outcome = await importReceipts(store, req, { progress: progress.update, warn: (t) => ctx.warn(t) });
     } finally {
       progress.stop();
     }
