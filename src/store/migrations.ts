@@ -219,6 +219,12 @@ export const MIGRATIONS: readonly Migration[] = [
     // can its content have been imported already); this asks that once per file, as an index probe.
     sql: 'CREATE INDEX ingest_batches_size ON ingest_batches (size, status);',
   },
+  {
+    version: 10,
+    name: 'rejected records that hold a NUL character',
+    // Postgres text cannot hold U+0000: such a record is kept as a JSON string literal, marked here.
+    sql: 'ALTER TABLE ingest_rejects ADD COLUMN text_escaped INTEGER NOT NULL DEFAULT 0;',
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

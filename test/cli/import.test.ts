@@ -207,6 +207,32 @@ describeEachBackend('billctl import', (backend) => {
     }
   });
 
+  it('rejects a line holding a raw NUL byte and keeps the others, on every store', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('nul');
+    const bad = Buffer.from('{"id":"bad","tenant_id":"a\u0000b","timestamp":"2026-10-03T10:00:00Z"}\n', 'utf8');
+    const csvBad = Buffer.from('id,tenant_id,timestamp\nc1,acme,2026-10-03T10:00:00Z\nc2,a\u0000b,2026-10-03T10:00:00Z\n', 'utf8');
+    expect(bad.includes(0)).toBe(true);
+    const file = write(dir, 'nul.jsonl', Buffer.concat([Buffer.from(rec('n1')), bad, Buffer.from(rec('n2'))]));
+    const csv = write(dir, 'nul.csv', csvBad);
+    const rejects = path.join(dir, 'rejects.jsonl');
+    const r = await s.run(['import', file, csv, '--format', 'json', '--rejects', rejects]);
+    expect(r.code).toBe(3);
+    expect(summaryOf(r)).toMatchObject({ files: 2, lines: 5, imported: 3, rejected: 2 });
+    expect(r.stderr).toContain('nul.jsonl:2: not valid JSON: a control character in a string: unexpected "\\u0000" at position 26');
+    expect(r.stderr).toContain('nul.csv:3: tenant_id contains a NUL character');
+    const ids = (await query<{ id: string }>(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id);
+    expect(ids).toEqual(['c1', 'n1', 'n2']);
+    const written = fs.readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; text: string });
+    expect(written.map((w) => [w.line, w.text])).toEqual([[2, bad.toString('utf8').trim()], [3, 'c2,a\u0000b,2026-10-03T10:00:00Z']]);
+    const batches = await query<{ status: string }>(s.db, 'SELECT status FROM ingest_batches ORDER BY id');
+    expect(batches.map((b) => b.status)).toEqual(['complete', 'complete']);
+    // Read again (skipped): the same rejects, verbatim.
+    const again = await s.run(['import', file, csv, '--format', 'json', '--rejects', path.join(dir, 'again.jsonl')]);
+    expect(again.code).toBe(3);
+    expect(fs.readFileSync(path.join(dir, 'again.jsonl'), 'utf8')).toBe(fs.readFileSync(rejects, 'utf8'));
+  });
+
   it('rejects an empty .json file: it holds neither an object nor an array', async () => {
     const s = await freshStore(backend);
     const dir = tempDir('empty');
