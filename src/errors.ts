@@ -55,3 +55,10 @@ export class LockHeldError extends BillctlError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Errors from the outside world (files, databases, network): not bugs, exit 1. */
+export function isOperational(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const e = err as Error & { code?: unknown };
+  return typeof e.code === 'string' || e.name === 'SqliteError' || e.name === 'DatabaseError';
+}

@@ -142,7 +142,7 @@ export async function runPipeline(
   let outOfRange = 0;
   const ready: WireParcel[] = [];
 
-  const seal = (unitEnd: boolean) => {
+  const seal = (unitEnd: boolean, end?: PipelineEnd) => {
     // Every byte is written below: no need to zero them first.
     const rawBytes: Uint8Array = Buffer.allocUnsafeSlow(rawAt);
     let o = 0;
@@ -157,6 +157,7 @@ export async function runPipeline(
       freeEnds: freeEnds.subarray(0, count * 2), dictReset, dictAdd, rawBytes, rawEnds: rawEnds.subarray(0, count), rejects, newTenants,
       records: parcelRecords, outOfRange, checkpoint: { ...checkpoint }, bytesRead, unitEnd, summing, unsplit,
     };
+    if (end) p.end = end;
     codes = new Int32Array(job.parcelRecords * DICT_FIELDS);
     nums = new Float64Array(job.parcelRecords * NUM_FIELDS);
     freeEnds = new Uint32Array(job.parcelRecords * 2);
@@ -318,8 +319,10 @@ export async function runPipeline(
   if (damaged) {
     rejects.push({ line: lastLine + 1, reason: `the rest of the file cannot be read: ${damaged.message}`, text: '' });
   }
-  seal(true);
-  await flush();
   // A damaged .gz was not read to its end: the hash would not be the file's.
-  return { sha256: hash && !damaged ? hash.digest('hex') : null, bytes };
+  const end: PipelineEnd = { sha256: hash && !damaged ? hash.digest('hex') : null, bytes };
+  // The last parcel says so, with the source's end: its unit's transaction completes the batch.
+  seal(true, end);
+  await flush();
+  return end;
 }

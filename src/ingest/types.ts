@@ -106,6 +106,8 @@ interface ParcelCommon {
   unsplit: number;
   /** With unitEnd and summing: rollup sums over every row of the unit (as if all were new). */
   rollups?: RollupDelta[];
+  /** On the source's last parcel (a unit's end): its hash and size. */
+  end?: PipelineEnd;
 }
 
 /**
@@ -154,7 +156,11 @@ export class ParcelDecoder {
   /** The dictionary's entries in COPY text form, filled as they are needed. */
   private copyDict: Buffer[] = [];
 
-  constructor(private readonly batchId: number) {}
+  /**
+   * The batch the rows belong to. Rows are made on first use, so it may be set after decode()
+   * (a new batch is created in its first unit's transaction).
+   */
+  constructor(public batchId: number) {}
 
   decode(w: WireParcel): Parcel {
     // The dictionary grows in parcel order; a reset starts new arrays, so a parcel decoded later
@@ -166,7 +172,7 @@ export class ParcelDecoder {
     for (const s of w.dictAdd) this.dict.push(s);
     const dict = this.dict;
     const copyDict = this.copyDict;
-    const batchId = this.batchId;
+    const self = this;
     const days = new Int32Array(w.count);
     const lines = new Float64Array(w.count);
     for (let i = 0; i < w.count; i++) {
@@ -179,10 +185,10 @@ export class ParcelDecoder {
     return {
       ...common,
       get rows() {
-        rows ??= decodeRows(w, dict, batchId);
+        rows ??= decodeRows(w, dict, self.batchId);
         return rows;
       },
-      copyText: () => (text ??= copyTextOf(w, dict, copyDict, batchId)),
+      copyText: () => (text ??= copyTextOf(w, dict, copyDict, self.batchId)),
       days,
       lines,
     };

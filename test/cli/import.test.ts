@@ -57,9 +57,12 @@ describeEachBackend('billctl import', (backend) => {
       { tenant_id: 'acme', plan: 'free', from_period: null },
       { tenant_id: 'org_123', plan: 'free', from_period: null },
     ]);
-    const audit = await s.run(['audit', '--format', 'json']);
-    expect(audit.stdout).toContain('"command": "import"');
-    expect(audit.stdout).toContain('"imported": 4');
+    // Each file's batch has its audit entry, written with the receipts it accounts for.
+    const audit = JSON.parse((await s.run(['audit', '--format', 'json'])).stdout) as { command: string; actor: string; details: Record<string, unknown> }[];
+    expect(audit.filter((e) => e.command === 'import').map((e) => [e.actor, e.details])).toEqual([
+      ['test', { file: fixture('spec-examples.jsonl'), batch: 1, status: 'complete', lines: 3, imported: 3, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 2, unsplit_tokens: 1 }],
+      ['test', { file: fixture('spec-example.csv'), batch: 2, status: 'complete', lines: 1, imported: 1, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0 }],
+    ]);
   });
 
   it('reports each reject with file, line and reason; --rejects writes them verbatim; exit 3', async () => {

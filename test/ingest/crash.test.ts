@@ -53,12 +53,13 @@ function runKilled(
   ready: () => Promise<boolean>,
   jitterMs: number,
   deadlineMs: number,
+  signal: NodeJS.Signals = 'SIGKILL',
 ): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...argv], { env: { ...process.env, ...env, BILLCTL_ACTOR: 'test' }, stdio: 'ignore' });
     let done = false;
     const kill = () => {
-      if (!done) child.kill('SIGKILL');
+      if (!done) child.kill(signal);
     };
     const deadline = setTimeout(kill, deadlineMs);
     const poll = async () => {
@@ -72,12 +73,39 @@ function runKilled(
     };
     void poll();
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    child.on('exit', (code, got) => {
       done = true;
       clearTimeout(deadline);
-      resolve({ killed: signal === 'SIGKILL', code });
+      resolve({ killed: got === signal, code });
     });
   });
+}
+
+/**
+ * The receipts, with each one's batch named by its file: batch ids are numbers a killed run may
+ * have used up (a Postgres sequence does not roll back).
+ */
+async function receiptsByFile(db: string) {
+  const files = new Map((await query<{ id: number; path: string }>(db, 'SELECT id, path FROM ingest_batches')).map((b) => [b.id, b.path]));
+  return (await dumpStore(db, true)).receipts.map(({ batch_id: b, ...r }) => ({ ...r, file: files.get(b as number) }));
+}
+
+/** The audit log accounts for exactly what the store holds: per batch, its entries add up to its counts. */
+async function expectAuditMatches(db: string) {
+  const audit = await query<{ details: string }>(db, "SELECT details FROM audit_log WHERE command = 'import' ORDER BY id");
+  const perBatch = new Map<number, Record<string, number>>();
+  for (const { details } of audit) {
+    const d = JSON.parse(details) as Record<string, number>;
+    const sums = perBatch.get(d.batch!) ?? {};
+    for (const k of ['lines', 'imported', 'duplicates', 'conflicts', 'rejected', 'new_tenants', 'unsplit_tokens']) sums[k] = (sums[k] ?? 0) + d[k]!;
+    perBatch.set(d.batch!, sums);
+  }
+  const stored = await query<Record<string, number>>(
+    db, 'SELECT id, lines, imported, duplicates, conflicts, rejected, new_tenants, unsplit_tokens FROM ingest_batches ORDER BY id',
+  );
+  expect(Object.fromEntries(stored.map(({ id, ...c }) => [id, c]))).toEqual(Object.fromEntries(perBatch));
+  const n = (await query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM receipts"))[0]!.n;
+  expect([...perBatch.values()].reduce((t, c) => t + c.imported!, 0)).toBe(n);
 }
 
 async function batches(db: string) {
@@ -117,8 +145,13 @@ describeEachBackend('crash safety', (backend) => {
     if (first.killed) kills++;
     for (let round = 1; round <= 5; round++) {
       const target = Math.floor((total * round) / 6 + Math.random() * (total / 8));
-      const r = await runKilled(args(crashed.db, path.join(dir, 'rejects.jsonl')), env, async () => (await progress()) >= target, 60, duration * 2);
+      // Ctrl-C (SIGINT) as well as kill -9: neither may leave a change without its audit entry.
+      const signal = round % 2 === 0 ? 'SIGINT' : 'SIGKILL';
+      const r = await runKilled(
+        args(crashed.db, path.join(dir, 'rejects.jsonl')), env, async () => (await progress()) >= target, 60, duration * 2, signal,
+      );
       if (r.killed) kills++;
+      await expectAuditMatches(crashed.db);
     }
     expect(kills).toBeGreaterThan(2);
     const last = await spawnCli(args(crashed.db, path.join(dir, 'rejects.jsonl')), { env });
@@ -127,10 +160,14 @@ describeEachBackend('crash safety', (backend) => {
     const skipped = last.stderr.includes('already imported with the same settings');
     if (!skipped) expect(got).toEqual(want);
 
-    expect(await dumpStore(crashed.db, true)).toEqual(await dumpStore(clean.db, true));
+    expect(await receiptsByFile(crashed.db)).toEqual(await receiptsByFile(clean.db));
+    expect((await dumpStore(crashed.db)).rollups).toEqual((await dumpStore(clean.db)).rollups);
+    await expectAuditMatches(crashed.db);
+    await expectAuditMatches(clean.db);
     const strip = (bs: Record<string, unknown>[]) => bs.map(({ id: _id, ...b }) => b);
     expect(strip(await batches(crashed.db))).toEqual(strip(await batches(clean.db)));
-    const rejectRows = (db: string) => query(db, 'SELECT line, kind, reason, text FROM ingest_rejects ORDER BY batch_id, line');
+    const rejectRows = (db: string) =>
+      query(db, 'SELECT b.path, r.line, r.kind, r.reason, r.text FROM ingest_rejects r JOIN ingest_batches b ON b.id = r.batch_id ORDER BY b.path, r.line');
     expect(await rejectRows(crashed.db)).toEqual(await rejectRows(clean.db));
     if (!skipped) {
       expect(fs.readFileSync(path.join(dir, 'rejects.jsonl'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'clean-rejects.jsonl'), 'utf8'));
