@@ -52,6 +52,17 @@ export class LockHeldError extends BillctlError {
   }
 }
 
+/** The database connection dropped (the server restarted, the network failed): exit 1, not a bug. */
+export class ConnectionLostError extends BillctlError {
+  constructor(where: string, cause: unknown) {
+    super(
+      `lost the connection to the database at ${where} (${errorMessage(cause)})`,
+      ExitCode.failed,
+      'Check that the server is up and reachable; what was committed before the connection dropped is kept.',
+    );
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

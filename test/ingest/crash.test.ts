@@ -5,10 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeEachBackend, dropSchemas, tempDir } from '../helpers/backends.js';
+import { BACKENDS, describeEachBackend, dropSchemas, postgresBackend, tempDir } from '../helpers/backends.js';
 import { BIN, ROOT, spawnCli, type CliResult } from '../helpers/cli.js';
 import { dumpStore, freshStore, query, write } from './helpers.js';
 
@@ -175,3 +176,79 @@ describeEachBackend('crash safety', (backend) => {
     void a;
   }, 240_000);
 });
+
+/** A TCP proxy in front of Postgres whose connections can be cut (a network failure, a server restart). */
+async function proxyTo(target: URL): Promise<{ url: (db: string) => string; cut: () => void; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: (db) => {
+      const u = new URL(db);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString();
+    },
+    cut: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+it.runIf(BACKENDS.includes(postgresBackend))('a dropped Postgres connection: exit 1 saying so, what was committed, and that a re-run goes on', async () => {
+  const dir = tempDir('dropped');
+  const data = receipts(12_000, 11);
+  write(dir, 'in/a.jsonl', data.jsonl);
+  write(dir, 'in/b.csv.gz', zlib.gzipSync(data.csv));
+  const env = { BILLCTL_IMPORT_UNIT: '600', BILLCTL_IMPORT_PARCEL: '150' };
+  const args = (db: string) => ['import', path.join(dir, 'in'), '--db', db, '--format', 'json'];
+  const clean = await freshStore(postgresBackend);
+  expect((await spawnCli(args(clean.db), { env })).code).toBe(3);
+
+  const s = await freshStore(postgresBackend);
+  const proxy = await proxyTo(new URL(s.db));
+  try {
+    const total = Number((await query<{ n: number }>(clean.db, 'SELECT SUM(lines) AS n FROM ingest_batches'))[0]!.n);
+    let cuts = 0;
+    for (const share of [0.2, 0.5, 0.8]) {
+      const progress = async () =>
+        Number((await query<{ n: number }>(s.db, 'SELECT COALESCE(SUM(checkpoint_records), 0) AS n FROM ingest_batches'))[0]!.n);
+      const run = spawnCli(args(proxy.url(s.db)), { env });
+      const end = Date.now() + 60_000;
+      while ((await progress()) < total * share && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      proxy.cut();
+      const r = await run;
+      if (r.code === 3) continue; // it finished before the cut
+      cuts++;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('billctl: error: lost the connection to the database at postgres://');
+      expect(r.stderr).toContain('run the same command again to import the rest: it goes on where this run stopped');
+      expect(r.stderr).not.toMatch(/internal error|EPIPE/);
+      const got = JSON.parse(r.stdout) as { imported: number; error: string; unfinished: { file: string; from_line: number }[] };
+      expect(got.error).toContain('lost the connection');
+      expect(got.unfinished.length).toBeGreaterThan(0);
+      // What the summary says was imported is what the store holds, and what the audit log accounts for.
+      expect(got.imported).toBe(Number((await query<{ n: number }>(s.db, 'SELECT COUNT(*) AS n FROM receipts'))[0]!.n));
+      await expectAuditMatches(s.db);
+    }
+    expect(cuts).toBeGreaterThan(0);
+    const last = await spawnCli(args(proxy.url(s.db)), { env });
+    expect(last.code).toBe(3);
+    expect(await receiptsByFile(s.db)).toEqual(await receiptsByFile(clean.db));
+    expect((await dumpStore(s.db)).rollups).toEqual((await dumpStore(clean.db)).rollups);
+    await expectAuditMatches(s.db);
+  } finally {
+    await proxy.close();
+  }
+}, 240_000);

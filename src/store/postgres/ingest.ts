@@ -111,7 +111,11 @@ class PostgresReceiptWriter implements ReceiptWriter {
   }
 
   private async copy(chunks: Uint8Array[]): Promise<void> {
-    await pipeline(Readable.from(chunks), this.driver.client.query(copyFrom(COPY)));
+    try {
+      await pipeline(Readable.from(chunks), this.driver.client.query(copyFrom(COPY)));
+    } catch (err) {
+      throw this.driver.translate(err);
+    }
   }
 
   /** Sends the gathered parcels as one COPY under a savepoint, without waiting: at most one in flight. */
