@@ -659,6 +659,12 @@ export function rejectLine(file: string, e: RejectRecord): string {
   return `${JSON.stringify(o)}\n`;
 }
 
+/** Writes all of `text`: a write that stops short (a full disk) is continued, so its error is seen. */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let at = 0; at < bytes.length; ) at += fs.writeSync(fd, bytes, at);
+}
+
 async function writeRejectsFile(file: string, entries: AsyncIterable<{ file: string; entry: RejectRecord }>): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   const fd = fs.openSync(tmp, 'w');
@@ -667,11 +673,11 @@ async function writeRejectsFile(file: string, entries: AsyncIterable<{ file: str
     for await (const { file: f, entry } of entries) {
       buf += rejectLine(f, entry);
       if (buf.length > 1 << 20) {
-        fs.writeSync(fd, buf);
+        writeAll(fd, buf);
         buf = '';
       }
     }
-    fs.writeSync(fd, buf);
+    writeAll(fd, buf);
     fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
@@ -692,7 +698,15 @@ function stopped(err: unknown, more: boolean): unknown {
     if (err.hint?.includes('run the same command again')) return err;
     return new BillctlError(err.message, err.exitCode, err.hint ? `${err.hint}\n${RESUME_HINT}` : RESUME_HINT);
   }
-  return isOperational(err) ? new BillctlError(errorMessage(err), ExitCode.failed, RESUME_HINT) : err;
+  if (!isOperational(err)) return err;
+  const code = String((err as { code?: unknown }).code ?? '');
+  // A write that did not fit: a full disk (ENOSPC, SQLITE_FULL) or a file size limit (EFBIG, an I/O error to SQLite).
+  const disk = /^(ENOSPC|EFBIG|EDQUOT|SQLITE_FULL|SQLITE_IOERR)/.test(code);
+  return new BillctlError(
+    `${errorMessage(err)}${code ? ` (${code})` : ''}`,
+    ExitCode.failed,
+    disk ? `Is the disk full? Free some space. ${RESUME_HINT}` : RESUME_HINT,
+  );
 }
 
 /**
