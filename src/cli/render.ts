@@ -3,7 +3,7 @@
  * --no-color), `json` (one document), `csv` (csv-stringify, RFC 4180). Results go to stdout.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import { toJson } from './json.js';
+import { toJson } from '../json.js';
 
 export type Format = 'table' | 'json' | 'csv';
 export type Cell = string | number | bigint | boolean | null | undefined | { toString(): string };

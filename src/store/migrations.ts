@@ -5,6 +5,8 @@
  *   {serial}  an auto-numbered integer primary key
  *   {bigint}  a 64-bit integer
  *   {norowid} SQLite's WITHOUT ROWID for tables whose primary key is the whole story
+ *   {exact}   a whole number of any size (sums of quantities): Postgres NUMERIC; in SQLite no type,
+ *             so it keeps a 64-bit integer as one and a larger number as its decimal text
  * A released migration never changes; a change to the schema is a new migration.
  */
 import { INVOICE_MIGRATION_SQL } from './invoice-repo.js';
@@ -27,12 +29,14 @@ const TOKENS: Record<Dialect, Record<string, string>> = {
     serial: 'INTEGER PRIMARY KEY AUTOINCREMENT',
     bigint: 'INTEGER',
     norowid: ' WITHOUT ROWID',
+    exact: '',
   },
   postgres: {
     key: 'TEXT COLLATE "C"',
     serial: 'BIGSERIAL PRIMARY KEY',
     bigint: 'BIGINT',
     norowid: '',
+    exact: 'NUMERIC',
   },
 };
 
@@ -221,9 +225,32 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 10,
-    name: 'rejected records that hold a NUL character',
+    name: 'rejected records that hold a NUL character; rollup sums of quantities of any size',
     // Postgres text cannot hold U+0000: such a record is kept as a JSON string literal, marked here.
-    sql: 'ALTER TABLE ingest_rejects ADD COLUMN text_escaped INTEGER NOT NULL DEFAULT 0;',
+    // A day's sum of a quantity can pass 2^63 − 1 (1,025 receipts of 2^53 − 1 tokens): exact columns.
+    sql: `
+      ALTER TABLE ingest_rejects ADD COLUMN text_escaped INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE receipt_rollups_exact (
+        tenant_id {key} NOT NULL,
+        day INTEGER NOT NULL,
+        model_key {key} NOT NULL,
+        gpu_key {key} NOT NULL,
+        receipts {bigint} NOT NULL,
+        requests {bigint} NOT NULL,
+        gpu_seconds {exact} NOT NULL,
+        input_tokens {exact} NOT NULL,
+        output_tokens {exact} NOT NULL,
+        reported_cost TEXT NOT NULL,
+        unsplit {bigint} NOT NULL,
+        PRIMARY KEY (tenant_id, day, model_key, gpu_key)
+      ){norowid};
+      INSERT INTO receipt_rollups_exact (tenant_id, day, model_key, gpu_key, receipts, requests, gpu_seconds, input_tokens,
+          output_tokens, reported_cost, unsplit)
+        SELECT tenant_id, day, model_key, gpu_key, receipts, requests, gpu_seconds, input_tokens, output_tokens, reported_cost, unsplit
+        FROM receipt_rollups;
+      DROP TABLE receipt_rollups;
+      ALTER TABLE receipt_rollups_exact RENAME TO receipt_rollups;
+    `,
   },
 ];
 

@@ -40,7 +40,7 @@ const COPY_ROWS = 16_384;
 /** Adds rollup sums given as eleven arrays (one per column). */
 const ROLLUP_UPSERT = rollupUpsertSql('postgres').replace(
   /VALUES \([^)]*\)/,
-  'SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[])',
+  'SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::numeric[], ?::numeric[], ?::numeric[], ?::text[], ?::bigint[])',
 );
 
 /** The billing content of a stored row and of a new one, comparable as text. */

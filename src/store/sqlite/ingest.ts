@@ -15,7 +15,7 @@ import { RollupAccumulator } from '../../ingest/rollups.js';
 import { RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
 import type { ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';
-import { conflictReason, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
+import { conflictReason, rollupParams, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
 import type { Row } from '../sql.js';
 import type { SqliteDriver } from './driver.js';
 
@@ -158,7 +158,7 @@ class SqliteReceiptWriter implements ReceiptWriter {
       for (const { row, day } of this.notImported) acc.add(row, day, -1);
       deltas = acc.deltas();
     }
-    for (const d of deltas) this.upsertRollup.run(d);
+    for (const d of deltas) this.upsertRollup.run(rollupParams(d, 'sqlite'));
     return {
       imported: this.imported, duplicates: this.duplicates, unsplit: this.unsplit, conflicts: this.conflicts,
       wantsSums: this.imported >= this.notImportedCount,
