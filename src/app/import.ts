@@ -23,7 +23,7 @@ import { RollupAccumulator } from '../ingest/rollups.js';
 import { startReading, type Reading } from '../ingest/reading.js';
 import { expandInputs } from '../ingest/sources.js';
 import {
-  ParcelDecoder, type Checkpoint, type InputFormat, type Parcel, type PipelineEnd, type PipelineJob, type PipelineOptions, type RollupDelta,
+  ParcelDecoder, type Checkpoint, type InputFormat, type Parcel, type PipelineEnd, type PipelineJob, type PipelineOptions,
   type SourceSpec,
 } from '../ingest/types.js';
 import {
@@ -476,8 +476,11 @@ class ImportRun {
     }
   }
 
-  /** Rows of tenants whose timezone the reading side did not know get their real local day. */
-  private fixDays(p: Parcel, corrections: RollupAccumulator): void {
+  /**
+   * Rows of tenants whose timezone the reading side did not know get their real local day (and,
+   * when the reading side summed them, `corrections` move their sums there).
+   */
+  private fixDays(p: Parcel, corrections: RollupAccumulator | undefined): void {
     if (this.tzFix.size === 0) return;
     for (let i = 0; i < p.rows.length; i++) {
       const row = p.rows[i]!;
@@ -485,8 +488,8 @@ class ImportRun {
       if (tz === undefined) continue;
       const day = localDayNumber(tz, row[2]);
       if (day === p.days[i]) continue;
-      corrections.add(row, p.days[i]!, -1);
-      corrections.add(row, day, 1);
+      corrections?.add(row, p.days[i]!, -1);
+      corrections?.add(row, day, 1);
       p.days[i] = day;
     }
   }
@@ -551,8 +554,9 @@ class ImportRun {
           else this.tzFix.delete(t);
           this.known.set(t, tz);
         }
-        await this.writer.begin(id, (t, ts) => localDayNumber(this.known.get(t) ?? 'UTC', ts));
-        const corrections = new RollupAccumulator();
+        await this.writer.begin(id);
+        // Sums the reading side made with a tenant's old timezone are moved to the right days.
+        const corrections = unitStart.summing ? new RollupAccumulator() : undefined;
         let q = unitStart;
         for (;;) {
           if (q.newTenants.length > 0) {
@@ -576,12 +580,8 @@ class ImportRun {
           q = n;
         }
         last = q;
-        let sums: RollupDelta[][] | undefined;
-        if (q.rollups) {
-          sums = [q.rollups];
-          if (corrections.size > 0) sums.push(corrections.deltas());
-        }
-        const r = await this.writer.finish(sums);
+        if (corrections && corrections.size > 0) await this.writer.addSums(corrections.deltas());
+        const r = await this.writer.finish();
         stream.setAggregates(r.wantsSums);
         after.imported += r.imported;
         after.duplicates += r.duplicates;

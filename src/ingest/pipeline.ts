@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { localDayNumber } from '../domain/period.js';
-import { RollupAccumulator } from './rollups.js';
+import { RollupAccumulator, ROLLUP_FLUSH_KEYS } from './rollups.js';
 import { normalize, wantedFields, type NormalizeOptions, type SourceRecord } from './normalize.js';
 import { RecordParser } from './record-json.js';
 import { CsvReader, JsonDocumentReader, JsonLinesReader, type RawRecord, type RecordReader } from './readers.js';
@@ -163,8 +163,13 @@ export async function runPipeline(
     freeEnds = new Uint32Array(job.parcelRecords * 2);
     rawEnds = new Uint32Array(job.parcelRecords);
 
+    // The unit's sums so far go with the parcel at its end, or sooner once they hold many keys
+    // (many tenants): memory stays bounded on both sides.
+    if (acc && summing && (unitEnd || acc.size >= ROLLUP_FLUSH_KEYS)) {
+      p.rollups = acc.deltas();
+      acc.clear();
+    }
     if (unitEnd && acc) {
-      if (summing) p.rollups = acc.deltas();
       acc.clear();
       summing = control.aggregates;
     }

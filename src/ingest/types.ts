@@ -104,7 +104,10 @@ interface ParcelCommon {
   summing: boolean;
   /** Rows whose tokens came from tokens_processed. */
   unsplit: number;
-  /** With unitEnd and summing: rollup sums over every row of the unit (as if all were new). */
+  /**
+   * With summing: rollup sums over the unit's rows up to this parcel not given with an earlier
+   * parcel (as if all were new). At the unit's end, and sooner when they hold many keys.
+   */
   rollups?: RollupDelta[];
   /** On the source's last parcel (a unit's end): its hash and size. */
   end?: PipelineEnd;

@@ -228,6 +228,8 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'rejected records that hold a NUL character; rollup sums of quantities of any size',
     // Postgres text cannot hold U+0000: such a record is kept as a JSON string literal, marked here.
     // A day's sum of a quantity can pass 2^63 − 1 (1,025 receipts of 2^53 − 1 tokens): exact columns.
+    // An import writes sums as it reads and takes out what it did not import: rollups that come to
+    // no receipts are deleted, found by a partial index that holds only them.
     sql: `
       ALTER TABLE ingest_rejects ADD COLUMN text_escaped INTEGER NOT NULL DEFAULT 0;
       CREATE TABLE receipt_rollups_exact (
@@ -250,6 +252,7 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM receipt_rollups;
       DROP TABLE receipt_rollups;
       ALTER TABLE receipt_rollups_exact RENAME TO receipt_rollups;
+      CREATE INDEX receipt_rollups_empty ON receipt_rollups (receipts) WHERE receipts = 0;
     `,
   },
 ];

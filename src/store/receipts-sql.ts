@@ -154,6 +154,13 @@ function quantityAdd(dialect: Dialect, a: string, b: string): string {
 /** The rollup columns that sum quantities: exact at any size (migration 10). */
 export const ROLLUP_QUANTITIES = ['gpu_seconds', 'input_tokens', 'output_tokens'] as const;
 
+/**
+ * Drops rollups that came to no receipts (an import writes the sums of what it read and then
+ * takes out what it did not import; every sum of a rollup without receipts is 0). The partial
+ * index receipt_rollups_empty finds them.
+ */
+export const DELETE_EMPTY_ROLLUPS = 'DELETE FROM receipt_rollups WHERE receipts = 0';
+
 /** Adds rollup sums to what is stored (a key not yet there is inserted). */
 export function rollupUpsertSql(dialect: Dialect): string {
   const cost = dialect === 'sqlite'
