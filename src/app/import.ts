@@ -19,7 +19,7 @@ import { Decimal } from '../domain/money.js';
 import { localDayNumber } from '../domain/period.js';
 import { BillctlError, errorMessage, ExitCode, isOperational } from '../errors.js';
 import { loadCovenantMap, type CovenantMap } from '../ingest/covenants.js';
-import { RollupAccumulator } from '../ingest/rollups.js';
+import { RollupAccumulator, ROLLUP_FLUSH_KEYS } from '../ingest/rollups.js';
 import { startReading, type Reading } from '../ingest/reading.js';
 import { expandInputs } from '../ingest/sources.js';
 import {
@@ -217,7 +217,7 @@ class ImportRun {
     private readonly covenants: CovenantMap | null,
     private readonly hooks: ImportHooks,
   ) {
-    this.writer = ingest.writer();
+    this.writer = ingest.writer({ rollupKeys: this.size('BILLCTL_ROLLUP_KEYS', ROLLUP_FLUSH_KEYS) });
     let total = 0;
     for (const s of sources) if (s.path !== '-') total += fs.statSync(s.path).size;
     this.bytesTotal = total;
@@ -387,21 +387,23 @@ class ImportRun {
     this.bytesBefore += size;
   }
 
+  /** Tests shrink units, parcels and rollup pieces to exercise their boundaries (and crashes between them). */
+  private size(name: string, dflt: number): number {
+    const v = Number(this.req.env[name]);
+    return Number.isSafeInteger(v) && v > 0 ? v : dflt;
+  }
+
   private job(src: SourceSpec, batchId: number, resume: Checkpoint, emitRows: boolean): PipelineJob {
     const seek = src.path !== '-' && src.format === 'jsonl' && !src.gzip && resume.byte > 0;
-    // Tests shrink units and parcels to exercise their boundaries (and crashes between them).
-    const size = (name: string, dflt: number) => {
-      const v = Number(this.req.env[name]);
-      return Number.isSafeInteger(v) && v > 0 ? v : dflt;
-    };
-    const unitRecords = size('BILLCTL_IMPORT_UNIT', UNIT_RECORDS);
+    const unitRecords = this.size('BILLCTL_IMPORT_UNIT', UNIT_RECORDS);
     return {
       source: src, batchId, resume, seek, options: this.options(), tenants: [...this.known], emitRows,
       // Whether the reading side hashes the source is load()'s to decide.
       aggregates: emitRows && this.writer.wantsRollups, hash: false, unitRecords,
       // --force mostly reads receipts that are stored already: the reading side's sums would go unused.
       sumFirstUnit: !this.req.force,
-      parcelRecords: Math.min(unitRecords, size('BILLCTL_IMPORT_PARCEL', PARCEL_RECORDS)),
+      parcelRecords: Math.min(unitRecords, this.size('BILLCTL_IMPORT_PARCEL', PARCEL_RECORDS)),
+      rollupKeys: this.size('BILLCTL_ROLLUP_KEYS', ROLLUP_FLUSH_KEYS),
       queue: this.writer.queueDepth,
     };
   }

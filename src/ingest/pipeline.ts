@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { localDayNumber } from '../domain/period.js';
-import { RollupAccumulator, ROLLUP_FLUSH_KEYS } from './rollups.js';
+import { RollupAccumulator } from './rollups.js';
 import { normalize, wantedFields, type NormalizeOptions, type SourceRecord } from './normalize.js';
 import { RecordParser } from './record-json.js';
 import { CsvReader, JsonDocumentReader, JsonLinesReader, type RawRecord, type RecordReader } from './readers.js';
@@ -165,7 +165,7 @@ export async function runPipeline(
 
     // The unit's sums so far go with the parcel at its end, or sooner once they hold many keys
     // (many tenants): memory stays bounded on both sides.
-    if (acc && summing && (unitEnd || acc.size >= ROLLUP_FLUSH_KEYS)) {
+    if (acc && summing && (unitEnd || acc.size >= job.rollupKeys)) {
       p.rollups = acc.deltas();
       acc.clear();
     }

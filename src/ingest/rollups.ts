@@ -221,7 +221,10 @@ export class UnitRollups {
   /** Whether sums taken out were written: a rollup may have come to zero receipts (and is then deleted). */
   tookOut = false;
 
-  constructor(private readonly write: (deltas: RollupDelta[]) => void) {}
+  constructor(
+    private readonly write: (deltas: RollupDelta[]) => void,
+    private readonly limit = ROLLUP_FLUSH_KEYS,
+  ) {}
 
   /** Sums the reading side made, as they are. */
   given(deltas: readonly RollupDelta[]): void {
@@ -232,7 +235,7 @@ export class UnitRollups {
   row(row: ReceiptRow, day: number, sign: 1 | -1): void {
     this.pending.add(row, day, sign);
     if (sign < 0) this.tookOut = true;
-    if (this.pending.size >= ROLLUP_FLUSH_KEYS) this.flush();
+    if (this.pending.size >= this.limit) this.flush();
   }
 
   flush(): void {

@@ -390,6 +390,8 @@ export interface PipelineJob {
   hash: boolean;
   unitRecords: number;
   parcelRecords: number;
+  /** Rollup keys summed before they are sent on (ROLLUP_FLUSH_KEYS; tests shrink it). */
+  rollupKeys: number;
   /** Parcels that may wait for the writer (a writer that waits on a server wants more). */
   queue: number;
 }

@@ -46,7 +46,7 @@ const REJECT_ROWS = 200;
 export abstract class SqlIngestStore implements IngestStore {
   constructor(protected readonly db: SqlDriver) {}
 
-  abstract writer(): ReceiptWriter;
+  abstract writer(options?: { rollupKeys?: number }): ReceiptWriter;
 
   async findBatches(q: { path?: string; sha256?: string }): Promise<BatchRecord[]> {
     const rows = q.path !== undefined

@@ -144,7 +144,8 @@ export interface IngestStore {
    * SQLite has one writer at a time anyway).
    */
   tenantTimezones(lock?: boolean): Promise<Map<string, string>>;
-  writer(): ReceiptWriter;
+  /** `rollupKeys`: rollup keys held in memory before they are written (ROLLUP_FLUSH_KEYS). */
+  writer(options?: { rollupKeys?: number }): ReceiptWriter;
 }
 
 /** Rollup sums of one tenant, local day, model key and GPU key. */

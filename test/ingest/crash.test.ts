@@ -123,7 +123,7 @@ describeEachBackend('crash safety', (backend) => {
     const data = receipts(12_000, 7);
     const a = write(dir, 'in/a.jsonl', data.jsonl);
     write(dir, 'in/b.csv.gz', zlib.gzipSync(data.csv));
-    const env = { BILLCTL_IMPORT_UNIT: '600', BILLCTL_IMPORT_PARCEL: '150' };
+    const env = { BILLCTL_IMPORT_UNIT: '600', BILLCTL_IMPORT_PARCEL: '150', BILLCTL_ROLLUP_KEYS: '40' };
     const args = (db: string, rejects: string) => ['import', path.join(dir, 'in'), '--db', db, '--format', 'json', '--rejects', rejects];
 
     const clean = await freshStore(backend);

@@ -77,12 +77,15 @@ class PostgresReceiptWriter implements ReceiptWriter {
   /** The COPY on its way, its parcels, and the rollup sums written after it. */
   private inflight: { parcels: Parcel[]; sums: RollupDelta[][]; promise: Promise<void> } | undefined;
 
-  constructor(private readonly driver: PostgresDriver) {
+  constructor(
+    private readonly driver: PostgresDriver,
+    private readonly rollupKeys?: number,
+  ) {
     this.rollups = this.newRollups();
   }
 
   private newRollups(): UnitRollups {
-    return new UnitRollups((deltas) => this.sums.push(deltas));
+    return new UnitRollups((deltas) => this.sums.push(deltas), this.rollupKeys);
   }
 
   async begin(_batchId: number): Promise<void> {
@@ -246,7 +249,7 @@ export class PostgresIngestStore extends SqlIngestStore {
     super(driver);
   }
 
-  writer(): ReceiptWriter {
-    return new PostgresReceiptWriter(this.driver);
+  writer(options: { rollupKeys?: number } = {}): ReceiptWriter {
+    return new PostgresReceiptWriter(this.driver, options.rollupKeys);
   }
 }

@@ -42,7 +42,10 @@ class SqliteReceiptWriter implements ReceiptWriter {
   /** The share of the last parcel's receipts that were stored already. */
   private knownShare = 0;
 
-  constructor(driver: SqliteDriver) {
+  constructor(
+    driver: SqliteDriver,
+    private readonly rollupKeys?: number,
+  ) {
     // Receipt ids are random, so every insert lands somewhere else in the primary-key index: a page
     // cache that holds the hot index pages turns most of those writes into memory writes.
     driver.db.pragma(`cache_size = -${Number(process.env.BILLCTL_SQLITE_CACHE_MB ?? 32) * 1024}`);
@@ -57,7 +60,7 @@ class SqliteReceiptWriter implements ReceiptWriter {
   private newRollups(): UnitRollups {
     return new UnitRollups((deltas) => {
       for (const d of deltas) this.upsertRollup.run(rollupParams(d, 'sqlite'));
-    });
+    }, this.rollupKeys);
   }
 
   async begin(_batchId: number): Promise<void> {
@@ -136,7 +139,7 @@ export class SqliteIngestStore extends SqlIngestStore {
     super(driver);
   }
 
-  writer(): ReceiptWriter {
-    return new SqliteReceiptWriter(this.driver);
+  writer(options: { rollupKeys?: number } = {}): ReceiptWriter {
+    return new SqliteReceiptWriter(this.driver, options.rollupKeys);
   }
 }
