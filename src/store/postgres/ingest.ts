@@ -34,8 +34,8 @@ const STORED = `SELECT r.* FROM unnest(?::text[], ?::text[]) AS k(tenant_id, id)
     SELECT * FROM receipts r WHERE r.tenant_id = k.tenant_id COLLATE "C" AND r.id = k.id COLLATE "C" LIMIT 1
   ) r`;
 
-/** Receipts per COPY statement. */
-const COPY_ROWS = 16_384;
+/** Receipts per COPY statement (three parcels: large enough to pay for its round trips, small enough for memory). */
+const COPY_ROWS = 6_144;
 
 /** Adds rollup sums given as eleven arrays (one per column). */
 const ROLLUP_UPSERT = rollupUpsertSql('postgres').replace(
@@ -57,8 +57,11 @@ function rowContent(x: ReceiptRow): string {
 
 class PostgresReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
-  /** Deep enough that reading goes on through a unit's end (its last COPY, the rollup upsert, the commit). */
-  readonly queueDepth = 16;
+  /**
+   * Deep enough that reading goes on through a COPY and a unit's end (its rollup upserts, the
+   * commit); each parcel waiting costs ~2 MB (its records as written, their COPY text).
+   */
+  readonly queueDepth = 6;
   private imported = 0;
   private notImported = 0;
   private duplicates = 0;
