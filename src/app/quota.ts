@@ -63,7 +63,8 @@ export async function checkQuota(
   store: Store, tenant: Tenant, metric: QuotaMetric, requested: bigint | Decimal, now: number,
 ): Promise<QuotaAnswer> {
   const period = currentPeriod(tenant, now);
-  const versions = sortVersions((await store.listCatalogs()).map((c) => c.catalog));
+  const catalogs = await store.listCatalogs();
+  const versions = sortVersions(catalogs.map((c) => c.catalog));
   const terms = resolvePlanTerms(tenant, period, versions);
   const budget = await store.budgets.get(tenant.id);
   const hardCap = terms.plan.hardCap;
@@ -73,7 +74,7 @@ export async function checkQuota(
   const spentSoFar = async (): Promise<{ spent: Decimal; currency: string } | undefined> => {
     if (!budget) return undefined;
     // Usage without a price counts 0.00 here: a gap in the catalog must not stop the service.
-    const rated = await new StoreRating(store, versions, true).ratePeriod(tenant, period);
+    const rated = await new StoreRating(store, catalogs, true).ratePeriod(tenant, period);
     if (rated.currency !== budget.currency) {
       throw new UsageError(`${tenant.id}: the budget is in ${budget.currency} but ${period} is billed in ${rated.currency}`, `Set it again: billctl budget set ${tenant.id} --monthly AMOUNT`);
     }
