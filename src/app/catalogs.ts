@@ -19,12 +19,14 @@ export interface CatalogImportResult {
  * parsed document refuses duplicate keys instead, and keys that are not text (an unquoted 2026.10
  * is the number 2026.1), naming each by its path and line.
  */
-async function readYaml(file: string, text: string): Promise<unknown> {
+async function readYaml(file: string, text: string): Promise<{ doc: unknown; numberText: Map<string, string> }> {
   const YAML = await import('yaml');
   const lineCounter = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true, lineCounter });
   if (doc.errors.length > 0) throw new ValidationError(file, [`not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`]);
   const problems: string[] = [];
+  /** Numbers as written, by path: an unquoted label is refused quoting what was written. */
+  const numberText = new Map<string, string>();
   const line = (node: { range?: [number, number, number] | null }) => (node.range ? lineCounter.linePos(node.range[0]).line : '?');
   const walk = (node: unknown, at: string): void => {
     if (YAML.isMap(node)) {
@@ -45,14 +47,18 @@ async function readYaml(file: string, text: string): Promise<unknown> {
         const first = seen.get(name);
         if (first !== undefined) problems.push(`${at}${name}: the key appears twice (lines ${first} and ${line(key)})`);
         else seen.set(name, line(key));
-        walk(pair.value, `${at}${name}.`);
+        const value = pair.value;
+        if (YAML.isScalar(value) && typeof value.value === 'number') {
+          numberText.set(`${at}${name}`, (value as { source?: string }).source ?? String(value.value));
+        }
+        walk(value, `${at}${name}.`);
       }
     } else if (YAML.isSeq(node)) node.items.forEach((item, i) => walk(item, `${at}${i}.`));
   };
   walk(doc.contents, '');
   if (problems.length > 0) throw new ValidationError(file, problems, 'Fix the keys named above and import again.');
   try {
-    return doc.toJS();
+    return { doc: doc.toJS(), numberText };
   } catch (err) {
     throw new ValidationError(file, [`not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
   }
@@ -67,6 +73,7 @@ export async function readCatalogFile(file: string): Promise<{ catalog: CatalogV
     throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   let doc: unknown;
+  let numberText = new Map<string, string>();
   const ext = path.extname(file).toLowerCase();
   if (ext === '.json') {
     try {
@@ -74,8 +81,8 @@ export async function readCatalogFile(file: string): Promise<{ catalog: CatalogV
     } catch (err) {
       throw new ValidationError(file, [`not valid JSON: ${(err as Error).message.split('\n')[0]}`]);
     }
-  } else doc = await readYaml(file, text);
-  const result = parseCatalog(doc);
+  } else ({ doc, numberText } = await readYaml(file, text));
+  const result = parseCatalog(doc, (p) => numberText.get(p));
   if (!result.catalog) throw new ValidationError(file, result.problems, 'Fix the fields named above and import again.');
   return { catalog: result.catalog, warnings: result.warnings.map((w) => `${file}: ${w}`) };
 }

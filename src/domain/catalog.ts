@@ -90,6 +90,8 @@ class Reader {
   readonly problems: string[] = [];
   readonly warnings: string[] = [];
 
+  constructor(private readonly numberText: (path: string) => string | undefined) {}
+
   problem(path: string, text: string): undefined {
     this.problems.push(`${path}: ${text}`);
     return undefined;
@@ -109,7 +111,10 @@ class Reader {
     else if (typeof v === 'string') text = v.trim();
     // An exponent beyond any price (1e999999) is refused before it is expanded.
     const exponent = text === undefined ? undefined : /[eE]([+-]?\d+)$/.exec(text);
-    const d = text === undefined || text.length > 64 || (exponent && Math.abs(Number(exponent[1])) > 40) ? undefined : Decimal.tryParse(text);
+    if (exponent && Math.abs(Number(exponent[1])) > 40 && Decimal.tryParse(text!.slice(0, exponent.index)) !== undefined) {
+      return this.problem(path, `${show(v)} is out of range (a price is below 10^${PRICE_INTEGER_DIGITS}, with at most ${PRICE_FRACTION_DIGITS} digits after the decimal point)`);
+    }
+    const d = text === undefined || text.length > 64 ? undefined : Decimal.tryParse(text);
     if (d === undefined) return this.problem(path, `${show(v)} is not a decimal number (write it like "4.00")`);
     if (d.sign() < 0) return this.problem(path, `${show(v)} is negative`);
     const n = d.normalize();
@@ -143,7 +148,9 @@ class Reader {
       return undefined;
     }
     if (typeof v === 'number') {
-      return this.problem(path, `${show(v)} is a number, not text: put the label in quotes as you mean it (like "2026.10")`);
+      const written = this.numberText(path) ?? String(v);
+      const reads = written === String(v) ? '' : ` (it reads as ${v})`;
+      return this.problem(path, `${written} is a number, not text${reads}: put it in quotes, as in "${written}"`);
     }
     if (typeof v !== 'string') return this.problem(path, `${show(v)} is not text`);
     const t = v.trim();
@@ -205,8 +212,12 @@ function parseEffectiveFrom(v: unknown, r: Reader): number | undefined {
 }
 
 /** Validates a catalog document; `problems` is empty exactly when `catalog` is set. */
-export function parseCatalog(doc: unknown): CatalogParseResult {
-  const r = new Reader();
+/**
+ * `numberText` gives, where the source has it, how a number was written at a field path (YAML
+ * reads an unquoted 2026.10 as 2026.1), so a problem can quote it as written.
+ */
+export function parseCatalog(doc: unknown, numberText: (path: string) => string | undefined = () => undefined): CatalogParseResult {
+  const r = new Reader(numberText);
   if (!isRecord(doc)) {
     r.problem('(top)', 'a catalog must be a map with version, effective_from, currency, plans, ...');
     return { problems: r.problems, warnings: r.warnings };
@@ -364,8 +375,24 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
   };
 }
 
+/**
+ * SHA-256 of the canonical document's JSON text (JSON.stringify(catalogToDocument(c))), hashed a
+ * piece at a time: a catalog of a million rates is never one string.
+ */
 export function catalogDigest(c: CatalogVersion): string {
-  return createHash('sha256').update(JSON.stringify(catalogToDocument(c))).digest('hex');
+  const h = createHash('sha256');
+  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans } = catalogTermsDocument(c);
+  const rates = <R>(name: string, m: ReadonlyMap<string, R>, doc: (r: R) => Record<string, string>) => {
+    h.update(`,${JSON.stringify(name)}:{`);
+    byKey(m).forEach(([k, r], i) => h.update(`${i === 0 ? '' : ','}${JSON.stringify(k)}:${JSON.stringify(doc(r))}`));
+    h.update('}');
+  };
+  h.update(JSON.stringify({ version, effective_from, currency, default_plan }).slice(0, -1));
+  rates('gpu_rates', c.gpuRates, gpuRateDocument);
+  h.update(`,"token_unit":${JSON.stringify(token_unit)}`);
+  rates('token_rates', c.tokenRates, tokenRateDocument);
+  h.update(`,"request_rate":${JSON.stringify(request_rate)},"plans":${JSON.stringify(plans)}}`);
+  return h.digest('hex');
 }
 
 /**

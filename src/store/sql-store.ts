@@ -166,16 +166,23 @@ export abstract class SqlStore implements Store {
         [c.version, c.effectiveFrom, c.currency, digest, JSON.stringify(catalogTermsDocument(c)), source, at],
       );
       await this.db.run('DELETE FROM catalog_rates WHERE version = ?', [c.version]);
-      const rows: SqlValue[][] = [];
-      for (const g of c.gpuRates.values()) rows.push([c.version, 'gpu', g.key, g.name, g.price.toString(), null, null]);
-      for (const t of c.tokenRates.values()) rows.push([c.version, 'token', t.key, t.name, null, t.input.toString(), t.output.toString()]);
-      for (let i = 0; i < rows.length; i += RATE_ROWS) {
-        const part = rows.slice(i, i + RATE_ROWS);
+      let part: SqlValue[] = [];
+      const flush = async () => {
+        if (part.length === 0) return;
+        const rows = part.length / 7;
         await this.db.run(
-          `INSERT INTO catalog_rates (version, kind, key, name, price, input, output) VALUES ${part.map(() => `(${placeholders(7)})`).join(', ')}`,
-          part.flat(),
+          `INSERT INTO catalog_rates (version, kind, key, name, price, input, output) VALUES ${Array(rows).fill(`(${placeholders(7)})`).join(', ')}`,
+          part,
         );
-      }
+        part = [];
+      };
+      const add = async (...row: SqlValue[]) => {
+        part.push(...row);
+        if (part.length >= RATE_ROWS * 7) await flush();
+      };
+      for (const g of c.gpuRates.values()) await add(c.version, 'gpu', g.key, g.name, g.price.toString(), null, null);
+      for (const t of c.tokenRates.values()) await add(c.version, 'token', t.key, t.name, null, t.input.toString(), t.output.toString());
+      await flush();
     });
   }
 
