@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError, ValidationError } from './errors.js';
 import { isKnownCurrency } from './domain/money.js';
-import { urlPassword } from './store/location.js';
+import { isPostgresUrl, storeLocationProblem, urlPassword } from './store/location.js';
 
 export interface Issuer {
   name: string;
@@ -105,8 +105,10 @@ export function parseConfig(doc: unknown, file: string): Config {
 
   const db = str(doc.db, 'db');
   if (db !== undefined) {
+    const problem = storeLocationProblem(db);
+    if (problem) problems.push(`db: ${problem}`);
     if (urlPassword(db)) problems.push('db: a database URL with a password belongs in BILLCTL_DB, not in the config file');
-    config.db = /^postgres(ql)?:\/\//i.test(db) ? db : (rel(db) ?? null);
+    config.db = isPostgresUrl(db) ? db : (rel(db) ?? null);
   }
   const currency = str(doc.currency, 'currency');
   if (currency !== undefined) {

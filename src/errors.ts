@@ -9,6 +9,8 @@ export const ExitCode = {
   partial: 3,
   denied: 4,
   locked: 5,
+  /** Ctrl-C at a prompt (128 + SIGINT, as a shell reports an interrupted command): nothing was changed. */
+  cancelled: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -60,6 +62,13 @@ export class ConnectionLostError extends BillctlError {
       ExitCode.failed,
       'Check that the server is up and reachable; what was committed before the connection dropped is kept.',
     );
+  }
+}
+
+/** The user cancelled at a prompt (Ctrl-C): nothing was changed (exit 130). */
+export class CancelledError extends BillctlError {
+  constructor() {
+    super('cancelled: nothing was changed', ExitCode.cancelled);
   }
 }
 

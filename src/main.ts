@@ -3,7 +3,7 @@
  * Nothing else in billctl exits the process.
  */
 import type { Io } from './cli/context.js';
-import { BillctlError, ExitCode, isOperational } from './errors.js';
+import { BillctlError, CancelledError, ExitCode, isOperational } from './errors.js';
 import { urlPassword } from './store/location.js';
 
 /** Texts that must never be printed: the Stripe key and database passwords. */
@@ -43,6 +43,10 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
         io.stderr.write('Run `billctl --help` (or `billctl <command> --help`) to see the commands and flags.\n');
       }
       return ExitCode.usage;
+    }
+    if (err instanceof CancelledError) {
+      io.stderr.write(`billctl: ${err.message}\n`);
+      return err.exitCode;
     }
     if (err instanceof BillctlError) {
       io.stderr.write(scrub(`billctl: error: ${err.message}\n${err.hint ? `${err.hint}\n` : ''}`, secrets));

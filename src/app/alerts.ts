@@ -36,6 +36,8 @@ const HEARTBEAT_MS = 5_000;
 const LOCK_STALE_MS = 60_000;
 /** After this many alerts in a row fail to post, the rest wait for the next run (the webhook is down). */
 export const WEBHOOK_GIVE_UP_AFTER = 3;
+/** A post still failing this long after its alert fired is given up (stale news; a URL that no run uses any more). */
+export const POST_EXPIRY_DAYS = 7;
 export const SPIKE_WINDOW_DAYS = 7;
 
 export type AllowanceMetric = 'gpu_hours' | 'tokens' | 'api_calls';
@@ -102,15 +104,27 @@ function quantityText(metric: AllowanceMetric, v: bigint): string {
 const metricOf = (u: PeriodUsage, m: AllowanceMetric): bigint =>
   m === 'gpu_hours' ? u.gpuSeconds : m === 'tokens' ? u.tokens : u.apiCalls;
 
-/** The alerts a tenant-period's facts call for (whether or not they fired before). */
+/** The highest of `thresholds` that `reached` says is reached, if any. */
+function highestReached(thresholds: readonly number[], reached: (percent: number) => boolean): number | undefined {
+  let best: number | undefined;
+  for (const t of thresholds) if ((best === undefined || t > best) && reached(t)) best = t;
+  return best;
+}
+
+/**
+ * The alerts a tenant-period's facts call for (whether or not they fired before): per budget and
+ * per allowance, the highest threshold reached, so a jump past several thresholds sends one alert
+ * (the lower ones never fire later either: the next run finds the highest one already fired).
+ */
 export function evaluateTenant(f: TenantFacts): AlertCandidate[] {
   const out: AlertCandidate[] = [];
   const base = { tenantId: f.tenantId, period: f.period };
   const money = (d: Decimal) => `${formatAmount(d, f.currency)} ${f.currency}`;
   if (f.budget) {
     const { monthly } = f.budget;
-    for (const t of f.budget.thresholds) {
-      if (!reachedPercent(f.spent, monthly, t)) continue;
+    // Several thresholds crossed at once (a jump to 116 %): only the highest one fires.
+    const t = highestReached(f.budget.thresholds, (p) => reachedPercent(f.spent, monthly, p));
+    if (t !== undefined) {
       const pct = wholePercent(f.spent, monthly);
       out.push({
         ...base, kind: 'budget', threshold: String(t),
@@ -136,23 +150,22 @@ export function evaluateTenant(f: TenantFacts): AlertCandidate[] {
     const granted = metricOf(f.granted, m);
     const used = metricOf(f.used, m);
     if (granted <= 0n) continue; // nothing granted: every unit is overage, no percentage to watch
-    for (const t of ALLOWANCE_THRESHOLDS) {
-      if (!reachedPercent(used, granted, t)) continue;
-      const pct = wholePercent(used, granted);
-      const overHardCap = f.plan.hardCap && used > granted;
-      const tail = overHardCap
-        ? ' It is over its hard cap.'
-        : f.plan.hardCap && used === granted ? ' The hard cap stops further use.' : '';
-      out.push({
-        ...base, kind: `allowance_${m}`, threshold: String(t),
-        text: `${f.tenantId} has used ${pct} % of the ${METRIC_WORDS[m]} of its ${f.plan.name} plan in ${f.period} ` +
-          `(${quantityText(m, used)} of ${quantityText(m, granted)}).${tail}`,
-        details: {
-          metric: m, value: quantity(m, used), limit: quantity(m, granted), unit: m === 'gpu_hours' ? 'hour' : m === 'tokens' ? 'token' : 'request',
-          percent: Number(pct), plan: f.plan.id, hard_cap: f.plan.hardCap, over_hard_cap: overHardCap,
-        },
-      });
-    }
+    const t = highestReached(ALLOWANCE_THRESHOLDS, (p) => reachedPercent(used, granted, p));
+    if (t === undefined) continue;
+    const pct = wholePercent(used, granted);
+    const overHardCap = f.plan.hardCap && used > granted;
+    const tail = overHardCap
+      ? ' It is over its hard cap.'
+      : f.plan.hardCap && used === granted ? ' The hard cap stops further use.' : '';
+    out.push({
+      ...base, kind: `allowance_${m}`, threshold: String(t),
+      text: `${f.tenantId} has used ${pct} % of the ${METRIC_WORDS[m]} of its ${f.plan.name} plan in ${f.period} ` +
+        `(${quantityText(m, used)} of ${quantityText(m, granted)}).${tail}`,
+      details: {
+        metric: m, value: quantity(m, used), limit: quantity(m, granted), unit: m === 'gpu_hours' ? 'hour' : m === 'tokens' ? 'token' : 'request',
+        percent: Number(pct), plan: f.plan.id, hard_cap: f.plan.hardCap, over_hard_cap: overHardCap,
+      },
+    });
   }
   if (f.spike) {
     const s = f.spike;
@@ -180,20 +193,62 @@ export function evaluateTenant(f: TenantFacts): AlertCandidate[] {
 /** Posts one JSON body; resolves with null on a 2xx answer, else the error (never the URL). */
 export type Poster = (url: string, body: string) => Promise<string | null>;
 
-export const fetchPoster: Poster = async (url, body) => {
-  try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-      signal: AbortSignal.timeout(10_000),
-    });
-    await res.arrayBuffer().catch(() => undefined);
-    return res.ok ? null : `HTTP ${res.status}`;
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return cause?.code ?? (err instanceof Error && err.name === 'TimeoutError' ? 'timed out' : 'network error');
+export const POST_TIMEOUT_MS = 10_000;
+
+/**
+ * Why a post failed, in words an operator can act on (`ECONNREFUSED 127.0.0.1:9`, `ENOTFOUND
+ * hooks.example`, `timed out after 10 s`), with the URL's credentials scrubbed should any appear.
+ */
+export function postError(err: unknown, url: URL): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+  let text: string;
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') text = `timed out after ${POST_TIMEOUT_MS / 1000} s`;
+  else if (e.code && e.address) text = `${e.code} ${e.address}${e.port === undefined ? '' : `:${e.port}`}`;
+  else if (e.code && e.hostname) text = `${e.code} ${e.hostname}`;
+  else if (e.code) text = e.message.includes(e.code) ? e.message : `${e.code} (${e.message})`;
+  else text = e.message || String(err);
+  const decoded = (v: string) => {
+    try {
+      return decodeURIComponent(v);
+    } catch {
+      return v;
+    }
+  };
+  for (const secret of [url.username, url.password, decoded(url.username), decoded(url.password)]) {
+    if (secret.length >= 3) text = text.split(secret).join('***');
   }
+  return text;
+}
+
+/**
+ * POSTs with node:http(s), not fetch: fetch refuses URLs with credentials (`https://user:pw@host/…`,
+ * sent here as HTTP Basic authorization, as curl does) and a list of ports (9, 6000, 6665-6669,
+ * 10080, …) that internal webhooks may well use. Redirects are not followed (a 3xx is an error).
+ */
+export const httpPoster: Poster = async (url, body) => {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'not a URL';
+  }
+  const { request } = u.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  return new Promise((resolve) => {
+    const req = request(u, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+    }, (res) => {
+      res.on('error', (err) => resolve(postError(err, u)));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        resolve(status >= 200 && status < 300 ? null : `HTTP ${status}`);
+      });
+      res.resume();
+    });
+    req.on('error', (err) => resolve(postError(err, u)));
+    req.end(body);
+  });
 };
 
 /** A webhook URL is a secret (Slack's are): it is stored and shown only as a digest and its origin. */
@@ -244,6 +299,8 @@ export interface WebhookReport {
   errors: string[];
   /** Pending rows of other webhook URLs (not this run's). */
   pendingElsewhere: number;
+  /** Posts given up by this run: still pending POST_EXPIRY_DAYS after their alert fired (any URL). */
+  expired: number;
 }
 
 export interface AlertsReport {
@@ -365,10 +422,11 @@ async function checkAlertsLocked(store: Store, rating: StoreRating, o: AlertsOpt
 
 /** Posts every pending outbox row of this webhook (new ones and those earlier runs failed to post). */
 async function deliver(store: Store, url: string, target: { target: string; display: string }, o: AlertsOptions): Promise<WebhookReport> {
-  const post = o.poster ?? fetchPoster;
+  const post = o.poster ?? httpPoster;
   const delays = o.retryDelaysMs ?? [250, 1000];
   const sleep = o.sleep ?? defaultSleep;
-  const r: WebhookReport = { display: target.display, sent: 0, failed: 0, errors: [], pendingElsewhere: 0 };
+  const r: WebhookReport = { display: target.display, sent: 0, failed: 0, errors: [], pendingElsewhere: 0, expired: 0 };
+  r.expired = await store.alerts.expirePending(new Date(o.now - POST_EXPIRY_DAYS * 86_400_000).toISOString());
   let failedInARow = 0;
   for (const row of await store.alerts.pending(target.target)) {
     if (failedInARow >= WEBHOOK_GIVE_UP_AFTER) {

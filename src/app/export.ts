@@ -155,15 +155,17 @@ export const LINE_COLUMNS: readonly CsvColumn<Json>[] = [
   { header: 'amount', type: 'amount', value: j('amount') },
 ];
 
+// Rows are read inside the generators, so a failed read aborts the sink (no temporary file is left).
 export async function exportInvoices(store: Store, sink: CsvSink, filter: InvoiceFilter): Promise<number> {
-  const list = await store.invoices.list(filter);
-  return writeCsv(sink, INVOICE_COLUMNS, list.map((i) => invoiceJson(i)));
+  async function* rows(): AsyncGenerator<Json> {
+    for (const inv of await store.invoices.list(filter)) yield invoiceJson(inv);
+  }
+  return writeCsv(sink, INVOICE_COLUMNS, rows());
 }
 
 export async function exportLines(store: Store, sink: CsvSink, filter: InvoiceFilter): Promise<number> {
-  const list = await store.invoices.list(filter);
   async function* rows(): AsyncGenerator<Json> {
-    for (const inv of list) {
+    for (const inv of await store.invoices.list(filter)) {
       const head = { invoice_id: inv.id, number: inv.number, tenant_id: inv.tenantId, invoice_period: inv.period };
       for (const l of await store.invoices.lines(inv.id)) {
         yield { ...head, adjusts: null, ...(invoiceLineJson(l, inv.period, inv.currency) as unknown as Json) };

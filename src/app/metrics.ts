@@ -49,14 +49,16 @@ export function secondsText(ms: number): string {
   return frac === 0 ? String(s) : `${s}.${String(frac).padStart(3, '0').replace(/0+$/, '')}`;
 }
 
+/** A sample's labels as the text format writes them inside braces: `tenant="acme",period="2026-10"`. */
+export function labelText(labels: Sample['labels']): string {
+  return labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',');
+}
+
 export function renderExposition(families: readonly MetricFamily[]): string {
   const lines: string[] = [];
   for (const f of families) {
     lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
-    for (const s of f.samples) {
-      const labels = s.labels.length === 0 ? '' : `{${s.labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`;
-      lines.push(`${f.name}${labels} ${s.value}`);
-    }
+    for (const s of f.samples) lines.push(`${f.name}${s.labels.length === 0 ? '' : `{${labelText(s.labels)}}`} ${s.value}`);
   }
   return `${lines.join('\n')}\n`;
 }

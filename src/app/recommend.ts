@@ -60,6 +60,8 @@ export interface Recommendation {
 
 export interface RecommendReport {
   rows: Recommendation[];
+  /** Tenants left out: no usage (billable receipts) in their period. */
+  withoutUsage: string[];
   failures: { tenantId: string; error: string }[];
 }
 
@@ -106,14 +108,19 @@ function fitsHardCap(usage: PeriodUsage, hardCap: boolean, inc: Allowances): boo
 export async function recommendPlans(
   store: Store, rating: StoreRating, o: { tenants?: Tenant[]; period?: Period; now: number },
 ): Promise<RecommendReport> {
-  const report: RecommendReport = { rows: [], failures: [] };
+  const report: RecommendReport = { rows: [], withoutUsage: [], failures: [] };
   for (const tenant of o.tenants ?? (await store.listTenants())) {
     // Default: the tenant's last complete period.
     const period = o.period ?? addMonths(currentPeriod(tenant, o.now), -1);
     const currentPlan = planFor(tenant.plans, period);
     const rows = await rating.rollups(tenant, period);
+    // Without usage (no billable receipt) there is nothing to compare plans on: left out.
+    if (!rows.some((r) => r.requests > 0n)) {
+      report.withoutUsage.push(tenant.id);
+      continue;
+    }
     if (currentPlan === undefined) {
-      if (rows.some((r) => r.receipts > 0n)) report.failures.push({ tenantId: tenant.id, error: `no plan for ${period}` });
+      report.failures.push({ tenantId: tenant.id, error: `no plan for ${period}` });
       continue;
     }
     try {
@@ -149,7 +156,6 @@ export async function recommendPlans(
       });
     } catch (err) {
       if (!(err instanceof RatingError)) throw err;
-      if (!rows.some((r) => r.receipts > 0n)) continue;
       report.failures.push({ tenantId: tenant.id, error: errorMessage(err) });
     }
   }

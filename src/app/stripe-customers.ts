@@ -2,11 +2,15 @@
  * Stripe customers of tenants: `stripe link` (a person names the customer) and `stripe customers
  * sync` (billctl finds or creates one for every stripe-mode tenant without one).
  *
- * Sync never makes a second customer for a tenant: it first looks for a customer whose metadata
+ * Sync does not make a second customer for a tenant: it first looks for a customer whose metadata
  * names the tenant (search, then the strongly consistent list by email, since search lags by about
  * a minute), and only then creates one with an idempotency key derived from the tenant, so a
  * crash between Stripe creating the customer and the store recording it is recovered on the next
- * run instead of duplicated.
+ * run instead of duplicated. A create that failed without a clear answer (a 5xx, a lost
+ * connection) is retried only after looking again, and under a new key, since Stripe replays a
+ * saved 500 to the old one. The one gap: a tenant without an email whose create got a 500 after
+ * Stripe made the customer, retried before search has caught up, gets a second one; a later sync
+ * notes "2 Stripe customers carry tenant_id …" and uses the oldest.
  */
 import { requireTenant } from './tenants.js';
 import type { Tenant } from '../domain/tenant.js';
@@ -185,7 +189,8 @@ export async function syncCustomers(store: Store, client: StripeClient, options:
         row.action = 'would_create';
         return row;
       } else {
-        customerId = (await client.createCustomer({ tenantId: t.id, name: t.name, email: t.email })).id;
+        const recheck = async () => (await findCustomer(client, t)).first;
+        customerId = (await client.createCustomer({ tenantId: t.id, name: t.name, email: t.email }, recheck)).id;
         row.action = 'created';
       }
       row.customerId = customerId;

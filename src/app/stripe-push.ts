@@ -10,8 +10,15 @@
  *   4. Send with the scheduler (key = customer + meter): each row is stamped just before its
  *      request and marked sent (or failed, when Stripe refuses it for good) right after.
  *
- * Every request carries the row's identifier as the event identifier and the Idempotency-Key,
- * so a resend after a crash or a lost answer is dropped by Stripe instead of billed twice.
+ * Every request carries the row's identifier as the meter event's `identifier`, which Stripe
+ * keeps once (for at least 24 hours), so a resend after a crash or a lost answer is dropped by
+ * Stripe instead of billed twice; no row is resent once 23 hours have passed since its first
+ * request (it turns uncertain). Each attempt carries its own Idempotency-Key (attemptKey): Stripe
+ * saves a 500 under the key and would replay it to every retry that reused it.
+ *
+ * Retries are bounded in time: once `retryBudgetMs` has passed since the first request, no retry
+ * starts, and the first failure after that ends the sending; what was not confirmed stays
+ * pending, and the next run sends it.
  */
 import { randomBytes } from 'node:crypto';
 import type { MeterNames } from '../config.js';
@@ -20,7 +27,7 @@ import type { LedgerInsert, LedgerRow } from '../store/ledger-repo.js';
 import type { LockHolder, LockOwner } from '../store/lock-repo.js';
 import { zeroAmounts, type MeterAmounts } from '../store/push-sql.js';
 import type { Store } from '../store/store.js';
-import { METER_KEYS, StripeCallError, type MeterKey, type StripeClient } from '../stripe/client.js';
+import { attemptKey, METER_KEYS, StripeCallError, type MeterKey, type StripeClient } from '../stripe/client.js';
 import {
   BUCKET_MS, eventIdentifier, planPush, triageUnsent, type BucketSize, type BucketTotal,
 } from '../stripe/push-plan.js';
@@ -51,7 +58,15 @@ export interface PushRequest {
   meters: MeterNames;
   /** stripe.expiry_margin_hours, in ms. */
   marginMs: number;
+  /** How long after the first request retries may start; after it, the first failure ends the sending. */
+  retryBudgetMs: number;
 }
+
+/**
+ * The default retry budget: a cron run that meets a flaky Stripe ends about a minute after its
+ * first request and leaves the rest to the next run; with no failures a run sends everything.
+ */
+export const DEFAULT_RETRY_BUDGET_MS = 60_000;
 
 export interface PushHooks {
   /** The number of events about to be sent (before the first request). */
@@ -126,8 +141,12 @@ export interface PushReport {
   sendMs: number;
   /** Retries of single requests (429, 5xx, network). */
   retries: number;
+  /** Events the next run sends again: without a confirmed answer (or never tried) and refused ones. */
+  leftForNextRun: number;
   /** Why sending stopped early, if it did. */
   stopped: string | null;
+  /** A dry run on a store whose meters are not set up: what a real push would say (it would refuse). */
+  setupNeeded: string | null;
 }
 
 export interface PushRunRecord {
@@ -188,8 +207,10 @@ function newTenant(tenantId: string, customerId: string | null, result: TenantPu
   };
 }
 
+/** Keeps up to five different errors per tenant; the same answer to other requests (another request id) is one. */
 function noteError(t: TenantPush, message: string): void {
-  if (t.errors.length < 5 && !t.errors.includes(message)) t.errors.push(message);
+  const gist = (m: string) => m.replace(/ \(request req_\w+\)/, '');
+  if (t.errors.length < 5 && !t.errors.some((e) => gist(e) === gist(message))) t.errors.push(message);
 }
 
 const expiredSeen = new WeakMap<TenantPush, Set<number>>();
@@ -263,7 +284,15 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
   try {
     // Read under the lock: a run that held it a moment ago may have fixed the bucket size.
     const { bucket, stored: bucketStored } = await db(() => pushBucket(store, req.bucket));
-    const meters = await db(() => storedMeters(store, req.meters, deps.livemode));
+    // The stored meters are those of the config's event names (or this throws). A dry run shows
+    // what would be sent even before `stripe setup`, and says that a push would refuse.
+    let setupNeeded: string | null = null;
+    try {
+      await db(() => storedMeters(store, req.meters, deps.livemode));
+    } catch (err) {
+      if (!req.dryRun || !(err instanceof UsageError)) throw err;
+      setupNeeded = err.message;
+    }
     const now = deps.now();
     if (!req.dryRun && !bucketStored) await db(() => store.setSetting(BUCKET_SETTING, bucket));
     const storeId = req.dryRun ? ((await db(() => store.getSetting(STORE_ID_SETTING))) ?? 'dry-run') : await db(() => ensureStoreId(store));
@@ -278,15 +307,14 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       if (t.billingMode !== 'stripe') continue;
       await beat();
       if (lockLost) break;
-      if (t.stripeCustomerId === null) {
-        const r = newTenant(t.id, null, 'no_customer');
-        noteError(r, 'no Stripe customer — run billctl stripe customers sync');
-        results.set(t.id, r);
-        continue;
-      }
-      const customerId = t.stripeCustomerId;
-      const result = newTenant(t.id, customerId);
+      const result = newTenant(t.id, t.stripeCustomerId, t.stripeCustomerId === null ? 'no_customer' : 'ok');
       results.set(t.id, result);
+      if (t.stripeCustomerId === null) {
+        noteError(result, 'no Stripe customer — run billctl stripe customers sync');
+        // A dry run still shows what would be sent once the tenant has a customer.
+        if (!req.dryRun) continue;
+      }
+      const customerId = t.stripeCustomerId ?? '';
       // Receipts are read outside the transaction (on SQLite it would hold off imports' writes
       // for the whole scan); a receipt landing meanwhile is simply pushed by the next run.
       const usage = await db(() => store.ledger.usage(t.id, bucketMs, req.until, t.stripeSince));
@@ -308,7 +336,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           ...p.send.map((r) => ({ ...r, status: 'pending' as const })),
           ...p.expire.map((r) => ({ ...r, status: 'expired' as const })),
         ].map((r) => ({
-          ...r, customerId, eventName: meters[r.meter].eventName,
+          ...r, customerId, eventName: req.meters[r.meter],
           identifier: eventIdentifier(storeId, t.id, r.meter, r.bucketStart, r.revision),
         }));
         for (const r of rows) if (r.status === 'expired') noteExpired(result, r.meter, r.bucketStart, r.value);
@@ -338,7 +366,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
         noteError(skipped, t ? 'billing mode is no longer stripe: its unsent revisions are left as they are (see billctl stripe status)' : 'tenant not found');
         continue;
       }
-      if (r.result === 'no_customer') continue;
+      if (r.result === 'no_customer' && !req.dryRun) continue;
       sendable.push(row);
     }
     const triage = triageUnsent(sendable, { now, marginMs: req.marginMs });
@@ -375,6 +403,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     let sendMs = 0;
     let retries = 0;
     let stopped: string | null = null;
+    let budgetSpent = false;
     if (!req.dryRun && items.length > 0) {
       const client = deps.client!;
       await deps.hooks?.planned?.(items.length);
@@ -393,6 +422,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       };
       const tries = new Map<string, number>();
       const sendStart = deps.now();
+      const retryUntil = sendStart + req.retryBudgetMs;
       let done = 0;
       const attempt = async ({ row, tenant }: SendItem): Promise<Attempt> => {
         const n = (tries.get(row.identifier) ?? 0) + 1;
@@ -402,8 +432,13 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           return { ok: false, retryable: false, error: 'the row changed under this run (another run took over the lock?)' };
         }
         try {
+          // The ledger counts attempts over every run (markAttempt just counted this one): the
+          // attempt's key is new even after a crash.
           const sent = await client.sendMeterEvent(
-            { eventName: row.eventName, customerId: row.customerId, value: row.value, timestamp: row.bucketStart / 1000, identifier: row.identifier },
+            {
+              eventName: row.eventName, customerId: row.customerId, value: row.value, timestamp: row.bucketStart / 1000,
+              identifier: row.identifier, idempotencyKey: attemptKey(row.identifier, row.attempts + n),
+            },
             deps.timeoutMs === undefined ? {} : { timeoutMs: deps.timeoutMs },
           );
           await db(() => store.ledger.markSent(row.identifier, new Date(deps.now()).toISOString()));
@@ -424,6 +459,8 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           if (f.kind === 'retryable') {
             // A 429 turned the request away unread; anything else may have stored it.
             if (f.status !== 429) maybeStored.add(row.identifier);
+            // Past the budget, a failure ends the sending: Stripe is not well, the next run carries on.
+            if (deps.now() >= retryUntil) budgetSpent = true;
             const a: Attempt = { ok: false, retryable: true, error: f.message };
             if (f.retryAfterMs !== undefined) a.retryAfterMs = f.retryAfterMs;
             return a;
@@ -442,7 +479,9 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           maxAttempts: retry.maxAttempts,
           baseDelayMs: retry.baseDelayMs,
           maxDelayMs: retry.maxDelayMs,
-          shouldStop: () => fatal !== undefined || lockLost,
+          retryUntil,
+          now: deps.now,
+          shouldStop: () => fatal !== undefined || lockLost || budgetSpent,
           onSettled: () => deps.hooks?.settled?.(++done, items.length),
         },
       );
@@ -469,6 +508,12 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
         if (!settledIds.has(it.row.identifier)) it.tenant.events.retryLater++;
       }
       if (fatal) throw fatal;
+      if (budgetSpent && !lockLost) {
+        const left = items.length - settled.filter((x) => x.ok).length;
+        stopped =
+          `Stripe kept failing after the retry budget (${Math.round(req.retryBudgetMs / 1000)} s) was spent: ` +
+          `this run stopped and left ${left} event(s) for the next run`;
+      }
     }
     if (lockLost) {
       stopped = 'the lock was taken over by another run (this run stalled for over a minute); it stopped and left the rest to that run';
@@ -483,7 +528,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     for (const t of tenants) for (const k of Object.keys(events) as (keyof EventCounts)[]) events[k] += t.events[k];
     const report: PushReport = {
       dryRun: req.dryRun, livemode: deps.livemode, until: req.until, bucket, tenants, events, startedAt,
-      durationMs: deps.now() - startedAt, sendMs, retries, stopped,
+      durationMs: deps.now() - startedAt, sendMs, retries, leftForNextRun: req.dryRun ? 0 : events.retryLater + events.failed, stopped, setupNeeded,
     };
     if (!req.dryRun) await db(() => recordRun(store, report, deps));
     return report;

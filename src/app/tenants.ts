@@ -47,8 +47,14 @@ export async function catalogFacts(store: Store): Promise<CatalogFacts> {
   return { plans: new Set(c.plans.keys()), defaultPlan: c.defaultPlan, currency: c.currency };
 }
 
-export function canonicalTimeZone(tz: string): string {
-  return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+/**
+ * The name stored for a valid timezone: the IANA name the user gave. ICU resolves links to its own
+ * canonical names, often the deprecated ones (Asia/Kolkata to Asia/Calcutta, Europe/Kyiv to
+ * Europe/Kiev), so only the letter case is taken from it (europe/berlin is stored Europe/Berlin).
+ */
+export function timeZoneAsGiven(tz: string): string {
+  const resolved = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+  return resolved.toLowerCase() === tz.toLowerCase() ? resolved : tz;
 }
 
 /** Checks flag values; every problem is collected, named by its flag. */
@@ -63,7 +69,7 @@ export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefin
   if (!blank(f.timezone)) {
     if (!isValidTimeZone(f.timezone!)) {
       problems.push(`timezone: "${f.timezone}" is not an IANA timezone (like Europe/Berlin, America/New_York, UTC)`);
-    } else patch.timezone = canonicalTimeZone(f.timezone!);
+    } else patch.timezone = timeZoneAsGiven(f.timezone!);
   }
   if (!blank(f.taxRate)) {
     const r = Decimal.tryParse(f.taxRate!.trim());

@@ -31,6 +31,8 @@ export interface UsageRow {
   outputTokens: bigint;
   ratedAmount: Decimal;
   currency: string;
+  /** With compareReported: the usage lines' amount (after allowances; no fee, no discount), what reportedCost is compared with. */
+  ratedUsage?: Decimal;
   reportedCost?: Decimal;
   monthToDate?: Decimal;
   projectedMonthEnd?: Decimal;
@@ -126,16 +128,19 @@ function noteFailure(report: UsageReport, tenantId: string, err: unknown, hadBil
   report.failures.push({ tenantId, error: errorMessage(err) });
 }
 
+type Rated = { fee: Decimal; subtotal: Decimal; currency: string; usage?: Decimal };
+
 /**
  * Fee and subtotal per tenant for the period, from the usage cache where its token still holds,
  * else rated now (and cached). The token digests every input of the rating, so a hit is exact.
+ * `withUsage` (compare-reported) rates every tenant, for the usage lines' amount the cache lacks.
  */
 async function ratedSubtotals(
-  store: Store, rating: StoreRating, tenants: Tenant[], period: Period, totals: Map<string, PeriodTotals>,
-): Promise<Map<string, { rated?: { fee: Decimal; subtotal: Decimal; currency: string }; error?: unknown }>> {
+  store: Store, rating: StoreRating, tenants: Tenant[], period: Period, totals: Map<string, PeriodTotals>, withUsage: boolean,
+): Promise<Map<string, { rated?: Rated; error?: unknown }>> {
   const cached = await store.usageCache.read(period);
   const catalogs = rating.versions.map((v) => `${v.version}@${v.effectiveFrom}:${rating.digest(v)}`).join(',');
-  const out = new Map<string, { rated?: { fee: Decimal; subtotal: Decimal; currency: string }; error?: unknown }>();
+  const out = new Map<string, { rated?: Rated; error?: unknown }>();
   const writes: [string, CachedRating][] = [];
   for (const t of tenants) {
     const sums = totals.get(t.id);
@@ -144,14 +149,14 @@ async function ratedSubtotals(
       t.updatedAt, t.timezone, t.plans.map((p) => [p.seq, p.plan, p.from]), catalogs, rating.allowUnpriced,
     ])).digest('hex');
     const hit = cached.get(t.id);
-    if (hit && hit.token === token) {
+    if (hit && hit.token === token && !withUsage) {
       out.set(t.id, { rated: hit });
       continue;
     }
     try {
       const r = await rating.ratePeriod(t, period);
       const entry = { token, currency: r.currency, fee: r.totals.fee, subtotal: r.totals.subtotal };
-      out.set(t.id, { rated: entry });
+      out.set(t.id, { rated: { ...entry, usage: r.totals.usage } });
       writes.push([t.id, entry]);
     } catch (err) {
       out.set(t.id, { error: err });
@@ -188,7 +193,7 @@ export async function usageReport(
       tenantId: tenant.id, period, group,
       receipts: t.receipts, requests: t.requests, gpuSeconds: t.gpuSeconds, inputTokens: t.inputTokens, outputTokens: t.outputTokens,
       ratedAmount: amount, currency,
-      ...(options.compareReported ? { reportedCost: t.reported.round(digits) } : {}),
+      ...(options.compareReported ? { ratedUsage: amount, reportedCost: t.reported.round(digits) } : {}),
     });
 
     if (options.by === 'model' || options.by === 'gpu') {
@@ -235,7 +240,7 @@ async function tenantTotals(
   const { period } = options;
   const { first, last } = periodDays(period);
   const totals = await store.usageCache.periodTotals(first, last, options.compareReported);
-  const rated = await ratedSubtotals(store, rating, options.tenants, period, totals);
+  const rated = await ratedSubtotals(store, rating, options.tenants, period, totals, options.compareReported);
   for (const tenant of options.tenants) {
     const sums = totals.get(tenant.id);
     const result = rated.get(tenant.id)!;
@@ -243,13 +248,15 @@ async function tenantTotals(
       noteFailure(report, tenant.id, result.error, sums !== undefined && sums.requests > 0n);
       continue;
     }
-    const { fee, subtotal, currency } = result.rated!;
+    const { fee, subtotal, currency, usage } = result.rated!;
     const row: UsageRow = {
       tenantId: tenant.id, period,
       receipts: sums?.receipts ?? 0n, requests: sums?.requests ?? 0n, gpuSeconds: sums?.gpuSeconds ?? 0n,
       inputTokens: sums?.inputTokens ?? 0n, outputTokens: sums?.outputTokens ?? 0n,
       ratedAmount: subtotal, currency,
-      ...(options.compareReported ? { reportedCost: (sums?.reportedCost ?? Decimal.ZERO).round(currencyDigits(currency)) } : {}),
+      ...(options.compareReported
+        ? { ratedUsage: usage!, reportedCost: (sums?.reportedCost ?? Decimal.ZERO).round(currencyDigits(currency)) }
+        : {}),
     };
     const { start, end } = periodInterval(tenant.timezone, period);
     if (options.now >= start && options.now < end) {

@@ -9,6 +9,7 @@ import type { ChalkInstance } from 'chalk';
 import { loadConfig, type Config } from '../config.js';
 import { UsageError } from '../errors.js';
 import { parseRfc3339 } from '../domain/time.js';
+import { resolveStoreLocation } from '../store/location.js';
 import { openStore, withStore, type OpenOptions } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { makeChalk, renderCsv, renderJson, renderTable, type Column, type Format } from './render.js';
@@ -81,8 +82,8 @@ export class Context {
 
   /** --db, else BILLCTL_DB, else the config's db, else ./billing.db. */
   async dbLocation(): Promise<string> {
-    const explicit = this.opts.db ?? this.io.env.BILLCTL_DB;
-    if (explicit) return /^postgres(ql)?:\/\//i.test(explicit) ? explicit : path.resolve(this.io.cwd, explicit);
+    if (this.opts.db) return resolveStoreLocation(this.opts.db, this.io.cwd, '--db');
+    if (this.io.env.BILLCTL_DB) return resolveStoreLocation(this.io.env.BILLCTL_DB, this.io.cwd, 'BILLCTL_DB');
     const config = await this.config();
     return config.db ?? path.resolve(this.io.cwd, 'billing.db');
   }
@@ -141,7 +142,7 @@ export class Context {
         this.out(renderJson(json ?? rows));
         return;
       case 'csv':
-        this.out(await renderCsv(rows, columns));
+        this.out(renderCsv(rows, columns));
         return;
       case 'table':
         this.out(await renderTable(rows, columns, this.chalk));

@@ -24,6 +24,8 @@ export function buildProgram(state: RunState): Command {
     .configureOutput({
       writeOut: (s) => state.io.stdout.write(s),
       writeErr: (s) => state.io.stderr.write(s),
+      // commander's own errors (unknown option, missing argument) carry the prefix billctl's do.
+      outputError: (s, write) => write(`billctl: ${s}`),
       // A fixed width off a terminal keeps help text stable for scripts and golden tests.
       getOutHelpWidth: () => (state.io.stdoutIsTTY ? (process.stdout.columns ?? 80) : 80),
       getErrHelpWidth: () => (state.io.stderrIsTTY ? (process.stderr.columns ?? 80) : 80),
@@ -44,9 +46,31 @@ export function buildProgram(state: RunState): Command {
   registerStripe(program, state);
   registerOps(program, state);
 
+  // commander's implicit `help [command]` reads one word: `billctl help invoice generate` showed
+  // the help of `invoice`. This one follows every word (groups keep the implicit one: `invoice help generate`).
+  program
+    .command('help [command...]')
+    .description('show the help of a command (billctl help invoice generate)')
+    .addHelpText('after', examples('billctl help invoice generate', 'billctl help tenant'))
+    .action(async (names: string[]) => {
+      let cmd = program;
+      for (const name of names) {
+        const sub = cmd.commands.find((c) => c.name() === name || c.aliases().includes(name));
+        if (!sub) {
+          const { UsageError } = await import('../errors.js');
+          throw new UsageError(`help: "${names.join(' ')}" is not a command`, 'Run `billctl --help` to see the commands.');
+        }
+        cmd = sub;
+      }
+      cmd.outputHelp();
+    });
+
   // Global flags are accepted after the command too (hidden there: the root's help lists them).
+  // A required flag says so in the help (commander lists it like any other).
   const walk = (cmd: Command) => {
+    for (const o of cmd.options) if (o.mandatory && !o.description.endsWith('(required)')) o.description += ' (required)';
     for (const sub of cmd.commands) {
+      if (sub.name() === 'help' && cmd === program) continue;
       addGlobalOptions(sub, true);
       walk(sub);
     }

@@ -1,8 +1,10 @@
 /**
  * Output: `--format table` (cli-table3 + chalk; colour only on a terminal and without NO_COLOR or
- * --no-color), `json` (one document), `csv` (csv-stringify, RFC 4180). Results go to stdout.
+ * --no-color), `json` (one document), `csv` (RFC 4180 quoting and formula cells neutralised, as
+ * exports: src/export/csv-writer.ts; rows end in LF). Results go to stdout.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
+import { csvRows, neutraliseUnlessNumber } from '../export/csv-writer.js';
 import { toJson } from '../json.js';
 
 export type Format = 'table' | 'json' | 'csv';
@@ -36,11 +38,10 @@ export async function renderTable<R>(rows: readonly R[], columns: readonly Colum
   return `${table.toString()}\n`;
 }
 
-export async function renderCsv<R>(rows: readonly R[], columns: readonly Column<R>[]): Promise<string> {
-  const { stringify } = await import('csv-stringify/sync');
-  return stringify([columns.map((c) => c.header), ...rows.map((r) => columns.map((c) => cellText(c.value(r))))], {
-    record_delimiter: 'unix',
-  });
+/** Any cell may hold outside text (ids, names, descriptions): all but plain numbers are neutralised. */
+export function renderCsv<R>(rows: readonly R[], columns: readonly Column<R>[]): string {
+  const cells = [columns.map((c) => c.header), ...rows.map((r) => columns.map((c) => cellText(c.value(r))))];
+  return csvRows(cells.map((row) => row.map(neutraliseUnlessNumber)), '\n');
 }
 
 export function renderJson(value: unknown): string {

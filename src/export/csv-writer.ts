@@ -1,16 +1,21 @@
 /**
- * Streaming CSV for exports (csv-stringify, 500 rows per call): RFC 4180 (CRLF row ends, quotes
- * doubled), a header row, constant memory. Text cells a spreadsheet would run as a formula (starting with =, +, -,
- * @, tab or carriage return) get a leading `'`; so does text that already starts with `'`, so a
- * reader gets the original back by dropping one leading `'` from any text cell that has one.
- * Numbers billctl itself wrote (amounts, quantities, timestamps, dates) are left alone, after a
- * check that they are plain numbers (anything else in such a column is neutralised like text).
+ * Every CSV billctl writes goes through here: streaming exports (500 rows per write, constant
+ * memory, CRLF row ends) and `--format csv` (src/cli/render.ts).
+ *
+ * Quoting is RFC 4180's: a field holding a comma, a double quote, a CR or an LF is quoted and its
+ * quotes doubled, so a bare CR (which csv-stringify leaves unquoted when rows end in CRLF) can
+ * never split a row. Text cells a spreadsheet would run as a formula (starting with =, +, -, @, a
+ * tab, a CR or an LF) get a leading `'`; so does text that already starts with `'`, so a reader
+ * gets the original back by dropping one leading `'` from any text cell that has one. Numbers
+ * billctl itself wrote (amounts, quantities, timestamps, dates) are left alone, after a check that
+ * they are plain numbers (anything else in such a column is neutralised like text).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { stringify } from 'csv-stringify/sync';
+import { cleanupOnInterrupt } from '../interrupt.js';
+import { sweepStaleTemps, tempPathFor } from './atomic-file.js';
 
 /** `text` is data from outside (ids, names, models): neutralised. The rest is written by billctl. */
 export type CsvCellType = 'text' | 'amount' | 'quantity' | 'timestamp' | 'date' | 'flag';
@@ -21,12 +26,30 @@ export interface CsvColumn<R> {
   value: (row: R) => string | number | bigint | boolean | null | undefined;
 }
 
-const FORMULA_START = /^[=+\-@\t\r']/;
+const FORMULA_START = /^[=+\-@\t\r\n']/;
 const PLAIN_NUMBER = /^-?\d+(\.\d+)?$/;
 const PLAIN_TIME = /^\d{4}-\d{2}(-\d{2}([T ][\d:.]+Z?)?)?$/;
+const NEEDS_QUOTES = /[",\r\n]/;
 
 export function neutralise(text: string): string {
   return FORMULA_START.test(text) ? `'${text}` : text;
+}
+
+/** A cell whose type is not known (`--format csv`): a plain number (`-5.00`) stays a number, the rest is text. */
+export function neutraliseUnlessNumber(text: string): string {
+  return PLAIN_NUMBER.test(text) ? text : neutralise(text);
+}
+
+/** One field as RFC 4180 writes it. */
+export function csvField(text: string): string {
+  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** Rows of (already neutralised) cells as CSV text, each row ended by `eol`. */
+export function csvRows(rows: readonly (readonly string[])[], eol: '\r\n' | '\n'): string {
+  let out = '';
+  for (const row of rows) out += row.map(csvField).join(',') + eol;
+  return out;
 }
 
 /** The text a neutralised cell stood for: one leading `'` dropped (for readers of billctl's CSV). */
@@ -44,7 +67,7 @@ function cell<R>(c: CsvColumn<R>, row: R): string {
       return neutralise(text);
     case 'amount':
     case 'quantity':
-      return PLAIN_NUMBER.test(text) ? text : neutralise(text);
+      return neutraliseUnlessNumber(text);
     case 'timestamp':
     case 'date':
       return PLAIN_TIME.test(text) ? text : neutralise(text);
@@ -68,14 +91,18 @@ const BATCH = 500;
 
 /**
  * A sink to `out` (a path, or stdout for `-`). A file is written to a temporary name beside it
- * and renamed at the end, so a failed or killed export never leaves a half file behind. Writes
- * wait while the destination's buffer is full (backpressure), so memory stays flat.
+ * and renamed at the end, so a failed, interrupted or killed export never leaves a half file
+ * behind: a failure or Ctrl-C removes the temporary file, and one a killed run left (kill -9) is
+ * removed by the next export to the same file. Writes wait while the destination's buffer is full
+ * (backpressure), so memory stays flat.
  */
 export async function openCsvSink(out: string, stdout: Writable, options: { excel: boolean }): Promise<CsvSink> {
   const toStdout = out === '-';
   const final = toStdout ? '' : path.resolve(out);
-  const tmp = toStdout ? '' : path.join(path.dirname(final), `.${path.basename(final)}.${process.pid}.tmp`);
+  const tmp = toStdout ? '' : tempPathFor(final);
+  if (!toStdout) sweepStaleTemps(final);
   const dest: Writable = toStdout ? stdout : fs.createWriteStream(tmp);
+  const done = toStdout ? () => {} : cleanupOnInterrupt(() => fs.rmSync(tmp, { force: true }));
   let failed: Error | undefined;
   const onError = (e: Error) => (failed = e);
   dest.on('error', onError);
@@ -84,7 +111,7 @@ export async function openCsvSink(out: string, stdout: Writable, options: { exce
   const flush = async () => {
     if (failed) throw failed;
     if (batch.length === 0 && !bom) return;
-    const text = (bom ? '\ufeff' : '') + stringify(batch, { record_delimiter: 'windows' });
+    const text = (bom ? '\ufeff' : '') + csvRows(batch, '\r\n');
     bom = false;
     batch = [];
     if (!dest.write(text)) await once(dest, 'drain');
@@ -104,12 +131,14 @@ export async function openCsvSink(out: string, stdout: Writable, options: { exce
       await once(dest, 'close');
       if (failed) throw failed;
       fs.renameSync(tmp, final);
+      done();
     },
     async abort() {
       batch = [];
       if (!toStdout) {
         dest.destroy();
         fs.rmSync(tmp, { force: true });
+        done();
       } else dest.off('error', onError);
     },
   };

@@ -32,7 +32,7 @@ export interface OutboxRow {
   alertId: number;
   target: string;
   targetDisplay: string;
-  status: 'pending' | 'sent';
+  status: 'pending' | 'sent' | 'expired';
   attempts: number;
   lastError: string | null;
   createdAt: string;
@@ -59,6 +59,8 @@ export interface AlertRepo {
   /** Pending outbox rows per target (for reports and metrics). */
   pendingCounts(): Promise<{ target: string; display: string; count: number }[]>;
   markAttempt(alertId: number, target: string, error: string | null, at: string): Promise<void>;
+  /** Gives up pending rows (of any target) queued before `createdBefore` (ISO): status `expired`. Returns how many. */
+  expirePending(createdBefore: string): Promise<number>;
   /** Recorded alerts per kind. */
   countsByKind(): Promise<{ kind: string; count: number }[]>;
 
@@ -188,6 +190,10 @@ export class SqlAlertRepo implements AlertRepo {
         error, alertId, target,
       ]);
     }
+  }
+
+  async expirePending(createdBefore: string): Promise<number> {
+    return this.db.run("UPDATE alert_outbox SET status = 'expired' WHERE status = 'pending' AND created_at < ?", [createdBefore]);
   }
 
   async countsByKind(): Promise<{ kind: string; count: number }[]> {

@@ -53,6 +53,13 @@ export async function openStore(location: string, options: OpenOptions = {}): Pr
   return store;
 }
 
+/** With a postgres URL, creates its database when missing (`init --create-database`); true when it did. */
+export async function createDatabaseIfMissing(location: string): Promise<boolean> {
+  if (!isPostgresUrl(location)) return false;
+  const driver = await import('./postgres/driver.js');
+  return driver.createDatabaseIfMissing(location);
+}
+
 /** Runs `fn` with an open store and always closes it. */
 export async function withStore<T>(location: string, fn: (store: Store) => Promise<T>, options?: OpenOptions): Promise<T> {
   const store = await openStore(location, options);

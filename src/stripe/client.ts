@@ -8,8 +8,17 @@
  * The SDK is imported on first use, so `billctl --help` never loads it. Its own retries are off:
  * this port retries (jittered exponential backoff) where a caller asks for it, and the push runs
  * its own loop around sendMeterEvent with the same classification.
+ *
+ * Idempotency keys. Stripe saves the first answer of a request that began executing under its
+ * Idempotency-Key — a 500 included — and replays it to every request with that key for 24 hours.
+ * A retry under the same key after a 500 therefore gets the same 500, so no retry here reuses a
+ * key that met a 5xx or a lost answer: a meter event's attempts each carry their own key (the
+ * event's `identifier`, which Stripe dedups, is what makes it exactly-once), and a create
+ * (customer, meter) looks again for what an unanswered request may have made before it sends
+ * under a new key. The one reuse left is the SDK's: it resends a request whose connection closed
+ * before any answer once, by itself, with the same key (and so gets the saved answer, if any).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type Stripe from 'stripe';
@@ -106,7 +115,10 @@ export function meterEventNames(meters: MeterNames): Record<MeterKey, string> {
 // Errors
 
 export type StripeFailureKind =
-  /** 429 (unless Stripe-Should-Retry: false), 409, 5xx, network and timeouts: try again later. */
+  /**
+   * 5xx, network errors and timeouts (the outcome is unknown: try again, under a new key), and
+   * 409 and 429 (unless Stripe-Should-Retry: false): nothing ran, try again later.
+   */
   | 'retryable'
   /** Stripe already holds a meter event with this identifier: it was sent before. */
   | 'already_sent'
@@ -172,9 +184,11 @@ function headerOf(headers: unknown, name: string): string | undefined {
 const ALREADY_EXISTS = /an event already exists with identifier/i;
 
 /**
- * Classifies anything a Stripe call threw. Stripe-Should-Retry wins when present; otherwise 429,
- * 409 and 5xx are retryable, as are network errors (no status); "an event already exists with
- * identifier" means the meter event was sent before; everything else is permanent.
+ * Classifies anything a Stripe call threw. A 5xx is always retryable: its outcome is unknown, and
+ * its Stripe-Should-Retry: false only says that a retry under the same key would get the saved
+ * 500 again. Otherwise Stripe-Should-Retry wins when present; 429 and 409 are retryable, as are
+ * network errors (no status); "an event already exists with identifier" means the meter event was
+ * sent before; everything else is permanent.
  */
 export function classifyStripeError(err: unknown, apiKey?: string): StripeFailure {
   if (err instanceof StripeCallError) return err.failure;
@@ -224,11 +238,9 @@ export function classifyStripeError(err: unknown, apiKey?: string): StripeFailur
     f.kind = 'already_sent';
     return f;
   }
-  if (f.shouldRetry !== undefined) {
-    f.kind = f.shouldRetry ? 'retryable' : 'permanent';
-    return f;
-  }
-  f.kind = status === 429 || status === 409 || status >= 500 ? 'retryable' : 'permanent';
+  if (status >= 500) f.kind = 'retryable';
+  else if (f.shouldRetry !== undefined) f.kind = f.shouldRetry ? 'retryable' : 'permanent';
+  else f.kind = status === 429 || status === 409 ? 'retryable' : 'permanent';
   return f;
 }
 
@@ -326,8 +338,13 @@ export interface MeterEventInput {
   value: bigint | number | string;
   /** Seconds since the epoch. */
   timestamp: number;
-  /** Deterministic, at most 100 characters; also sent as the Idempotency-Key. */
+  /** Deterministic, at most 100 characters: Stripe keeps one event per identifier (for at least 24 hours). */
   identifier: string;
+  /**
+   * This attempt's own Idempotency-Key (see attemptKey); default a new random one. Never the
+   * identifier of every attempt: Stripe would replay a saved 500 to each of them.
+   */
+  idempotencyKey?: string;
 }
 
 export interface MeterEventSent {
@@ -342,6 +359,15 @@ export interface EventSummary {
   start: number;
   end: number;
   value: number;
+}
+
+/**
+ * The Idempotency-Key of attempt `attempt` (1-based, counted over every run) at sending the meter
+ * event `identifier`: each attempt its own, so a 500 Stripe saved for one attempt is not what the
+ * next one gets; the identifier still makes Stripe keep the event once.
+ */
+export function attemptKey(identifier: string, attempt: number): string {
+  return `${identifier}-a${attempt}`;
 }
 
 /** Idempotency key for creating the customer of a tenant: the same tenant always gets the same key. */
@@ -398,6 +424,25 @@ export class StripeClient {
     return withRetries(() => this.once(fn), this.retry, this.options.onRetry);
   }
 
+  /**
+   * A create that must not happen twice. The first request carries `key`, derived from what is
+   * created, so a re-run within Stripe's 24 hours gets back what an earlier run made. A failed
+   * request may have created it all the same (a 5xx, a lost answer), and Stripe replays a saved
+   * 500 to that key; so each retry first looks again (`recheck`) and only then sends under a new
+   * key.
+   */
+  private createOnce<T>(key: string, create: (key: string) => Promise<T>, recheck: () => Promise<T | undefined>): Promise<T> {
+    return withRetries(
+      async (attempt) => {
+        if (attempt === 0) return this.once(() => create(key));
+        const found = await recheck();
+        return found ?? (await this.once(() => create(`${key}-retry-${randomBytes(8).toString('hex')}`)));
+      },
+      this.retry,
+      this.options.onRetry,
+    );
+  }
+
   /** Every meter, active and inactive. */
   listMeters(): Promise<StripeMeter[]> {
     return this.call(async () => {
@@ -407,7 +452,10 @@ export class StripeClient {
     });
   }
 
-  /** Creates a billctl meter; the idempotency key makes a retried or repeated create return the same meter. */
+  /**
+   * Creates a billctl meter; the idempotency key makes a repeated create return the same meter,
+   * and a retry first looks for a meter with the event name (see createOnce).
+   */
   createMeter(spec: MeterSpec): Promise<StripeMeter> {
     const params: Stripe.Billing.MeterCreateParams = {
       display_name: spec.displayName,
@@ -416,7 +464,11 @@ export class StripeClient {
       customer_mapping: { type: 'by_id', event_payload_key: CUSTOMER_PAYLOAD_KEY },
       value_settings: { event_payload_key: VALUE_PAYLOAD_KEY },
     };
-    return this.call(() => this.sdk.billing.meters.create(params, { idempotencyKey: meterIdempotencyKey(spec.eventName) }));
+    return this.createOnce(
+      meterIdempotencyKey(spec.eventName),
+      (idempotencyKey) => this.sdk.billing.meters.create(params, { idempotencyKey }),
+      async () => (await this.listMeters()).find((m) => m.event_name === spec.eventName && m.status === 'active'),
+    );
   }
 
   reactivateMeter(id: string): Promise<StripeMeter> {
@@ -457,13 +509,14 @@ export class StripeClient {
 
   /**
    * Creates the customer of a tenant: name, email, metadata tenant_id, and an idempotency key
-   * derived from the tenant, so a retry (or a re-run within Stripe's 24 hours) returns the
-   * customer made before instead of a second one.
+   * derived from the tenant, so a re-run within Stripe's 24 hours returns the customer made
+   * before instead of a second one. Before a retry, `recheck` looks for the tenant's customer (an
+   * unanswered request may have made it); see createOnce.
    */
-  createCustomer(c: NewCustomer): Promise<StripeCustomer> {
+  createCustomer(c: NewCustomer, recheck: () => Promise<StripeCustomer | undefined>): Promise<StripeCustomer> {
     const params: Stripe.CustomerCreateParams = { name: c.name, metadata: { tenant_id: c.tenantId } };
     if (c.email) params.email = c.email;
-    return this.call(() => this.sdk.customers.create(params, { idempotencyKey: customerIdempotencyKey(c.tenantId) }));
+    return this.createOnce(customerIdempotencyKey(c.tenantId), (idempotencyKey) => this.sdk.customers.create(params, { idempotencyKey }), recheck);
   }
 
   /** Records the tenant in a customer's metadata (other keys are kept). */
@@ -473,8 +526,8 @@ export class StripeClient {
   }
 
   /**
-   * Sends one meter event with `identifier` as its Idempotency-Key. Resolves `sent`, or
-   * `already_sent` when Stripe already holds the identifier; rejects with a StripeCallError
+   * Sends one attempt at a meter event, under the attempt's own Idempotency-Key. Resolves `sent`,
+   * or `already_sent` when Stripe already holds the identifier; rejects with a StripeCallError
    * (check `.retryable`). No retries here: the caller's loop owns them.
    */
   async sendMeterEvent(e: MeterEventInput, opts: { timeoutMs?: number } = {}): Promise<MeterEventSent> {
@@ -489,7 +542,7 @@ export class StripeClient {
       timestamp: e.timestamp,
       payload: { [CUSTOMER_PAYLOAD_KEY]: e.customerId, [VALUE_PAYLOAD_KEY]: value },
     };
-    const options: Stripe.RequestOptions = { idempotencyKey: e.identifier };
+    const options: Stripe.RequestOptions = { idempotencyKey: e.idempotencyKey ?? `${e.identifier}-${randomBytes(8).toString('hex')}` };
     if (opts.timeoutMs !== undefined) options.timeout = opts.timeoutMs;
     try {
       const res = await this.once(() => this.sdk.billing.meterEvents.create(params, options));
@@ -540,8 +593,10 @@ export async function openStripe(env: NodeJS.ProcessEnv, options: StripeClientOp
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16 };
   const agent = secure ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
   const config: Stripe.StripeConfig = {
-    // The SDK would retry 409/5xx and Stripe-Should-Retry on its own; retries are ours (it still
-    // retries a connection closed before any answer once, with the same Idempotency-Key).
+    // The SDK would retry 409/5xx and Stripe-Should-Retry on its own, under the same key (which
+    // after a 500 only fetches the saved 500 again); retries are ours. It still resends once, by
+    // itself, a request whose connection closed before any answer (ECONNRESET, EPIPE), with the
+    // same key: harmless, since Stripe then replays whatever that attempt's request got.
     maxNetworkRetries: 0,
     timeout: options.timeoutMs ?? 30_000,
     httpAgent: agent,

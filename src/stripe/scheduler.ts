@@ -1,8 +1,9 @@
 /**
  * Runs many requests politely: at most `concurrency` in flight, never two at once for the same
  * key (customer + meter), at most `ratePerSecond` started per second, each job retried with
- * jittered exponential backoff while it fails retryably. Every job ends with a result; one
- * failure never stops the others.
+ * jittered exponential backoff while it fails retryably, until `retryUntil`. A job waiting out
+ * its backoff keeps its key but not a worker: the others go on with other keys meanwhile. Every
+ * job started ends with a result; one failure never stops the others.
  */
 export interface Job<T> {
   key: string;
@@ -24,6 +25,8 @@ export interface SchedulerOptions {
   maxAttempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** No retry starts at or after this instant (on `now`): a job still failing then ends failed. Default: none. */
+  retryUntil?: number;
   /** Injected for tests: time and sleeping. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -75,6 +78,17 @@ export function backoffDelay(attempt: number, base: number, max: number, random:
   return Math.floor(random() * Math.min(max, base * 2 ** attempt));
 }
 
+/** A job waiting out its backoff: its key stays busy, but no worker waits with it. */
+interface Waiting<T> {
+  job: Job<T>;
+  attempts: number;
+  error: string;
+  at: number;
+}
+
+/** How long an idle worker sleeps at most before it looks again for a job whose backoff is over. */
+const IDLE_POLL_MS = 50;
+
 export async function runJobs<T>(
   jobs: readonly Job<T>[],
   attempt: (item: T) => Promise<Attempt>,
@@ -84,7 +98,7 @@ export async function runJobs<T>(
   const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
   const limiter = new RateLimiter(options.ratePerSecond, now, sleep);
-  // One queue per key, in the jobs' order; a key is busy while one of its jobs runs.
+  // One queue per key, in the jobs' order; a key is busy while one of its jobs runs or waits out a backoff.
   const queues = new Map<string, Job<T>[]>();
   for (const j of jobs) {
     let q = queues.get(j.key);
@@ -92,8 +106,9 @@ export async function runJobs<T>(
     q.push(j);
   }
   const ready: string[] = [...queues.keys()];
+  const waiting: Waiting<T>[] = [];
   const results: JobResult<T>[] = [];
-  // Workers with nothing to start wait here until a job settles.
+  // Workers with nothing to start wait here until a job settles or goes to wait out a backoff.
   let waiters: (() => void)[] = [];
   const signal = () => {
     const w = waiters;
@@ -101,48 +116,69 @@ export async function runJobs<T>(
     for (const wake of w) wake();
   };
 
-  const runOne = async (job: Job<T>): Promise<JobResult<T>> => {
-    let attempts = 0;
+  const settle = (result: JobResult<T>, key: string): void => {
+    results.push(result);
+    options.onSettled?.(result as JobResult<unknown>);
+    const q = queues.get(key)!;
+    if (q.length > 0) ready.push(key);
+    else queues.delete(key);
+    signal();
+  };
+
+  /** A job whose backoff is over first (it holds its key), else the next job of a free key. */
+  const next = (): { job: Job<T>; attempts: number } | undefined => {
+    const t = now();
+    const due = waiting.findIndex((w) => w.at <= t);
+    if (due >= 0) return waiting.splice(due, 1)[0]!;
+    const key = ready.shift();
+    return key === undefined ? undefined : { job: queues.get(key)!.shift()!, attempts: 0 };
+  };
+
+  const worker = async (): Promise<void> => {
     for (;;) {
+      if (options.shouldStop?.()) return;
+      const picked = next();
+      if (!picked) {
+        if (queues.size === 0) return;
+        // Every remaining key is busy: wait until a job settles, or a backoff may be over.
+        const soonest = waiting.reduce((m, w) => Math.min(m, w.at), Number.POSITIVE_INFINITY);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          if (Number.isFinite(soonest)) void sleep(Math.min(IDLE_POLL_MS, Math.max(0, soonest - now()))).then(resolve);
+        });
+        continue;
+      }
+      const { job } = picked;
       await limiter.take();
-      attempts++;
+      const attempts = picked.attempts + 1;
       let a: Attempt;
       try {
         a = await attempt(job.item);
       } catch (err) {
         a = { ok: false, retryable: false, error: err instanceof Error ? err.message : String(err) };
       }
-      if (a.ok) return { item: job.item, ok: true, attempts };
-      if (!a.retryable || attempts >= options.maxAttempts || options.shouldStop?.()) {
-        return { item: job.item, ok: false, attempts, error: a.error };
-      }
-      const delay = Math.max(a.retryAfterMs ?? 0, backoffDelay(attempts, options.baseDelayMs, options.maxDelayMs, random));
-      await sleep(delay);
-    }
-  };
-
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      if (options.shouldStop?.()) return;
-      const key = ready.shift();
-      if (key === undefined) {
-        if (queues.size === 0) return;
-        // Every remaining key is busy: wait until one frees up.
-        await new Promise<void>((resolve) => waiters.push(resolve));
+      if (a.ok) {
+        settle({ item: job.item, ok: true, attempts }, job.key);
         continue;
       }
-      const q = queues.get(key)!;
-      const job = q.shift()!;
-      const result = await runOne(job);
-      results.push(result);
-      options.onSettled?.(result as JobResult<unknown>);
-      if (q.length > 0) ready.push(key);
-      else queues.delete(key);
-      signal();
+      const delay = Math.max(a.retryAfterMs ?? 0, backoffDelay(attempts, options.baseDelayMs, options.maxDelayMs, random));
+      const giveUp =
+        !a.retryable || attempts >= options.maxAttempts || options.shouldStop?.() === true ||
+        (options.retryUntil !== undefined && now() + delay >= options.retryUntil);
+      if (giveUp) settle({ item: job.item, ok: false, attempts, error: a.error }, job.key);
+      else {
+        waiting.push({ job, attempts, error: a.error, at: now() + delay });
+        signal();
+      }
     }
   };
 
   const n = Math.max(1, Math.min(options.concurrency, jobs.length));
   await Promise.all(Array.from({ length: n }, () => worker()));
+  // Stopped early: the jobs still waiting out a backoff end with their last error.
+  for (const w of waiting) {
+    results.push({ item: w.job.item, ok: false, attempts: w.attempts, error: w.error });
+    options.onSettled?.(results.at(-1) as JobResult<unknown>);
+  }
   return results;
 }

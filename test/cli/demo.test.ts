@@ -1,5 +1,7 @@
 /** `billctl demo` runs from a fresh checkout's build and leaves its PDFs. */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/backends.js';
@@ -17,6 +19,14 @@ describe('billctl demo', () => {
     expect(r.stdout).toContain('$ billctl import');
     expect(r.stdout).toContain('Adjustment for 2026-10: Qwen-70B input tokens');
     expect(r.stdout).toContain(`store:     ${path.join(dir, 'billing.db')}`);
+    // The closing hint runs where it is printed: from another folder, without this checkout's node_modules/.bin on PATH.
+    const hint = /^ {2}try: {7}(.*)$/m.exec(r.stdout)?.[1];
+    expect(hint).toBeDefined();
+    expect(hint).not.toContain('npx');
+    const PATH = (process.env.PATH ?? '').split(path.delimiter).filter((d) => !d.includes('node_modules')).join(path.delimiter);
+    const tried = spawnSync('bash', ['-c', hint!], { cwd: os.tmpdir(), env: { ...process.env, PATH, BILLCTL_DB: '' }, encoding: 'utf8' });
+    expect(tried.status, tried.stderr).toBe(0);
+    expect(tried.stdout).toContain('DEMO-2026-000001');
     const rejects = fs.readFileSync(path.join(dir, 'rejects.jsonl'), 'utf8').trim().split('\n');
     expect(rejects.length).toBe(10);
     // A second demo in the same place refuses to overwrite the first.

@@ -5,12 +5,16 @@
  * the only thing replaced in a test is the network (architecture.md #11).
  *
  * It keeps state (customers, meters, meter events with identifier dedup and the 35-day / 5-minute
- * timestamp window, event summaries), honours Idempotency-Key like Stripe (same key + same params
- * replays the first answer; different params is an idempotency_error; a key still in flight is a
- * 409), and injects faults on demand: 500s, 429s with and without Stripe-Should-Retry, connection
- * resets before or after the request took effect, slow answers and a fixed latency. Fault draws
- * are seeded and keyed by request (idempotency key + attempt number), so a failing run
- * reproduces even when requests interleave differently.
+ * timestamp window, event summaries) and honours Idempotency-Key as Stripe documents
+ * (docs.stripe.com/api/idempotent_requests): the first answer of a request that began executing
+ * is saved for 24 hours — 2xx, 4xx and 500s alike — and replayed (Idempotent-Replayed: true) to
+ * every request with that key and the same parameters; the same key with other parameters is a
+ * 400 idempotency_error; a key still in flight is a 409; validation errors, 429s and failures in
+ * front of the API save nothing. It injects faults on demand: 500s, 429s with and without
+ * Stripe-Should-Retry, connection resets before or after the request took effect, slow answers
+ * and a fixed latency, by rule or as `weather` (rates). Fault draws are seeded and keyed by
+ * request (idempotency key + how often that key was seen), so a failing run reproduces even
+ * when requests interleave differently.
  *
  * Objects start from Stripe's published examples (fixtures3.json) with fields overridden.
  */
@@ -69,11 +73,17 @@ export interface FaultRule {
   skip?: number;
   /**
    * error500 and reset: `before` the request takes effect (nothing stored), or `after` it was
-   * stored. A reset after storing also keeps the idempotent result (the answer was lost on the
-   * way back), so a retry with the same key replays it; a 500 after storing keeps nothing, so a
-   * retry runs again (and meets the identifier dedup). Defaults: error500 before, reset after.
+   * stored. Defaults: error500 before, reset after.
+   *
+   * What Stripe saves under the Idempotency-Key, as its docs say (a result is saved once the
+   * endpoint began executing, "including 500 errors"): a 500 is saved whatever its stage, so a
+   * retry with the same key gets the same 500 for 24 hours (unless `saved: false`); a reset after
+   * storing keeps the real answer (it was lost on the way back), which a retry with the same key
+   * replays; a reset before storing never reached the API and saves nothing.
    */
   stage?: 'before' | 'after';
+  /** error500: whether Stripe saved the 500 under the Idempotency-Key (default true); false: a 500 from in front of the API (nothing ran, nothing saved). */
+  saved?: boolean;
   /** error500 / rateLimit: send `Stripe-Should-Retry: true|false`; leave out for no header. */
   shouldRetry?: boolean;
   /** slow: extra delay in ms. */
@@ -240,19 +250,30 @@ interface StripeErrorBody {
   doc_url?: string;
 }
 
-/** An error answer in Stripe's shape: `{"error": {type, code, message, param}}`. */
+/**
+ * An error answer in Stripe's shape: `{"error": {type, code, message, param}}`. `executed`: the
+ * endpoint began executing before it refused (a missing customer, a duplicate identifier), so
+ * Stripe saves the answer under the Idempotency-Key; a request whose parameters failed validation
+ * never began executing, and nothing is saved.
+ */
 class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly body: StripeErrorBody,
     readonly headers: Record<string, string> = {},
+    readonly executed = false,
   ) {
     super(body.message);
   }
 }
 
+/** Parameters that failed validation: nothing ran, nothing is saved under the Idempotency-Key. */
 const invalid = (message: string, extra: Partial<StripeErrorBody> = {}, status = 400, headers: Record<string, string> = {}) =>
   new ApiError(status, { type: 'invalid_request_error', message, ...extra }, headers);
+
+/** A refusal by an endpoint that began executing: saved and replayed like any answer. */
+const refused = (message: string, extra: Partial<StripeErrorBody> = {}, status = 400, headers: Record<string, string> = {}) =>
+  new ApiError(status, { type: 'invalid_request_error', message, ...extra }, headers, true);
 
 const DAY_MS = 86_400_000;
 const MAX_PAST_S = 35 * 86_400;
@@ -383,9 +404,10 @@ export class FaultInjector {
 
   /**
    * Bad weather on one endpoint (default: meter events): `error500` of the requests get a 500
-   * before anything is stored, `rateLimit` a 429 (half with Stripe-Should-Retry: true, half
-   * without the header), `reset` a connection reset after the event was stored. Defaults: 10 %,
-   * 5 %, 5 %.
+   * before anything is stored, saved under their Idempotency-Key (a retry with the same key gets
+   * it again, as from Stripe); `rateLimit` a 429 (half with Stripe-Should-Retry: true, half
+   * without the header); `reset` a connection reset after the event was stored (a retry with
+   * the same key replays the lost answer). Defaults: 10 %, 5 %, 5 %.
    */
   weather(rates: { error500?: number; rateLimit?: number; reset?: number; path?: string | RegExp } = {}): FaultHandle[] {
     const path = rates.path ?? '/v1/billing/meter_events';
@@ -631,6 +653,8 @@ interface Answer {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** False: nothing ran (a validation error), so nothing is saved under the Idempotency-Key. */
+  saved?: boolean;
 }
 
 interface IdempotencyEntry {
@@ -803,8 +827,11 @@ class FakeStripeServer implements FakeStripe {
       return;
     }
 
-    // Faults in front of the API: nothing runs, nothing is stored.
-    if (action && action.stage === 'before') {
+    // Faults in front of the API: nothing runs, nothing is stored, nothing is saved under the key.
+    const inFront =
+      action !== undefined &&
+      (action.kind === 'rateLimit' || (action.stage === 'before' && (action.kind === 'reset' || action.rule.saved === false)));
+    if (action && inFront) {
       rec.fault = action.kind;
       await wait();
       if (action.kind === 'reset') return this.reset(req, res, rec);
@@ -849,24 +876,30 @@ class FakeStripeServer implements FakeStripe {
 
     await wait();
     if (early) return send(early);
+    const error500 = action?.kind === 'error500' ? action : undefined;
     let answer: Answer | undefined;
     if (!replay) {
-      answer = this.dispatch(method, rec.path, params);
+      // The endpoint runs (and stores) unless a 500 struck before it stored anything.
+      answer = error500?.stage === 'before' ? this.faultAnswer('error500', error500.rule) : this.dispatch(method, rec.path, params);
+      if (error500?.stage === 'after') answer = this.faultAnswer('error500', error500.rule);
       if (fresh && idemKey !== undefined) {
         fresh.inFlight = false;
-        // Only results of requests that ran are kept (Stripe keeps none for validation errors),
-        // and none for a 500 after storing (as if the answer was lost in front of the API).
-        if (answer.status < 400 && !(action && action.kind === 'error500')) {
-          fresh.answer = { status: answer.status, body: JSON.stringify(answer.body, null, 2), headers: answer.headers ?? {}, requestId: rec.requestId };
-        } else this.idempotency.delete(idemKey);
+        // Saved: whatever the endpoint answered once it began executing (a 500 included);
+        // not saved: validation errors (nothing ran) and 500s from in front of the API.
+        if (answer.saved === false || error500?.rule.saved === false) this.idempotency.delete(idemKey);
+        else fresh.answer = { status: answer.status, body: JSON.stringify(answer.body, null, 2), headers: answer.headers ?? {}, requestId: rec.requestId };
       }
     }
 
-    // Faults behind the API: the request ran, the answer is lost or replaced.
-    if (action && action.stage === 'after') {
-      rec.fault = action.kind;
-      if (action.kind === 'reset') return this.reset(req, res, rec);
-      return send(this.faultAnswer(action.kind, action.rule));
+    // A 500 on a replayed key is not saved (the key holds its first answer); a reset after the
+    // request ran loses the answer on the way back.
+    if (error500) {
+      rec.fault = 'error500';
+      if (replay) return send(this.faultAnswer('error500', error500.rule));
+    }
+    if (action?.kind === 'reset') {
+      rec.fault = 'reset';
+      return this.reset(req, res, rec);
     }
     if (replay) {
       rec.outcome = 'replayed';
@@ -930,7 +963,7 @@ class FakeStripeServer implements FakeStripe {
   }
 
   private errorAnswer(e: ApiError): Answer {
-    return { status: e.status, body: { error: e.body }, headers: e.headers };
+    return { status: e.status, body: { error: e.body }, headers: e.headers, saved: e.executed };
   }
 
   private dispatch(method: string, p: string, params: Record<string, unknown>): Answer {
@@ -1103,7 +1136,7 @@ class FakeStripeServer implements FakeStripe {
 
   private requireCustomer(id: string): StoredCustomer {
     const c = this.state.customers.get(id);
-    if (!c) throw invalid(`No such customer: '${id}'`, { code: 'resource_missing', param: 'id', doc_url: 'https://stripe.com/docs/error-codes/resource-missing' }, 404);
+    if (!c) throw refused(`No such customer: '${id}'`, { code: 'resource_missing', param: 'id', doc_url: 'https://stripe.com/docs/error-codes/resource-missing' }, 404);
     return c;
   }
 
@@ -1115,7 +1148,7 @@ class FakeStripeServer implements FakeStripe {
   private updateCustomer(id: string, params: Record<string, unknown>): unknown {
     this.onlyKnown(params, KNOWN_CUSTOMER_PARAMS);
     const c = this.requireCustomer(id);
-    if (c.deleted) throw invalid(`No such customer: '${id}'`, { code: 'resource_missing', param: 'id' }, 404);
+    if (c.deleted) throw refused(`No such customer: '${id}'`, { code: 'resource_missing', param: 'id' }, 404);
     const name = this.str(params, 'name', false, 256);
     const email = this.str(params, 'email', false, 512);
     if (name !== undefined) c.object.name = name === '' ? null : name;
@@ -1156,7 +1189,7 @@ class FakeStripeServer implements FakeStripe {
     const vs = (params.value_settings ?? {}) as Record<string, unknown>;
     const existing = this.state.meterByEventName(eventName);
     if (existing) {
-      throw invalid(`A meter with event_name '${eventName}' already exists (${existing.object.id}).`, { code: 'resource_already_exists', param: 'event_name' });
+      throw refused(`A meter with event_name '${eventName}' already exists (${existing.object.id}).`, { code: 'resource_already_exists', param: 'event_name' });
     }
     const meter = this.state.addMeter({
       event_name: eventName,
@@ -1182,7 +1215,7 @@ class FakeStripeServer implements FakeStripe {
 
   private requireMeter(id: string): StoredMeter {
     const m = this.state.meters.get(id);
-    if (!m) throw invalid(`No such billing.meter: '${id}'`, { code: 'resource_missing', param: 'id' }, 404);
+    if (!m) throw refused(`No such billing.meter: '${id}'`, { code: 'resource_missing', param: 'id' }, 404);
     return m;
   }
 
@@ -1198,7 +1231,7 @@ class FakeStripeServer implements FakeStripe {
   private setMeterStatus(id: string, status: 'active' | 'inactive'): unknown {
     const m = this.requireMeter(id);
     if (m.object.status === status) {
-      throw invalid(`The meter is already ${status === 'active' ? 'active' : 'inactive'}.`, { param: 'id' });
+      throw refused(`The meter is already ${status === 'active' ? 'active' : 'inactive'}.`, { param: 'id' });
     }
     m.object.status = status;
     m.object.status_transitions = { deactivated_at: status === 'inactive' ? this.clock.nowSeconds() : null };
@@ -1227,7 +1260,7 @@ class FakeStripeServer implements FakeStripe {
     }
     const meter = this.state.meterByEventName(eventName);
     if (!meter || meter.object.status !== 'active') {
-      throw invalid(`Invalid event_name: ${eventName}. No active meter found with this event name.`, { code: 'no_meter', param: 'event_name' });
+      throw refused(`Invalid event_name: ${eventName}. No active meter found with this event name.`, { code: 'no_meter', param: 'event_name' });
     }
     const customerKey = meter.object.customer_mapping.event_payload_key;
     const customer = pl[customerKey];
@@ -1237,7 +1270,7 @@ class FakeStripeServer implements FakeStripe {
     if (this.o.requireKnownCustomer) {
       const c = this.state.customers.get(customer);
       if (!c || c.deleted) {
-        throw invalid(`No such customer: '${customer}'`, { code: 'meter_event_customer_not_found', param: `payload[${customerKey}]` });
+        throw refused(`No such customer: '${customer}'`, { code: 'meter_event_customer_not_found', param: `payload[${customerKey}]` });
       }
     }
     const valueKey = meter.object.value_settings.event_payload_key;
@@ -1253,7 +1286,7 @@ class FakeStripeServer implements FakeStripe {
     const id = identifier ?? this.state.id('', 24);
     const seenAt = this.state.identifiers.get(id);
     if (seenAt !== undefined && seenAt >= this.clock.now() - this.o.identifierWindowMs) {
-      throw invalid(`An event already exists with identifier ${id}.`, {}, 400, { 'Stripe-Should-Retry': 'false' });
+      throw refused(`An event already exists with identifier ${id}.`, {}, 400, { 'Stripe-Should-Retry': 'false' });
     }
     this.state.identifiers.set(id, this.clock.now());
     const o = stripeFixture('billing.meter_event');

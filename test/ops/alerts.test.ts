@@ -1,6 +1,8 @@
 /** alerts check: budgets, projections, allowances and hard caps, spikes, once-only firing, webhooks. */
+import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALERTS_LOCK, evaluateTenant, type TenantFacts } from '../../src/app/alerts.js';
@@ -29,10 +31,13 @@ const keys = (f: TenantFacts) => evaluateTenant(f).map((a) => `${a.kind}:${a.thr
 describe('evaluateTenant (exact thresholds)', () => {
   const budget = { monthly: d('100.00'), thresholds: [50, 80, 100] };
 
-  it('budget thresholds are crossed at exactly the percentage, never a cent before', () => {
+  it('budget thresholds are crossed at exactly the percentage, never a cent before; only the highest one reached fires', () => {
+    expect(keys(facts({ budget, spent: d('49.99') }))).toEqual([]);
     expect(keys(facts({ budget, spent: d('79.99') }))).toEqual(['budget:50']);
-    expect(keys(facts({ budget, spent: d('80.00') }))).toEqual(['budget:50', 'budget:80']);
-    expect(keys(facts({ budget, spent: d('100.00') }))).toEqual(['budget:50', 'budget:80', 'budget:100']);
+    expect(keys(facts({ budget, spent: d('80.00') }))).toEqual(['budget:80']);
+    expect(keys(facts({ budget, spent: d('100.00') }))).toEqual(['budget:100']);
+    expect(keys(facts({ budget, spent: d('116.00') }))).toEqual(['budget:100']);
+    expect(keys(facts({ budget: { monthly: d('100'), thresholds: [100, 50, 80] }, spent: d('90') }))).toEqual(['budget:80']);
     expect(keys(facts({ budget: { monthly: d('0.03'), thresholds: [34] }, spent: d('0.01') }))).toEqual([]);
     expect(keys(facts({ budget: { monthly: d('0.03'), thresholds: [33] }, spent: d('0.01') }))).toEqual(['budget:33']);
   });
@@ -43,16 +48,16 @@ describe('evaluateTenant (exact thresholds)', () => {
     expect(keys(facts({ budget, spent: d('100'), projected: d('150') }))).not.toContain('budget_projected:100');
   });
 
-  it('allowances at 80, 100 and 120 %; a hard-cap plan is flagged past 100 %', () => {
+  it('allowances at 80, 100 and 120 % (the highest reached); a hard-cap plan is flagged past 100 %', () => {
     const at = (gpuSeconds: bigint, hardCap = false) =>
       evaluateTenant(facts({ used: { gpuSeconds, tokens: 0n, apiCalls: 0n }, plan: { id: 'free', name: 'Free', hardCap } }));
     expect(at(287_999n)).toEqual([]);
     expect(at(288_000n).map((a) => a.threshold)).toEqual(['80']);
-    expect(at(360_000n, true).map((a) => [a.threshold, a.details.over_hard_cap])).toEqual([['80', false], ['100', false]]);
+    expect(at(360_000n, true).map((a) => [a.threshold, a.details.over_hard_cap])).toEqual([['100', false]]);
     const over = at(360_001n, true);
-    expect(over.map((a) => [a.threshold, a.details.over_hard_cap])).toEqual([['80', true], ['100', true]]);
-    expect(over[1]!.text).toContain('over its hard cap');
-    expect(at(432_000n).map((a) => a.threshold)).toEqual(['80', '100', '120']);
+    expect(over.map((a) => [a.threshold, a.details.over_hard_cap])).toEqual([['100', true]]);
+    expect(over[0]!.text).toContain('over its hard cap');
+    expect(at(432_000n).map((a) => a.threshold)).toEqual(['120']);
     expect(at(432_000n)[0]!.details).toMatchObject({ metric: 'gpu_hours', value: '120', limit: '100', unit: 'hour', percent: 120 });
     // Nothing granted: no percentage to watch.
     expect(evaluateTenant(facts({ granted: { gpuSeconds: 0n, tokens: 0n, apiCalls: 0n }, used: { gpuSeconds: 5n, tokens: 5n, apiCalls: 5n } }))).toEqual([]);
@@ -74,7 +79,7 @@ interface AlertJson { tenant_id: string; period: string; kind: string; threshold
 interface CheckJson {
   checked: number;
   new_alerts: AlertJson[];
-  webhook: { target: string; sent: number; failed: number; errors: string[] } | null;
+  webhook: { target: string; sent: number; failed: number; errors: string[]; expired: number } | null;
   failures: unknown[];
 }
 
@@ -116,11 +121,11 @@ describeEachBackend('alerts check', (backend) => {
     expect(first.checked).toBe(3);
     expect(first.failures).toEqual([]);
     expect(first.webhook).toBeNull();
+    // One alert per budget and per allowance: the highest threshold crossed.
     expect(first.new_alerts.map((a) => `${a.tenant_id} ${a.kind} ${a.threshold}`)).toEqual([
-      'acme budget 50', 'acme budget 80', 'acme budget_projected 100',
-      'acme allowance_gpu_hours 80', 'acme allowance_gpu_hours 100', 'acme allowance_gpu_hours 120',
+      'acme budget 80', 'acme budget_projected 100', 'acme allowance_gpu_hours 120',
       'spiky spike 2026-10-20',
-      'tiny allowance_gpu_hours 80', 'tiny allowance_gpu_hours 100',
+      'tiny allowance_gpu_hours 100',
     ]);
     const byKey = (k: string) => first.new_alerts.find((a) => `${a.tenant_id} ${a.kind} ${a.threshold}` === k)!;
     expect(byKey('acme budget 80')).toMatchObject({ period: '2026-10', value: '179.00', limit: '200.00', unit: 'USD', percent: 89 });
@@ -147,9 +152,7 @@ describeEachBackend('alerts check', (backend) => {
     expect((await check()).new_alerts).toEqual([]);
 
     const listed = parseJson<AlertJson[]>((await s.run(['alerts', 'list', '--tenant', 'acme', '--format', 'json'])).stdout);
-    expect(listed.map((a) => `${a.kind} ${a.threshold}`)).toEqual([
-      'budget 50', 'budget 80', 'budget_projected 100', 'allowance_gpu_hours 80', 'allowance_gpu_hours 100', 'allowance_gpu_hours 120', 'budget 100',
-    ]);
+    expect(listed.map((a) => `${a.kind} ${a.threshold}`)).toEqual(['budget 80', 'budget_projected 100', 'allowance_gpu_hours 120', 'budget 100']);
   });
 
   it('checks a closed period with --period (its last day for spikes)', async () => {
@@ -166,13 +169,15 @@ describeEachBackend('alerts check', (backend) => {
 interface Hook {
   url: string;
   bodies: { text: string; alert: AlertJson }[];
+  /** The Authorization header of each post. */
+  auth: (string | undefined)[];
   attempts: number;
   failing: boolean;
   close(): Promise<void>;
 }
 
 async function startHook(): Promise<Hook> {
-  const hook = { bodies: [], attempts: 0, failing: false } as unknown as Hook;
+  const hook = { bodies: [], auth: [], attempts: 0, failing: false } as unknown as Hook;
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
@@ -183,6 +188,7 @@ async function startHook(): Promise<Hook> {
         return;
       }
       hook.bodies.push(JSON.parse(body) as Hook['bodies'][number]);
+      hook.auth.push(req.headers.authorization);
       res.writeHead(200).end('ok');
     });
   });
@@ -192,6 +198,8 @@ async function startHook(): Promise<Hook> {
   return hook;
 }
 
+const TENANTS = ['a1', 'a2', 'a3', 'a4', 'a5'];
+
 describeEachBackend('alerts check --webhook', (backend) => {
   let s: TestStore;
   let hook: Hook;
@@ -199,9 +207,11 @@ describeEachBackend('alerts check --webhook', (backend) => {
   beforeAll(async () => {
     hook = await startHook();
     s = await opsStore(await backend.fresh());
-    await addTenant(s, 'acme', 'pro');
-    await s.run(['budget', 'set', 'acme', '--monthly', '120', '--thresholds', '10,20,30,40,50,60,70,80']);
-    await importReceipts(s, gpuDays('acme', 'rtx-4090', [[2, 3600]])); // covered by the allowance: the fee, 99.00 of 120.00 (82 %)
+    // Each tenant: the Pro fee, 99.00 of a 120.00 budget (82 %): one alert each, "budget 80".
+    for (const t of TENANTS) {
+      await addTenant(s, t, 'pro');
+      await s.run(['budget', 'set', t, '--monthly', '120', '--thresholds', '50,80']);
+    }
   });
   afterAll(() => hook.close());
 
@@ -209,11 +219,10 @@ describeEachBackend('alerts check --webhook', (backend) => {
     hook.failing = true;
     const failed = await s.run(['alerts', 'check', '--webhook', hook.url, '--format', 'json'], 3, NOW);
     const out = parseJson<CheckJson>(failed.stdout);
-    const thresholds = ['10', '20', '30', '40', '50', '60', '70', '80'];
-    expect(out.new_alerts.map((a) => a.threshold)).toEqual(thresholds);
-    expect(out.webhook).toMatchObject({ sent: 0, failed: 8 });
+    expect(out.new_alerts.map((a) => `${a.tenant_id} ${a.threshold}`)).toEqual(TENANTS.map((t) => `${t} 80`));
+    expect(out.webhook).toMatchObject({ sent: 0, failed: 5, expired: 0 });
     expect(out.webhook!.target).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/…$/);
-    expect(out.webhook!.errors[0]).toContain('HTTP 500');
+    expect(out.webhook!.errors[0]).toBe('a1 budget 80: HTTP 500 (after 3 attempts; retried next run)');
     // Three attempts each for the first three; after three failures in a row the rest wait for the next run.
     expect(hook.attempts).toBe(9);
     expect(out.webhook!.errors[3]).toContain('not tried');
@@ -223,28 +232,83 @@ describeEachBackend('alerts check --webhook', (backend) => {
     const store = await openStore(s.db);
     try {
       const rows = await (store as unknown as { db: { all(sql: string): Promise<Record<string, unknown>[]> } }).db.all('SELECT * FROM alert_outbox');
-      expect(rows).toHaveLength(8);
+      expect(rows).toHaveLength(5);
       expect(JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain('SECRETTOKEN');
     } finally {
       await store.close();
     }
 
-    // Next run, webhook from billctl.yaml this time: no new alert, the two queued ones are posted.
+    // Next run, webhook from billctl.yaml this time: no new alert, the queued ones are posted.
     hook.failing = false;
     s.file('billctl.yaml', `alerts:\n  webhook: ${JSON.stringify(hook.url)}\n`);
     const retried = parseJson<CheckJson>((await s.run(['alerts', 'check', '--format', 'json'], 0, NOW)).stdout);
     expect(retried.new_alerts).toEqual([]);
-    expect(retried.webhook).toMatchObject({ sent: 8, failed: 0 });
-    expect(hook.bodies.map((b) => b.alert.threshold)).toEqual(thresholds);
-    expect(hook.bodies[7]!.text).toBe('acme has spent 99.00 USD of its 120.00 USD monthly budget in 2026-10 (82 %), past the 80 % threshold.');
-    expect(hook.bodies[7]!.alert).toMatchObject({ tenant_id: 'acme', period: '2026-10', kind: 'budget', threshold: '80', value: '99.00', limit: '120.00', percent: 82 });
+    expect(retried.webhook).toMatchObject({ sent: 5, failed: 0 });
+    expect(hook.bodies.map((b) => b.alert.tenant_id)).toEqual(TENANTS);
+    expect(hook.bodies[4]!.text).toBe('a5 has spent 99.00 USD of its 120.00 USD monthly budget in 2026-10 (82 %), past the 80 % threshold.');
+    expect(hook.bodies[4]!.alert).toMatchObject({ tenant_id: 'a5', period: '2026-10', kind: 'budget', threshold: '80', value: '99.00', limit: '120.00', percent: 82 });
+    expect(hook.auth).toEqual(TENANTS.map(() => undefined));
 
     // And nothing twice.
     const quiet = parseJson<CheckJson>((await s.run(['alerts', 'check', '--format', 'json'], 0, NOW)).stdout);
     expect(quiet.webhook).toMatchObject({ sent: 0, failed: 0 });
-    expect(hook.bodies).toHaveLength(8);
+    expect(hook.bodies).toHaveLength(5);
+    fs.rmSync(path.join(s.dir, 'billctl.yaml'));
   });
 
+  it('one crossing of several thresholds (to 116 %) posts the highest alert, once', async () => {
+    const t = await opsStore(await backend.fresh());
+    await addTenant(t, 'jump', 'pro');
+    await t.run(['budget', 'set', 'jump', '--monthly', '85.35']); // 50, 80, 100; the 99.00 fee is 116 % of it
+    const before = hook.bodies.length;
+    const r = parseJson<CheckJson>((await t.run(['alerts', 'check', '--webhook', hook.url, '--format', 'json'], 0, NOW)).stdout);
+    expect(r.new_alerts.map((a) => `${a.kind} ${a.threshold} ${String(a.percent)}`)).toEqual(['budget 100 115']);
+    const again = parseJson<CheckJson>((await t.run(['alerts', 'check', '--webhook', hook.url, '--format', 'json'], 0, NOW)).stdout);
+    expect(again.new_alerts).toEqual([]);
+    expect(hook.bodies.slice(before).map((b) => `${b.alert.tenant_id} ${b.alert.threshold}`)).toEqual(['jump 100']);
+  });
+
+  it('a URL with credentials is posted with Basic authorization; the credentials are never shown', async () => {
+    const t = await opsStore(await backend.fresh());
+    await addTenant(t, 'cred', 'pro');
+    await t.run(['budget', 'set', 'cred', '--monthly', '120']);
+    const url = hook.url.replace('http://', 'http://hook-user:S3cret%2Fpw@');
+    const before = hook.bodies.length;
+    const r = await t.run(['alerts', 'check', '--webhook', url, '--format', 'json'], 0, NOW);
+    expect(parseJson<CheckJson>(r.stdout).webhook).toMatchObject({ sent: 1, failed: 0 });
+    expect(hook.bodies.slice(before).map((b) => b.alert.tenant_id)).toEqual(['cred']);
+    expect(hook.auth.at(-1)).toBe(`Basic ${Buffer.from('hook-user:S3cret/pw').toString('base64')}`);
+    expect(r.stdout + r.stderr).not.toMatch(/hook-user|S3cret/);
+  });
+
+  it('a refused connection names its cause (ECONNREFUSED and the address), on any port', async () => {
+    const t = await opsStore(await backend.fresh());
+    await addTenant(t, 'down', 'pro');
+    await t.run(['budget', 'set', 'down', '--monthly', '120']);
+    // Port 9 (discard): nothing listens, and fetch would refuse it as a "bad port" without trying.
+    const r = await t.run(['alerts', 'check', '--webhook', 'http://user:pw-Secret@127.0.0.1:9/hook'], 3, NOW);
+    expect(r.stderr).toContain('warning: webhook http://127.0.0.1:9/…: down budget 80: ECONNREFUSED 127.0.0.1:9 (after 3 attempts; retried next run)');
+    expect(r.stdout + r.stderr).not.toContain('pw-Secret');
+  });
+
+  it('a post still failing 7 days after its alert fired is given up, said once (exit 3), and no longer pending', async () => {
+    const t = await opsStore(await backend.fresh());
+    await addTenant(t, 'old', 'pro');
+    await t.run(['budget', 'set', 'old', '--monthly', '120']);
+    hook.failing = true;
+    const url = `${hook.url}/other`;
+    await t.run(['alerts', 'check', '--webhook', url], 3, NOW);
+    const sixDays = parseJson<CheckJson>((await t.run(['alerts', 'check', '--webhook', url, '--format', 'json'], 3, { BILLCTL_NOW: '2026-10-27T12:00:00Z' })).stdout);
+    expect(sixDays.webhook).toMatchObject({ failed: 1, expired: 0 });
+    hook.failing = false;
+    const late = await t.run(['alerts', 'check', '--webhook', url, '--format', 'json'], 3, { BILLCTL_NOW: '2026-10-28T12:00:01Z' });
+    expect(parseJson<CheckJson>(late.stdout).webhook).toMatchObject({ sent: 0, failed: 0, expired: 1 });
+    expect(late.stderr).toContain('1 alert post(s) given up: still not posted 7 days after the alert fired');
+    const metrics = await t.run(['metrics'], 0, { BILLCTL_NOW: '2026-10-28T12:00:01Z' });
+    expect(metrics.stdout).toContain('\nbillctl_alert_webhook_pending 0\n');
+    const next = parseJson<CheckJson>((await t.run(['alerts', 'check', '--webhook', url, '--format', 'json'], 0, { BILLCTL_NOW: '2026-10-28T13:00:00Z' })).stdout);
+    expect(next.webhook).toMatchObject({ sent: 0, failed: 0, expired: 0 });
+  });
   it('one run at a time: a second one exits 5 and does nothing', async () => {
     const store = await openStore(s.db);
     try {

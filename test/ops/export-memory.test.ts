@@ -8,46 +8,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openStore } from '../../src/store/open.js';
-import type { SqlStore } from '../../src/store/sql-store.js';
 import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
 import { spawnCli } from '../helpers/cli.js';
 import type { TestStore } from '../helpers/store-setup.js';
-import { addTenant, opsStore } from './helpers.js';
+import { addTenant, bulkReceipts, opsStore } from './helpers.js';
 
 afterAll(dropSchemas);
 
 export const LARGE = 150_000;
 /** MB of V8 old space: holding 150,000 receipts takes about 80 MB (measured), streaming them about 11 MB live. */
 const HEAP_CAP_MB = 64;
-
-const COLUMNS = 'tenant_id, id, ts, billable, status, user_id, project_id, provider, model, model_key, gpu_type, gpu_key, gpu_seconds, input_tokens, output_tokens, reported_cost, unsplit, batch_id';
-
-/** Inserts `count` receipts of one tenant in one SQL statement (no import engine: fast and independent of it). */
-export async function bulkReceipts(db: string, tenant: string, count: number, startMs: number): Promise<void> {
-  const store = (await openStore(db)) as SqlStore;
-  try {
-    if (store.dialect === 'sqlite') {
-      await store.db.run(
-        `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
-         INSERT INTO receipts (${COLUMNS})
-         SELECT ?, 'r' || printf('%08d', i), ? + i * 1000, 1, 'completed', 'user-' || (i % 97), NULL, 'openai', 'Qwen-70B', 'qwen-70b',
-           'A100 80GB', 'a100-80gb', i % 3600, i % 20000, i % 4000, '0.0123', 0, 0 FROM n`,
-        [count, tenant, startMs],
-      );
-    } else {
-      await store.db.run(
-        `INSERT INTO receipts (${COLUMNS})
-         SELECT ?, 'r' || lpad(i::text, 8, '0'), ?::bigint + i * 1000, 1, 'completed', 'user-' || (i % 97), NULL, 'openai', 'Qwen-70B', 'qwen-70b',
-           'A100 80GB', 'a100-80gb', i % 3600, i % 20000, i % 4000, '0.0123', 0, 0 FROM generate_series(0, ?::int - 1) AS i`,
-        [tenant, startMs, count],
-      );
-    }
-    await store.rebuildRollups(tenant, 'UTC');
-  } finally {
-    await store.close();
-  }
-}
 
 describeEachBackend('a large export', (backend) => {
   let s: TestStore;

@@ -1,6 +1,7 @@
 /** metrics: every line is valid Prometheus text exposition format, and the values are the store's. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STRIPE_LAST_CLEAN_RUN_SETTING, escapeLabelValue, renderExposition, secondsText } from '../../src/app/metrics.js';
 import { openStore } from '../../src/store/open.js';
@@ -164,5 +165,27 @@ describeEachBackend('metrics', (backend) => {
     const again = await s.run(['metrics'], 0, NOW);
     const strip = (t: string) => t.replace(/^billctl_metrics_generated_timestamp_seconds .*$/m, '');
     expect(strip(text)).toBe(strip(again.stdout));
+  });
+
+  it('--format json and csv print the same samples as data (and --out still writes the text format)', async () => {
+    const text = (await s.run(['metrics'], 0, NOW)).stdout;
+    const series = parseExposition(text).filter((x) => x.name !== 'billctl_metrics_generated_timestamp_seconds');
+    const doc = parseJson<{ families: { name: string; type: string; help: string; samples: { labels: Record<string, string>; value: string }[] }[]; out: string | null }>(
+      (await s.run(['metrics', '--format', 'json'], 0, NOW)).stdout,
+    );
+    expect(doc.out).toBeNull();
+    const fromJson = doc.families.flatMap((f) => f.samples.map((x) => ({ name: f.name, labels: x.labels, value: x.value })))
+      .filter((x) => x.name !== 'billctl_metrics_generated_timestamp_seconds');
+    expect(fromJson).toEqual(series);
+    expect(doc.families.find((f) => f.name === 'billctl_invoices')).toMatchObject({ type: 'gauge', help: expect.any(String) });
+
+    const csv = parse((await s.run(['metrics', '--format', 'csv'], 0, NOW)).stdout) as string[][];
+    expect(csv[0]).toEqual(['metric', 'type', 'labels', 'value']);
+    expect(csv.length - 1).toBe(series.length + 1);
+    expect(csv).toContainEqual(['billctl_budget_amount', 'gauge', 'tenant="acme",currency="USD"', '1000.00']);
+
+    const withOut = await s.run(['metrics', '--out', 'm.prom', '--format', 'json'], 0, NOW);
+    expect(parseJson<{ out: string }>(withOut.stdout).out).toBe('m.prom');
+    expect(parseExposition(fs.readFileSync(path.join(s.dir, 'm.prom'), 'utf8')).length).toBe(series.length + 1);
   });
 });

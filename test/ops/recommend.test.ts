@@ -27,7 +27,7 @@ describeEachBackend('recommend', (backend) => {
 
   beforeAll(async () => {
     s = await opsStore(await backend.fresh());
-    for (const t of ['small', 'big', 'mid', 'close']) await addTenant(s, t, 'pro');
+    for (const t of ['small', 'big', 'mid', 'close', 'idle', 'failed-only']) await addTenant(s, t, 'pro');
     const at = '2026-10-12T10:00:00Z';
     await importReceipts(s, [
       { id: 's1', tenant: 'small', ts: at, model: 'gemma-2b', input: 2000, output: 1000 },
@@ -39,6 +39,8 @@ describeEachBackend('recommend', (backend) => {
       { id: 'm1', tenant: 'mid', ts: at, gpu: 'a100-80gb', gpuSeconds: 180_000 },
       // 750 GPU hours: enterprise (2,500.00) saves only 7.4 % against pro (2,699.00).
       { id: 'c1', tenant: 'close', ts: at, gpu: 'a100-80gb', gpuSeconds: 2_700_000 },
+      // No usage: only a failed call (idle has none at all).
+      { id: 'f1', tenant: 'failed-only', ts: at, status: 'failed', model: 'gemma-2b', input: 10 },
     ]);
     advice = parseJson<Advice[]>((await s.run(['recommend', '--format', 'json'], 0, NOW)).stdout);
   });
@@ -68,6 +70,13 @@ describeEachBackend('recommend', (backend) => {
     expect(of('mid')).toMatchObject({ recommended_plan: null, saving: null, current_amount: '99.00' });
     expect(of('mid').plans.find((p) => p.plan === 'free')).toMatchObject({ amount: '160.00', fits: false });
     expect(of('close')).toMatchObject({ recommended_plan: null, current_amount: '2699.00' });
+  });
+
+  it('tenants without usage in the period are left out', async () => {
+    expect(advice.map((a) => a.tenant_id)).toEqual(['big', 'close', 'mid', 'small']);
+    const idle = await s.run(['recommend', '--tenant', 'idle', '--format', 'json'], 0, NOW);
+    expect(parseJson<Advice[]>(idle.stdout)).toEqual([]);
+    expect(idle.stderr).toBe('left out, no usage in the period: idle\n');
   });
 
   it('the current plan\'s amount is the invoice subtotal; output is deterministic', async () => {

@@ -151,7 +151,9 @@ export interface PushJson {
     errors: string[];
   }[];
   retries: number;
+  left_for_next_run: number;
   stopped: string | null;
+  setup_needed: string | null;
   duration_ms: number;
   send_ms: number;
 }

@@ -99,7 +99,8 @@ describeEachBackend('stripe push', (backend) => {
     expect(r.stdout).toContain(`"input_tokens": ${acme.input_tokens}`);
     for (const p of posts) {
       const identifier = String(p.params.identifier);
-      expect(p.headers['idempotency-key']).toBe(identifier);
+      // Each attempt its own Idempotency-Key; here every event went through at its first.
+      expect(p.headers['idempotency-key']).toBe(`${identifier}-a1`);
       expect(identifier.length).toBeLessThanOrEqual(100);
       expect(identifier).toMatch(/^billctl-[0-9a-f]{24}-(gpu_seconds|input_tokens|output_tokens|api_calls)-\d+-r1$/);
       expect(Number(p.params.timestamp) % 3600).toBe(0);

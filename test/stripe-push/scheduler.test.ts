@@ -83,6 +83,44 @@ describe('runJobs', () => {
     expect(byItem.get(3)).toMatchObject({ ok: false, attempts: 4, error: '429' });
   });
 
+  it('a job waiting out its backoff keeps its key but not a worker: the others go on meanwhile', async () => {
+    const c = virtualClock();
+    const order: number[] = [];
+    let failedOnce = false;
+    const results = await runJobs(
+      [{ key: 'a', item: 0 }, { key: 'b', item: 1 }, { key: 'b', item: 2 }, { key: 'a', item: 3 }],
+      async (i) => {
+        order.push(i);
+        if (i === 0 && !failedOnce) {
+          failedOnce = true;
+          return { ok: false, retryable: true, error: '500' };
+        }
+        return { ok: true };
+      },
+      { concurrency: 1, ratePerSecond: 1000, maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 5000, now: c.now, sleep: c.sleep, random: () => 0.5 },
+    );
+    // Key b's jobs ran while job 0 waited; job 3 waited for job 0, its key's earlier job.
+    expect(order).toEqual([0, 1, 2, 0, 3]);
+    expect(results.map((r) => [r.item, r.ok, r.attempts])).toEqual([[1, true, 1], [2, true, 1], [0, true, 2], [3, true, 1]]);
+    expect(c.now()).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('starts no retry at or after retryUntil: the job ends with its last error', async () => {
+    const c = virtualClock();
+    const starts: number[] = [];
+    const [r] = await runJobs(
+      [{ key: 'a', item: 0 }],
+      async () => {
+        starts.push(c.now());
+        return { ok: false, retryable: true, error: '500' };
+      },
+      { concurrency: 1, ratePerSecond: 1000, maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 5000, retryUntil: 500, now: c.now, sleep: c.sleep, random: () => 0.5 },
+    );
+    // Backoffs of 100 and 200 ms fit; the next, 400 ms from 300, would start at 700.
+    expect(r).toMatchObject({ ok: false, attempts: 3, error: '500' });
+    expect(starts.every((t) => t < 500)).toBe(true);
+  });
+
   it('backoff is jittered, exponential and capped', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 30 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (attempt, r) => {

@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode, UsageError } from '../../src/errors.js';
 import {
+  attemptKey,
   backoffMs,
   classifyStripeError,
   customerIdempotencyKey,
@@ -108,8 +109,9 @@ describe('the client against the fake Stripe', () => {
   let client: StripeClient;
   let customer: string;
 
-  const send = (identifier: string, value: bigint | number = 5n, timestamp = NOW_S - 3600) =>
-    client.sendMeterEvent({ eventName: 'billctl_gpu_seconds', customerId: customer, value, timestamp, identifier });
+  const send = (identifier: string, value: bigint | number = 5n, timestamp = NOW_S - 3600, idempotencyKey = attemptKey(identifier, 1)) =>
+    client.sendMeterEvent({ eventName: 'billctl_gpu_seconds', customerId: customer, value, timestamp, identifier, idempotencyKey });
+  const noCustomerYet = async () => undefined;
   /** What a send fails with. */
   const failureOf = async (p: Promise<unknown>): Promise<StripeFailure> => {
     try {
@@ -125,17 +127,17 @@ describe('the client against the fake Stripe', () => {
     fake = await startFakeStripe({ now: NOW });
     client = await openStripe(fake.env, { retry: FAST });
     await client.createMeter({ eventName: 'billctl_gpu_seconds', displayName: 'GPU seconds' });
-    customer = (await client.createCustomer({ tenantId: 'acme', name: 'Acme', email: 'billing@acme.example' })).id;
+    customer = (await client.createCustomer({ tenantId: 'acme', name: 'Acme', email: 'billing@acme.example' }, noCustomerYet)).id;
   });
   afterEach(async () => {
     client.close();
     await fake.close();
   });
 
-  it('sends a meter event with the identifier as Idempotency-Key; a repeat is replayed, not stored again', async () => {
+  it("sends a meter event under the attempt's own Idempotency-Key; the same key is replayed, a new one meets the identifier dedup", async () => {
     expect(await send('billctl-1', 12n)).toMatchObject({ outcome: 'sent', replayed: false, requestId: expect.stringMatching(/^req_/) });
     const req = fake.requests.find((r) => r.path === '/v1/billing/meter_events')!;
-    expect(req.headers['idempotency-key']).toBe('billctl-1');
+    expect(req.headers['idempotency-key']).toBe('billctl-1-a1');
     expect(req.params).toEqual({
       event_name: 'billctl_gpu_seconds',
       identifier: 'billctl-1',
@@ -143,7 +145,27 @@ describe('the client against the fake Stripe', () => {
       payload: { stripe_customer_id: customer, value: '12' },
     });
     expect(await send('billctl-1', 12n)).toMatchObject({ outcome: 'sent', replayed: true });
+    expect(await send('billctl-1', 12n, NOW_S - 3600, attemptKey('billctl-1', 2))).toMatchObject({ outcome: 'already_sent' });
     expect(fake.state.total(customer, 'billctl_gpu_seconds')).toBe('12');
+    // Without a key of its own, each send gets a new random one, never the bare identifier.
+    await client.sendMeterEvent({ eventName: 'billctl_gpu_seconds', customerId: customer, value: 1n, timestamp: NOW_S, identifier: 'billctl-9' });
+    await client.sendMeterEvent({ eventName: 'billctl_gpu_seconds', customerId: customer, value: 1n, timestamp: NOW_S, identifier: 'billctl-9' });
+    const keys = fake.requests.filter((r) => r.params.identifier === 'billctl-9').map((r) => String(r.headers['idempotency-key']));
+    expect(keys).toHaveLength(2);
+    expect(new Set(keys).size).toBe(2);
+    for (const k of keys) expect(k).toMatch(/^billctl-9-[0-9a-f]{16}$/);
+  });
+
+  it('a 500 Stripe saved is replayed to its key for 24 hours; the next attempt, under its own key, goes through', async () => {
+    fake.faults.once({ kind: 'error500', path: '/v1/billing/meter_events' });
+    expect(await failureOf(send('e1'))).toMatchObject({ kind: 'retryable', status: 500 });
+    // The old way (one key for every attempt) gets the same 500 again and again.
+    expect(await failureOf(send('e1'))).toMatchObject({ kind: 'retryable', status: 500 });
+    fake.clock.advance(23 * 3_600_000);
+    expect(await failureOf(send('e1'))).toMatchObject({ kind: 'retryable', status: 500 });
+    expect(fake.state.meterEvents).toHaveLength(0);
+    expect(await send('e1', 5n, NOW_S - 3600, attemptKey('e1', 2))).toMatchObject({ outcome: 'sent', replayed: false });
+    expect(fake.state.meterEvents.map((e) => e.object.identifier)).toEqual(['e1']);
   });
 
   it('counts "an event already exists with identifier" as already sent', async () => {
@@ -162,8 +184,10 @@ describe('the client against the fake Stripe', () => {
     const path = '/v1/billing/meter_events';
     fake.faults.once({ kind: 'error500', path });
     expect(await failureOf(send('c1'))).toMatchObject({ kind: 'retryable', status: 500, fatal: false });
+    // Stripe-Should-Retry: false on a 500 says the same key would get the saved 500 again; the
+    // outcome is still unknown, and a new key may go through.
     fake.faults.once({ kind: 'error500', path, shouldRetry: false });
-    expect(await failureOf(send('c2'))).toMatchObject({ kind: 'permanent', status: 500, shouldRetry: false });
+    expect(await failureOf(send('c2'))).toMatchObject({ kind: 'retryable', status: 500, shouldRetry: false });
     fake.faults.once({ kind: 'rateLimit', path });
     expect(await failureOf(send('c3'))).toMatchObject({ kind: 'retryable', status: 429, code: 'rate_limit' });
     fake.faults.once({ kind: 'rateLimit', path, shouldRetry: true });
@@ -177,14 +201,15 @@ describe('the client against the fake Stripe', () => {
     expect(reset.status).toBeUndefined();
     expect(await failureOf(send('c7', 1n, NOW_S - 40 * 86_400))).toMatchObject({ kind: 'permanent', status: 400, code: 'timestamp_too_far_in_past' });
     expect(await failureOf(send('c8', 1n, NOW_S + 3600))).toMatchObject({ kind: 'permanent', status: 400, code: 'timestamp_in_future' });
-    // c6 was stored before the connection dropped: sending it again is a replay.
+    // c6 was stored before the connection dropped: sending it again under the key is a replay.
     expect(await send('c6')).toMatchObject({ outcome: 'sent', replayed: true });
+    expect(await send('c6', 5n, NOW_S - 3600, attemptKey('c6', 2))).toMatchObject({ outcome: 'already_sent' });
     expect(fake.state.meterEvents.map((e) => e.object.identifier)).toEqual(['c6']);
   });
 
   it('a timeout is retryable, and a request still in flight at Stripe (409) too', async () => {
     fake.faults.once({ kind: 'slow', delayMs: 300, path: '/v1/billing/meter_events' });
-    expect(await failureOf(client.sendMeterEvent({ eventName: 'billctl_gpu_seconds', customerId: customer, value: 1n, timestamp: NOW_S, identifier: 't1' }, { timeoutMs: 50 }))).toMatchObject({
+    expect(await failureOf(client.sendMeterEvent({ eventName: 'billctl_gpu_seconds', customerId: customer, value: 1n, timestamp: NOW_S, identifier: 't1', idempotencyKey: attemptKey('t1', 1) }, { timeoutMs: 50 }))).toMatchObject({
       kind: 'retryable',
     });
     expect(await failureOf(send('t1', 1n, NOW_S))).toMatchObject({ kind: 'retryable', status: 409, code: 'idempotency_key_in_use' });
@@ -214,7 +239,7 @@ describe('the client against the fake Stripe', () => {
   });
 
   it('finds customers by tenant (quotes and all), by email, and tells missing from deleted', async () => {
-    const odd = (await client.createCustomer({ tenantId: "it's \\ odd", name: 'Odd', email: null })).id;
+    const odd = (await client.createCustomer({ tenantId: "it's \\ odd", name: 'Odd', email: null }, noCustomerYet)).id;
     expect((await client.findCustomersByTenant("it's \\ odd")).map((c) => c.id)).toEqual([odd]);
     expect((await client.listCustomersByEmail('billing@acme.example')).map((c) => c.id)).toEqual([customer]);
     expect(await client.retrieveCustomer('cus_missing')).toBe('missing');
@@ -224,12 +249,32 @@ describe('the client against the fake Stripe', () => {
   });
 
   it('creates a customer once per tenant: the idempotency key comes from the tenant', async () => {
-    const again = await client.createCustomer({ tenantId: 'acme', name: 'Acme', email: 'billing@acme.example' });
+    const again = await client.createCustomer({ tenantId: 'acme', name: 'Acme', email: 'billing@acme.example' }, noCustomerYet);
     expect(again.id).toBe(customer);
     expect(fake.state.customers.size).toBe(1);
     const creates = fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/customers');
     expect(creates.map((r) => r.headers['idempotency-key'])).toEqual([customerIdempotencyKey('acme'), customerIdempotencyKey('acme')]);
     expect(creates[0]!.params).toEqual({ name: 'Acme', email: 'billing@acme.example', metadata: { tenant_id: 'acme' } });
+  });
+
+  it('a create that met a saved 500 looks again before it sends under a new key: one customer either way', async () => {
+    const lookup = (tenantId: string) => async () => (await client.findCustomersByTenant(tenantId))[0];
+    const creates = () => fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/customers');
+    // A 500 before Stripe made it: the same key would replay the 500, so the retry uses a new one.
+    fake.faults.once({ kind: 'error500', path: '/v1/customers', shouldRetry: false });
+    const beta = await client.createCustomer({ tenantId: 'beta', name: 'Beta', email: null }, lookup('beta'));
+    expect(creates().slice(1).map((r) => r.headers['idempotency-key'])).toEqual([
+      customerIdempotencyKey('beta'),
+      expect.stringMatching(new RegExp(`^${customerIdempotencyKey('beta')}-retry-[0-9a-f]{16}$`)),
+    ]);
+    expect(creates().slice(1).map((r) => r.status)).toEqual([500, 200]);
+    // A 500 after Stripe made it: the look finds it, and nothing is sent again.
+    fake.faults.once({ kind: 'error500', stage: 'after', path: '/v1/customers' });
+    const gamma = await client.createCustomer({ tenantId: 'gamma', name: 'Gamma', email: null }, lookup('gamma'));
+    expect(creates()).toHaveLength(4);
+    expect([...fake.state.customers.values()].map((c) => c.object.metadata.tenant_id).sort()).toEqual(['acme', 'beta', 'gamma']);
+    expect(gamma.metadata.tenant_id).toBe('gamma');
+    expect(beta.metadata.tenant_id).toBe('beta');
   });
 
   it('lists event summaries, oldest first', async () => {

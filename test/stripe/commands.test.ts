@@ -264,7 +264,7 @@ describeEachBackend('stripe setup, link and customers sync', (backend) => {
     // The crashed run: Stripe made both customers, the store recorded neither.
     const acme = fake.state.addCustomer({ name: 'Acme GmbH', email: 'billing@acme.example', metadata: { tenant_id: 'acme' } });
     const client = await openStripe(fake.env);
-    const beta = await client.createCustomer({ tenantId: 'beta', name: 'Beta Ltd', email: null });
+    const beta = await client.createCustomer({ tenantId: 'beta', name: 'Beta Ltd', email: null }, async () => undefined);
     client.close();
     const r = await run(['stripe', 'customers', 'sync', '--format', 'json']);
     expect(r.code, r.stderr).toBe(0);

@@ -289,10 +289,10 @@ describe('fake Stripe: meters, meter events and summaries', () => {
 
 describe('fake Stripe: faults, as the SDK sees them', () => {
   let customer: string;
-  const send = (s: Stripe, identifier: string, value = '1') =>
+  const send = (s: Stripe, identifier: string, value = '1', idempotencyKey = identifier) =>
     s.billing.meterEvents.create(
       { event_name: 'billctl_gpu_seconds', identifier, payload: { stripe_customer_id: customer, value } },
-      { idempotencyKey: identifier },
+      { idempotencyKey },
     );
 
   beforeEach(async () => {
@@ -301,23 +301,66 @@ describe('fake Stripe: faults, as the SDK sees them', () => {
     customer = (await stripe.customers.create({ name: 'A' })).id;
   });
 
-  it('500 before storing: StripeAPIError, nothing stored; a retry goes through', async () => {
+  it('500 before storing: StripeAPIError, nothing stored; the 500 is saved and replayed to its key for 24 h; a new key goes through', async () => {
     fake.faults.once({ kind: 'error500', path: '/v1/billing/meter_events' });
     const e = await failure(send(stripe, 'x1'));
     expect(e).toBeInstanceOf(Stripe.errors.StripeAPIError);
     expect(e.statusCode).toBe(500);
     expect(fake.state.meterEvents).toHaveLength(0);
-    await send(stripe, 'x1');
+    const replayed = await failure(send(stripe, 'x1'));
+    expect(replayed).toMatchObject({ statusCode: 500, message: 'An unknown error occurred' });
+    expect(replayed.headers?.['idempotent-replayed']).toBe('true');
+    fake.clock.advance(23 * 3_600_000);
+    expect((await failure(send(stripe, 'x1'))).statusCode).toBe(500);
+    expect(fake.state.meterEvents).toHaveLength(0);
+    await send(stripe, 'x1', '1', 'x1-second-attempt');
     expect(fake.state.meterEvents).toHaveLength(1);
+    // After 24 hours Stripe forgets the key: it runs again (and meets the identifier dedup, which
+    // also lasts at least 24 hours).
+    fake.clock.advance(2 * 3_600_000);
+    expect((await failure(send(stripe, 'x1'))).message).toMatch(/already exists with identifier x1/);
+    expect(fake.requests.filter((r) => r.path === '/v1/billing/meter_events').map((r) => `${r.status} ${r.outcome}`)).toEqual([
+      '500 answered', '500 replayed', '500 replayed', '200 answered', '400 answered',
+    ]);
   });
 
-  it('500 after storing: stored once; the retry meets the identifier dedup', async () => {
+  it('500 after storing: stored once; the 500 is replayed to its key, and a new key meets the identifier dedup', async () => {
     fake.faults.once({ kind: 'error500', stage: 'after', path: '/v1/billing/meter_events' });
     expect((await failure(send(stripe, 'x2'))).statusCode).toBe(500);
     expect(fake.state.meterEvents).toHaveLength(1);
-    const dup = await failure(send(stripe, 'x2'));
+    expect((await failure(send(stripe, 'x2'))).statusCode).toBe(500);
+    const dup = await failure(send(stripe, 'x2', '1', 'x2-second-attempt'));
     expect(dup.message).toMatch(/already exists with identifier x2/);
     expect(fake.state.meterEvents).toHaveLength(1);
+  });
+
+  it('a 500 from in front of the API (saved: false), a 429 and a validation error save nothing: the same key runs again', async () => {
+    fake.faults.once({ kind: 'error500', saved: false, path: '/v1/billing/meter_events' });
+    expect((await failure(send(stripe, 'y1'))).statusCode).toBe(500);
+    fake.faults.once({ kind: 'rateLimit', path: '/v1/billing/meter_events' });
+    expect((await failure(send(stripe, 'y1'))).statusCode).toBe(429);
+    await send(stripe, 'y1');
+    expect(fake.state.meterEvents).toHaveLength(1);
+    const bad = (value: string) =>
+      stripe.billing.meterEvents.create({ event_name: 'billctl_gpu_seconds', identifier: 'y2', payload: { stripe_customer_id: customer, value } }, { idempotencyKey: 'k-y2' });
+    expect(await failure(bad('-3'))).toMatchObject({ statusCode: 400, code: 'meter_event_invalid_value' });
+    // Nothing was saved under k-y2: the same key with other parameters simply runs.
+    await bad('3');
+    expect(fake.state.total(customer, 'billctl_gpu_seconds')).toBe('4');
+  });
+
+  it('a refusal by an endpoint that began executing (no such customer) is saved and replayed like any answer', async () => {
+    const create = () =>
+      stripe.billing.meterEvents.create(
+        { event_name: 'billctl_gpu_seconds', identifier: 'y3', payload: { stripe_customer_id: 'cus_Later', value: '1' } },
+        { idempotencyKey: 'k-y3' },
+      );
+    expect(await failure(create())).toMatchObject({ statusCode: 400, code: 'meter_event_customer_not_found' });
+    fake.state.addCustomer({ id: 'cus_Later', name: 'Later' });
+    const again = await failure(create());
+    expect(again).toMatchObject({ statusCode: 400, code: 'meter_event_customer_not_found' });
+    expect(again.headers?.['idempotent-replayed']).toBe('true');
+    expect(fake.state.meterEvents).toHaveLength(0);
   });
 
   it('429 with Stripe-Should-Retry true, false, or without the header', async () => {

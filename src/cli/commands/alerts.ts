@@ -1,5 +1,5 @@
 /** alerts check [--period P] [--tenant T] [--webhook URL] [--spike-factor X] | alerts list */
-import { alertJson, checkAlerts } from '../../app/alerts.js';
+import { POST_EXPIRY_DAYS, alertJson, checkAlerts } from '../../app/alerts.js';
 import { periodOption } from '../../app/budgets.js';
 import { StoreRating } from '../../app/rating-service.js';
 import { requireTenant } from '../../app/tenants.js';
@@ -57,7 +57,9 @@ export async function checkCommand(ctx: Context, _args: unknown[], opts: Record<
     const json = {
       checked: report.checked,
       new_alerts: report.fired.map(alertJson),
-      webhook: wh === null ? null : { target: wh.display, sent: wh.sent, failed: wh.failed, errors: wh.errors, pending_other_webhooks: wh.pendingElsewhere },
+      webhook: wh === null ? null : {
+        target: wh.display, sent: wh.sent, failed: wh.failed, errors: wh.errors, pending_other_webhooks: wh.pendingElsewhere, expired: wh.expired,
+      },
       failures: report.failures.map((f) => ({ tenant_id: f.tenantId, error: f.error })),
     };
     if (ctx.format === 'json') await ctx.record([], json);
@@ -68,8 +70,11 @@ export async function checkCommand(ctx: Context, _args: unknown[], opts: Record<
       if (wh.sent > 0) ctx.notice(`posted ${wh.sent} alert${wh.sent === 1 ? '' : 's'} to ${wh.display}`);
       for (const e of wh.errors) ctx.warn(`webhook ${wh.display}: ${e}`);
       if (wh.pendingElsewhere > 0) ctx.warn(`${wh.pendingElsewhere} alert post(s) wait for another webhook URL than this run's`);
+      if (wh.expired > 0) {
+        ctx.warn(`${wh.expired} alert post(s) given up: still not posted ${POST_EXPIRY_DAYS} days after the alert fired (billctl alerts list shows them)`);
+      }
     }
-    return report.failures.length > 0 || (wh !== null && wh.failed > 0) ? ExitCode.partial : ExitCode.ok;
+    return report.failures.length > 0 || (wh !== null && (wh.failed > 0 || wh.expired > 0)) ? ExitCode.partial : ExitCode.ok;
   });
 }
 

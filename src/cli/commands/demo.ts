@@ -10,9 +10,10 @@ import { DEMO_TENANTS, writeDemoFiles } from '../../app/demo-data.js';
 import { addMonths, formatPeriod } from '../../domain/period.js';
 import { UsageError } from '../../errors.js';
 import { makeDirectory } from '../../make-directory.js';
-import { templatePath } from '../../paths.js';
+import { PACKAGE_ROOT, templatePath } from '../../paths.js';
 import type { Context } from '../context.js';
 import { renderJson } from '../render.js';
+import { shellWord } from '../../shell-word.js';
 
 function freshFolder(cwd: string, wanted: string | undefined): string {
   if (wanted !== undefined) {
@@ -26,6 +27,31 @@ function freshFolder(cwd: string, wanted: string | undefined): string {
     const dir = path.resolve(cwd, i === 1 ? 'billctl-demo' : `billctl-demo-${i}`);
     if (!fs.existsSync(dir)) return dir;
   }
+}
+
+/** The file the shell runs for `name` (the first on PATH), resolved, or undefined. */
+function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    try {
+      return fs.realpathSync(path.join(dir, name));
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A command that runs this billctl wherever it is typed: `billctl` when that is what the shell
+ * finds, else node and the absolute path of bin/billctl.js (`npx billctl` outside the checkout
+ * would ask the npm registry for a package named billctl).
+ */
+export function selfCommand(env: NodeJS.ProcessEnv): string {
+  const bin = path.join(PACKAGE_ROOT, 'bin', 'billctl.js');
+  if (onPath('billctl', env) === fs.realpathSync(bin)) return 'billctl';
+  const node = onPath('node', env) === fs.realpathSync(process.execPath) ? 'node' : process.execPath;
+  return `${shellWord(node)} ${shellWord(bin)}`;
 }
 
 export async function run(ctx: Context, _args: unknown[], opts: Record<string, unknown>): Promise<number> {
@@ -115,7 +141,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       `  receipts:  ${files.receiptsDir} (and late ones in ${path.dirname(files.late)})`,
       `  rejects:   ${path.join(dir, 'rejects.jsonl')}`,
       `  invoices:  ${path.join(dir, 'invoices', period)}`,
-      `  try:       cd ${JSON.stringify(dir)} && npx billctl invoice list`,
+      `  try:       cd ${shellWord(dir)} && ${selfCommand(ctx.io.env)} invoice list${ctx.io.env.BILLCTL_DB ? ' --db billing.db' : ''}`,
       `  done in ${((Date.now() - started) / 1000).toFixed(1)} s`,
       '',
     ].join('\n'),

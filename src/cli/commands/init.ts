@@ -9,12 +9,14 @@ import { importCatalog } from '../../app/catalogs.js';
 import { configYaml, DEFAULT_CONFIG_FILE } from '../../config.js';
 import { isKnownCurrency } from '../../domain/money.js';
 import { UsageError } from '../../errors.js';
-import { isPostgresUrl, redactUrl, urlPassword } from '../../store/location.js';
+import { isPostgresUrl, redactUrl, resolveStoreLocation, storeLocationProblem, urlPassword } from '../../store/location.js';
+import { createDatabaseIfMissing, openStore } from '../../store/open.js';
 import { templatePath } from '../../paths.js';
 import type { Context } from '../context.js';
 
 interface Answers {
   db?: string;
+  createDatabase: boolean;
   issuerName?: string;
   issuerAddress?: string;
   currency?: string;
@@ -26,17 +28,42 @@ async function wizard(ctx: Context, configFile: string, configExists: boolean): 
   const prompts = await import('../prompts.js');
   if (configExists) {
     ctx.notice(`Using the settings in ${configFile}.`);
-    return { sampleCatalog: await prompts.confirm('Load the sample catalog (templates/catalog.example.yaml)?', true), writeConfig: false };
+    return {
+      sampleCatalog: await prompts.confirm('Load the sample catalog (templates/catalog.example.yaml)?', true),
+      writeConfig: false,
+      createDatabase: false,
+    };
   }
   const defaultDb = ctx.opts.db ?? ctx.io.env.BILLCTL_DB ?? 'billing.db';
-  const db = await prompts.input('Store (a SQLite file, or a postgres:// URL):', redactUrl(defaultDb) === defaultDb ? defaultDb : undefined);
+  const db = (await prompts.input('Store (a SQLite file, or a postgres:// URL):', redactUrl(defaultDb) === defaultDb ? defaultDb : undefined,
+    (v) => storeLocationProblem(v.trim()) ?? true)).trim();
+  const createDatabase = isPostgresUrl(db) && (await prompts.confirm('Create the database if it does not exist?', true));
   const issuerName = await prompts.input('Issuer name on invoices (your company):', 'Your Company');
   const issuerAddress = await prompts.input('Issuer address (use \\n between lines):', '');
   const currency = await prompts.input('Currency (ISO 4217):', 'USD', (v) =>
     isKnownCurrency(v.trim().toUpperCase()) ? true : 'an ISO 4217 code, like USD or EUR',
   );
   const sampleCatalog = await prompts.confirm('Load the sample catalog (templates/catalog.example.yaml)?', true);
-  return { db: db.trim(), issuerName, issuerAddress, currency: currency.trim().toUpperCase(), sampleCatalog, writeConfig: true };
+  return { db, createDatabase, issuerName, issuerAddress, currency: currency.trim().toUpperCase(), sampleCatalog, writeConfig: true };
+}
+
+function writeConfigFile(ctx: Context, configFile: string, answers: Answers): string {
+  let db = answers.db ?? ctx.opts.db ?? ctx.io.env.BILLCTL_DB ?? 'billing.db';
+  if (urlPassword(db)) {
+    ctx.warn('the database URL has a password, which never goes in the config file: set BILLCTL_DB in the environment instead');
+    db = 'billing.db';
+  }
+  fs.writeFileSync(
+    configFile,
+    configYaml({
+      db,
+      currency: answers.currency ?? 'USD',
+      issuerName: answers.issuerName ?? 'Your Company',
+      issuerAddress: answers.issuerAddress ?? '',
+    }),
+    { flag: 'wx' },
+  );
+  return configFile;
 }
 
 export async function run(ctx: Context, _args: unknown[], opts: Record<string, unknown>): Promise<number> {
@@ -60,33 +87,17 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       currency,
       sampleCatalog: opts.sampleCatalog === true,
       writeConfig: flags.length > 0,
+      createDatabase: opts.createDatabase === true,
     };
   }
 
-  let configWritten: string | null = null;
-  if (answers.writeConfig) {
-    let db = answers.db ?? ctx.opts.db ?? ctx.io.env.BILLCTL_DB ?? 'billing.db';
-    if (urlPassword(db)) {
-      ctx.warn('the database URL has a password, which never goes in the config file: set BILLCTL_DB in the environment instead');
-      db = 'billing.db';
-    }
-    fs.writeFileSync(
-      configFile,
-      configYaml({
-        db,
-        currency: answers.currency ?? 'USD',
-        issuerName: answers.issuerName ?? 'Your Company',
-        issuerAddress: answers.issuerAddress ?? '',
-      }),
-      { flag: 'wx' },
-    );
-    configWritten = configFile;
-  }
   const location = answers.db && !urlPassword(answers.db)
-    ? (isPostgresUrl(answers.db) ? answers.db : path.resolve(ctx.io.cwd, answers.db))
-    : await ctx.dbLocation();
-
-  const store = await import('../../store/open.js').then((m) => m.openStore(location, { create: true, skipSchemaCheck: true }));
+    ? resolveStoreLocation(answers.db, ctx.io.cwd, 'store')
+    : answers.writeConfig && !ctx.opts.db && !ctx.io.env.BILLCTL_DB
+      ? path.resolve(path.dirname(configFile), 'billing.db') // what the settings file about to be written names
+      : await ctx.dbLocation();
+  const databaseCreated = (answers.createDatabase || opts.createDatabase === true) && (await createDatabaseIfMissing(location));
+  const store = await openStore(location, { create: true, skipSchemaCheck: true });
   try {
     const outcome = await store.migrate();
     let sample: string | null = null;
@@ -98,9 +109,12 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       });
       sample = r.outcome;
     }
-    if (outcome.applied.length > 0 || sample === 'created') {
+    // The settings file is written once the store is ready: a failed init leaves nothing to undo.
+    const configWritten = answers.writeConfig ? writeConfigFile(ctx, configFile, answers) : null;
+    if (outcome.applied.length > 0 || sample === 'created' || databaseCreated) {
       await ctx.audit(store, 'init', {
         store: store.location,
+        ...(databaseCreated ? { database_created: true } : {}),
         schema_from: outcome.from,
         schema_to: outcome.to,
         migrations_applied: outcome.applied.length,
@@ -123,6 +137,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
           : outcome.applied.length > 0
             ? `upgraded from schema version ${outcome.from} to ${outcome.to}`
             : `already up to date (schema version ${outcome.to})`;
+      if (databaseCreated) ctx.out(`database created: ${store.location}\n`);
       ctx.out(`store ${store.location}: ${what}\n`);
       if (sample) ctx.out(`sample catalog: ${sample === 'created' ? 'loaded' : 'already loaded'}\n`);
       if (configWritten) ctx.out(`settings written to ${configWritten}\n`);

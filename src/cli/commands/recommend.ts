@@ -25,6 +25,8 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
     ];
     await ctx.rows(report.rows, columns, report.rows.map(recommendationJson));
     for (const f of report.failures) ctx.io.stderr.write(`${ctx.chalk.red('failed:')} ${f.tenantId}: ${f.error}\n`);
+    const idle = report.withoutUsage;
+    if (idle.length > 0) ctx.notice(`left out, no usage in the period: ${idle.length === 1 ? idle[0] : `${idle.length} tenants`}`);
     if (ctx.format === 'table' && report.rows.length > 0) {
       ctx.notice('Amounts are subtotals before tax; advice when the cheapest plan that fits saves 10 % or more; model shares are of all usage at list prices.');
     }

@@ -1,11 +1,11 @@
 /**
- * stripe push [--until TIME] [--bucket hour|day] [--concurrency N] [--rate N] [--dry-run]:
+ * stripe push [--until TIME] [--bucket hour|day] [--concurrency N] [--rate N] [--retry-budget S] [--dry-run]:
  * send the billable usage of stripe-mode tenants to Stripe's billing meters, exactly once.
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import {
-  pushExitCode, pushUsage, type EventCounts, type PushReport, type TenantPush,
+  DEFAULT_RETRY_BUDGET_MS, pushExitCode, pushUsage, type EventCounts, type PushReport, type TenantPush,
 } from '../../app/stripe-push.js';
 import { LIVEMODE_SETTING } from '../../app/stripe-setup.js';
 import { parseDate, parseRfc3339 } from '../../domain/time.js';
@@ -61,7 +61,9 @@ export function pushJson(r: PushReport): unknown {
       errors: t.errors,
     })),
     retries: r.retries,
+    left_for_next_run: r.leftForNextRun,
     stopped: r.stopped,
+    setup_needed: r.setupNeeded,
     duration_ms: Math.round(r.durationMs),
     send_ms: Math.round(r.sendMs),
   };
@@ -90,6 +92,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
   if (bucket !== undefined && bucket !== 'hour' && bucket !== 'day') throw new UsageError(`--bucket must be hour or day, not "${bucket}"`);
   const concurrency = wholeNumber('--concurrency', opts.concurrency ?? 8, 1, 64);
   const rate = wholeNumber('--rate', opts.rate ?? 25, 1, 10_000);
+  const retryBudgetMs = wholeNumber('--retry-budget', opts.retryBudget ?? DEFAULT_RETRY_BUDGET_MS / 1000, 0, 86_400) * 1000;
   const dryRun = opts.dryRun === true;
 
   return ctx.withStore(async (store) => {
@@ -109,7 +112,10 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
     try {
       report = await pushUsage(
         store,
-        { until, bucket, concurrency, ratePerSecond: rate, dryRun, meters: config.stripe.meters, marginMs: config.stripe.expiryMarginHours * 3_600_000 },
+        {
+          until, bucket, concurrency, ratePerSecond: rate, dryRun, meters: config.stripe.meters,
+          marginMs: config.stripe.expiryMarginHours * 3_600_000, retryBudgetMs,
+        },
         {
           now: () => ctx.clock.now(),
           client,
@@ -184,10 +190,12 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       }
     }
     if (report.stopped) ctx.warn(report.stopped);
+    if (report.setupNeeded) ctx.warn(`${report.setupNeeded}: a real push would refuse. Run billctl stripe setup first.`);
     if (dryRun) ctx.notice('Dry run: nothing was sent or recorded.');
     else {
+      const left = report.leftForNextRun > 0 ? `; ${report.leftForNextRun} left for the next run` : '';
       ctx.notice(
-        `Pushed ${e.sent + e.alreadySent} of ${e.planned} event(s) (${e.alreadySent} already in Stripe, ${report.retries} retries) ` +
+        `Pushed ${e.sent + e.alreadySent} of ${e.planned} event(s) (${e.alreadySent} already in Stripe, ${report.retries} retries${left}) ` +
           `in ${(report.durationMs / 1000).toFixed(1)} s (${livemode ? 'live' : 'test'} mode).`,
       );
     }

@@ -34,8 +34,9 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
         output_tokens: r.outputTokens, rated_amount: formatAmount(r.ratedAmount, r.currency), currency: r.currency,
       });
       if (r.reportedCost !== undefined) {
+        o.rated_usage = formatAmount(r.ratedUsage!, r.currency);
         o.reported_cost = formatAmount(r.reportedCost, r.currency);
-        o.difference = formatAmount(r.ratedAmount.sub(r.reportedCost), r.currency);
+        o.difference = formatAmount(r.ratedUsage!.sub(r.reportedCost), r.currency);
       }
       if (r.monthToDate !== undefined) {
         o.month_to_date = formatAmount(r.monthToDate, r.currency);
@@ -56,8 +57,9 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
     ];
     if (compareReported) {
       columns.push(
+        { header: 'rated_usage', value: (r) => formatAmount(r.ratedUsage!, r.currency), align: 'right' },
         { header: 'reported_cost', value: (r) => formatAmount(r.reportedCost!, r.currency), align: 'right' },
-        { header: 'difference', value: (r) => formatAmount(r.ratedAmount.sub(r.reportedCost!), r.currency), align: 'right' },
+        { header: 'difference', value: (r) => formatAmount(r.ratedUsage!.sub(r.reportedCost!), r.currency), align: 'right' },
       );
     }
     if (report.current && by === undefined) {

@@ -29,12 +29,13 @@ export function registerFoundation(program: Command, state: RunState): void {
     [
       'billctl init --yes',
       'billctl init --yes --sample-catalog --db billing.db',
-      'billctl init --yes --db postgres://postgres@127.0.0.1:5432/billing',
+      'billctl init --yes --db postgres://postgres@127.0.0.1:5432/billing --create-database',
       'billctl init --yes --issuer-name "Acme AI GmbH" --issuer-address "Hauptstr. 1\\n10115 Berlin" --currency EUR',
     ],
     async () => ({ run: (await import('../commands/init.js')).run }),
   )
     .option('--sample-catalog', 'also load templates/catalog.example.yaml')
+    .option('--create-database', 'with a postgres:// URL: create its database when it does not exist')
     .option('--issuer-name <name>', 'write billctl.yaml with this invoice issuer name')
     .option('--issuer-address <address>', 'issuer address for billctl.yaml (\\n between lines)')
     .option('--currency <code>', 'currency for billctl.yaml (ISO 4217, default USD)');

@@ -57,6 +57,7 @@ export function registerStripe(program: Command, state: RunState): void {
       'billctl stripe push --dry-run',
       'billctl stripe push --yes --quiet --format json',
       'billctl stripe push --until 2026-11-21T12:00:00Z --concurrency 16 --rate 200',
+      'billctl stripe push --retry-budget 600   # a large backfill: keep retrying for 10 minutes',
     ],
     async () => ({ run: (await import('../commands/stripe-push.js')).run }),
   )
@@ -64,12 +65,18 @@ export function registerStripe(program: Command, state: RunState): void {
     .addOption(new Option('--bucket <size>', 'UTC bucket per event (fixed by the first push; default hour)').choices(['hour', 'day']))
     .option('--concurrency <n>', 'requests in flight (never two for one customer and meter)', '8')
     .option('--rate <n>', 'requests started per second at most (test mode allows 25; live meter events 1000)', '25')
-    .option('--dry-run', 'show what would be sent; send and record nothing');
+    .option(
+      '--retry-budget <seconds>',
+      'seconds after the first request during which failed requests are retried; after it, the first failure ends the run and what was not sent is left for the next run (0: no retries)',
+      '60',
+    )
+    .option('--dry-run', 'show what would be sent (no STRIPE_API_KEY, meters or customers needed); send and record nothing');
   stripe.commands.find((c) => c.name() === 'push')!.addHelpText(
     'after',
-    '\nExit codes: 0 everything sent; 3 some usage expired, is uncertain, or some tenant failed (the\n' +
-      'report says which; the next run retries what can be retried); 5 another push holds the lock\n' +
-      '(nothing was done); 2 used wrongly (no confirmation for a live key, meters not set up);\n' +
+    '\nExit codes: 0 everything sent, or a dry run; 3 some usage expired, is uncertain, or some\n' +
+      'tenant failed or has events left for the next run (the report says which and how many:\n' +
+      'left_for_next_run in JSON; the next run retries what can be retried); 5 another push holds the\n' +
+      'lock (nothing was done); 2 used wrongly (no confirmation for a live key, meters not set up);\n' +
       '1 failed (database, bug). A live key (sk_live_) asks for confirmation unless --yes.\n',
   );
   leaf(

@@ -4,9 +4,10 @@
  * can share one database (the tests use a fresh schema per run).
  */
 import pg from 'pg';
-import { BillctlError, ConnectionLostError, ExitCode } from '../../errors.js';
+import { BillctlError, ConnectionLostError, ExitCode, UsageError } from '../../errors.js';
 import { redactUrl } from '../location.js';
 import { numberPlaceholders, type SqlDriver, type SqlValue } from '../sql.js';
+import { shellWord } from '../../shell-word.js';
 
 export interface PostgresOptions {
   create: boolean;
@@ -37,6 +38,54 @@ export function connectionLost(err: unknown): boolean {
   return /connection terminated|encountered a connection error|not queryable|client was closed|socket hang up/i.test(String(e?.message ?? ''));
 }
 
+/** The database of the URL does not exist: say how to create it (exit 2, like a missing SQLite store). */
+function missingDatabase(c: pg.Client): UsageError {
+  const createdb = ['createdb', '-h', c.host, '-p', String(c.port), '-U', c.user ?? 'postgres', c.database ?? ''].map(shellWord).join(' ');
+  return new UsageError(
+    `database "${c.database}" does not exist on ${c.host}:${c.port}`,
+    `Create it: run billctl init again with --create-database (as a role allowed to create databases), or: ${createdb}`,
+  );
+}
+
+/**
+ * Creates the URL's database when it does not exist, through the server's maintenance database
+ * (postgres, else template1). True when it was created, false when it was already there.
+ */
+export async function createDatabaseIfMissing(url: string): Promise<boolean> {
+  const { connectionString } = splitSchema(url);
+  const target = new pg.Client({ connectionString });
+  const name = target.database ?? '';
+  for (const maintenance of ['postgres', 'template1']) {
+    const u = new URL(connectionString);
+    u.pathname = `/${maintenance}`;
+    const client = new pg.Client({ connectionString: u.toString(), application_name: 'billctl' });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (err) {
+      if ((err as { code?: string }).code === '3D000') continue;
+      throw new BillctlError(`cannot connect to ${redactUrl(u.toString())} to create database "${name}": ${(err as Error).message}`);
+    }
+    try {
+      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+      if (exists.rowCount) return false;
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+      return true;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === '42P04') return false; // created meanwhile by another run
+      throw new BillctlError(
+        `cannot create database "${name}": ${(err as Error).message}`,
+        ExitCode.failed,
+        code === '42501' ? `Ask a database administrator to run: CREATE DATABASE ${pg.escapeIdentifier(name)} OWNER ${pg.escapeIdentifier(target.user ?? 'postgres')}` : undefined,
+      );
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  throw new BillctlError(`cannot create database "${name}": the server has neither a postgres nor a template1 database to connect to`);
+}
+
 export class PostgresDriver implements SqlDriver {
   readonly dialect = 'postgres' as const;
   readonly location: string;
@@ -62,6 +111,7 @@ export class PostgresDriver implements SqlDriver {
       await client.connect();
     } catch (err) {
       const code = (err as { code?: string }).code;
+      if (code === '3D000') throw missingDatabase(client);
       const why = code === 'ECONNREFUSED' ? 'connection refused' : (err as Error).message;
       throw new BillctlError(
         `cannot connect to ${redactUrl(url)}: ${why}`,
