@@ -100,6 +100,8 @@ export async function runPipeline(
   // Rollup sums per unit, when the job wants them and the writer still uses them (decided per unit).
   const acc = job.aggregates ? new RollupAccumulator() : null;
   let summing = acc !== null && control.aggregates;
+  /** The newest rollup day seen (sums of days before it are sent on first). */
+  let newestDay = Number.MIN_SAFE_INTEGER;
   let unitRecords = 0;
 
   // The dictionary of repeated strings, shared with the decoder until it is reset.
@@ -163,16 +165,18 @@ export async function runPipeline(
     freeEnds = new Uint32Array(job.parcelRecords * 2);
     rawEnds = new Uint32Array(job.parcelRecords);
 
-    // The unit's sums so far go with the parcel at its end, or sooner once they hold many keys
-    // (many tenants): memory stays bounded on both sides.
+    // The unit's sums go with the parcel at its end, or sooner once they hold many keys (many
+    // tenants), so memory stays bounded on both sides: first the days before the newest (receipts
+    // mostly come in time order, so those are done and go once), all of them if that is not enough.
     if (acc && summing && (unitEnd || acc.size >= job.rollupKeys)) {
-      p.rollups = acc.deltas();
-      acc.clear();
+      let done = unitEnd ? [] : acc.takeBefore(newestDay);
+      if (unitEnd || acc.size >= job.rollupKeys / 2) {
+        done = done.concat(acc.deltas());
+        acc.clear();
+      }
+      p.rollups = done;
     }
-    if (unitEnd && acc) {
-      acc.clear();
-      summing = control.aggregates;
-    }
+    if (unitEnd && acc) summing = control.aggregates;
     if (unitEnd) unitRecords = 0;
     ready.push(p);
     count = 0;
@@ -231,6 +235,7 @@ export async function runPipeline(
               }
             }
             const day = localDayNumber(zone, x.ts);
+            if (day > newestDay) newestDay = day;
             const c = count * DICT_FIELDS;
             const tenantCode = code(0, x.tenantId);
             codes[c] = tenantCode;

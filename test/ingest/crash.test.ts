@@ -11,7 +11,7 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BACKENDS, describeEachBackend, dropSchemas, postgresBackend, tempDir } from '../helpers/backends.js';
 import { BIN, ROOT, spawnCli, type CliResult } from '../helpers/cli.js';
-import { dumpStore, freshStore, query, write } from './helpers.js';
+import { dumpStore, expectAuditMatches, freshStore, query, write } from './helpers.js';
 
 afterAll(dropSchemas);
 
@@ -89,24 +89,6 @@ function runKilled(
 async function receiptsByFile(db: string) {
   const files = new Map((await query<{ id: number; path: string }>(db, 'SELECT id, path FROM ingest_batches')).map((b) => [b.id, b.path]));
   return (await dumpStore(db, true)).receipts.map(({ batch_id: b, ...r }) => ({ ...r, file: files.get(b as number) }));
-}
-
-/** The audit log accounts for exactly what the store holds: per batch, its entries add up to its counts. */
-async function expectAuditMatches(db: string) {
-  const audit = await query<{ details: string }>(db, "SELECT details FROM audit_log WHERE command = 'import' ORDER BY id");
-  const perBatch = new Map<number, Record<string, number>>();
-  for (const { details } of audit) {
-    const d = JSON.parse(details) as Record<string, number>;
-    const sums = perBatch.get(d.batch!) ?? {};
-    for (const k of ['lines', 'imported', 'duplicates', 'conflicts', 'rejected', 'new_tenants', 'unsplit_tokens']) sums[k] = (sums[k] ?? 0) + d[k]!;
-    perBatch.set(d.batch!, sums);
-  }
-  const stored = await query<Record<string, number>>(
-    db, 'SELECT id, lines, imported, duplicates, conflicts, rejected, new_tenants, unsplit_tokens FROM ingest_batches ORDER BY id',
-  );
-  expect(Object.fromEntries(stored.map(({ id, ...c }) => [id, c]))).toEqual(Object.fromEntries(perBatch));
-  const n = (await query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM receipts"))[0]!.n;
-  expect([...perBatch.values()].reduce((t, c) => t + c.imported!, 0)).toBe(n);
 }
 
 async function batches(db: string) {

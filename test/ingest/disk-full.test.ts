@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BACKENDS, dropSchemas, postgresBackend, sqliteBackend, tempDir } from '../helpers/backends.js';
 import { BIN, ROOT, spawnCli, type CliResult } from '../helpers/cli.js';
-import { dumpStore, freshStore, query, write } from './helpers.js';
+import { dumpStore, expectAuditMatches, freshStore, query, write } from './helpers.js';
 
 afterAll(dropSchemas);
 
@@ -47,19 +47,6 @@ function receipts(n: number): string {
 }
 
 const count = async (db: string, sql: string) => Number((await query<{ n: number }>(db, sql))[0]!.n);
-
-/** Per batch, the audit entries add up to the batch's counts; in all, to the receipts stored. */
-async function expectAuditMatches(db: string): Promise<void> {
-  const audit = await query<{ details: string }>(db, "SELECT details FROM audit_log WHERE command = 'import'");
-  const imported = new Map<number, number>();
-  for (const { details } of audit) {
-    const d = JSON.parse(details) as { batch: number; imported: number };
-    imported.set(d.batch, (imported.get(d.batch) ?? 0) + d.imported);
-  }
-  const batches = await query<{ id: number; imported: number }>(db, 'SELECT id, imported FROM ingest_batches');
-  expect(new Map(batches.map((b) => [Number(b.id), b.imported]))).toEqual(imported);
-  expect([...imported.values()].reduce((a, b) => a + b, 0)).toBe(await count(db, 'SELECT COUNT(*) AS n FROM receipts'));
-}
 
 it.runIf(BACKENDS.includes(sqliteBackend))('the disk fills up during an import (SQLite): what was committed is said, and a re-run finishes it', async () => {
   const dir = tempDir('full');
