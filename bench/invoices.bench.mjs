@@ -15,8 +15,10 @@ async function finalizeAll(base, tenants) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'billctl-bench-inv-'));
   const db = path.join(dir, 'billing.db');
   fs.copyFileSync(base, db);
+  // An issuer, as finance has one (finalizing refuses the placeholder).
+  fs.writeFileSync(path.join(dir, 'billctl.yaml'), 'issuer:\n  name: "Bench Cloud GmbH"\n  address: "Torstraße 1\\n10119 Berlin"\n');
   const r = await timeCommand(process.execPath, [BIN, 'invoice', 'generate', '--period', PERIOD, '--all', '--finalize',
-    '--issue-date', '2026-11-01', '--yes', '--quiet', '--format', 'json', '--db', db, '--out', path.join(dir, 'invoices')], { rss: true });
+    '--issue-date', '2026-11-01', '--yes', '--quiet', '--format', 'json', '--db', db, '--out', path.join(dir, 'invoices')], { rss: true, cwd: dir });
   if (r.code !== 0) throw new Error(`invoice generate exited ${r.code}: ${r.stderr}`);
   const pdfs = fs.readdirSync(path.join(dir, 'invoices', PERIOD)).length;
   if (pdfs !== tenants) throw new Error(`expected ${tenants} PDFs, found ${pdfs}`);

@@ -53,6 +53,8 @@ export function tenInvoice(i) {
     payment_instructions: 'Please transfer the total to IBAN DE89 3704 0044 0532 0130 00, quoting the invoice number.',
     footer: 'Example AI Cloud GmbH · Torstraße 1 · 10119 Berlin',
     daily_costs: Array.from({ length: 31 }, (_, d) => ({ date: `2026-10-${String(d + 1).padStart(2, '0')}`, amount: cents(((i + d * 13) % 50) * 100 + d) })),
+    net_days: 30, po_number: `PO-${seq}`, period_dates: { first: '2026-10-01', last: '2026-10-31', timezone: 'Europe/Berlin' },
+    usage_subtotal: '1135.56', period_total: '1234.56', amount_due: '1469.13',
   };
 }
 

@@ -39,13 +39,16 @@ export interface Config {
 
 export const DEFAULT_CONFIG_FILE = 'billctl.yaml';
 
+/** The issuer name billctl uses until billctl.yaml names one (finalizing refuses it unless told). */
+export const PLACEHOLDER_ISSUER = 'Your Company';
+
 export function defaultConfig(): Config {
   return {
     file: null,
     db: null,
     currency: 'USD',
     issuer: {
-      name: 'Your Company',
+      name: PLACEHOLDER_ISSUER,
       address: '',
       taxId: '',
       email: '',
@@ -65,6 +68,15 @@ export function defaultConfig(): Config {
     },
     alerts: { spikeFactor: '2', webhook: null },
   };
+}
+
+/**
+ * Multi-line text typed on one line: `\n` (a backslash and an n, as a shell passes
+ * "Hauptstr. 1\n10115 Berlin") is a line break. Addresses are read this way from flags, prompts,
+ * and the config file (where `init` used to write the two characters).
+ */
+export function typedLineBreaks(text: string): string {
+  return text.replace(/\\n/g, '\n');
 }
 
 const SECRET_KEY = /(^|_)(api_?key|secret|password|token)$/i;
@@ -121,7 +133,7 @@ export function parseConfig(doc: unknown, file: string): Config {
       const i = doc.issuer;
       config.issuer = {
         name: str(i.name, 'issuer.name') ?? config.issuer.name,
-        address: str(i.address, 'issuer.address') ?? '',
+        address: typedLineBreaks(str(i.address, 'issuer.address') ?? ''),
         taxId: str(i.tax_id, 'issuer.tax_id') ?? '',
         email: str(i.email, 'issuer.email') ?? '',
         logo: rel(str(i.logo, 'issuer.logo')) ?? null,

@@ -19,13 +19,13 @@ import {
 import { RatingError, SECONDS_PER_HOUR, resolvePlanTerms, type RatedPeriod } from '../domain/rating.js';
 import type { Tenant } from '../domain/tenant.js';
 import { LockHeldError, errorMessage } from '../errors.js';
-import type { Budget } from '../store/budget-repo.js';
+import type { Budget, UserBudget } from '../store/budget-repo.js';
 import type { RollupRow } from '../store/ingest.js';
 import type { AlertRecord, NewAlert } from '../store/alert-repo.js';
 import type { LockOwner } from '../store/lock-repo.js';
 import type { Store } from '../store/store.js';
 import {
-  currentPeriod, divide, gpuHoursText, projectMonthEnd, reachedPercent, wholePercent,
+  currentPeriod, divide, gpuHoursText, projectMonthEnd, reachedPercent, userSpending, wholePercent,
 } from './budgets.js';
 import type { StoreRating } from './rating-service.js';
 
@@ -43,7 +43,7 @@ export const SPIKE_WINDOW_DAYS = 7;
 export type AllowanceMetric = 'gpu_hours' | 'tokens' | 'api_calls';
 export const ALLOWANCE_METRICS: readonly AllowanceMetric[] = ['gpu_hours', 'tokens', 'api_calls'];
 
-export type AlertKind = 'budget' | 'budget_projected' | `allowance_${AllowanceMetric}` | 'spike';
+export type AlertKind = 'budget' | 'budget_projected' | 'user_budget' | `allowance_${AllowanceMetric}` | 'spike' | 'payment_failed';
 
 export interface AlertCandidate {
   tenantId: string;
@@ -78,6 +78,8 @@ export interface TenantFacts {
   period: Period;
   currency: string;
   budget?: { monthly: Decimal; thresholds: readonly number[] } | undefined;
+  /** Budgets of single users, with what each has spent (`usage --by user`). */
+  users?: { userId: string; monthly: Decimal; thresholds: readonly number[]; spent: Decimal }[] | undefined;
   /** Month-to-date rated amount before tax. */
   spent: Decimal;
   /** Projected month end (null when the period is not under way). */
@@ -145,6 +147,20 @@ export function evaluateTenant(f: TenantFacts): AlertCandidate[] {
         },
       });
     }
+  }
+  for (const u of f.users ?? []) {
+    // As for the tenant's budget: only the highest threshold reached fires.
+    const t = highestReached(u.thresholds, (p) => reachedPercent(u.spent, u.monthly, p));
+    if (t === undefined) continue;
+    const pct = wholePercent(u.spent, u.monthly);
+    out.push({
+      // The threshold names the user too: an alert fires once per (tenant, period, kind, threshold).
+      ...base, kind: 'user_budget', threshold: `${t} ${u.userId}`,
+      text: `User ${u.userId} of ${f.tenantId} has spent ${money(u.spent)} of their ${money(u.monthly)} monthly budget in ${f.period} (${pct} %), past the ${t} % threshold.`,
+      details: {
+        user_id: u.userId, value: formatAmount(u.spent, f.currency), limit: formatAmount(u.monthly, f.currency), unit: f.currency, percent: Number(pct),
+      },
+    });
   }
   for (const m of ALLOWANCE_METRICS) {
     const granted = metricOf(f.granted, m);
@@ -311,7 +327,7 @@ export interface AlertsReport {
 }
 
 async function factsFor(
-  store: Store, rating: StoreRating, tenant: Tenant, period: Period, budget: Budget | undefined, o: AlertsOptions,
+  store: Store, rating: StoreRating, tenant: Tenant, period: Period, budget: Budget | undefined, users: UserBudget[], o: AlertsOptions,
 ): Promise<TenantFacts | 'skip'> {
   const rows = await rating.rollups(tenant, period);
   let rated: RatedPeriod;
@@ -319,7 +335,7 @@ async function factsFor(
     rated = await rating.ratePeriod(tenant, period);
   } catch (err) {
     // No plan or catalog for a period the tenant did not use: nothing to watch.
-    if (err instanceof RatingError && !rows.some((r) => r.receipts > 0n) && !budget) return 'skip';
+    if (err instanceof RatingError && !rows.some((r) => r.receipts > 0n) && !budget && users.length === 0) return 'skip';
     throw err;
   }
   const terms = resolvePlanTerms(tenant, period, rating.versions);
@@ -329,8 +345,18 @@ async function factsFor(
     throw new RatingError(`the budget is in ${budget.currency} but ${period} is billed in ${rated.currency}`, `set it again: billctl budget set ${tenant.id} --monthly AMOUNT`);
   }
   const inc = terms.plan.included;
+  let userFacts: TenantFacts['users'];
+  if (users.length > 0) {
+    const { spent } = await userSpending(store, rating, tenant, period, o.now);
+    const wrong = users.find((u) => u.currency !== rated.currency);
+    if (wrong) {
+      throw new RatingError(`the budget of user ${wrong.userId} is in ${wrong.currency} but ${period} is billed in ${rated.currency}`, `set it again: billctl budget set ${tenant.id} --user ${wrong.userId} --monthly AMOUNT`);
+    }
+    userFacts = users.map((u) => ({ userId: u.userId, monthly: u.monthly, thresholds: u.thresholds, spent: spent.get(u.userId) ?? Decimal.ZERO }));
+  }
   return {
     tenantId: tenant.id,
+    users: userFacts,
     period,
     currency: rated.currency,
     budget,
@@ -393,6 +419,7 @@ export async function checkAlerts(store: Store, rating: StoreRating, o: AlertsOp
 async function checkAlertsLocked(store: Store, rating: StoreRating, o: AlertsOptions): Promise<AlertsReport> {
   const tenants = o.tenants ?? (await store.listTenants());
   const budgets = new Map((await store.budgets.list()).map((b) => [b.tenantId, b]));
+  const userBudgets = await store.budgets.listUsers();
   const target = o.webhook ? webhookTarget(o.webhook) : undefined;
   const report: AlertsReport = { checked: 0, fired: [], webhook: null, failures: [] };
   const firedAt = new Date(o.now).toISOString();
@@ -400,7 +427,7 @@ async function checkAlertsLocked(store: Store, rating: StoreRating, o: AlertsOpt
     const period = o.period ?? currentPeriod(tenant, o.now);
     let facts: TenantFacts | 'skip';
     try {
-      facts = await factsFor(store, rating, tenant, period, budgets.get(tenant.id), o);
+      facts = await factsFor(store, rating, tenant, period, budgets.get(tenant.id), userBudgets.filter((u) => u.tenantId === tenant.id), o);
     } catch (err) {
       if (!(err instanceof RatingError)) throw err;
       report.failures.push({ tenantId: tenant.id, error: errorMessage(err) });

@@ -13,6 +13,7 @@ import type { Store } from '../store/store.js';
 import { newestCatalog } from './catalogs.js';
 import type { StoreRating } from './rating-service.js';
 import { requireTenant } from './tenants.js';
+import { usageReport } from './usage.js';
 
 export const DEFAULT_BUDGET_THRESHOLDS: readonly number[] = [50, 80, 100];
 
@@ -116,11 +117,18 @@ export async function tenantCurrency(store: Store, tenant: Tenant): Promise<stri
 }
 
 export async function setBudget(
-  store: Store, tenantId: string, monthly: string, thresholds: string | undefined, at: string,
+  store: Store, tenantId: string, monthly: string, thresholds: string | undefined, at: string, userId?: string,
 ): Promise<{ budget: Budget; previous: Budget | undefined }> {
   const tenant = await requireTenant(store, tenantId);
   const currency = await tenantCurrency(store, tenant);
   const amount = parseBudgetAmount(monthly, currency);
+  if (userId !== undefined) {
+    const user = parseUserId(userId);
+    const previous = await store.budgets.getUser(tenant.id, user);
+    const list = thresholds === undefined ? (previous?.thresholds ?? [...DEFAULT_BUDGET_THRESHOLDS]) : parseThresholds(thresholds);
+    await store.budgets.putUser({ tenantId: tenant.id, userId: user, monthly: amount, currency, thresholds: list }, at);
+    return { budget: (await store.budgets.getUser(tenant.id, user))!, previous };
+  }
   const previous = await store.budgets.get(tenant.id);
   const list = thresholds === undefined ? (previous?.thresholds ?? [...DEFAULT_BUDGET_THRESHOLDS]) : parseThresholds(thresholds);
   await store.budgets.put({ tenantId: tenant.id, monthly: amount, currency, thresholds: list }, at);
@@ -128,14 +136,37 @@ export async function setBudget(
   return { budget: budget!, previous };
 }
 
-export async function removeBudget(store: Store, tenantId: string): Promise<boolean> {
+/** A `--user` value: a receipt's user_id as written (not blank). */
+export function parseUserId(text: string): string {
+  if (text.trim() === '') throw new UsageError('--user: give the user_id the receipts carry, like alice@example.com');
+  return text;
+}
+
+export async function removeBudget(store: Store, tenantId: string, userId?: string): Promise<boolean> {
   const tenant = await requireTenant(store, tenantId);
-  return store.budgets.remove(tenant.id);
+  return userId === undefined ? store.budgets.remove(tenant.id) : store.budgets.removeUser(tenant.id, userId);
+}
+
+/**
+ * What each user of the tenant has spent in the period: `usage --by user`'s rated amounts (the
+ * units each receipt was billed for after allowances, at its prices), by user id.
+ */
+export async function userSpending(
+  store: Store, rating: StoreRating, tenant: Tenant, period: Period, now: number,
+): Promise<{ spent: Map<string, Decimal>; currency: string | undefined }> {
+  const report = await usageReport(store, rating, { period, tenants: [tenant], by: 'user', compareReported: false, now });
+  const failed = report.failures[0];
+  if (failed) throw new RatingError(failed.error);
+  const spent = new Map<string, Decimal>();
+  for (const row of report.rows) if (row.group !== null && row.group !== undefined) spent.set(row.group, row.ratedAmount);
+  return { spent, currency: report.rows[0]?.currency };
 }
 
 /** Where a tenant stands against its budget in a period. */
 export interface BudgetStatus {
   budget: Budget;
+  /** Set on a user's budget. */
+  userId?: string;
   period: Period;
   /** The period is under way at `now` (then `projected` is given). */
   current: boolean;
@@ -175,7 +206,7 @@ export async function budgetStatus(
   };
 }
 
-/** Every budget with where its tenant stands in its period under way (or `period`). */
+/** Every budget (tenant budgets, then user budgets) with where it stands in its tenant's period under way (or `period`). */
 export async function listBudgets(store: Store, rating: StoreRating, now: number, period?: Period): Promise<(BudgetStatus & { tenant: Tenant })[]> {
   const budgets = await store.budgets.list();
   const tenants = new Map((await store.listTenants()).map((t) => [t.id, t]));
@@ -186,6 +217,31 @@ export async function listBudgets(store: Store, rating: StoreRating, now: number
     const { rated: _rated, ...status } = await budgetStatus(rating, tenant, b, period ?? currentPeriod(tenant, now), now);
     out.push({ ...status, tenant });
   }
+  const users = await store.budgets.listUsers();
+  for (const tenantId of [...new Set(users.map((u) => u.tenantId))]) {
+    const tenant = tenants.get(tenantId);
+    if (!tenant) continue;
+    const p = period ?? currentPeriod(tenant, now);
+    let spending: Map<string, Decimal> | undefined;
+    let currency: string | undefined;
+    let error: string | null = null;
+    try {
+      ({ spent: spending, currency } = await userSpending(store, rating, tenant, p, now));
+    } catch (err) {
+      if (!(err instanceof RatingError)) throw err;
+      error = errorMessage(err);
+    }
+    const { start, end } = periodInterval(tenant.timezone, p);
+    for (const b of users.filter((u) => u.tenantId === tenantId)) {
+      const wrong = currency !== undefined && currency !== b.currency
+        ? `the budget is in ${b.currency} but ${p} is billed in ${currency}: set the budget again` : null;
+      const spent = spending && !wrong ? (spending.get(b.userId) ?? Decimal.ZERO) : null;
+      out.push({
+        budget: b, userId: b.userId, period: p, current: now >= start && now < end, spent, projected: null,
+        percent: spent === null ? null : wholePercent(spent, b.monthly), error: error ?? wrong, tenant,
+      });
+    }
+  }
   return out;
 }
 
@@ -193,6 +249,7 @@ export function budgetJson(s: BudgetStatus & { tenant: Pick<Tenant, 'id'> }): Re
   const c = s.budget.currency;
   return {
     tenant_id: s.tenant.id,
+    ...(s.userId === undefined ? {} : { user_id: s.userId }),
     monthly: formatAmount(s.budget.monthly, c),
     currency: c,
     thresholds: s.budget.thresholds,

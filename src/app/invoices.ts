@@ -6,25 +6,29 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import {
-  invoiceLineJson, invoiceTotals, lateUsageAdjustments, orderInvoiceLines, type AdjustmentLine, type InvoiceLine,
+  adjustedLineDescription, invoiceLineJson, invoiceTotals, lateUsageAdjustments, lineKey, orderInvoiceLines, type AdjustmentLine,
+  type InvoiceLine, type LineIdentity,
 } from '../domain/invoice.js';
-import { formatAmount } from '../domain/money.js';
-import type { Period } from '../domain/period.js';
-import { NoCatalogError, PlanTermsError, type RatedPeriod } from '../domain/rating.js';
+import { Decimal, formatAmount } from '../domain/money.js';
+import { localDate, periodInterval, type Period } from '../domain/period.js';
+import { NoCatalogError, PlanTermsError, UNPRICED_MARK, type RatedPeriod } from '../domain/rating.js';
 import type { Tenant } from '../domain/tenant.js';
 import { DAY_MS, parseDate } from '../domain/time.js';
 import { toJson } from '../json.js';
 import { BillctlError, ExitCode, UsageError } from '../errors.js';
 import type { InvoiceRecord } from '../store/invoice-repo.js';
+import type { PdfJob as RenderJob } from '../pdf/render-pool.js';
 import type { Store } from '../store/store.js';
+import { projectMonthEnd } from './budgets.js';
 import { addressLines, issuerFromConfig, type DailyCost, type InvoiceDocument, type InvoiceDocumentLine } from '../pdf/invoice-document.js';
 
-/** What invoicing needs from rating: results, a fingerprint of the inputs, daily costs for the chart. */
+/** What invoicing needs from rating: results, a fingerprint of the inputs, daily charges for the chart. */
 export interface RatingService {
   ratePeriod(tenant: Tenant, period: Period): Promise<RatedPeriod>;
   /** Changes whenever anything that rating reads for this tenant-period changes. */
   fingerprint(tenant: Tenant, period: Period): Promise<string>;
-  dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]>;
+  /** What the period's usage lines charged per local day (they add up to the usage lines' amounts). */
+  dailyCharges(tenant: Tenant, period: Period): Promise<DailyCost[]>;
   /** Periods before `before` with billable receipts. */
   periodsWithUsage(tenant: Tenant, before: Period): Promise<Period[]>;
   /** True when the tenant has a billable receipt in the period (non-billable ones are never usage). */
@@ -107,6 +111,8 @@ function sameLines(a: readonly InvoiceLine[], b: readonly InvoiceLine[], currenc
 /** Makes or remakes the draft of one tenant-period, in one transaction. */
 export async function generateDraft(store: Store, rating: RatingService, tenant: Tenant, period: Period, at: string): Promise<GenerateOutcome> {
   return store.transaction(async () => {
+    // A run beside this one making the same draft waits here, then finds it made.
+    await store.invoices.lockTenant(tenant.id);
     const live = await store.invoices.findLive(tenant.id, period);
     if (live && live.status !== 'draft') {
       return { tenantId: tenant.id, status: 'issued' as const, invoice: live, reason: `already ${live.status} as ${live.number}` };
@@ -208,6 +214,10 @@ export async function finalizeDraft(
   onIssued?: (invoice: InvoiceRecord) => Promise<void>,
 ): Promise<FinalizeOutcome | undefined> {
   return store.transaction(async () => {
+    // The tenant first, then the invoice: the order generateDraft takes them in, so runs side by side never deadlock.
+    const seen = await store.invoices.get(invoiceId);
+    if (!seen || seen.status !== 'draft') return undefined;
+    await store.invoices.lockTenant(seen.tenantId);
     const locked = await store.invoices.lock(invoiceId);
     if (!locked || locked.status !== 'draft') return undefined;
     const tenant = (await store.getTenant(locked.tenantId))!;
@@ -216,18 +226,16 @@ export async function finalizeDraft(
     const remade = current ? { status: 'unchanged' as const, invoice: locked } : await generateDraft(store, rating, tenant, locked.period, at);
     if (remade.status === 'skipped') return { status: 'removed' as const, tenantId: tenant.id, period: locked.period };
     const draft = remade.invoice!;
+    // What the document needs is read before the number is taken: the sequence's row lock is held
+    // from then until commit, and finalize runs side by side wait on it.
+    const lines = await store.invoices.lines(draft.id);
+    const daily = await rating.dailyCharges(tenant, draft.period);
+    const before = await billedBefore(store, tenant.id, lines);
     const year = Number(issueDate.slice(0, 4));
     const seq = await store.invoices.nextNumber(config.invoice.prefix, year, config.invoice.firstNumber);
     const number = formatInvoiceNumber(config.invoice.prefix, year, seq);
     const dueDate = addDays(issueDate, tenant.netDays);
-    const lines = await store.invoices.lines(draft.id);
-    const doc = invoiceDocument(
-      { ...draft, status: 'finalized', number, issueDate, dueDate },
-      lines,
-      tenant,
-      config,
-      await rating.dailyCosts(tenant, draft.period),
-    );
+    const doc = invoiceDocument({ ...draft, status: 'finalized', number, issueDate, dueDate }, lines, tenant, config, daily, before);
     if (!(await store.invoices.issue(draft.id, {
       number, numberYear: year, numberSeq: seq, issueDate, dueDate, document: JSON.stringify(doc),
     }, at))) {
@@ -241,10 +249,37 @@ export async function finalizeDraft(
 
 // -- documents and PDFs ---------------------------------------------------------------------------
 
-function docLine(l: InvoiceLine, currency: string): InvoiceDocumentLine {
-  return {
+/** What the tenant-periods that adjustment lines correct had billed per line key before them. */
+export type BilledBefore = Map<string, { billed: bigint; amount: Decimal }>;
+
+const beforeKey = (period: Period, line: LineIdentity) => `${period}\u0000${lineKey(line)}`;
+
+/** What was billed, before this invoice, for each line that its adjustment lines correct. */
+export async function billedBefore(store: Store, tenantId: string, lines: readonly InvoiceLine[]): Promise<BilledBefore> {
+  const out: BilledBefore = new Map();
+  for (const period of new Set(lines.flatMap((l) => (l.kind === 'adjustment' ? [l.period] : [])))) {
+    for (const b of await store.invoices.billedLines(tenantId, period)) {
+      const k = beforeKey(period, b);
+      const sum = out.get(k) ?? { billed: 0n, amount: Decimal.ZERO };
+      out.set(k, { billed: sum.billed + b.billed, amount: sum.amount.add(b.amount) });
+    }
+  }
+  return out;
+}
+
+/**
+ * A line as the customer reads it: what it bills, without the words the JSON and the terminal
+ * keep for finance (the UNPRICED mark; the "Adjustment for <period>:" that the heading says).
+ */
+function customerDescription(l: InvoiceLine): string {
+  const d = l.kind === 'adjustment' ? adjustedLineDescription(l) : l.description;
+  return l.unpriced ? d.replace(` (${UNPRICED_MARK})`, '') : d;
+}
+
+function docLine(l: InvoiceLine, currency: string, before: BilledBefore): InvoiceDocumentLine {
+  const line: InvoiceDocumentLine = {
     kind: l.kind === 'adjustment' ? l.adjusts : l.kind,
-    description: l.description,
+    description: customerDescription(l),
     catalog_version: l.catalogVersion,
     used: l.used.toString(),
     included: l.included.toString(),
@@ -255,69 +290,159 @@ function docLine(l: InvoiceLine, currency: string): InvoiceDocumentLine {
     amount: formatAmount(l.amount, currency),
     ...(l.unpriced ? { unpriced: true } : {}),
   };
+  if (l.kind === 'adjustment') {
+    const b = before.get(beforeKey(l.period, l)) ?? { billed: 0n, amount: Decimal.ZERO };
+    line.before = { billed: b.billed.toString(), amount: formatAmount(b.amount, currency) };
+    line.now = { billed: (b.billed + l.billed).toString(), amount: formatAmount(b.amount.add(l.amount), currency) };
+  }
+  return line;
 }
 
-/** The PDF view model of an invoice: frozen into the invoice when it is issued. */
+/** The PDF view model of an invoice (a draft's, or frozen into an issued invoice when it is issued). */
 export function invoiceDocument(
   inv: Pick<InvoiceRecord, 'period' | 'status' | 'number' | 'issueDate' | 'dueDate' | 'currency' | 'totals' | 'taxRate' | 'taxLabel'>,
   lines: readonly InvoiceLine[],
   tenant: Tenant,
   config: Config,
-  dailyCosts: DailyCost[],
+  dailyCharges: DailyCost[],
+  before: BilledBefore,
 ): InvoiceDocument {
   const c = inv.currency;
-  const groups = new Map<Period, InvoiceDocumentLine[]>();
+  const groups = new Map<Period, { lines: InvoiceDocumentLine[]; total: Decimal }>();
   for (const l of lines) {
     if (l.kind !== 'adjustment') continue;
-    let g = groups.get(l.period);
-    if (!g) groups.set(l.period, (g = []));
-    g.push(docLine(l, c));
+    const g = groups.get(l.period) ?? { lines: [], total: Decimal.ZERO };
+    g.lines.push(docLine(l, c, before));
+    g.total = g.total.add(l.amount);
+    groups.set(l.period, g);
   }
+  const t = inv.totals;
+  const { start, end } = periodInterval(tenant.timezone, inv.period);
+  const usage = formatAmount(t.usage, c);
   return {
     issuer: issuerFromConfig(config.issuer),
-    customer: { tenant_id: tenant.id, name: tenant.name, address: addressLines(tenant.address ?? ''), email: tenant.email ?? '' },
+    customer: {
+      tenant_id: tenant.id, name: tenant.name, address: addressLines(tenant.address ?? ''), email: tenant.email ?? '',
+      ...(tenant.taxId ? { tax_id: tenant.taxId } : {}),
+    },
     number: inv.number,
     status: inv.status,
     period: inv.period,
     issue_date: inv.issueDate,
     due_date: inv.dueDate,
     currency: c,
-    lines: lines.filter((l) => l.kind !== 'adjustment' && l.kind !== 'fee' && l.kind !== 'discount').map((l) => docLine(l, c)),
-    adjustments: [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([period, ls]) => ({ period, lines: ls })),
+    lines: lines.filter((l) => l.kind !== 'adjustment' && l.kind !== 'fee' && l.kind !== 'discount').map((l) => docLine(l, c, before)),
+    adjustments: [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([period, g]) => ({ period, lines: g.lines, total: formatAmount(g.total, c) })),
     charges: lines
       .filter((l) => l.kind === 'fee' || l.kind === 'discount')
-      .map((l) => ({ kind: l.kind as 'fee' | 'discount', description: l.description, amount: formatAmount(l.amount, c) })),
-    subtotal: formatAmount(inv.totals.subtotal, c),
-    tax: { label: inv.taxLabel, rate: inv.taxRate.toString(), amount: formatAmount(inv.totals.tax, c) },
-    total: formatAmount(inv.totals.total, c),
+      .map((l) => ({
+        kind: l.kind as 'fee' | 'discount', description: l.description, amount: formatAmount(l.amount, c),
+        ...(l.kind === 'discount' ? { base: usage } : {}),
+      })),
+    subtotal: formatAmount(t.subtotal, c),
+    tax: { label: inv.taxLabel, rate: inv.taxRate.toString(), amount: formatAmount(t.tax, c) },
+    total: formatAmount(t.total, c),
     payment_instructions: config.issuer.paymentInstructions,
     footer: config.issuer.footer,
-    daily_costs: dailyCosts,
+    daily_costs: dailyCharges,
+    ...(tenant.poNumber ? { po_number: tenant.poNumber } : {}),
+    net_days: tenant.netDays,
+    period_dates: { first: localDate(tenant.timezone, start), last: localDate(tenant.timezone, end - 1), timezone: tenant.timezone },
+    usage_subtotal: usage,
+    period_total: formatAmount(t.fee.add(t.usage).sub(t.discount), c),
+    // Credits come later: until then the total is due (a PAID copy adds the payment).
+    amount_due: formatAmount(t.total, c),
   };
 }
 
-/** Where an issued invoice's PDF goes, and what it is drawn from. */
-export async function pdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string): Promise<{ file: string; document: string; outPath: string }> {
-  if (!inv.number || !inv.document) throw new UsageError(`invoice ${inv.id} is a draft: only issued invoices have PDFs`);
+/** A PDF to draw: the file (as it is shown and stored), the document as JSON, and where it is written. */
+export interface PdfJob extends RenderJob {
+  /** What it is, for messages: "INV-2026-000001", "the VOID copy of INV-2026-000001", "draft 12". */
+  what: string;
+  file: string;
+}
+
+/** Where an issued invoice's PDF goes, and what it is drawn from: the document frozen when it was issued. */
+export async function pdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string): Promise<PdfJob> {
+  if (!inv.number || !inv.document) throw new UsageError(`invoice ${inv.id} is a draft: it has no issued PDF`);
   const { invoicePdfPath } = await import('../pdf/render-invoice.js');
   const file = invoicePdfPath(outDir, inv.period, inv.number);
-  return { file, document: inv.document, outPath: path.resolve(cwd, file) };
+  return { what: inv.number, file, document: inv.document, outPath: path.resolve(cwd, file) };
 }
 
 /**
- * Writes one issued invoice's PDF from its frozen document: the same bytes every time. `outDir`
- * is kept as given (relative paths stay relative in the store and in JSON); `cwd` anchors it.
+ * The stamped copy of an issued invoice voided or paid since (null for one that is neither): its
+ * frozen document marked VOID, or PAID with the payment, and nothing left due, written beside
+ * `issued` (the issued PDF, which itself never changes) as `<number>.void.pdf` or `<number>.paid.pdf`.
  */
-export async function writePdf(store: Store, config: Config, inv: InvoiceRecord, outDir: string, cwd: string, at: string): Promise<string> {
+export function stampedJobOf(inv: InvoiceRecord, issued: PdfJob, cwd: string): PdfJob | null {
+  if (inv.status !== 'void' && inv.status !== 'paid') return null;
+  const doc = JSON.parse(issued.document) as InvoiceDocument;
+  doc.status = inv.status;
+  // Nothing is due on either: a void invoice is cancelled, a paid one settled by its payment.
+  if (inv.status === 'paid') doc.payments = [{ date: inv.paidDate!, amount: formatAmount(inv.totals.total.neg(), inv.currency) }];
+  doc.amount_due = formatAmount(Decimal.ZERO, inv.currency);
+  const file = `${issued.file.slice(0, -'.pdf'.length)}.${inv.status}.pdf`;
+  return { what: `the ${inv.status.toUpperCase()} copy of ${inv.number}`, file, document: JSON.stringify(doc), outPath: path.resolve(cwd, file) };
+}
+
+/** An issued invoice's PDF where it was recorded (else under `outDir`): where its stamped copy goes. */
+export async function recordedPdfJobOf(inv: InvoiceRecord, outDir: string, cwd: string): Promise<PdfJob> {
   const job = await pdfJobOf(inv, outDir, cwd);
+  return inv.pdf === null ? job : { ...job, file: inv.pdf, outPath: path.resolve(cwd, inv.pdf) };
+}
+
+/**
+ * A draft's PDF: drawn from the draft as it is stored now, marked DRAFT, with no number, no
+ * issue or due date, under `<out>/drafts/<period>/draft-<id>.pdf`. Nothing is recorded.
+ */
+export async function draftJobOf(store: Store, rating: RatingService, config: Config, draft: InvoiceRecord, outDir: string, cwd: string): Promise<PdfJob> {
+  const tenant = (await store.getTenant(draft.tenantId))!;
+  const lines = await store.invoices.lines(draft.id);
+  const doc = invoiceDocument(
+    { ...draft, status: 'draft', number: null, issueDate: null, dueDate: null },
+    lines, tenant, config, await rating.dailyCharges(tenant, draft.period), await billedBefore(store, tenant.id, lines),
+  );
+  const { draftPdfPath } = await import('../pdf/render-invoice.js');
+  const file = draftPdfPath(outDir, draft.period, draft.id);
+  return { what: `draft ${draft.id}`, file, document: JSON.stringify(doc), outPath: path.resolve(cwd, file) };
+}
+
+/** True when a draft still matches its data (else `invoice generate` would remake it). */
+export async function isDraftCurrent(store: Store, rating: RatingService, draft: InvoiceRecord): Promise<boolean> {
+  return draftIsCurrent(store, rating, (await store.getTenant(draft.tenantId))!, draft);
+}
+
+/** Draws PDFs from their documents, one after another; throws naming the first file that could not be written. */
+export async function drawPdfs(config: Config, jobs: readonly PdfJob[]): Promise<void> {
   const { pdfRenderer } = await import('../pdf/render-pool.js');
-  const renderer = await pdfRenderer(config.invoice.template, 1);
-  const error = await renderer.render(job).finally(() => renderer.close());
-  if (error !== null) {
-    throw new BillctlError(`the PDF of ${inv.number} could not be written: ${error}`, ExitCode.failed, 'Point --out at a directory you can write to, then run the command again.');
+  const renderer = await pdfRenderer(config.invoice.template, jobs.length);
+  try {
+    for (const job of jobs) {
+      const error = await renderer.render(job);
+      if (error !== null) {
+        throw new BillctlError(`the PDF of ${job.what} could not be written: ${error}`, ExitCode.failed, 'Point --out at a directory you can write to, then run the command again.');
+      }
+    }
+  } finally {
+    await renderer.close();
   }
-  if (inv.pdf !== job.file) await store.invoices.setPdf(inv.id, job.file, at);
-  return job.file;
+}
+
+/**
+ * Writes an issued invoice's PDF from its frozen document (the same bytes every time) and, once it
+ * is void or paid, its stamped copy beside it. `outDir` is kept as given (relative paths stay
+ * relative in the store and in JSON); `cwd` anchors it. The PDF's path is recorded only when the
+ * invoice has none yet (its PDF failed when it was issued): a copy written elsewhere with --out
+ * does not move it.
+ */
+export async function writePdfs(store: Store, config: Config, inv: InvoiceRecord, outDir: string, cwd: string, at: string): Promise<{ pdf: string; stamped: string | null }> {
+  const issued = await pdfJobOf(inv, outDir, cwd);
+  const stamped = stampedJobOf(inv, issued, cwd);
+  await drawPdfs(config, stamped === null ? [issued] : [issued, stamped]);
+  if (inv.pdf === null) await store.invoices.setPdf(inv.id, issued.file, at);
+  return { pdf: issued.file, stamped: stamped?.file ?? null };
 }
 
 /** The JSON of cli.md: `invoice list` items, and with lines for `invoice show` and `preview`. */
@@ -346,6 +471,21 @@ export function invoiceJson(inv: InvoiceRecord, lines?: readonly InvoiceLine[]):
     out.lines = lines.map((l) => invoiceLineJson(l, inv.period, c));
   }
   return out;
+}
+
+/**
+ * `invoice preview --format json`: the draft `generate` would store, plus `projected_total`: while
+ * the period is under way, the month-end projection `usage` prints as `projected_month_end` (fee
+ * plus the usage so far scaled to the whole period, before tax); null once the period is over.
+ */
+export function previewJson(c: ComputedInvoice, now: number): Record<string, unknown> {
+  return { ...invoiceJson(previewRecord(c), c.lines), projected_total: projectedTotal(c, now) };
+}
+
+export function projectedTotal(c: ComputedInvoice, now: number): string | null {
+  const interval = periodInterval(c.tenant.timezone, c.period);
+  if (!c.rated || now < interval.start || now >= interval.end) return null;
+  return formatAmount(projectMonthEnd(c.rated, interval, now), c.currency);
 }
 
 /** A computed (unsaved) invoice as an InvoiceRecord, for preview. */

@@ -10,18 +10,20 @@
  */
 import { Decimal, currencyDigits, formatAmount } from '../domain/money.js';
 import { periodDays, type Period } from '../domain/period.js';
-import { SECONDS_PER_HOUR, resolvePlanTerms, sortVersions } from '../domain/rating.js';
+import type { Allowances } from '../domain/catalog.js';
+import { RatingError, SECONDS_PER_HOUR, resolvePlanTerms, sortVersions } from '../domain/rating.js';
 import type { Tenant } from '../domain/tenant.js';
 import { UsageError } from '../errors.js';
+import type { Budget, UserBudget } from '../store/budget-repo.js';
 import type { Store } from '../store/store.js';
-import { currentPeriod, gpuHoursText } from './budgets.js';
+import { currentPeriod, gpuHoursText, userSpending } from './budgets.js';
 import { StoreRating } from './rating-service.js';
-import { usageFromRollups } from './alerts.js';
+import { usageFromRollups, type PeriodUsage } from './alerts.js';
 
 export const QUOTA_METRICS = ['api_calls', 'tokens', 'gpu_hours', 'cost'] as const;
 export type QuotaMetric = (typeof QUOTA_METRICS)[number];
 
-export type QuotaReason = 'hard cap reached' | 'budget exhausted';
+export type QuotaReason = 'hard cap reached' | 'budget exhausted' | 'user budget exhausted';
 
 export interface QuotaAnswer {
   allowed: boolean;
@@ -42,6 +44,9 @@ export interface QuotaAnswer {
   note: string | null;
   /** Money digits (cost answers and budget refusals). */
   currency: string | null;
+  /** The user asked about (`--user`, `user=`), and where they stand against their own budget. */
+  userId?: string;
+  user?: { limit: Decimal; used: Decimal; remaining: Decimal; currency: string };
 }
 
 /** `--amount` read exactly: whole units for tokens and API calls, a decimal for GPU hours and cost. */
@@ -59,26 +64,122 @@ export function parseQuotaAmount(metric: QuotaMetric, text: string | undefined):
 
 const max0 = (d: Decimal) => (d.sign() < 0 ? Decimal.ZERO : d);
 
-export async function checkQuota(
-  store: Store, tenant: Tenant, metric: QuotaMetric, requested: bigint | Decimal, now: number,
-): Promise<QuotaAnswer> {
+/**
+ * What a quota decision reads about a tenant's period under way: computed from the store once,
+ * then asked any number of questions (`decideQuota`). `billctl serve` keeps these in memory and
+ * computes them again when the store changes; the command computes them for its one question.
+ */
+export interface QuotaFacts {
+  tenant: Tenant;
+  period: Period;
+  planName: string;
+  hardCap: boolean;
+  included: Allowances;
+  /** Billable usage of the period so far, from rollups. */
+  usage: PeriodUsage;
+  /** The currency of a cost answer without a budget. */
+  currency: string;
+  budget: Budget | undefined;
+  /** The month-to-date rated amount before tax (only when there is a budget). */
+  spent: { spent: Decimal; currency: string } | undefined;
+  /** Why `spent` could not be had (thrown when a decision needs it). */
+  spentError: UsageError | undefined;
+  /** The tenant's per-user budgets, by user id. */
+  userBudgets: Map<string, UserBudget>;
+  /** Each user's rated amount of the period so far (`usage --by user`), when a user budget exists. */
+  userSpent: Map<string, Decimal>;
+  userSpentCurrency?: string | undefined;
+  userSpentError: UsageError | undefined;
+}
+
+/**
+ * `withUsers`: also what each user with a budget has spent. That reads the period's receipts (a
+ * user's spending is per receipt, not in the rollups), so a check that names no user skips it.
+ */
+export async function quotaFacts(store: Store, tenant: Tenant, now: number, withUsers = true): Promise<QuotaFacts> {
   const period = currentPeriod(tenant, now);
   const catalogs = await store.listCatalogs();
   const versions = sortVersions(catalogs.map((c) => c.catalog));
   const terms = resolvePlanTerms(tenant, period, versions);
   const budget = await store.budgets.get(tenant.id);
-  const hardCap = terms.plan.hardCap;
-  const base = { tenantId: tenant.id, metric, period, hardCap, note: null, overage: false };
-
-  // The budget: the month-to-date rated amount before tax, from the same engine as invoices.
-  const spentSoFar = async (): Promise<{ spent: Decimal; currency: string } | undefined> => {
-    if (!budget) return undefined;
-    // Usage without a price counts 0.00 here: a gap in the catalog must not stop the service.
-    const rated = await new StoreRating(store, catalogs, true).ratePeriod(tenant, period);
-    if (rated.currency !== budget.currency) {
-      throw new UsageError(`${tenant.id}: the budget is in ${budget.currency} but ${period} is billed in ${rated.currency}`, `Set it again: billctl budget set ${tenant.id} --monthly AMOUNT`);
+  const userBudgets = new Map((await store.budgets.listUsers(tenant.id)).map((b) => [b.userId, b]));
+  const { first, last } = periodDays(period);
+  const usage = usageFromRollups((await store.rollups(tenant.id, first, last)).filter((r) => r.requests > 0n));
+  const facts: QuotaFacts = {
+    tenant, period, planName: terms.plan.name, hardCap: terms.plan.hardCap, included: terms.plan.included, usage,
+    currency: tenant.currency ?? terms.version.currency, budget, spent: undefined, spentError: undefined,
+    userBudgets, userSpent: new Map(), userSpentError: undefined,
+  };
+  if (!budget && userBudgets.size === 0) return facts;
+  // Usage without a price counts 0.00 here: a gap in the catalog must not stop the service.
+  const rating = new StoreRating(store, catalogs, true);
+  if (budget) {
+    // The budget: the month-to-date rated amount before tax, from the same engine as invoices.
+    try {
+      const rated = await rating.ratePeriod(tenant, period);
+      if (rated.currency !== budget.currency) {
+        facts.spentError = new UsageError(
+          `${tenant.id}: the budget is in ${budget.currency} but ${period} is billed in ${rated.currency}`,
+          `Set it again: billctl budget set ${tenant.id} --monthly AMOUNT`,
+        );
+      } else facts.spent = { spent: rated.totals.subtotal, currency: rated.currency };
+    } catch (err) {
+      if (!(err instanceof RatingError)) throw err;
+      facts.spentError = err;
     }
-    return { spent: rated.totals.subtotal, currency: rated.currency };
+  }
+  if (withUsers && userBudgets.size > 0) {
+    try {
+      const u = await userSpending(store, rating, tenant, period, now);
+      facts.userSpent = u.spent;
+      facts.userSpentCurrency = u.currency;
+    } catch (err) {
+      if (!(err instanceof RatingError)) throw err;
+      facts.userSpentError = err;
+    }
+    const mismatch = [...userBudgets.values()].find((b) => facts.userSpentCurrency !== undefined && b.currency !== facts.userSpentCurrency);
+    if (mismatch) {
+      facts.userSpentError = new UsageError(
+        `${tenant.id}: the budget of user ${mismatch.userId} is in ${mismatch.currency} but ${period} is billed in ${facts.userSpentCurrency}`,
+        `Set it again: billctl budget set ${tenant.id} --user ${mismatch.userId} --monthly AMOUNT`,
+      );
+    }
+  }
+  return facts;
+}
+
+export async function checkQuota(
+  store: Store, tenant: Tenant, metric: QuotaMetric, requested: bigint | Decimal, now: number, user?: string,
+): Promise<QuotaAnswer> {
+  return decideQuota(await quotaFacts(store, tenant, now, user !== undefined), metric, requested, user);
+}
+
+/** The decision (pure): the tenant's hard cap and budget first, then the user's budget when `user` is given. */
+export function decideQuota(f: QuotaFacts, metric: QuotaMetric, requested: bigint | Decimal, user?: string): QuotaAnswer {
+  const answer = tenantDecision(f, metric, requested);
+  if (user === undefined) return answer;
+  const withUser: QuotaAnswer = { ...answer, userId: user };
+  const ub = f.userBudgets.get(user);
+  if (!answer.allowed || !ub) return withUser;
+  if (f.userSpentError) throw f.userSpentError;
+  const spent = f.userSpent.get(user) ?? Decimal.ZERO;
+  // Cost: may this much more be spent? Other metrics: refused once the user's budget is spent.
+  const allowed = metric === 'cost' ? spent.add(requested as Decimal).cmp(ub.monthly) <= 0 : spent.cmp(ub.monthly) < 0;
+  return {
+    ...withUser,
+    allowed,
+    reason: allowed ? null : 'user budget exhausted',
+    user: { limit: ub.monthly, used: spent, remaining: max0(ub.monthly.sub(spent)), currency: ub.currency },
+  };
+}
+
+function tenantDecision(f: QuotaFacts, metric: QuotaMetric, requested: bigint | Decimal): QuotaAnswer {
+  const { tenant, period, budget } = f;
+  const hardCap = f.hardCap;
+  const base = { tenantId: tenant.id, metric, period, hardCap, note: null, overage: false };
+  const spentSoFar = (): { spent: Decimal; currency: string } | undefined => {
+    if (f.spentError) throw f.spentError;
+    return f.spent;
   };
   const budgetAnswer = (spent: Decimal, currency: string, req: Decimal, allowed: boolean): QuotaAnswer => ({
     ...base, allowed, reason: allowed ? null : 'budget exhausted', unit: currency, currency,
@@ -87,20 +188,18 @@ export async function checkQuota(
 
   if (metric === 'cost') {
     const req = requested as Decimal;
-    const s = await spentSoFar();
+    const s = spentSoFar();
     if (!s) {
-      const currency = tenant.currency ?? terms.version.currency;
       return {
-        ...base, allowed: true, reason: null, unit: currency, currency, limit: null, used: Decimal.ZERO, remaining: null,
+        ...base, allowed: true, reason: null, unit: f.currency, currency: f.currency, limit: null, used: Decimal.ZERO, remaining: null,
         requested: req, note: 'no budget is set for this tenant',
       };
     }
     return budgetAnswer(s.spent, s.currency, req, s.spent.add(req).cmp(budget!.monthly) <= 0);
   }
 
-  const { first, last } = periodDays(period);
-  const usage = usageFromRollups((await store.rollups(tenant.id, first, last)).filter((r) => r.requests > 0n));
-  const inc = terms.plan.included;
+  const { usage } = f;
+  const inc = f.included;
   // Compared exactly in the unit rating uses: GPU seconds (hours × 3600 may have a fraction).
   const [granted, used, req]: [Decimal, Decimal, Decimal] =
     metric === 'gpu_hours' ? [Decimal.of(inc.gpuHours * SECONDS_PER_HOUR), Decimal.of(usage.gpuSeconds), (requested as Decimal).mul(SECONDS_PER_HOUR)]
@@ -114,12 +213,12 @@ export async function checkQuota(
     limit: show(granted), used: show(used), remaining: show(max0(granted.sub(used))), requested: requested,
   };
   if (past && hardCap) return { ...answer, allowed: false, reason: 'hard cap reached' };
-  const s = await spentSoFar();
+  const s = spentSoFar();
   if (s && s.spent.cmp(budget!.monthly) >= 0) {
     return { ...budgetAnswer(s.spent, s.currency, Decimal.ZERO, false), note: `the ${metric} would add to a budget already spent` };
   }
   if (past) {
-    return { ...answer, overage: true, note: `past the ${terms.plan.name} plan's allowance: the extra usage is billed as overage` };
+    return { ...answer, overage: true, note: `past the ${f.planName} plan's allowance: the extra usage is billed as overage` };
   }
   return answer;
 }
@@ -148,6 +247,15 @@ export function quotaJson(a: QuotaAnswer): Record<string, unknown> {
   });
   if (a.overage) out.overage = true;
   if (a.note !== null) out.note = a.note;
+  if (a.userId !== undefined) {
+    out.user_id = a.userId;
+    if (a.user) {
+      const c = a.user.currency;
+      Object.assign(out, {
+        user_limit: formatAmount(a.user.limit, c), user_used: formatAmount(a.user.used, c), user_remaining: formatAmount(a.user.remaining, c),
+      });
+    }
+  }
   return out;
 }
 

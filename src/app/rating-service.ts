@@ -7,9 +7,10 @@
 import { createHash } from 'node:crypto';
 import { catalogDigest, versionAt, type CatalogVersion } from '../domain/catalog.js';
 import { Decimal, currencyDigits } from '../domain/money.js';
-import { formatDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
+import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
+import { compareReceipts } from '../domain/receipt.js';
 import {
-  dayTotals, detailDays, ratePeriod, resolvePlanTerms, sortVersions, SECONDS_PER_HOUR,
+  dailyCharges, dayTotals, detailDays, ratePeriod, resolvePlanTerms, sortVersions, SECONDS_PER_HOUR,
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
 import { planFor, type Tenant } from '../domain/tenant.js';
@@ -31,6 +32,21 @@ function aggregateOf(r: RollupRow): DayAggregate {
     receipts: r.requests,
     gpuReceipts: r.gpuSeconds > 0n ? r.requests : 0n,
     tokenReceipts: r.inputTokens + r.outputTokens > 0n ? r.requests : 0n,
+  };
+}
+
+/** One receipt as a day aggregate of its own. */
+function receiptAggregate(timezone: string, r: RatableReceipt): DayAggregate {
+  return {
+    day: localDayNumber(timezone, r.ts),
+    modelKey: r.modelKey,
+    gpuKey: r.gpuKey,
+    gpuSeconds: BigInt(r.gpuSeconds),
+    inputTokens: BigInt(r.inputTokens),
+    outputTokens: BigInt(r.outputTokens),
+    receipts: 1n,
+    gpuReceipts: r.gpuSeconds > 0 ? 1n : 0n,
+    tokenReceipts: r.inputTokens + r.outputTokens > 0 ? 1n : 0n,
   };
 }
 
@@ -65,7 +81,7 @@ export class StoreRating implements RatingService {
    * Reads the rates of these keys in every version (those not read yet): rating looks up the
    * prices of the keys it meets, and a stored catalog's rates are read as they are needed.
    */
-  private async loadRates(keys: Iterable<{ modelKey: string | null; gpuKey: string | null }>): Promise<void> {
+  async loadRates(keys: Iterable<{ modelKey: string | null; gpuKey: string | null }>): Promise<void> {
     const models = new Set<string>();
     const gpus = new Set<string>();
     for (const k of keys) {
@@ -102,32 +118,57 @@ export class StoreRating implements RatingService {
     this.rollupCache.clear();
   }
 
-  async ratePeriod(tenant: Tenant, period: Period): Promise<RatedPeriod> {
+  async ratePeriod(tenant: Tenant, period: Period, extra: readonly RatableReceipt[] = []): Promise<RatedPeriod> {
+    return ratePeriod(await this.ratingInput(tenant, period, extra));
+  }
+
+  /**
+   * What the invoice charged per local day (after allowances, before the discount): its usage
+   * lines' amounts split over the days their billed units fell on, adding up to them exactly.
+   */
+  async dailyCharges(tenant: Tenant, period: Period): Promise<DailyCost[]> {
+    // No usage, nothing to split (and a period billed only for adjustments may have no plan to rate with).
+    if (!(await this.hasBillableReceipts(tenant, period))) return [];
+    const { rated, days } = dailyCharges(await this.ratingInput(tenant, period));
+    return days.map((d) => ({ date: formatDayNumber(d.day), amount: d.amount.toFixed(rated.digits) }));
+  }
+
+  /**
+   * The engine's input for a tenant-period: most days as rollups, the few that need it receipt by
+   * receipt. `extra`: receipts that are not in the store (an estimate's hypothetical request,
+   * sorted, billable, in the period, with ids no stored receipt has): rated as if they were,
+   * receipt by receipt when their day needs detail.
+   */
+  private async ratingInput(tenant: Tenant, period: Period, extra: readonly RatableReceipt[] = []): Promise<RatePeriodInput> {
     const rows = (await this.rollups(tenant, period)).filter((r) => r.requests > 0n);
+    await this.loadRates(extra);
     const terms = resolvePlanTerms(tenant, period, this.versions);
     const aggregates = rows.map(aggregateOf);
+    const extraAggregates = extra.map((r) => receiptAggregate(tenant.timezone, r));
     const detail = detailDays({
       timezone: tenant.timezone,
       period,
-      days: dayTotals(aggregates),
+      days: dayTotals([...aggregates, ...extraAggregates]),
       included: terms.plan.included,
       versionStarts: this.versions.map((v) => v.effectiveFrom),
     });
     for (const r of rows) {
       if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)))) detail.add(r.day);
     }
-    const receipts: RatableReceipt[] = [];
+    let receipts: RatableReceipt[] = [];
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
       for await (const r of this.store.receipts(tenant.id, from, to, { billableOnly: true })) receipts.push(r);
     }
-    return ratePeriod({
+    const extraDetail = extra.filter((_, i) => detail.has(extraAggregates[i]!.day));
+    if (extraDetail.length > 0) receipts = [...receipts, ...extraDetail].sort(compareReceipts);
+    return {
       tenant,
       period,
       versions: this.versions,
       allowUnpriced: this.allowUnpriced,
       receipts,
-      dayAggregates: aggregates.filter((a) => !detail.has(a.day)),
-    });
+      dayAggregates: [...aggregates, ...extraAggregates].filter((a) => !detail.has(a.day)),
+    };
   }
 
   /** Rates the period from these receipts alone (all of its billable receipts, in order), telling `onReceipt` of each. */
@@ -150,8 +191,8 @@ export class StoreRating implements RatingService {
   }
 
   /**
-   * Each day's usage at list prices (before allowances and discount), for the invoice chart and
-   * `usage --by day`: exact, rounded once per day to the currency's minor unit.
+   * Each day's usage at list prices (before allowances and discount), for spike alerts: exact,
+   * rounded once per day to the currency's minor unit. (The invoice charts `dailyCharges`.)
    */
   async dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]> {
     const byDay = new Map<number, Decimal>();

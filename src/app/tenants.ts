@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import { Decimal, isKnownCurrency } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
 import { isPeriod, isValidTimeZone, periodInterval, periodOf, type Period } from '../domain/period.js';
-import { planFor, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
+import { effectivePlanEntries, planFor, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
+import { typedLineBreaks } from '../config.js';
+import { unneutralise } from '../export/csv-writer.js';
 import { UsageError, ValidationError } from '../errors.js';
 import type { NewTenant, Store, TenantPatch } from '../store/store.js';
 import { newestCatalog } from './catalogs.js';
@@ -22,6 +24,8 @@ export interface TenantFields {
   netDays?: string;
   email?: string;
   address?: string;
+  taxId?: string;
+  poNumber?: string;
   currency?: string;
   billingMode?: string;
   stripeCustomer?: string;
@@ -94,7 +98,9 @@ export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefin
     if (e !== '' && !/^[^\s@]+@[^\s@]+$/.test(e)) problems.push(`email: "${f.email}" is not an email address`);
     else patch.email = e === '' ? null : e;
   }
-  if (!blank(f.address)) patch.address = f.address!.trim() === '' ? null : f.address!.replace(/\\n/g, '\n');
+  if (!blank(f.address)) patch.address = f.address!.trim() === '' ? null : typedLineBreaks(f.address!);
+  if (!blank(f.taxId)) patch.taxId = documentText(f.taxId!, 'tax-id', problems);
+  if (!blank(f.poNumber)) patch.poNumber = documentText(f.poNumber!, 'po-number', problems);
   if (!blank(f.currency)) {
     const c = f.currency!.trim().toUpperCase();
     if (!isKnownCurrency(c)) problems.push(`currency: "${f.currency}" is not an ISO 4217 code (like USD)`);
@@ -124,6 +130,17 @@ export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefin
     } else out.plan = key;
   }
   return out;
+}
+
+/** A one-line reference printed on invoices (a tax id, a PO number): trimmed, "" clears it. */
+function documentText(value: string, flag: string, problems: string[]): string | null {
+  const v = value.trim();
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(v) || [...v].length > 64) {
+    problems.push(`${flag}: "${value}" must be one line of at most 64 characters`);
+    return null;
+  }
+  return v === '' ? null : v;
 }
 
 function assertNoProblems(source: string, problems: string[]): void {
@@ -159,6 +176,8 @@ function newTenant(id: string, checked: CheckedFields, facts: CatalogFacts): New
     currency: p.currency ?? null,
     email: p.email ?? null,
     address: p.address ?? null,
+    taxId: p.taxId ?? null,
+    poNumber: p.poNumber ?? null,
     billingMode: p.billingMode ?? 'invoice',
     stripeCustomerId: p.stripeCustomerId ?? null,
     autoCreated: false,
@@ -240,10 +259,32 @@ function samePlanEntry(t: Tenant, plan: string, from: Period | null): boolean {
   return last !== undefined && last.plan === plan && planFor(t.plans, from ?? '0000-01') === plan;
 }
 
+/**
+ * The columns of `tenant import` and of `tenant list --format csv` (which imports back): the flag
+ * names with `_`. A tenant whose plan changed over time takes one row per plan entry, oldest first;
+ * its extra rows only add plan entries (their other cells are empty or repeat the first row's).
+ */
 export const TENANT_CSV_COLUMNS = [
-  'id', 'name', 'plan', 'from', 'timezone', 'tax_rate', 'tax_label', 'net_days', 'email', 'address', 'currency',
-  'billing_mode', 'stripe_customer',
+  'id', 'name', 'plan', 'from', 'timezone', 'tax_rate', 'tax_label', 'net_days', 'email', 'address', 'tax_id', 'po_number',
+  'currency', 'billing_mode', 'stripe_customer', 'stripe_since',
 ] as const;
+export type TenantCsvColumn = (typeof TENANT_CSV_COLUMNS)[number];
+
+/** A tenant as CSV rows (one per plan entry that still holds for some period), cells by column. */
+export function tenantCsvRows(t: Tenant): Record<TenantCsvColumn, string>[] {
+  const first: Record<TenantCsvColumn, string> = {
+    id: t.id, name: t.name, plan: '', from: '', timezone: t.timezone, tax_rate: t.taxRate.toString(), tax_label: t.taxLabel,
+    net_days: String(t.netDays), email: t.email ?? '', address: t.address ?? '', tax_id: t.taxId ?? '', po_number: t.poNumber ?? '',
+    currency: t.currency ?? '', billing_mode: t.billingMode, stripe_customer: t.stripeCustomerId ?? '',
+    stripe_since: t.stripeSince === null ? '' : periodOf(t.timezone, t.stripeSince),
+  };
+  const entries = effectivePlanEntries(t.plans);
+  if (entries.length === 0) return [first];
+  return entries.map((e, i) => {
+    const row = i === 0 ? first : (Object.fromEntries(TENANT_CSV_COLUMNS.map((c) => [c, ''])) as Record<TenantCsvColumn, string>);
+    return { ...row, id: t.id, plan: e.plan, from: e.from ?? '' };
+  });
+}
 
 export interface TenantImportResult {
   rows: number;
@@ -251,6 +292,16 @@ export interface TenantImportResult {
   updated: number;
   unchanged: number;
   planChanges: number;
+}
+
+interface ImportedTenant {
+  line: number;
+  id: string;
+  checked: CheckedFields;
+  /** Stripe since, as typed (checked against the tenant when applied). */
+  stripeSince?: string;
+  /** Plan entries of the tenant's extra rows, in order. */
+  morePlans: { plan: string; from: Period | null }[];
 }
 
 /**
@@ -280,60 +331,95 @@ export async function importTenants(store: Store, file: string, at: string): Pro
   }
   if (records.length > 0 && !header.includes('id')) problems.push('line 1: there is no id column');
   const facts = await catalogFacts(store);
-  const seen = new Map<string, number>();
-  const rows: { line: number; id: string; checked: CheckedFields }[] = [];
+  const byId = new Map<string, ImportedTenant & { record: Record<string, string> }>();
+  const rows: ImportedTenant[] = [];
   for (const { record, info } of records) {
     const line = info.lines;
-    const cell = (k: string): string | undefined => {
+    // A cell billctl's CSV neutralised (a leading ' before =, +, -, @ or ') is read back as it was.
+    const cell = (k: TenantCsvColumn): string | undefined => {
       const v = record[k];
-      return v === undefined || v.trim() === '' ? undefined : v;
+      return v === undefined || v.trim() === '' ? undefined : unneutralise(v);
     };
     const rowProblems: string[] = [];
-    const id = record.id ?? '';
+    const id = unneutralise(record.id ?? '');
     const idProblem = tenantIdProblem(id);
     if (idProblem) rowProblems.push(`id: ${idProblem}`);
-    else if (seen.has(id)) rowProblems.push(`id: "${id}" is also on line ${seen.get(id)}`);
-    seen.set(id, line);
-    const checked = checkTenantFields(
-      {
-        name: cell('name'), plan: cell('plan'), from: cell('from'), timezone: cell('timezone'), taxRate: cell('tax_rate'),
-        taxLabel: cell('tax_label'), netDays: cell('net_days'), email: cell('email'), address: cell('address'),
-        currency: cell('currency'), billingMode: cell('billing_mode'), stripeCustomer: cell('stripe_customer'),
-      },
-      facts,
-      rowProblems,
-    );
-    if (cell('from') !== undefined && cell('plan') === undefined) rowProblems.push('from: a from period needs a plan');
+    const firstRow = byId.get(id);
+    if (firstRow !== undefined) {
+      // A further row of the same tenant: one more plan entry.
+      for (const c of TENANT_CSV_COLUMNS) {
+        if (c === 'id' || c === 'plan' || c === 'from' || cell(c) === undefined || record[c] === firstRow.record[c]) continue;
+        rowProblems.push(`${c}: differs from line ${firstRow.line}, the tenant's first row (its further rows only add plan entries)`);
+      }
+      const more = checkTenantFields({ plan: cell('plan'), from: cell('from') }, facts, rowProblems);
+      if (cell('plan') === undefined) rowProblems.push(`plan: a further row of tenant "${id}" adds a plan entry and needs a plan`);
+      else if (more.plan !== undefined) firstRow.morePlans.push({ plan: more.plan, from: more.from ?? null });
+    } else {
+      const checked = checkTenantFields(
+        {
+          name: cell('name'), plan: cell('plan'), from: cell('from'), timezone: cell('timezone'), taxRate: cell('tax_rate'),
+          taxLabel: cell('tax_label'), netDays: cell('net_days'), email: cell('email'), address: cell('address'),
+          taxId: cell('tax_id'), poNumber: cell('po_number'), currency: cell('currency'), billingMode: cell('billing_mode'),
+          stripeCustomer: cell('stripe_customer'),
+        },
+        facts,
+        rowProblems,
+      );
+      if (cell('from') !== undefined && cell('plan') === undefined) rowProblems.push('from: a from period needs a plan');
+      const stripeSince = cell('stripe_since')?.trim();
+      if (stripeSince !== undefined && !isPeriod(stripeSince)) rowProblems.push(`stripe_since: "${stripeSince}" is not a period (YYYY-MM)`);
+      const row = { line, id, checked, stripeSince, morePlans: [], record };
+      if (!idProblem) byId.set(id, row);
+      rows.push(row);
+    }
     problems.push(...rowProblems.map((p) => `line ${line}: ${p}`));
-    rows.push({ line, id, checked });
   }
   if (problems.length > 0) throw new ValidationError(file, problems, 'Nothing was imported. Fix the rows above and import again.');
 
   return store.transaction(async () => {
-    const result: TenantImportResult = { rows: rows.length, created: 0, updated: 0, unchanged: 0, planChanges: 0 };
-    for (const { id, checked } of rows) {
+    const result: TenantImportResult = { rows: records.length, created: 0, updated: 0, unchanged: 0, planChanges: 0 };
+    for (const { id, checked, stripeSince, morePlans, line } of rows) {
       const existing = await store.getTenant(id);
+      const patch: TenantPatch = { ...checked.patch };
+      const timezone = patch.timezone ?? existing?.timezone ?? 'UTC';
+      if (stripeSince !== undefined) {
+        if ((patch.billingMode ?? existing?.billingMode) !== 'stripe') {
+          throw new ValidationError(file, [`line ${line}: stripe_since: goes with billing_mode stripe`], 'Nothing was imported.');
+        }
+        patch.stripeSince = periodInterval(timezone, stripeSince).start;
+      } else if (existing !== undefined) {
+        const since = stripeSinceFor(existing, { billingMode: patch.billingMode }, timezone, at, []);
+        if (since !== undefined) patch.stripeSince = since;
+      }
+      let plans: { plan: string; from: Period | null }[];
+      let touched = false;
       if (!existing) {
         await store.insertTenant(newTenant(id, checked, facts), at);
+        if (patch.stripeSince !== undefined) await store.updateTenant(id, { stripeSince: patch.stripeSince }, at);
         result.created++;
-        continue;
+        plans = morePlans;
+      } else {
+        const changed = Object.entries(patch).filter(([k, v]) => {
+          const old = existing[k as keyof Tenant];
+          return v instanceof Decimal ? !(old instanceof Decimal && old.eq(v)) : old !== v;
+        });
+        if (changed.length > 0) {
+          const changes = Object.fromEntries(changed) as TenantPatch;
+          await store.updateTenant(id, changes, at);
+          await rebuildIfMoved(store, existing, changes);
+          touched = true;
+        }
+        plans = checked.plan === undefined ? morePlans : [{ plan: checked.plan, from: checked.from ?? null }, ...morePlans];
       }
-      const changed = Object.entries(checked.patch).filter(([k, v]) => {
-        const old = existing[k as keyof Tenant];
-        return v instanceof Decimal ? !(old instanceof Decimal && old.eq(v)) : old !== v;
-      });
-      let touched = false;
-      if (changed.length > 0) {
-        const patch = Object.fromEntries(changed) as TenantPatch;
-        await store.updateTenant(id, patch, at);
-        await rebuildIfMoved(store, existing, patch);
+      let current = plans.length > 0 ? (await store.getTenant(id))! : undefined;
+      for (const e of plans) {
+        if (samePlanEntry(current!, e.plan, e.from)) continue;
+        await store.addPlanEntry(id, e.plan, e.from, at);
+        current = (await store.getTenant(id))!;
+        if (existing) result.planChanges++;
         touched = true;
       }
-      if (checked.plan !== undefined && !samePlanEntry(existing, checked.plan, checked.from ?? null)) {
-        await store.addPlanEntry(id, checked.plan, checked.from ?? null, at);
-        result.planChanges++;
-        touched = true;
-      }
+      if (!existing) continue;
       if (touched) result.updated++;
       else result.unchanged++;
     }

@@ -6,7 +6,7 @@
  * time order, as on the invoice) times its prices, summed exactly and rounded once per group.
  */
 import { createHash } from 'node:crypto';
-import { Decimal, ExactSum, currencyDigits } from '../domain/money.js';
+import { Decimal, ExactSum, currencyDigits, formatAmount } from '../domain/money.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, type Period } from '../domain/period.js';
 import { RatingError, SECONDS_PER_HOUR, UnpricedUsageError, type RatedPeriod, type ReceiptBilled } from '../domain/rating.js';
 import type { Receipt } from '../domain/receipt.js';
@@ -18,6 +18,31 @@ import type { StoreRating } from './rating-service.js';
 
 export const USAGE_GROUPS = ['model', 'gpu', 'day', 'user', 'provider'] as const;
 export type UsageGroupBy = (typeof USAGE_GROUPS)[number];
+
+/** The JSON key of a `--by` group. */
+export const GROUP_FIELD: Record<UsageGroupBy, string> = { model: 'model', gpu: 'gpu', day: 'day', user: 'user_id', provider: 'provider' };
+
+/** `usage --format json` (and the server's usage endpoint): one object per row. */
+export function usageJson(rows: readonly UsageRow[], by: UsageGroupBy | undefined): Record<string, unknown>[] {
+  return rows.map((r) => {
+    const o: Record<string, unknown> = { tenant_id: r.tenantId, period: r.period };
+    if (by !== undefined) o[GROUP_FIELD[by]] = r.group ?? null;
+    Object.assign(o, {
+      receipts: r.receipts, requests: r.requests, gpu_seconds: r.gpuSeconds, input_tokens: r.inputTokens,
+      output_tokens: r.outputTokens, rated_amount: formatAmount(r.ratedAmount, r.currency), currency: r.currency,
+    });
+    if (r.reportedCost !== undefined) {
+      o.rated_usage = formatAmount(r.ratedUsage!, r.currency);
+      o.reported_cost = formatAmount(r.reportedCost, r.currency);
+      o.difference = formatAmount(r.ratedUsage!.sub(r.reportedCost), r.currency);
+    }
+    if (r.monthToDate !== undefined) {
+      o.month_to_date = formatAmount(r.monthToDate, r.currency);
+      o.projected_month_end = formatAmount(r.projectedMonthEnd!, r.currency);
+    }
+    return o;
+  });
+}
 
 export interface UsageRow {
   tenantId: string;
@@ -239,7 +264,9 @@ async function tenantTotals(
 ): Promise<UsageReport> {
   const { period } = options;
   const { first, last } = periodDays(period);
-  const totals = await store.usageCache.periodTotals(first, last, options.compareReported);
+  // A few tenants: their rows alone (by the primary key); many: one pass over the period's rollups.
+  const few = options.tenants.length <= 50 ? options.tenants.map((t) => t.id) : undefined;
+  const totals = await store.usageCache.periodTotals(first, last, options.compareReported, few);
   const rated = await ratedSubtotals(store, rating, options.tenants, period, totals, options.compareReported);
   for (const tenant of options.tenants) {
     const sums = totals.get(tenant.id);

@@ -166,6 +166,14 @@ export class Context {
   }
 
   /**
+   * Asks on a terminal (unless --yes); without one it goes on, for commands that scripts have
+   * always run unattended. A "no" cancels (exit 2).
+   */
+  async confirmOnTerminal(question: string): Promise<void> {
+    if (this.io.stdinIsTTY && this.io.stderrIsTTY) await this.confirm(question);
+  }
+
+  /**
    * Asks before something that cannot be undone. --yes answers yes; without a terminal and
    * without --yes the command refuses (exit 2).
    */

@@ -9,6 +9,7 @@ import { registerIngest } from './registry/ingest.js';
 import { registerInvoices } from './registry/invoices.js';
 import { registerOps } from './registry/ops.js';
 import { registerRating } from './registry/rating.js';
+import { registerServe } from './registry/serve.js';
 import { registerStripe } from './registry/stripe.js';
 
 export const VERSION = '0.1.0';
@@ -45,6 +46,7 @@ export function buildProgram(state: RunState): Command {
   registerInvoices(program, state);
   registerStripe(program, state);
   registerOps(program, state);
+  registerServe(program, state);
 
   // commander's implicit `help [command]` reads one word: `billctl help invoice generate` showed
   // the help of `invoice`. This one follows every word (groups keep the implicit one: `invoice help generate`).

@@ -162,6 +162,11 @@ export function lateUsageAdjustments(input: LateUsageInput): AdjustmentLine[] {
   return out;
 }
 
+/** An adjustment line's description without its "Adjustment for <period>: " prefix: the line it corrects. */
+export function adjustedLineDescription(line: AdjustmentLine): string {
+  return stripPrefix(line.description, adjustmentPrefix(line.period));
+}
+
 function stripPrefix(text: string, prefix: string): string {
   return text.startsWith(prefix) ? text.slice(prefix.length) : text;
 }

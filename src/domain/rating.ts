@@ -160,6 +160,19 @@ export interface RatePeriodInput {
    * report can attribute billed usage to days, users or providers in the same time order.
    */
   onReceipt?: (receipt: RatableReceipt, billed: ReceiptBilled) => void;
+  /**
+   * Told, for each day given as aggregates, which pools the day was billed from (a pool's
+   * allowance covered all of the day or none of it): the day's billed units per aggregate.
+   */
+  onDay?: (day: number, aggregates: readonly DayAggregate[], billed: DayBilled) => void;
+}
+
+/** Whether an aggregated day's units of each pool were billed (true) or covered by allowance. */
+export interface DayBilled {
+  version: CatalogVersion | undefined;
+  gpu: boolean;
+  tokens: boolean;
+  calls: boolean;
 }
 
 /** What one receipt was billed for after allowances, and the catalog version that prices it. */
@@ -519,7 +532,7 @@ class PeriodRater {
    * Applies a whole day at once. Sound only when each pool's remaining allowance is 0 or covers
    * the whole day (then every receipt of the day is wholly covered, or wholly billed, in any order).
    */
-  applyDay(d: AggregateDay): void {
+  applyDay(d: AggregateDay, onDay?: RatePeriodInput['onDay']): void {
     const whole = (pool: string, left: bigint, used: bigint): boolean => {
       if (left > 0n && left < used) {
         throw new RatingInputError(
@@ -557,6 +570,7 @@ class PeriodRater {
       }
       if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, a.receipts);
     }
+    onDay?.(d.day, d.aggregates, { version, gpu: !gpuCovered, tokens: !tokensCovered, calls: !callsCovered });
   }
 }
 
@@ -720,13 +734,13 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
       throw new RatingInputError(`receipts are not sorted by timestamp then id (${prev.id} before ${r.id})`);
     }
     prev = r;
-    while (next < days.length && days[next]!.end <= r.ts) rater.applyDay(days[next++]!);
+    while (next < days.length && days[next]!.end <= r.ts) rater.applyDay(days[next++]!, input.onDay);
     if (next < days.length && days[next]!.start <= r.ts) {
       throw new RatingInputError(`receipt ${r.id} falls on day ${days[next]!.day}, which was also given as an aggregate`);
     }
     rater.applyReceipt(r, input.onReceipt);
   }
-  while (next < days.length) rater.applyDay(days[next++]!);
+  while (next < days.length) rater.applyDay(days[next++]!, input.onDay);
 
   // One currency for the whole period: the plan terms' version, every version with usage, the tenant's.
   const currency = terms.version.currency;
@@ -798,4 +812,72 @@ function fixedLine(kind: 'fee' | 'discount', key: string, catalogVersion: string
     kind, key, catalogVersion, description, used: 0n, included: 0n, billed: 0n,
     unit: null, unitPrice: null, unitSize: null, unpriced: false,
   };
+}
+
+/** One local day's share of a period's usage charges. */
+export interface DailyCharge {
+  /** Tenant-local day (period.ts `localDayNumber`). */
+  day: number;
+  amount: Decimal;
+}
+
+/**
+ * Rates the period and splits each usage line's amount over the local days its billed units fell
+ * on (after allowances, in rating order): what the invoice charged per day, for its chart. A day
+ * gets the line's price of the units billed up to its end less that of the units billed before it
+ * (each priced whole by the line's own price model, rounded once), so the days add up to every
+ * line's amount exactly, and under a tiered price each day pays its own tier. Unpriced lines
+ * (billed at 0) charge no day; days without billed units are left out.
+ */
+export function dailyCharges(input: RatePeriodInput): { rated: RatedPeriod; days: DailyCharge[] } {
+  const tz = input.tenant.timezone;
+  const billed = new Map<string, Map<number, bigint>>();
+  const lineId = (kind: UsageKind, key: string, version: string | null) => JSON.stringify([kind, key, version]);
+  const add = (kind: UsageKind, key: string | null, version: CatalogVersion | undefined, day: number, units: bigint) => {
+    if (units <= 0n || key === null) return;
+    const id = lineId(kind, key, version?.version ?? null);
+    let days = billed.get(id);
+    if (days === undefined) billed.set(id, (days = new Map()));
+    days.set(day, (days.get(day) ?? 0n) + units);
+  };
+  const rated = ratePeriod({
+    ...input,
+    onReceipt: (r, b) => {
+      input.onReceipt?.(r, b);
+      const day = localDayNumber(tz, r.ts);
+      add('gpu', r.gpuKey, b.version, day, b.gpuSeconds);
+      add('input_tokens', r.modelKey, b.version, day, b.inputTokens);
+      add('output_tokens', r.modelKey, b.version, day, b.outputTokens);
+      add('requests', REQUESTS_KEY, b.version, day, b.calls);
+    },
+    onDay: (day, aggregates, b) => {
+      input.onDay?.(day, aggregates, b);
+      for (const a of aggregates) {
+        if (b.gpu) add('gpu', a.gpuKey, b.version, day, a.gpuSeconds);
+        if (b.tokens) {
+          add('input_tokens', a.modelKey, b.version, day, a.inputTokens);
+          add('output_tokens', a.modelKey, b.version, day, a.outputTokens);
+        }
+        if (b.calls) add('requests', REQUESTS_KEY, b.version, day, a.receipts);
+      }
+    },
+  });
+  const versions = new Map(input.versions.map((v) => [v.version, v]));
+  const byDay = new Map<number, Decimal>();
+  for (const line of rated.usageLines) {
+    const days = billed.get(lineId(line.kind as UsageKind, line.key, line.catalogVersion));
+    const model = line.unpriced || line.catalogVersion === null
+      ? undefined
+      : priceModelFor(versions.get(line.catalogVersion), line.kind as UsageKind, line.key);
+    if (days === undefined || model === undefined) continue;
+    let units = 0n;
+    let before = Decimal.of(0n, rated.digits);
+    for (const [day, n] of [...days].sort(([a], [b]) => a - b)) {
+      units += n;
+      const upTo = priceLine(model, units, rated.digits);
+      byDay.set(day, (byDay.get(day) ?? Decimal.of(0n, rated.digits)).add(upTo.sub(before)));
+      before = upTo;
+    }
+  }
+  return { rated, days: [...byDay].sort(([a], [b]) => a - b).map(([day, amount]) => ({ day, amount })) };
 }

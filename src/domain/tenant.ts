@@ -24,6 +24,10 @@ export interface Tenant {
   currency: string | null;
   email: string | null;
   address: string | null;
+  /** The customer's own tax id (VAT id), printed on its invoices (EU reverse charge). */
+  taxId: string | null;
+  /** The customer's purchase order number, printed on its invoices. */
+  poNumber: string | null;
   billingMode: BillingMode;
   stripeCustomerId: string | null;
   /**
@@ -53,6 +57,15 @@ export function planFor(plans: readonly PlanEntry[], period: Period): string | u
     if ((e.from === null || e.from <= period) && (found === undefined || e.seq > found.seq)) found = e;
   }
   return found?.plan;
+}
+
+/**
+ * The entries that hold for some period, in the order recorded: an entry recorded later with a
+ * `from` at or before another's (or none) takes every period from it, so the earlier one never
+ * holds. Recording these alone, in this order, gives the same plan for every period.
+ */
+export function effectivePlanEntries(plans: readonly PlanEntry[]): PlanEntry[] {
+  return plans.filter((e) => !plans.some((l) => l.seq > e.seq && (l.from === null || (e.from !== null && l.from <= e.from))));
 }
 
 export const TENANT_ID_MAX = 128;

@@ -1,16 +1,17 @@
 /**
  * How the PDF writes quantities, prices and rates. Pure text in, text out; no number arithmetic
- * on an amount. Amounts keep their exact decimal text (only digit grouping may be added).
+ * on an amount. Amounts keep their exact decimal text (only digit grouping and the currency code
+ * may be added), whatever the currency's digits (JPY 0, USD 2, KWD 3).
  *
- * GPU quantities arrive in seconds. They are shown as exact elapsed time `h:mm:ss` ("101:00:00"
- * for 363,600 s) beside a price per hour, so a reader can check `1:00:00 × 4.00 / h = 4.00`
- * without dividing by 3600; decimal hours would be inexact for most second counts (1 s is
- * 0.000277… h). A template can choose plain seconds ("363,600 s") instead.
+ * GPU quantities arrive in seconds and are shown as decimal hours beside a price per hour, as
+ * finance reads them ("101.00 h", "634.9875 h"): exact to 4 decimals (0.36 s), rounded half up
+ * where seconds do not make whole ten-thousandths of an hour (amounts are always computed from
+ * the exact seconds). A template can choose `h:mm:ss` ("101:00:00") or seconds ("363,600 s").
  */
 import { Decimal } from '../domain/money.js';
 import type { LineUnit } from './invoice-document.js';
 
-export type GpuQuantityStyle = 'hms' | 'seconds';
+export type GpuQuantityStyle = 'hours' | 'hms' | 'seconds';
 
 export interface UnitLabels {
   hour: string;
@@ -46,6 +47,20 @@ export function formatAmountText(amount: string, separator: string): string {
   return dot < 0 ? groupDigits(amount, separator) : groupDigits(amount.slice(0, dot), separator) + amount.slice(dot);
 }
 
+/**
+ * Whole seconds as decimal hours, rounded half up to 4 decimals and written with 2 to 4 of them:
+ * "363600" → "101.00", "2285955" → "634.9875", "1" → "0.0003", grouped with `separator`.
+ */
+export function formatSecondsAsHours(seconds: string, separator: string): string {
+  const text = Decimal.of(BigInt(seconds)).mulDivRound(1n, 3600n, 4).toFixed(4).replace(/0{1,2}$/, '');
+  return formatAmountText(text, separator);
+}
+
+/** An amount with its currency, as `pattern` says ("{currency} {amount}" → "USD 1,234.50"). */
+export function formatMoney(amount: string, currency: string, separator: string, pattern: string): string {
+  return fillText(pattern, { currency, amount: formatAmountText(amount, separator) });
+}
+
 /** Whole seconds as `h:mm:ss` (hours not wrapped at 24): "363600" → "101:00:00", "-90" → "-0:01:30". */
 export function formatSecondsHms(seconds: string): string {
   const s = BigInt(seconds);
@@ -58,7 +73,16 @@ export function formatSecondsHms(seconds: string): string {
 export function formatQuantity(value: string, unit: LineUnit | null, f: NumberFormat): string {
   switch (unit) {
     case 'second':
-      return f.gpuQuantity === 'hms' ? formatSecondsHms(value) : `${groupDigits(value, f.thousands)} ${f.units.second}`;
+      switch (f.gpuQuantity) {
+        case 'hours':
+          return `${formatSecondsAsHours(value, f.thousands)} ${f.units.hour}`;
+        case 'hms':
+          return formatSecondsHms(value);
+        case 'seconds':
+          return `${groupDigits(value, f.thousands)} ${f.units.second}`;
+        default:
+          return f.gpuQuantity satisfies never;
+      }
     case 'token':
     case 'request':
       return groupDigits(value, f.thousands);

@@ -33,14 +33,23 @@ export interface InvoiceDocumentLine {
   unit_size: number | null;
   /** Exact decimal text with the currency's digits ("6.60"). */
   amount: string;
-  /** Billed at 0.00 under `--allow-unpriced`: no rate in the catalog version. */
+  /** Billed at 0.00 under `--allow-unpriced`: no rate in the catalog version (the PDF says "not charged"). */
   unpriced?: boolean;
+  /**
+   * On an adjustment line: what its period's invoice and earlier adjustments billed for the line
+   * before this correction, and what is billed for it now (units in `unit`, and the amount). The
+   * line's `amount` is the change: now less before.
+   */
+  before?: { billed: string; amount: string };
+  now?: { billed: string; amount: string };
 }
 
 /** Adjustment lines for one earlier, already invoiced period (late usage). */
 export interface AdjustmentGroup {
   period: string;
   lines: InvoiceDocumentLine[];
+  /** The sum of the group's lines. */
+  total?: string;
 }
 
 /** The plan fee and the usage discount (a negative amount), shown in the totals block. */
@@ -48,6 +57,8 @@ export interface InvoiceCharge {
   kind: 'fee' | 'discount';
   description: string;
   amount: string;
+  /** On the discount: the usage amount it is a percentage of. */
+  base?: string;
 }
 
 /** One day of the period's usage cost, for the chart. Days without usage may be left out or be "0.00". */
@@ -71,6 +82,8 @@ export interface InvoiceIssuer extends InvoiceParty {
 
 export interface InvoiceCustomer extends InvoiceParty {
   tenant_id: string;
+  /** The customer's tax id (VAT id), when it has one. */
+  tax_id?: string;
 }
 
 /**
@@ -100,8 +113,27 @@ export interface InvoiceDocument {
   total: string;
   payment_instructions: string;
   footer: string;
-  /** Usage cost per day of the period, in date order. */
+  /**
+   * What the usage lines charged per day of the period (after allowances, before the discount), in
+   * date order: they add up to `usage_subtotal`. (Documents frozen before 2026-12 hold list-price
+   * costs here; the chart is drawn only from documents that have `usage_subtotal`.)
+   */
   daily_costs: DailyCost[];
+  // Added later; absent from documents frozen before them.
+  /** The customer's purchase order number. */
+  po_number?: string;
+  /** Payment terms: days from issue to due date ("Net 30"). */
+  net_days?: number;
+  /** The period as the tenant's local dates, first and last day, and the timezone they are in. */
+  period_dates?: { first: string; last: string; timezone: string };
+  /** The sum of the usage lines (the discount's base). */
+  usage_subtotal?: string;
+  /** The invoice's own period: fee + usage − discount (shown beside the adjustments' totals). */
+  period_total?: string;
+  /** What the customer still owes: the total less `payments`. */
+  amount_due?: string;
+  /** Payments received (negative amounts): on a PAID copy, the payment. */
+  payments?: { date: string; amount: string }[];
 }
 
 /** Address text as lines: split on line breaks, trimmed, blank lines dropped. */
@@ -151,13 +183,34 @@ export function invoiceDocumentProblems(doc: InvoiceDocument): string[] {
     check(l.unit_price === null || DECIMAL.test(l.unit_price), `${at}.unit_price`, 'a decimal price or null', l.unit_price);
     check(l.unit_size === null || (Number.isSafeInteger(l.unit_size) && l.unit_size >= 1), `${at}.unit_size`, 'a whole number >= 1 or null', l.unit_size);
     amount(l.amount, `${at}.amount`);
+    for (const [name, side] of [['before', l.before], ['now', l.now]] as const) {
+      if (side === undefined) continue;
+      check(INTEGER.test(side.billed), `${at}.${name}.billed`, 'a whole number', side.billed);
+      amount(side.amount, `${at}.${name}.amount`);
+    }
   };
   doc.lines.forEach((l, i) => line(l, `lines[${i}]`));
   doc.adjustments.forEach((g, i) => {
     check(PERIOD.test(g.period), `adjustments[${i}].period`, 'a period YYYY-MM', g.period);
     g.lines.forEach((l, j) => line(l, `adjustments[${i}].lines[${j}]`));
   });
-  doc.charges.forEach((c, i) => amount(c.amount, `charges[${i}].amount`));
+  doc.charges.forEach((c, i) => {
+    amount(c.amount, `charges[${i}].amount`);
+    if (c.base !== undefined) amount(c.base, `charges[${i}].base`);
+  });
+  if (doc.usage_subtotal !== undefined) amount(doc.usage_subtotal, 'usage_subtotal');
+  if (doc.amount_due !== undefined) amount(doc.amount_due, 'amount_due');
+  if (doc.period_dates !== undefined) {
+    check(DATE.test(doc.period_dates.first), 'period_dates.first', 'a date YYYY-MM-DD', doc.period_dates.first);
+    check(DATE.test(doc.period_dates.last), 'period_dates.last', 'a date YYYY-MM-DD', doc.period_dates.last);
+  }
+  if (doc.net_days !== undefined) check(Number.isSafeInteger(doc.net_days) && doc.net_days >= 0, 'net_days', 'a whole number of days', doc.net_days);
+  if (doc.period_total !== undefined) amount(doc.period_total, 'period_total');
+  doc.adjustments.forEach((g, i) => g.total !== undefined && amount(g.total, `adjustments[${i}].total`));
+  (doc.payments ?? []).forEach((p, i) => {
+    check(DATE.test(p.date), `payments[${i}].date`, 'a date YYYY-MM-DD', p.date);
+    amount(p.amount, `payments[${i}].amount`);
+  });
   amount(doc.subtotal, 'subtotal');
   amount(doc.tax.amount, 'tax.amount');
   check(DECIMAL.test(doc.tax.rate), 'tax.rate', 'a decimal rate like "0.19"', doc.tax.rate);

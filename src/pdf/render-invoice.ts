@@ -10,10 +10,10 @@ import PDFDocument from 'pdfkit';
 import { UsageError } from '../errors.js';
 import { Canvas, type FontStyle } from './canvas.js';
 import { compressedFontProgram, endCompressed, type PdfStreamRef } from './fonts.js';
-import { chartModel } from './chart.js';
-import { fillText, formatAmountText, formatPercent, formatQuantity, formatUnitPrice } from './format.js';
+import { chartModel, type ChartModel } from './chart.js';
+import { fillText, formatAmountText, formatMoney, formatPercent, formatQuantity, formatUnitPrice } from './format.js';
 import { invoiceDocumentProblems, type InvoiceDocument, type InvoiceDocumentLine } from './invoice-document.js';
-import { readImage, type LoadedTemplate, type TableColumn } from './template.js';
+import { readImage, type AdjustmentField, type BlockName, type LoadedTemplate, type TableColumn } from './template.js';
 import { makeDirectory } from '../make-directory.js';
 import { processAlive } from '../process-alive.js';
 
@@ -22,15 +22,28 @@ export { loadInvoiceTemplate, type LoadedTemplate } from './template.js';
 const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
 const NUMBER = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A copy of an issued invoice stamped with what happened to it since: `<number>.void.pdf`, `<number>.paid.pdf`. */
+export type PdfStamp = 'void' | 'paid';
+
 /**
- * Where an invoice's PDF goes: `<out>/<period>/<number>.pdf` (cli.md). Only the period and the
- * invoice number make the path, never tenant text, and both are checked so that neither can
- * leave the folder.
+ * Where an invoice's PDF goes: `<out>/<period>/<number>.pdf` (cli.md), and a stamped copy beside
+ * it as `<number>.void.pdf` or `<number>.paid.pdf`. Only the period and the invoice number make
+ * the path, never tenant text, and both are checked so that neither can leave the folder.
  */
-export function invoicePdfPath(outDir: string, period: string, number: string): string {
+export function invoicePdfPath(outDir: string, period: string, number: string, stamp?: PdfStamp): string {
   if (!PERIOD.test(period)) throw new RangeError(`invoice PDF path: "${period}" is not a period YYYY-MM`);
   if (!NUMBER.test(number)) throw new RangeError(`invoice PDF path: "${number}" is not an invoice number (letters, digits, - and _)`);
-  return path.join(outDir, period, `${number}.pdf`);
+  return path.join(outDir, period, stamp === undefined ? `${number}.pdf` : `${number}.${stamp}.pdf`);
+}
+
+/**
+ * Where a draft's PDF goes: `<out>/drafts/<period>/draft-<id>.pdf`. A draft has no number, so it
+ * is named by its invoice id, in a folder of its own: the period's folder holds only what was issued.
+ */
+export function draftPdfPath(outDir: string, period: string, id: string): string {
+  if (!PERIOD.test(period)) throw new RangeError(`draft PDF path: "${period}" is not a period YYYY-MM`);
+  if (!/^\d{1,15}$/.test(id)) throw new RangeError(`draft PDF path: "${id}" is not an invoice id`);
+  return path.join(outDir, 'drafts', period, `draft-${id}.pdf`);
 }
 
 const logos = new Map<string, Buffer>();
@@ -62,9 +75,25 @@ interface StackLine {
   color: string;
 }
 
+interface Cell {
+  text: string;
+  style: FontStyle;
+  color?: string;
+}
+
+/** A row of the totals block. */
+interface TotalsRow {
+  label: string[];
+  value: string;
+  strong: boolean;
+}
+
 const CELL_PAD_X = 4;
 const CELL_PAD_Y = 3;
 const GAP = 16;
+
+/** The blocks that close an invoice: kept together, with the last table row, when they fit on a page. */
+const CLOSING: readonly BlockName[] = ['totals', 'payment', 'chart'];
 
 /** Draws one invoice: the blocks of the template in order, then footers and page numbers. */
 class InvoiceDrawing {
@@ -78,8 +107,11 @@ class InvoiceDrawing {
   private y: number;
   /** Where content starts on the current page (below the running header and table header). */
   private pageStart: number;
-  /** Inside the line table: a page break repeats its header. */
-  private inTable = false;
+  /** Inside a table: a page break repeats its header. */
+  private repeatHeader: (() => void) | null = null;
+  /** The table block drawn last, and the height its last row keeps below it for the closing blocks. */
+  private lastTable: BlockName | null = null;
+  private keepWithLastRow = 0;
 
   constructor(
     private readonly pdf: PDFKit.PDFDocument,
@@ -104,8 +136,14 @@ class InvoiceDrawing {
     return this.doc.number ?? this.t.texts.draft;
   }
 
+  /** An amount with digit grouping. */
   private amount(a: string): string {
     return formatAmountText(a, this.t.format.amountThousands);
+  }
+
+  /** An amount with grouping and the currency ("USD 1,234.50"). */
+  private money(a: string): string {
+    return formatMoney(a, this.doc.currency, this.t.format.amountThousands, this.t.texts.money);
   }
 
   private lh(size: number): number {
@@ -117,6 +155,11 @@ class InvoiceDrawing {
     if (this.y + h > this.bottom && this.y > this.pageStart) this.newPage();
   }
 
+  /** Where the running header leaves the content of a new page. */
+  private get continuedTop(): number {
+    return this.top + this.lh(this.t.sizes.small) + 10;
+  }
+
   private newPage(): void {
     this.pdf.addPage();
     this.c.resetState();
@@ -125,12 +168,13 @@ class InvoiceDrawing {
     this.c.text(this.doc.issuer.name, this.left, this.y, 'regular', sizes.small, colors.muted, 'left', this.width / 2);
     const running = fillText(texts.continued, { title: texts.title, number: this.number });
     this.c.text(running, this.left, this.y, 'regular', sizes.small, colors.muted, 'right', this.width);
-    this.y += this.lh(sizes.small) + 10;
-    if (this.inTable) this.tableHeader();
+    this.y = this.continuedTop;
+    this.repeatHeader?.();
     this.pageStart = this.y;
   }
 
   draw(): void {
+    this.planClosing();
     for (const block of this.t.blocks) {
       switch (block) {
         case 'header':
@@ -159,6 +203,26 @@ class InvoiceDrawing {
       }
     }
     this.finishPages();
+  }
+
+  /**
+   * The blocks after the last table (totals, payment, chart) go on one page with the table's last
+   * row when they fit on a page at all: never a Payment block, or a total, alone on the last page.
+   */
+  private planClosing(): void {
+    const blocks = this.t.blocks;
+    const tables = blocks.filter((b) => b === 'lines' || (b === 'adjustments' && this.doc.adjustments.length > 0));
+    this.lastTable = tables[tables.length - 1] ?? null;
+    if (this.lastTable === null) return;
+    let height = 0;
+    for (const b of blocks.slice(blocks.indexOf(this.lastTable) + 1)) {
+      if (b === 'adjustments') continue; // none: it draws nothing
+      if (!CLOSING.includes(b)) break;
+      height += b === 'totals' ? this.totalsLayout().height + GAP : b === 'payment' ? this.paymentLayout().height : this.chartHeight();
+    }
+    // Room on a fresh page below the running header, the table header and a row or two.
+    const room = this.bottom - this.continuedTop - 4 * (this.lh(this.t.sizes.table) + 2 * CELL_PAD_Y);
+    if (height <= room) this.keepWithLastRow = height;
   }
 
   /** Lines of text, each wrapped to `width`, from `y` down; returns the y below them. */
@@ -202,20 +266,40 @@ class InvoiceDrawing {
     let ry = this.y;
     this.c.text(texts.title, titleX, ry, 'bold', sizes.title, colors.accent, 'right', titleW);
     ry += this.lh(sizes.title);
-    const shown = this.doc.status === 'void' ? `${this.number} · ${texts.void}` : this.number;
+    const stamp = this.stamp();
+    const shown = stamp !== '' && this.doc.number !== null ? `${this.number} · ${stamp}` : this.number;
     this.c.text(shown, titleX, ry, 'bold', sizes.heading, this.doc.number === null ? colors.watermark : colors.text, 'right', titleW);
     ry += this.lh(sizes.heading);
     this.y = Math.max(leftBottom, ry) + GAP;
   }
 
+  /** DRAFT, VOID or PAID, or nothing on an issued invoice as it was sent. */
+  private stamp(): string {
+    const { texts } = this.t;
+    switch (this.doc.status) {
+      case 'draft':
+        return texts.draft;
+      case 'void':
+        return texts.void;
+      case 'paid':
+        return texts.paid;
+      case 'finalized':
+        return '';
+      default:
+        return this.doc.status satisfies never;
+    }
+  }
+
   private details(): void {
     const { sizes, colors, texts } = this.t;
-    const cu = this.doc.customer;
+    const d = this.doc;
+    const cu = d.customer;
     const leftBottom = this.stack(
       [
         { text: texts.bill_to, style: 'regular', size: sizes.small, color: colors.muted },
         { text: cu.name, style: 'bold', size: sizes.heading, color: colors.text },
         ...cu.address.map((a) => this.body(a)),
+        ...(cu.tax_id ? [this.body(fillText(texts.tax_id, { tax_id: cu.tax_id }))] : []),
         this.body(fillText(texts.customer_id, { id: cu.tenant_id })),
         ...(cu.email ? [this.body(cu.email)] : []),
       ],
@@ -226,9 +310,16 @@ class InvoiceDrawing {
     const boxX = this.left + this.leftColumn + 10;
     const boxW = this.right - boxX;
     const rows: [string, string][] = [[texts.number, this.number]];
-    if (this.doc.issue_date !== null) rows.push([texts.issue_date, this.doc.issue_date]);
-    if (this.doc.due_date !== null) rows.push([texts.due_date, this.doc.due_date]);
-    rows.push([texts.period, this.doc.period]);
+    if (d.issue_date !== null) rows.push([texts.issue_date, d.issue_date]);
+    if (d.due_date !== null) rows.push([texts.due_date, d.due_date]);
+    if (d.net_days !== undefined) {
+      rows.push([texts.payment_terms, d.net_days === 0 ? texts.due_on_receipt : fillText(texts.net_days, { days: String(d.net_days) })]);
+    }
+    if (d.po_number) rows.push([texts.po_number, d.po_number]);
+    if (d.period_dates !== undefined) {
+      rows.push([texts.period, fillText(texts.period_dates, { first: d.period_dates.first, last: d.period_dates.last })]);
+      rows.push([texts.timezone, d.period_dates.timezone]);
+    } else rows.push([texts.period, d.period]);
     let ry = this.y;
     for (const [label, value] of rows) {
       this.c.text(label, boxX, ry, 'regular', sizes.body, colors.muted);
@@ -246,8 +337,8 @@ class InvoiceDrawing {
     this.y += this.lh(sizes.heading) + 4;
   }
 
-  private tableHeader(): void {
-    const { sizes, colors, columns } = this.t;
+  private tableHeader(columns: readonly TableColumn<string>[]): void {
+    const { sizes, colors } = this.t;
     const h = this.lh(sizes.table) + 2 * CELL_PAD_Y;
     this.pdf.rect(this.left, this.y, this.width, h).fill(colors.table_header_background);
     this.c.resetState();
@@ -260,7 +351,7 @@ class InvoiceDrawing {
     this.y += h;
   }
 
-  private cell(line: InvoiceDocumentLine, col: TableColumn): { text: string; style: FontStyle } {
+  private cell(line: InvoiceDocumentLine, col: TableColumn): Cell {
     const f = this.t.format;
     switch (col.field) {
       case 'description':
@@ -272,9 +363,7 @@ class InvoiceDrawing {
       case 'billed':
         return { text: formatQuantity(line[col.field], line.unit, f), style: 'regular' };
       case 'unit_price':
-        return line.unpriced
-          ? { text: this.t.texts.unpriced, style: 'bold' }
-          : { text: formatUnitPrice(line.unit_price, line.unit, line.unit_size, f), style: 'regular' };
+        return { text: line.unpriced ? this.t.texts.unpriced : formatUnitPrice(line.unit_price, line.unit, line.unit_size, f), style: 'regular' };
       case 'amount':
         return { text: this.amount(line.amount), style: 'regular' };
       default:
@@ -282,13 +371,41 @@ class InvoiceDrawing {
     }
   }
 
-  /** One table row of cells (wrapped), its height found first so it never splits across pages. */
-  private row(cells: { text: string; style: FontStyle; color?: string }[]): void {
-    const { sizes, colors, columns } = this.t;
+  private adjustmentCell(line: InvoiceDocumentLine, col: TableColumn<AdjustmentField>): Cell {
+    const quantity = (q: string | undefined) => (q === undefined ? '' : formatQuantity(q, line.unit, this.t.format));
+    const amount = (a: string | undefined) => (a === undefined ? '' : this.amount(a));
+    switch (col.field) {
+      case 'description':
+        return { text: line.description, style: 'regular' };
+      case 'catalog_version':
+        return { text: line.catalog_version ?? '', style: 'regular' };
+      case 'billed_before':
+        return { text: quantity(line.before?.billed), style: 'regular' };
+      case 'billed_now':
+        return { text: quantity(line.now?.billed), style: 'regular' };
+      case 'amount_before':
+        return { text: amount(line.before?.amount), style: 'regular' };
+      case 'amount_now':
+        return { text: amount(line.now?.amount), style: 'regular' };
+      case 'amount':
+        return { text: this.amount(line.amount), style: 'regular' };
+      default:
+        return col.field satisfies never;
+    }
+  }
+
+  /** A row with only a label and an amount (a fee, a subtotal, a discount). */
+  private summaryRow(columns: readonly TableColumn<string>[], label: string, amount: string, style: FontStyle = 'regular'): Cell[] {
+    return columns.map((col) => ({ text: col.field === 'description' ? label : col.field === 'amount' ? amount : '', style }));
+  }
+
+  /** One table row of cells (wrapped), its height found first so it never splits across pages; `keep` more points stay below it. */
+  private row(columns: readonly TableColumn<string>[], cells: readonly Cell[], keep: number): void {
+    const { sizes, colors } = this.t;
     const lh = this.lh(sizes.table);
     const wrapped = cells.map((cell, i) => this.c.wrap(cell.text, cell.style, sizes.table, (columns[i]?.width ?? 0) - 2 * CELL_PAD_X));
     const h = Math.max(1, ...wrapped.map((w) => w.length)) * lh + 2 * CELL_PAD_Y;
-    this.ensure(h);
+    this.ensure(h + keep);
     let x = this.left;
     wrapped.forEach((parts, i) => {
       const col = columns[i];
@@ -303,46 +420,89 @@ class InvoiceDrawing {
     this.pdf.moveTo(this.left, this.y).lineTo(this.right, this.y).lineWidth(0.4).stroke(colors.rule);
   }
 
-  private tableRows(lines: readonly InvoiceDocumentLine[]): void {
-    for (const line of lines) this.row(this.t.columns.map((col) => this.cell(line, col)));
-  }
-
-  /** A heading, then the table header and rows; a page break inside repeats the header. */
-  private table(heading: string, rows: () => void): void {
+  /** A heading (and a note under it), then the table header and rows; a page break inside repeats the header. */
+  private table(block: BlockName, last: boolean, heading: string, note: string, columns: readonly TableColumn<string>[], rows: readonly Cell[][]): void {
     this.heading(heading);
-    this.tableHeader();
-    this.inTable = true;
-    rows();
-    this.inTable = false;
+    if (note !== '') {
+      const { sizes, colors } = this.t;
+      this.y = this.stack([{ text: note, style: 'regular', size: sizes.small, color: colors.muted }], this.left, this.y, this.width) + 4;
+    }
+    this.tableHeader(columns);
+    this.repeatHeader = () => this.tableHeader(columns);
+    const keepLast = last && this.lastTable === block ? this.keepWithLastRow : 0;
+    rows.forEach((cells, i) => this.row(columns, cells, i === rows.length - 1 ? keepLast : 0));
+    this.repeatHeader = null;
     this.y += GAP;
   }
 
+  /** The plan fee, the period's usage, the usage subtotal and the discount (with its base). */
   private lines(): void {
     const { texts, colors, columns } = this.t;
-    this.table(fillText(texts.lines_heading, { period: this.doc.period }), () => {
-      if (this.doc.lines.length > 0) this.tableRows(this.doc.lines);
-      else this.row(columns.map((_, i) => ({ text: i === 0 ? texts.no_usage : '', style: 'regular' as const, color: colors.muted })));
+    const d = this.doc;
+    const fees = d.charges.filter((c) => c.kind === 'fee');
+    const discounts = d.charges.filter((c) => c.kind === 'discount');
+    const rows: Cell[][] = fees.map((c) => this.summaryRow(columns, c.description, this.amount(c.amount)));
+    if (d.lines.length > 0) rows.push(...d.lines.map((l) => columns.map((col) => this.cell(l, col))));
+    else rows.push(columns.map((_, i) => ({ text: i === 0 ? texts.no_usage : '', style: 'regular' as const, color: colors.muted })));
+    if (d.usage_subtotal !== undefined && d.lines.length > 0 && fees.length + discounts.length > 0) {
+      rows.push(this.summaryRow(columns, texts.usage_subtotal, this.amount(d.usage_subtotal), 'bold'));
+    }
+    for (const c of discounts) {
+      const label = c.base === undefined ? c.description : fillText(texts.discount, { description: c.description, base: this.amount(c.base) });
+      rows.push(this.summaryRow(columns, label, this.amount(c.amount)));
+    }
+    this.table('lines', true, fillText(texts.lines_heading, { period: d.period }), '', columns, rows);
+  }
+
+  /** Per corrected period: each line billed before and now, the change, and the period's total. */
+  private adjustments(): void {
+    const { texts, adjustmentColumns: columns } = this.t;
+    this.doc.adjustments.forEach((group, g) => {
+      const rows = group.lines.map((l) => columns.map((col) => this.adjustmentCell(l, col)));
+      if (group.total !== undefined) {
+        rows.push(this.summaryRow(columns, fillText(texts.adjustments_total, { period: group.period }), this.amount(group.total), 'bold'));
+      }
+      this.table('adjustments', g === this.doc.adjustments.length - 1, fillText(texts.adjustments_heading, { period: group.period }),
+        fillText(texts.adjustments_intro, { period: group.period }), columns, rows);
     });
   }
 
-  private adjustments(): void {
-    for (const group of this.doc.adjustments) {
-      this.table(fillText(this.t.texts.adjustments_heading, { period: group.period }), () => this.tableRows(group.lines));
+  /** The totals block: its rows (labels wrapped beside their values) and its height. */
+  private totalsLayout(): { rows: TotalsRow[]; height: number; lh: number } {
+    const { sizes, texts } = this.t;
+    const d = this.doc;
+    const rows: { label: string; value: string; strong?: boolean }[] = [];
+    if (d.period_total !== undefined && d.adjustments.length > 0) {
+      rows.push({ label: fillText(texts.period_total, { period: d.period }), value: this.amount(d.period_total) });
+      for (const g of d.adjustments) {
+        if (g.total !== undefined) rows.push({ label: fillText(texts.adjustments_total, { period: g.period }), value: this.amount(g.total) });
+      }
     }
+    rows.push({ label: texts.subtotal, value: this.amount(d.subtotal) });
+    rows.push({ label: fillText(texts.tax, { label: d.tax.label, rate: formatPercent(d.tax.rate) }), value: this.amount(d.tax.amount) });
+    rows.push({ label: fillText(texts.total, { currency: d.currency }), value: this.money(d.total), strong: true });
+    if (d.amount_due !== undefined) {
+      for (const p of d.payments ?? []) rows.push({ label: fillText(texts.paid_on, { date: p.date }), value: this.amount(p.amount) });
+      rows.push({ label: fillText(texts.amount_due, { currency: d.currency }), value: this.money(d.amount_due), strong: true });
+    }
+    // A due date only while something is due (not on a VOID or PAID copy).
+    if (d.due_date !== null && d.status !== 'void' && d.status !== 'paid') rows.push({ label: texts.due_date, value: d.due_date });
+    const lh = this.lh(sizes.body) + 3;
+    const w = this.width * 0.5;
+    let height = 8;
+    const out = rows.map((r) => {
+      const style: FontStyle = r.strong ? 'bold' : 'regular';
+      const label = this.c.wrap(r.label, style, sizes.body, w - this.c.width(r.value, style, sizes.body) - 8);
+      height += Math.max(1, label.length) * lh + (r.strong ? 3 : 0);
+      return { label, value: r.value, strong: r.strong === true };
+    });
+    return { rows: out, height, lh };
   }
 
   private totals(): void {
-    const { sizes, colors, texts } = this.t;
-    const d = this.doc;
-    const rows: { label: string; value: string; strong?: boolean }[] = [
-      ...d.charges.map((c) => ({ label: c.description, value: this.amount(c.amount) })),
-      { label: texts.subtotal, value: this.amount(d.subtotal) },
-      { label: fillText(texts.tax, { label: d.tax.label, rate: formatPercent(d.tax.rate) }), value: this.amount(d.tax.amount) },
-      { label: fillText(texts.total, { currency: d.currency }), value: this.amount(d.total), strong: true },
-    ];
-    if (d.due_date !== null) rows.push({ label: texts.due_date, value: d.due_date });
-    const lh = this.lh(sizes.body) + 3;
-    this.ensure(rows.length * lh + 8);
+    const { sizes, colors } = this.t;
+    const { rows, height, lh } = this.totalsLayout();
+    this.ensure(height);
     const x = this.left + this.width * 0.5;
     const w = this.right - x;
     for (const r of rows) {
@@ -351,54 +511,80 @@ class InvoiceDrawing {
         this.y += 3;
       }
       const style: FontStyle = r.strong ? 'bold' : 'regular';
-      const labelW = w - this.c.width(r.value, style, sizes.body) - 8;
-      const label = this.c.wrap(r.label, style, sizes.body, labelW);
-      label.forEach((part, i) => this.c.text(part, x, this.y + i * lh, style, sizes.body, r.strong ? colors.text : colors.muted));
+      r.label.forEach((part, i) => this.c.text(part, x, this.y + i * lh, style, sizes.body, r.strong ? colors.text : colors.muted));
       this.c.text(r.value, x, this.y, style, sizes.body, colors.text, 'right', w);
-      this.y += Math.max(1, label.length) * lh;
+      this.y += Math.max(1, r.label.length) * lh;
     }
     this.y += GAP;
   }
 
-  private chart(): void {
-    const { sizes, colors, texts, chart } = this.t;
-    const model = chartModel(this.doc.period, this.doc.daily_costs);
+  private chartModelMemo: ChartModel | null | undefined;
+
+  /**
+   * The chart: what the usage lines charged per day, or null when there is none to draw: nothing
+   * was charged, or the document is older than its daily charges (it held list-price costs).
+   */
+  private get chartData(): ChartModel | null {
+    if (this.chartModelMemo === undefined) {
+      const model = this.doc.usage_subtotal === undefined ? null : chartModel(this.doc.period, this.doc.daily_costs);
+      this.chartModelMemo = model?.max === null ? null : model;
+    }
+    return this.chartModelMemo;
+  }
+
+  private chartHeight(): number {
+    if (this.chartData === null) return 0;
+    const { sizes, chart } = this.t;
     const small = this.lh(sizes.small);
-    this.ensure(this.lh(sizes.heading) + 4 + small + chart.height + small + 4);
+    return this.lh(sizes.heading) + 4 + small + chart.height + small + 4 + small + GAP;
+  }
+
+  private chart(): void {
+    const model = this.chartData;
+    if (model === null || model.max === null) return;
+    const { sizes, colors, texts, chart } = this.t;
+    const small = this.lh(sizes.small);
+    this.ensure(this.chartHeight() - GAP);
     this.c.text(fillText(texts.chart_title, { currency: this.doc.currency }), this.left, this.y, 'bold', sizes.heading, colors.accent);
     this.y += this.lh(sizes.heading) + 4;
     const plotTop = this.y + small;
     const base = plotTop + chart.height;
-    if (model.max === null) {
-      this.c.text(texts.chart_empty, this.left, plotTop + chart.height / 2 - small / 2, 'regular', sizes.small, colors.muted, 'center', this.width);
-    } else {
-      this.c.text(this.amount(model.max), this.left, this.y, 'regular', sizes.small, colors.muted);
-      this.pdf.moveTo(this.left, plotTop).lineTo(this.right, plotTop).dash(1.5, { space: 2 }).lineWidth(0.4).stroke(colors.rule).undash();
-      const slot = this.width / model.bars.length;
-      const barW = Math.min(slot * 0.7, 24);
-      // All bars make one path, filled once.
-      model.bars.forEach((bar, i) => {
-        if (bar.permille <= 0) return;
-        // Pixel geometry only: thousandths of the tallest day (exact, chart.ts) to points.
-        const h = Math.max(0.6, (bar.permille * chart.height) / 1000);
-        this.pdf.rect(this.left + i * slot + (slot - barW) / 2, base - h, barW, h);
-      });
-      this.pdf.fill(colors.chart_bar);
-      this.c.resetState();
-      const first = model.bars[0];
-      const last = model.bars[model.bars.length - 1];
-      if (first !== undefined) this.c.text(first.date, this.left, base + 2, 'regular', sizes.small, colors.muted);
-      if (last !== undefined && last !== first) this.c.text(last.date, this.left, base + 2, 'regular', sizes.small, colors.muted, 'right', this.width);
-    }
+    this.c.text(this.amount(model.max), this.left, this.y, 'regular', sizes.small, colors.muted);
+    this.pdf.moveTo(this.left, plotTop).lineTo(this.right, plotTop).dash(1.5, { space: 2 }).lineWidth(0.4).stroke(colors.rule).undash();
+    const slot = this.width / model.bars.length;
+    const barW = Math.min(slot * 0.7, 24);
+    // All bars make one path, filled once.
+    model.bars.forEach((bar, i) => {
+      if (bar.permille <= 0) return;
+      // Pixel geometry only: thousandths of the tallest day (exact, chart.ts) to points.
+      const h = Math.max(0.6, (bar.permille * chart.height) / 1000);
+      this.pdf.rect(this.left + i * slot + (slot - barW) / 2, base - h, barW, h);
+    });
+    this.pdf.fill(colors.chart_bar);
+    this.c.resetState();
+    const first = model.bars[0];
+    const last = model.bars[model.bars.length - 1];
+    if (first !== undefined) this.c.text(first.date, this.left, base + 2, 'regular', sizes.small, colors.muted);
+    if (last !== undefined && last !== first) this.c.text(last.date, this.left, base + 2, 'regular', sizes.small, colors.muted, 'right', this.width);
     this.pdf.moveTo(this.left, base).lineTo(this.right, base).lineWidth(0.6).stroke(colors.muted);
-    this.y = base + small + 4 + GAP;
+    this.y = base + small + 4;
+    this.c.text(fillText(texts.chart_note, { amount: this.amount(this.doc.usage_subtotal!) }), this.left, this.y, 'regular', sizes.small, colors.muted);
+    this.y += small + GAP;
+  }
+
+  /** The payment block's instructions, wrapped, and its height (0 without instructions). */
+  private paymentLayout(): { lines: string[]; height: number } {
+    const { sizes } = this.t;
+    const text = this.doc.payment_instructions.trim();
+    if (text === '') return { lines: [], height: 0 };
+    const lines = this.c.wrap(text, 'regular', sizes.body, this.width);
+    return { lines, height: this.lh(sizes.heading) + 4 + lines.length * this.lh(sizes.body) + GAP };
   }
 
   private payment(): void {
     const { sizes, colors, texts } = this.t;
-    const text = this.doc.payment_instructions.trim();
-    if (text === '') return;
-    const lines = this.c.wrap(text, 'regular', sizes.body, this.width);
+    const { lines } = this.paymentLayout();
+    if (lines.length === 0) return;
     const lh = this.lh(sizes.body);
     this.ensure(this.lh(sizes.heading) + 4 + Math.min(lines.length, 3) * lh);
     this.c.text(texts.payment_heading, this.left, this.y, 'bold', sizes.heading, colors.accent);
@@ -411,12 +597,12 @@ class InvoiceDrawing {
     this.y += GAP;
   }
 
-  /** Footer, page numbers and the DRAFT or VOID mark, on every page once their count is known. */
+  /** Footer, page numbers and the DRAFT, VOID or PAID mark, on every page once their count is known. */
   private finishPages(): void {
     const { sizes, colors, texts, page } = this.t;
     const range = this.pdf.bufferedPageRange();
     const pages = range.count;
-    const mark = this.doc.status === 'draft' ? texts.draft : this.doc.status === 'void' ? texts.void : '';
+    const mark = this.stamp();
     for (let i = 0; i < pages; i++) {
       this.pdf.switchToPage(range.start + i);
       this.c.resetState();

@@ -21,10 +21,14 @@ export type BlockName = (typeof BLOCKS)[number];
 export const COLUMN_FIELDS = ['description', 'catalog_version', 'used', 'included', 'billed', 'unit_price', 'amount'] as const;
 export type ColumnField = (typeof COLUMN_FIELDS)[number];
 
+/** The adjustment table's fields: what a corrected line billed before, what it bills now, and the difference. */
+export const ADJUSTMENT_FIELDS = ['description', 'catalog_version', 'billed_before', 'billed_now', 'amount_before', 'amount_now', 'amount'] as const;
+export type AdjustmentField = (typeof ADJUSTMENT_FIELDS)[number];
+
 export type Align = 'left' | 'right' | 'center';
 
-export interface TableColumn {
-  field: ColumnField;
+export interface TableColumn<F extends string = ColumnField> {
+  field: F;
   header: string;
   /** Points, with the "*" column resolved. */
   width: number;
@@ -36,21 +40,37 @@ const TEXT_PLACEHOLDERS = {
   title: [],
   draft: [],
   void: [],
+  paid: [],
   number: [],
   issue_date: [],
   due_date: [],
+  payment_terms: [],
+  net_days: ['days'],
+  due_on_receipt: [],
+  po_number: [],
   period: [],
+  period_dates: ['first', 'last'],
+  timezone: [],
   bill_to: [],
   customer_id: ['id'],
   tax_id: ['tax_id'],
   lines_heading: ['period'],
   no_usage: [],
+  usage_subtotal: [],
+  discount: ['description', 'base'],
   adjustments_heading: ['period'],
+  adjustments_intro: ['period'],
+  adjustments_total: ['period'],
   unpriced: [],
+  period_total: ['period'],
   subtotal: [],
   tax: ['label', 'rate'],
   total: ['currency'],
+  paid_on: ['date'],
+  amount_due: ['currency'],
+  money: ['currency', 'amount'],
   chart_title: ['currency'],
+  chart_note: ['amount'],
   chart_empty: [],
   payment_heading: [],
   page: ['page', 'pages'],
@@ -83,6 +103,7 @@ export interface LoadedTemplate {
   logo: { data: Buffer | null; width: number; height: number };
   blocks: BlockName[];
   columns: TableColumn[];
+  adjustmentColumns: TableColumn<AdjustmentField>[];
   chart: { height: number };
   format: NumberFormat;
   texts: Texts;
@@ -187,7 +208,7 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
     return options[0] as T;
   };
 
-  known(doc, '', ['version', 'page', 'fonts', 'sizes', 'colors', 'logo', 'blocks', 'table', 'chart', 'format', 'texts']);
+  known(doc, '', ['version', 'page', 'fonts', 'sizes', 'colors', 'logo', 'blocks', 'table', 'adjustment_table', 'chart', 'format', 'texts']);
   if (doc.version !== 1) problems.push(`version: must be 1, not ${JSON.stringify(doc.version)}`);
 
   // page
@@ -302,43 +323,49 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
     }
   }
 
-  // table
-  const table = map(doc.table, 'table');
-  known(table, 'table.', ['columns']);
-  const columns: TableColumn[] = [];
-  let star = -1;
-  if (!Array.isArray(table.columns) || table.columns.length === 0) problems.push('table.columns: must be a list of columns (field, header, width, align)');
-  else {
+  // tables
+  const tableColumns = <F extends string>(v: unknown, at: string, fields: readonly F[]): TableColumn<F>[] => {
+    const table = map(v, at);
+    known(table, `${at}.`, ['columns']);
+    const columns: TableColumn<F>[] = [];
+    let star = -1;
+    if (!Array.isArray(table.columns) || table.columns.length === 0) {
+      problems.push(`${at}.columns: must be a list of columns (field, header, width, align)`);
+      return columns;
+    }
     for (const [i, c] of table.columns.entries()) {
-      const at = `table.columns[${i}]`;
-      const col = map(c, at);
-      known(col, `${at}.`, ['field', 'header', 'width', 'align']);
+      const cat = `${at}.columns[${i}]`;
+      const col = map(c, cat);
+      known(col, `${cat}.`, ['field', 'header', 'width', 'align']);
       let w = 0;
       if (col.width === '*') {
-        if (star >= 0) problems.push(`${at}.width: only one column can be "*"`);
+        if (star >= 0) problems.push(`${cat}.width: only one column can be "*"`);
         star = i;
-      } else w = num(col.width, `${at}.width`, 1, contentWidth);
-      const header = str(col.header ?? '', `${at}.header`);
+      } else w = num(col.width, `${cat}.width`, 1, contentWidth);
+      const header = str(col.header ?? '', `${cat}.header`);
       for (const p of placeholders(header)) {
-        if (p !== 'currency') problems.push(`${at}.header: unknown placeholder {${p}} (it can use {currency})`);
+        if (p !== 'currency') problems.push(`${cat}.header: unknown placeholder {${p}} (it can use {currency})`);
       }
       columns.push({
-        field: oneOf(col.field, `${at}.field`, COLUMN_FIELDS),
+        field: oneOf(col.field, `${cat}.field`, fields),
         header,
         width: w,
-        align: col.align === undefined ? 'left' : oneOf(col.align, `${at}.align`, ['left', 'right', 'center'] as const),
+        align: col.align === undefined ? 'left' : oneOf(col.align, `${cat}.align`, ['left', 'right', 'center'] as const),
       });
     }
     const fixed = columns.reduce((s, c) => s + c.width, 0);
     const left = contentWidth - fixed;
     const starCol = columns[star];
     if (starCol !== undefined) {
-      if (left < 40) problems.push(`table.columns: the fixed widths (${pt(fixed)}) leave ${pt(Math.max(left, 0))} points for the "*" column of a page ${pt(contentWidth)} points wide; 40 at least`);
+      if (left < 40) problems.push(`${at}.columns: the fixed widths (${pt(fixed)}) leave ${pt(Math.max(left, 0))} points for the "*" column of a page ${pt(contentWidth)} points wide; 40 at least`);
       starCol.width = left;
     } else if (left < 0) {
-      problems.push(`table.columns: the widths add up to ${pt(fixed)} points, more than the ${pt(contentWidth)} between the margins`);
+      problems.push(`${at}.columns: the widths add up to ${pt(fixed)} points, more than the ${pt(contentWidth)} between the margins`);
     }
-  }
+    return columns;
+  };
+  const columns = tableColumns(doc.table, 'table', COLUMN_FIELDS);
+  const adjustmentColumns = tableColumns(doc.adjustment_table, 'adjustment_table', ADJUSTMENT_FIELDS);
 
   // chart
   const chartDoc = map(doc.chart, 'chart');
@@ -358,7 +385,7 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
   const format: NumberFormat = {
     thousands: sep(fmt.thousands_separator, 'format.thousands_separator'),
     amountThousands: sep(fmt.amount_thousands_separator, 'format.amount_thousands_separator'),
-    gpuQuantity: oneOf<GpuQuantityStyle>(fmt.gpu_quantity, 'format.gpu_quantity', ['hms', 'seconds']),
+    gpuQuantity: oneOf<GpuQuantityStyle>(fmt.gpu_quantity, 'format.gpu_quantity', ['hours', 'hms', 'seconds']),
     units: {
       hour: str(unitsDoc.hour, 'format.units.hour'),
       second: str(unitsDoc.second, 'format.units.second'),
@@ -394,6 +421,7 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
     logo,
     blocks,
     columns,
+    adjustmentColumns,
     chart,
     format,
     texts,

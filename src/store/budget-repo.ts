@@ -16,6 +16,11 @@ export interface Budget {
   updatedAt: string;
 }
 
+/** A budget for one user of a tenant (`budget set <tenant> --user U`). */
+export interface UserBudget extends Budget {
+  userId: string;
+}
+
 export interface BudgetRepo {
   get(tenantId: string): Promise<Budget | undefined>;
   /** Every budget, by tenant id (code point order). */
@@ -24,6 +29,11 @@ export interface BudgetRepo {
   put(b: Omit<Budget, 'createdAt' | 'updatedAt'>, at: string): Promise<void>;
   /** True when there was one. */
   remove(tenantId: string): Promise<boolean>;
+  getUser(tenantId: string, userId: string): Promise<UserBudget | undefined>;
+  /** Every user budget (of one tenant), by tenant then user (code point order). */
+  listUsers(tenantId?: string): Promise<UserBudget[]>;
+  putUser(b: Omit<UserBudget, 'createdAt' | 'updatedAt'>, at: string): Promise<void>;
+  removeUser(tenantId: string, userId: string): Promise<boolean>;
 }
 
 export const BUDGET_MIGRATION_SQL = `
@@ -34,6 +44,19 @@ export const BUDGET_MIGRATION_SQL = `
     thresholds TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
+  );
+`;
+
+export const USER_BUDGET_MIGRATION_SQL = `
+  CREATE TABLE user_budgets (
+    tenant_id {key} NOT NULL REFERENCES tenants(id),
+    user_id {key} NOT NULL,
+    monthly_amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    thresholds TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
   );
 `;
 
@@ -72,5 +95,30 @@ export class SqlBudgetRepo implements BudgetRepo {
 
   async remove(tenantId: string): Promise<boolean> {
     return (await this.db.run('DELETE FROM budgets WHERE tenant_id = ?', [tenantId])) > 0;
+  }
+
+  async getUser(tenantId: string, userId: string): Promise<UserBudget | undefined> {
+    const r = await this.db.get<Row>('SELECT * FROM user_budgets WHERE tenant_id = ? AND user_id = ?', [tenantId, userId]);
+    return r ? { ...budgetRow(r), userId: String(r.user_id) } : undefined;
+  }
+
+  async listUsers(tenantId?: string): Promise<UserBudget[]> {
+    const rows = tenantId === undefined
+      ? await this.db.all<Row>('SELECT * FROM user_budgets ORDER BY tenant_id, user_id')
+      : await this.db.all<Row>('SELECT * FROM user_budgets WHERE tenant_id = ? ORDER BY user_id', [tenantId]);
+    return rows.map((r) => ({ ...budgetRow(r), userId: String(r.user_id) }));
+  }
+
+  async putUser(b: Omit<UserBudget, 'createdAt' | 'updatedAt'>, at: string): Promise<void> {
+    await this.db.run(
+      `INSERT INTO user_budgets (tenant_id, user_id, monthly_amount, currency, thresholds, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (tenant_id, user_id) DO UPDATE SET monthly_amount = excluded.monthly_amount, currency = excluded.currency,
+         thresholds = excluded.thresholds, updated_at = excluded.updated_at`,
+      [b.tenantId, b.userId, b.monthly.toString(), b.currency, b.thresholds.join(','), at, at],
+    );
+  }
+
+  async removeUser(tenantId: string, userId: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM user_budgets WHERE tenant_id = ? AND user_id = ?', [tenantId, userId])) > 0;
   }
 }

@@ -197,6 +197,11 @@ export interface InvoiceRepo {
   lock(id: string): Promise<InvoiceRecord | undefined>;
   /** Takes the next number of the (prefix, year) sequence; inside the finalizing transaction, so a rollback returns it. */
   nextNumber(prefix: string, year: number, firstNumber: number): Promise<number>;
+  /**
+   * Holds the tenant's invoices for this transaction: runs side by side (a cron overlap) make or
+   * issue one tenant's invoices one after the other. Taken before any invoice row lock.
+   */
+  lockTenant(tenantId: string): Promise<void>;
   /** Marks a draft issued; false when it was not a draft any more. */
   issue(id: string, fields: IssueFields, at: string): Promise<boolean>;
   markPaid(id: string, date: string, at: string): Promise<boolean>;
@@ -298,10 +303,18 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     await this.db.run("DELETE FROM invoices WHERE id = ? AND status = 'draft'", [Number(id)]);
   }
 
+  /** Postgres row locks (SQLite's BEGIN IMMEDIATE already lets one writer in at a time). */
+  private get forUpdate(): string {
+    return this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+  }
+
   async lock(id: string): Promise<InvoiceRecord | undefined> {
-    const forUpdate = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
-    const r = await this.db.get<Row>(`SELECT * FROM invoices WHERE id = ?${forUpdate}`, [Number(id)]);
+    const r = await this.db.get<Row>(`SELECT * FROM invoices WHERE id = ?${this.forUpdate}`, [Number(id)]);
     return r ? invoiceRow(r) : undefined;
+  }
+
+  async lockTenant(tenantId: string): Promise<void> {
+    await this.db.get<Row>(`SELECT id FROM tenants WHERE id = ?${this.forUpdate}`, [tenantId]);
   }
 
   async nextNumber(prefix: string, year: number, firstNumber: number): Promise<number> {

@@ -13,7 +13,9 @@ import { INVOICE_MIGRATION_SQL } from './invoice-repo.js';
 import { LEDGER_MIGRATION_SQL } from './ledger-repo.js';
 import { LOCK_MIGRATION_SQL } from './lock-repo.js';
 import { ALERT_MIGRATION_SQL } from './alert-repo.js';
-import { BUDGET_MIGRATION_SQL } from './budget-repo.js';
+import { BUDGET_MIGRATION_SQL, USER_BUDGET_MIGRATION_SQL } from './budget-repo.js';
+import { STRIPE_EVENT_MIGRATION_SQL } from './stripe-event-repo.js';
+import { TOKEN_MIGRATION_SQL } from './token-repo.js';
 import type { Dialect } from './sql.js';
 import { USAGE_CACHE_MIGRATION_SQL } from './usage-cache-repo.js';
 
@@ -227,6 +229,16 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 10,
+    name: "a tenant's tax id and purchase order number, for its invoices",
+    sql: 'ALTER TABLE tenants ADD COLUMN tax_id TEXT; ALTER TABLE tenants ADD COLUMN po_number TEXT;',
+  },
+  {
+    version: 11,
+    name: 'billctl serve: API tokens, Stripe events and object states, per-user budgets',
+    sql: TOKEN_MIGRATION_SQL + STRIPE_EVENT_MIGRATION_SQL + USER_BUDGET_MIGRATION_SQL,
+  },
+  {
+    version: 12,
     name: 'rejected records that hold a NUL character; rollup sums of quantities of any size; catalog rates by key',
     // Postgres text cannot hold U+0000: such a record is kept as a JSON string literal, marked here.
     // A day's sum of a quantity can pass 2^63 − 1 (1,025 receipts of 2^53 − 1 tokens): exact columns.

@@ -12,11 +12,13 @@ import { SqlInvoiceRepo, type InvoiceRepo } from './invoice-repo.js';
 import { SqlLedgerRepo, type LedgerRepo } from './ledger-repo.js';
 import { SqlBudgetRepo, type BudgetRepo } from './budget-repo.js';
 import { SqlAlertRepo, type AlertRepo } from './alert-repo.js';
+import { SqlTokenRepo, type TokenRepo } from './token-repo.js';
+import { SqlStripeEventRepo, type StripeEventRepo } from './stripe-event-repo.js';
 import type { LockRepo } from './lock-repo.js';
 import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
 import { placeholders, toNumber, toStringOrNull, type Row, type SqlDriver, type SqlValue } from './sql.js';
-import type { AuditEntry, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
+import type { AuditEntry, ChangeMarker, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
 import type { Receipt } from '../domain/receipt.js';
 import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
 import { openIngestStore, rebuildRollups } from './ingest-sql.js';
@@ -29,14 +31,15 @@ const RATE_KEYS = 500;
 /** Tenants inserted per statement by insertTenantsIfAbsent. */
 const TENANT_ROWS = 200;
 
-const TENANT_COLUMNS = `id, name, timezone, tax_rate, tax_label, net_days, currency, email, address, billing_mode,
-  stripe_customer_id, auto_created, created_at, updated_at`;
+const TENANT_COLUMNS = `id, name, timezone, tax_rate, tax_label, net_days, currency, email, address, tax_id, po_number,
+  billing_mode, stripe_customer_id, auto_created, created_at, updated_at`;
+const TENANT_VALUES = `(${placeholders(16)})`;
 
 /** A new tenant's values, in TENANT_COLUMNS order. */
 function tenantValues(t: NewTenant, at: string): (string | number | null)[] {
   return [
-    t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address, t.billingMode,
-    t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
+    t.id, t.name, t.timezone, t.taxRate.toString(), t.taxLabel, t.netDays, t.currency, t.email, t.address, t.taxId ?? null,
+    t.poNumber ?? null, t.billingMode, t.stripeCustomerId, t.autoCreated ? 1 : 0, at, at,
   ];
 }
 
@@ -51,6 +54,8 @@ export abstract class SqlStore implements Store {
   readonly usageCache: UsageCacheRepo;
   readonly budgets: BudgetRepo;
   readonly alerts: AlertRepo;
+  readonly tokens: TokenRepo;
+  readonly stripeEvents: StripeEventRepo;
 
   constructor(readonly db: SqlDriver) {
     this.invoices = new SqlInvoiceRepo(db);
@@ -58,6 +63,8 @@ export abstract class SqlStore implements Store {
     this.usageCache = new SqlUsageCacheRepo(db);
     this.budgets = new SqlBudgetRepo(db);
     this.alerts = new SqlAlertRepo(db);
+    this.tokens = new SqlTokenRepo(db);
+    this.stripeEvents = new SqlStripeEventRepo(db);
   }
 
   get dialect() {
@@ -116,6 +123,34 @@ export abstract class SqlStore implements Store {
 
   close(): Promise<void> {
     return this.db.close();
+  }
+
+  async changeMarker(): Promise<ChangeMarker> {
+    // Each import unit commits with its batch's progress (checkpoint_records grows), so the sum
+    // moves with every commit of receipts; the other parts move with every write of their tables.
+    const r = await this.db.get<Row>(
+      `SELECT
+         (SELECT COUNT(*) FROM ingest_batches) AS b_n,
+         (SELECT COALESCE(SUM(checkpoint_records), 0) FROM ingest_batches) AS b_rec,
+         (SELECT COUNT(*) FROM ingest_batches WHERE status = 'running') AS b_run,
+         (SELECT COUNT(*) FROM tenants) AS t_n,
+         (SELECT MAX(updated_at) FROM tenants) AS t_at,
+         (SELECT COUNT(*) FROM tenant_plans) AS p_n,
+         (SELECT COUNT(*) FROM budgets) AS bu_n,
+         (SELECT MAX(updated_at) FROM budgets) AS bu_at,
+         (SELECT COUNT(*) FROM user_budgets) AS ub_n,
+         (SELECT MAX(updated_at) FROM user_budgets) AS ub_at,
+         (SELECT COUNT(*) FROM catalog_versions) AS c_n,
+         (SELECT MAX(imported_at) FROM catalog_versions) AS c_at,
+         (SELECT COUNT(*) FROM api_tokens) AS k_n,
+         (SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NOT NULL) AS k_rev`,
+    );
+    const t = (...keys: string[]) => keys.map((k) => String(r?.[k] ?? '')).join('|');
+    return {
+      receipts: t('b_n', 'b_rec', 'b_run'),
+      terms: t('t_n', 't_at', 'p_n', 'bu_n', 'bu_at', 'ub_n', 'ub_at', 'c_n', 'c_at'),
+      tokens: t('k_n', 'k_rev'),
+    };
   }
 
   // -- settings ---------------------------------------------------------------------------------
@@ -239,6 +274,8 @@ export abstract class SqlStore implements Store {
       currency: toStringOrNull(row.currency),
       email: toStringOrNull(row.email),
       address: toStringOrNull(row.address),
+      taxId: toStringOrNull(row.tax_id),
+      poNumber: toStringOrNull(row.po_number),
       billingMode: String(row.billing_mode) as BillingMode,
       stripeCustomerId: toStringOrNull(row.stripe_customer_id),
       stripeSince: row.stripe_since === null || row.stripe_since === undefined ? null : toNumber(row.stripe_since),
@@ -280,7 +317,7 @@ export abstract class SqlStore implements Store {
 
   async insertTenant(t: NewTenant, at: string): Promise<void> {
     await this.db.transaction(async () => {
-      await this.db.run(`INSERT INTO tenants (${TENANT_COLUMNS}) VALUES (${placeholders(14)})`, tenantValues(t, at));
+      await this.db.run(`INSERT INTO tenants (${TENANT_COLUMNS}) VALUES ${TENANT_VALUES}`, tenantValues(t, at));
       await this.addPlanEntry(t.id, t.plan, t.planFrom, at);
     });
   }
@@ -291,7 +328,7 @@ export abstract class SqlStore implements Store {
       for (let i = 0; i < list.length; i += TENANT_ROWS) {
         const part = list.slice(i, i + TENANT_ROWS);
         const rows = await this.db.all<Row>(
-          `INSERT INTO tenants (${TENANT_COLUMNS}) VALUES ${part.map(() => `(${placeholders(14)})`).join(', ')}
+          `INSERT INTO tenants (${TENANT_COLUMNS}) VALUES ${part.map(() => TENANT_VALUES).join(', ')}
            ON CONFLICT (id) DO NOTHING RETURNING id`,
           part.flatMap((t) => tenantValues(t, at)),
         );
@@ -312,7 +349,7 @@ export abstract class SqlStore implements Store {
   async updateTenant(id: string, patch: TenantPatch, at: string): Promise<void> {
     const columns: Record<keyof TenantPatch, string> = {
       name: 'name', timezone: 'timezone', taxRate: 'tax_rate', taxLabel: 'tax_label', netDays: 'net_days',
-      currency: 'currency', email: 'email', address: 'address', billingMode: 'billing_mode',
+      currency: 'currency', email: 'email', address: 'address', taxId: 'tax_id', poNumber: 'po_number', billingMode: 'billing_mode',
       stripeCustomerId: 'stripe_customer_id', stripeSince: 'stripe_since',
     };
     const sets: string[] = [];

@@ -15,6 +15,8 @@ import type { LockRepo } from './lock-repo.js';
 import type { UsageCacheRepo } from './usage-cache-repo.js';
 import type { BudgetRepo } from './budget-repo.js';
 import type { AlertRepo } from './alert-repo.js';
+import type { TokenRepo } from './token-repo.js';
+import type { StripeEventRepo } from './stripe-event-repo.js';
 
 export interface MigrationOutcome {
   from: number;
@@ -39,6 +41,9 @@ export interface NewTenant {
   currency: string | null;
   email: string | null;
   address: string | null;
+  /** Absent: none (an import's new tenants have none). */
+  taxId?: string | null;
+  poNumber?: string | null;
   billingMode: BillingMode;
   stripeCustomerId: string | null;
   autoCreated: boolean;
@@ -49,8 +54,8 @@ export interface NewTenant {
 export type TenantPatch = Partial<
   Pick<
     Tenant,
-    'name' | 'timezone' | 'taxRate' | 'taxLabel' | 'netDays' | 'currency' | 'email' | 'address' | 'billingMode' |
-    'stripeCustomerId' | 'stripeSince'
+    'name' | 'timezone' | 'taxRate' | 'taxLabel' | 'netDays' | 'currency' | 'email' | 'address' | 'taxId' | 'poNumber' |
+    'billingMode' | 'stripeCustomerId' | 'stripeSince'
   >
 >;
 
@@ -60,6 +65,16 @@ export interface AuditEntry {
   actor: string;
   command: string;
   details: Record<string, unknown>;
+}
+
+/** What `changeMarker` reads: each part changes when its tables do. */
+export interface ChangeMarker {
+  /** Receipts (import batches and their progress). */
+  receipts: string;
+  /** Tenants, plans, budgets, catalogs. */
+  terms: string;
+  /** API tokens (created, revoked). */
+  tokens: string;
 }
 
 export interface Store {
@@ -78,6 +93,10 @@ export interface Store {
   readonly budgets: BudgetRepo;
   /** Fired alerts and their webhook outbox; counts for metrics. */
   readonly alerts: AlertRepo;
+  /** API tokens of `billctl serve` (hashes only). */
+  readonly tokens: TokenRepo;
+  /** Stripe events received, and the Stripe invoice and subscription states they set. */
+  readonly stripeEvents: StripeEventRepo;
 
   /**
    * Creates or upgrades the schema; running it again is a no-op. `to` stops at an older version
@@ -89,6 +108,11 @@ export interface Store {
   /** Runs `fn` in one transaction: all of it happens, or none. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * A cheap text that changes whenever receipts, tenants, plans, budgets, catalogs or API tokens
+   * change (another process's commits included): `billctl serve` polls it to keep its memory current.
+   */
+  changeMarker(): Promise<ChangeMarker>;
 
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;

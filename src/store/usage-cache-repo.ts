@@ -8,7 +8,7 @@
 import { Decimal } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
 import { quantitySum, ROLLUP_QUANTITIES } from './receipts-sql.js';
-import { toBigInt, type Row, type SqlDriver } from './sql.js';
+import { placeholders, toBigInt, type Row, type SqlDriver } from './sql.js';
 
 export const USAGE_CACHE_MIGRATION_SQL = `
   CREATE TABLE usage_cache (
@@ -43,7 +43,7 @@ export interface PeriodTotals {
 
 export interface UsageCacheRepo {
   /** Rollup sums per tenant for local days first..last, in one query (reported costs only when asked: they cost a decimal sum per row). */
-  periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean): Promise<Map<string, PeriodTotals>>;
+  periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean, tenantIds?: readonly string[]): Promise<Map<string, PeriodTotals>>;
   read(period: Period): Promise<Map<string, CachedRating>>;
   write(tenantId: string, period: Period, entry: CachedRating): Promise<void>;
 }
@@ -51,13 +51,13 @@ export interface UsageCacheRepo {
 export class SqlUsageCacheRepo implements UsageCacheRepo {
   constructor(private readonly db: SqlDriver) {}
 
-  async periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean): Promise<Map<string, PeriodTotals>> {
+  async periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean, tenantIds?: readonly string[]): Promise<Map<string, PeriodTotals>> {
     const sum = !withReportedCost ? "'0'" : this.db.dialect === 'postgres' ? 'SUM(reported_cost::numeric)::text' : 'billctl_dec_sum(reported_cost)';
     const rows = await this.db.all<Row>(
       `SELECT tenant_id, COUNT(*) AS n, SUM(receipts) AS receipts, SUM(requests) AS requests,
          ${ROLLUP_QUANTITIES.map((c) => `${quantitySum(this.db.dialect, c)} AS ${c}`).join(', ')}, ${sum} AS reported_cost
-       FROM receipt_rollups WHERE day >= ? AND day <= ? GROUP BY tenant_id`,
-      [firstDay, lastDay],
+       FROM receipt_rollups WHERE day >= ? AND day <= ?${tenantIds ? ` AND tenant_id IN (${placeholders(tenantIds.length)})` : ''} GROUP BY tenant_id`,
+      [firstDay, lastDay, ...(tenantIds ?? [])],
     );
     const out = new Map<string, PeriodTotals>();
     for (const r of rows) {

@@ -8,7 +8,7 @@ afterAll(dropSchemas);
 describeEachBackend('cli.md contract', (backend) => {
   it('invoice list: unknown tenant exit 2; finalize JSON names the PDF it wrote; CSV has the JSON fields', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'acme', '--plan', 'pro', '--timezone', 'UTC', '--tax-rate', '0.19', '--net-days', '30']);
+    await s.run(['tenant', 'add', 'acme', '--name', 'Acme', '--plan', 'pro', '--timezone', 'UTC', '--tax-rate', '0.19', '--net-days', '30']);
     await s.run(['import', s.file('r.csv', csvOf([['r1', 'acme', '2026-10-03T14:07:11Z', 'completed', 'qwen-70b', '', '', 1000000, 2000000]]))]);
 
     const unknown = await s.run(['invoice', 'list', '--tenant', 'nope', '--format', 'json'], 2);

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { tempDir } from '../helpers/backends.js';
+import { loadConfig } from '../../src/config.js';
 import { cli, json } from '../helpers/cli.js';
 
 const answers: { inputs: string[]; confirms: boolean[]; asked: string[] } = { inputs: [], confirms: [], asked: [] };
@@ -47,6 +48,9 @@ describe('init wizard', () => {
     expect(yaml).toContain('db: "books.db"');
     expect(yaml).toContain('name: "Müller GmbH"');
     expect(yaml).toContain('currency: EUR');
+    // The typed \n is a line break: on the invoice, two address lines (not "Hauptstr. 1\n10115 Berlin").
+    expect(yaml).toContain('address: "Hauptstr. 1\\n10115 Berlin"');
+    expect((await loadConfig(undefined, dir)).issuer.address).toBe('Hauptstr. 1\n10115 Berlin');
     // The written config is picked up by the next command.
     const list = await cli(['catalog', 'list', '--format', 'json'], { cwd: dir });
     expect(json<{ version: string }[]>(list).map((c) => c.version)).toEqual(['2026-01']);

@@ -32,7 +32,7 @@ describe('Ctrl-C in the init wizard', () => {
 describeEachBackend('Ctrl-C at a confirmation', (backend) => {
   it('invoice finalize: exits 130, the draft stays a draft, no audit entry', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'acme', '--plan', 'pro']);
+    await s.run(['tenant', 'add', 'acme', '--name', 'Acme GmbH', '--plan', 'pro']);
     await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'acme'], 0, { BILLCTL_NOW: '2026-11-05T00:00:00Z' });
     const auditBefore = json<unknown[]>(await s.run(['audit', '--format', 'json']));
     const r = await runInTerminal(['invoice', 'finalize', '--period', '2026-10', '--all', '--issue-date', '2026-11-01', '--db', s.db], {
@@ -43,6 +43,6 @@ describeEachBackend('Ctrl-C at a confirmation', (backend) => {
     const list = json<{ status: string; number: string | null }[]>(await s.run(['invoice', 'list', '--format', 'json']));
     expect(list.map((i) => [i.status, i.number])).toEqual([['draft', null]]);
     expect(json<unknown[]>(await s.run(['audit', '--format', 'json']))).toEqual(auditBefore);
-    expect(fs.readdirSync(s.dir).filter((f) => f !== 'billing.db' && !f.startsWith('billing.db-'))).toEqual([]);
+    expect(fs.readdirSync(s.dir).filter((f) => f !== 'billing.db' && !f.startsWith('billing.db-'))).toEqual(['billctl.yaml']);
   }, 60_000);
 });

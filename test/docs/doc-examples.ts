@@ -76,7 +76,7 @@ export function commandsOf(block: Block): DocCommand[] {
   return out;
 }
 
-const OPERATORS = ['&&', '||', '2>>', '>>', '2>', '|', ';', '>', '<'];
+const OPERATORS = ['&&', '||', '2>&1', '2>>', '>>', '2>', '|', ';', '&', '>', '<'];
 
 /** Words and operators of a command line, quotes removed, roughly as bash splits them. */
 export function shellWords(s: string): string[] {
@@ -92,7 +92,7 @@ export function shellWords(s: string): string[] {
       push();
       continue;
     }
-    const op = OPERATORS.find((o) => s.startsWith(o, i) && (o !== '2>' && o !== '2>>' ? true : word === null));
+    const op = OPERATORS.find((o) => s.startsWith(o, i) && (!o.startsWith('2>') || word === null));
     if (op) {
       push();
       out.push(op);
@@ -133,8 +133,9 @@ export function billctlInvocations(command: string): string[][] {
   const simple: string[][] = [[]];
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
-    if (['&&', '||', '|', ';'].includes(w)) simple.push([]);
+    if (['&&', '||', '|', ';', '&'].includes(w)) simple.push([]);
     else if (['>', '>>', '<', '2>', '2>>'].includes(w)) i++;
+    else if (w === '2>&1') continue;
     else simple[simple.length - 1]!.push(w);
   }
   const out: string[][] = [];

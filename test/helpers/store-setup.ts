@@ -15,8 +15,12 @@ export interface TestStore {
   file(name: string, content: string): string;
 }
 
+/** The invoice issuer of test stores (finalizing refuses the placeholder issuer). */
+export const TEST_ISSUER_YAML = 'issuer:\n  name: "Test Cloud GmbH"\n  address: "Teststr. 1\\n10115 Berlin"\n';
+
 export async function makeStore(db: string, options: { catalog?: boolean } = {}): Promise<TestStore> {
   const dir = tempDir('store');
+  fs.writeFileSync(path.join(dir, 'billctl.yaml'), TEST_ISSUER_YAML);
   const run = async (argv: string[], expected = 0, env: Record<string, string> = {}) => {
     const r = await cli([...argv, '--db', db], { cwd: dir, env });
     if (r.code !== expected) {

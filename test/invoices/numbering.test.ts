@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
 import { BIN, spawnCli } from '../helpers/cli.js';
-import { jsonOf, makeStore, type TestStore } from '../helpers/store-setup.js';
+import { jsonOf, makeStore, TEST_ISSUER_YAML, type TestStore } from '../helpers/store-setup.js';
 
 afterAll(dropSchemas);
 
@@ -84,11 +84,11 @@ describeEachBackend('invoice numbers', (backend) => {
 
   it('starts a sequence at the configured first number and runs per (prefix, year)', async () => {
     const s = await makeStore(await backend.fresh());
-    s.file('billctl.yaml', 'invoice:\n  prefix: "ACME-"\n  first_number: 4711\n');
-    await s.run(['tenant', 'add', 'a', '--plan', 'pro']);
-    await s.run(['tenant', 'add', 'b', '--plan', 'pro']);
+    s.file('billctl.yaml', `${TEST_ISSUER_YAML}invoice:\n  prefix: "ACME-"\n  first_number: 4711\n`);
+    await s.run(['tenant', 'add', 'a', '--name', 'A', '--plan', 'pro']);
+    await s.run(['tenant', 'add', 'b', '--name', 'B', '--plan', 'pro']);
     await s.run(['invoice', 'generate', '--period', '2026-11', '--all', '--finalize', '--issue-date', '2026-12-31', '--yes']);
-    await s.run(['invoice', 'generate', '--period', '2026-12', '--tenant', 'a', '--finalize', '--issue-date', '2027-01-01', '--yes']);
+    await s.run(['invoice', 'generate', '--period', '2026-12', '--tenant', 'a', '--finalize', '--issue-date', '2027-01-01', '--yes'], 0, { BILLCTL_NOW: '2027-01-01T12:00:00Z' });
     const list = jsonOf<{ number: string; tenant_id: string; period: string }[]>(await s.run(['invoice', 'list', '--format', 'json']));
     expect(list.map((i) => [i.period, i.tenant_id, i.number])).toEqual([
       ['2026-11', 'a', 'ACME-2026-004711'],

@@ -15,7 +15,7 @@ interface InvoiceJson {
 describeEachBackend('invoice corners', (backend) => {
   it('a draft whose amounts stay 0.00 still takes the tenant\'s new tax rate, and is issued with it', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'z', '--plan', 'free']);
+    await s.run(['tenant', 'add', 'z', '--name', 'Z Labs', '--plan', 'free']);
     await s.run(['import', s.file('z.csv', csvOf([['z1', 'z', '2026-10-10T00:00:00Z', 'completed', 'qwen-70b', '', 0, 10, 0]]))]);
     await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'z']);
     await s.run(['tenant', 'update', 'z', '--tax-rate', '0.2']);
@@ -36,7 +36,7 @@ describeEachBackend('invoice corners', (backend) => {
     // 2026-10b takes effect mid-October: every October line is priced by it, the free plan's terms come from 2026-01.
     const b = s.file('b.yaml', sample.replace('version: "2026-01"', 'version: "2026-10b"').replace(/effective_from: \S+/, 'effective_from: 2026-10-15T00:00:00Z'));
     await s.run(['catalog', 'import', b]);
-    await s.run(['tenant', 'add', 'f', '--plan', 'free']);
+    await s.run(['tenant', 'add', 'f', '--name', 'F Labs', '--plan', 'free']);
     await s.run(['import', s.file('f.csv', csvOf([['f1', 'f', '2026-10-20T00:00:00Z', 'completed', 'qwen-70b', '', 0, 1000000, 0]]))]);
     await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'f', '--finalize', '--issue-date', '2026-11-01', '--yes']);
     const issued = jsonOf<InvoiceJson & { lines: { catalog_version: string; amount: string }[] }>(
@@ -56,7 +56,7 @@ describeEachBackend('invoice corners', (backend) => {
     const c = s.file('c.yaml', sample.replace('version: "2026-01"', 'version: "2026-02"').replace(/effective_from: \S+/, 'effective_from: 2026-02-01T00:00:00Z')
       .replace(/^(  free: .*)$/m, '$1\n  starter: { name: "Starter", monthly_fee: "0", included: { gpu_hours: 10, tokens: 1000000, api_calls: 10000 } }'));
     await s.run(['catalog', 'import', c]);
-    await s.run(['tenant', 'add', 'f', '--plan', 'free']);
+    await s.run(['tenant', 'add', 'f', '--name', 'F Labs', '--plan', 'free']);
     await s.run(['import', s.file('f.csv', csvOf([['f1', 'f', '2026-10-20T00:00:00Z', 'completed', 'qwen-70b', '', 0, 1000, 0]]))]);
     await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'f']);
     expect(jsonOf<{ plan: string }>(await s.run(['invoice', 'show', '1', '--format', 'json'])).plan).toBe('free');
@@ -71,8 +71,8 @@ describeEachBackend('invoice corners', (backend) => {
 
   it('a tenant with no plan for a period and only receipts that are not billable has nothing to bill: skipped, not failed', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'acme', '--plan', 'pro', '--from', '2026-10']);
-    await s.run(['tenant', 'add', 'other', '--plan', 'pro']);
+    await s.run(['tenant', 'add', 'acme', '--name', 'Acme', '--plan', 'pro', '--from', '2026-10']);
+    await s.run(['tenant', 'add', 'other', '--name', 'Other', '--plan', 'pro']);
     await s.run(['import', s.file('f.csv', csvOf([['f1', 'acme', '2026-09-10T00:00:00Z', 'failed', 'qwen-70b', '', 0, 10, 0]]))]);
     const gen = jsonOf<{ results: { tenant_id: string; status: string }[]; failed: unknown[] }>(
       await s.run(['invoice', 'generate', '--period', '2026-09', '--all', '--format', 'json']),

@@ -41,18 +41,22 @@ export function workedExample(): InvoiceDocument {
     total: '130.42',
     payment_instructions: 'Please transfer the total to IBAN DE89 3704 0044 0532 0130 00 (BIC COBADEFFXXX),\nquoting the invoice number.',
     footer: 'Example AI Cloud GmbH · Torstraße 1 · 10119 Berlin · Registered at Amtsgericht Charlottenburg HRB 000000',
-    daily_costs: [
-      { date: '2026-10-01', amount: '0.00' },
-      { date: '2026-10-15', amount: '10.60' },
-    ],
+    // What the usage lines charged per day: r1 (2026-10-01) was covered by the allowance.
+    daily_costs: [{ date: '2026-10-15', amount: '10.60' }],
+    net_days: 30,
+    period_dates: { first: '2026-10-01', last: '2026-10-31', timezone: 'Europe/Berlin' },
+    usage_subtotal: '10.60',
+    period_total: '109.60',
+    amount_due: '130.42',
   };
 }
 
 /** billing-rules.md, "Worked example: late usage": tenant b, November 2026, with October adjustments. */
 export function lateUsageExample(): InvoiceDocument {
   const adj = (kind: 'input_tokens' | 'output_tokens', what: string, billed: string, price: string, amount: string): InvoiceDocumentLine => ({
-    kind, description: `Adjustment for 2026-10: Qwen-70B ${what} tokens`, catalog_version: '2026-01',
+    kind, description: `Qwen-70B ${what} tokens`, catalog_version: '2026-01',
     used: billed, included: '0', billed, unit: 'token', unit_price: price, unit_size: 1000, amount,
+    before: { billed: '0', amount: '0.00' }, now: { billed, amount },
   });
   return {
     ...workedExample(),
@@ -71,12 +75,20 @@ export function lateUsageExample(): InvoiceDocument {
         used: '1000', included: '1000', billed: '0', unit: 'token', unit_price: '0.0002', unit_size: 1000, amount: '0.00',
       },
     ],
-    adjustments: [{ period: '2026-10', lines: [adj('input_tokens', 'input', '300000', '0.003', '0.90'), adj('output_tokens', 'output', '100000', '0.006', '0.60')] }],
+    adjustments: [{
+      period: '2026-10',
+      lines: [adj('input_tokens', 'input', '300000', '0.003', '0.90'), adj('output_tokens', 'output', '100000', '0.006', '0.60')],
+      total: '1.50',
+    }],
     charges: [],
     subtotal: '1.50',
     tax: { label: 'Tax', rate: '0', amount: '0.00' },
     total: '1.50',
-    daily_costs: [{ date: '2026-11-03', amount: '0.00' }],
+    daily_costs: [],
+    period_dates: { first: '2026-11-01', last: '2026-11-30', timezone: 'UTC' },
+    usage_subtotal: '0.00',
+    period_total: '0.00',
+    amount_due: '1.50',
   };
 }
 
@@ -88,5 +100,9 @@ export function manyLines(n: number): InvoiceDocument {
     used: String((i + 1) * 1000), included: '0', billed: String((i + 1) * 1000), unit: 'token', unit_price: '1', unit_size: 1000, amount: `${i + 1}.00`,
   }));
   const sum = (n * (n + 1)) / 2; // whole units: test data, not money arithmetic in the product
-  return { ...base, lines, charges: [], subtotal: `${sum}.00`, tax: { label: 'VAT', rate: '0', amount: '0.00' }, total: `${sum}.00` };
+  const total = `${sum}.00`;
+  return {
+    ...base, lines, charges: [], subtotal: total, tax: { label: 'VAT', rate: '0', amount: '0.00' }, total,
+    daily_costs: [{ date: '2026-10-03', amount: total }], usage_subtotal: total, period_total: total, amount_due: total,
+  };
 }

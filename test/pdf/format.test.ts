@@ -3,7 +3,9 @@ import { chartModel, periodDays } from '../../src/pdf/chart.js';
 import {
   fillText,
   formatAmountText,
+  formatMoney,
   formatPercent,
+  formatSecondsAsHours,
   formatQuantity,
   formatSecondsHms,
   formatUnitPrice,
@@ -42,6 +44,24 @@ describe('PDF number formats', () => {
     expect(formatQuantity('9400000', 'token', f)).toBe('9,400,000');
     expect(formatQuantity('12', 'request', f)).toBe('12');
     expect(formatQuantity('0', null, f)).toBe('');
+  });
+
+  it('shows GPU seconds as decimal hours, exact to 4 places, with 2 at least', () => {
+    expect(formatSecondsAsHours('363600', ',')).toBe('101.00');
+    expect(formatSecondsAsHours('2285955', ',')).toBe('634.9875'); // 634:59:15
+    expect(formatSecondsAsHours('5400', ',')).toBe('1.50');
+    expect(formatSecondsAsHours('1', ',')).toBe('0.0003'); // 0.000277… rounded half up
+    expect(formatSecondsAsHours('0', ',')).toBe('0.00');
+    expect(formatSecondsAsHours('-1815', ',')).toBe('-0.5042');
+    expect(formatSecondsAsHours('3600000000', ',')).toBe('1,000,000.00');
+    expect(formatQuantity('363600', 'second', { ...f, gpuQuantity: 'hours' })).toBe('101.00 h');
+  });
+
+  it('writes amounts with their currency, for 0, 2 and 3 digit currencies alike', () => {
+    expect(formatMoney('1234567', 'JPY', ',', '{currency} {amount}')).toBe('JPY 1,234,567');
+    expect(formatMoney('1234567.50', 'USD', ',', '{currency} {amount}')).toBe('USD 1,234,567.50');
+    expect(formatMoney('1234.125', 'KWD', ',', '{currency} {amount}')).toBe('KWD 1,234.125');
+    expect(formatMoney('-1234.30', 'CHF', "'", '{amount} {currency}')).toBe("-1'234.30 CHF");
   });
 
   it('writes unit prices per the unit size', () => {

@@ -35,10 +35,13 @@ function run(tool: string, args: string[]): string {
   return r.stdout;
 }
 
-/** The text of a PDF (or of pages first..last), laid out as on the page. */
-export function pdfText(pdf: Buffer, pages?: { first: number; last: number }): string {
+/**
+ * The text of a PDF (or of pages first..last), laid out as on the page; or `raw`, in the order it
+ * was drawn (a watermark across the page then stays one word).
+ */
+export function pdfText(pdf: Buffer, pages?: { first: number; last: number }, mode: 'layout' | 'raw' = 'layout'): string {
   const range = pages ? ['-f', String(pages.first), '-l', String(pages.last)] : [];
-  return run('pdftotext', ['-layout', '-enc', 'UTF-8', ...range, toFile(pdf), '-']);
+  return run('pdftotext', [`-${mode}`, '-enc', 'UTF-8', ...range, toFile(pdf), '-']);
 }
 
 export function pdfPageCount(pdf: Buffer): number {

@@ -79,26 +79,46 @@ describe.skipIf(popplerMissing)('invoice PDFs read back with pdftotext', () => {
     const pdf = await render(workedExample());
     const text = pdfText(pdf);
     for (const amount of ['99.00', '4.00', '0.00', '6.60', '109.60', '20.82', '130.42']) expect(text).toContain(amount);
-    for (const s of ['INV-2026-000001', '2026-11-01', '2026-12-01', '2026-10', 'Acme Robotics Inc.', 'Customer ID: acme', 'Example AI Cloud GmbH', 'Torstraße 1', 'Tax ID: DE123456789']) {
+    for (const s of ['INV-2026-000001', '2026-11-01', '2026-12-01', 'Acme Robotics Inc.', 'Customer ID: acme', 'Example AI Cloud GmbH', 'Torstraße 1', 'Tax ID: DE123456789']) {
       expect(text).toContain(s);
     }
     const flat = squash(text);
-    expect(flat).toContain('Pro plan fee 99.00');
-    expect(flat).toContain('Subtotal 109.60');
-    expect(flat).toContain('VAT 19 % 20.82');
-    expect(flat).toContain('Total (USD) 130.42');
-    // The line table: used, included, billed, unit price, amount.
-    expect(flat).toContain('A100 80GB GPU hours 101:00:00 100:00:00 1:00:00 4.00 / h 4.00');
+    for (const row of ['Payment terms Net 30', 'Period 2026-10-01 – 2026-10-31', 'Time zone Europe/Berlin']) expect(flat).toContain(row);
+    // The line table: the plan fee, then used, included, billed, unit price, amount per usage line, then the usage subtotal.
+    expect(flat).toContain('Description Used Included Billed Unit price Amount (USD) Pro plan fee 99.00 A100 80GB GPU hours');
+    expect(flat).toContain('A100 80GB GPU hours 101.00 h 100.00 h 1.00 h 4.00 / h 4.00');
     expect(flat).toContain('Qwen-70B input tokens 9,400,000 9,400,000 0 0.003 / 1,000 tokens 0.00');
-    expect(flat).toContain('Qwen-70B output tokens 1,700,000 600,000 1,100,000 0.006 / 1,000 tokens 6.60');
+    expect(flat).toContain('Qwen-70B output tokens 1,700,000 600,000 1,100,000 0.006 / 1,000 tokens 6.60 Usage subtotal 10.60');
+    expect(flat).toContain('Subtotal 109.60 VAT 19 % 20.82 Total USD 130.42 Amount due USD 130.42 Due date 2026-12-01');
     expect(flat).toContain('Please transfer the total to IBAN DE89');
     expect(flat).toContain('Registered at Amtsgericht Charlottenburg');
-    expect(flat).toContain('Daily usage cost (USD)');
+    expect(flat).toContain('Usage charges per day (USD) 10.60');
+    expect(flat).toContain('The days add up to the usage charges above: 10.60.');
     expect(flat).toContain('Page 1 of 1');
     expect(pdfPageCount(pdf)).toBe(1);
     const info = pdfInfo(pdf);
     expect(info.Title).toBe('Invoice INV-2026-000001');
     expect(info.CreationDate).toMatch(/^2026-11-01T00:00:00/);
+  });
+
+  it('writes amounts with grouping and the currency, in 0, 2 and 3 digit currencies', async () => {
+    const doc = workedExample();
+    for (const [currency, amount, due] of [['JPY', '1234567', 'JPY 1,234,567'], ['KWD', '1234567.125', 'KWD 1,234,567.125'], ['USD', '-1234.50', 'USD -1,234.50']]) {
+      const flat = squash(pdfText(await render({ ...doc, currency: currency!, total: amount!, amount_due: amount! })));
+      expect(flat).toContain(`Total ${due} Amount due ${due}`);
+      expect(flat).toContain(`Amount (${currency})`);
+    }
+  });
+
+  it('shows the discount with the usage subtotal it is a percentage of', async () => {
+    const doc = workedExample();
+    doc.charges = [
+      { kind: 'fee', description: 'Enterprise plan fee', amount: '2500.00' },
+      { kind: 'discount', description: 'Usage discount 10%', amount: '-1.06', base: '10.60' },
+    ];
+    const flat = squash(pdfText(await render(doc)));
+    expect(flat).toContain('Enterprise plan fee 2,500.00 A100 80GB GPU hours');
+    expect(flat).toContain('Usage subtotal 10.60 Usage discount 10% of 10.60 -1.06');
   });
 
   it('draws names in any script: Latin with diacritics, Japanese, Greek, Cyrillic, apostrophes', async () => {
@@ -141,7 +161,17 @@ describe.skipIf(popplerMissing)('invoice PDFs read back with pdftotext', () => {
     const all = squash(pdfText(pdf));
     for (let i = 1; i <= 300; i++) expect(all).toContain(`Model ${String(i).padStart(3, '0')} output tokens`);
     for (const line of doc.lines) expect(all).toContain(` ${line.amount}`);
-    expect(all).toContain(`Total (USD) ${doc.total}`);
+    expect(all).toContain('Total USD 45,150.00');
+  });
+
+  it('never leaves the totals or the Payment block alone on the last page: they go with the table\'s last row', async () => {
+    for (let n = 18; n <= 120; n += 3) {
+      const pdf = await render(manyLines(n));
+      const pages = pdfPageCount(pdf);
+      const last = squash(pdfText(pdf, { first: pages, last: pages }));
+      expect(last, `${n} lines`).toMatch(/Model \d{3} output tokens/);
+      for (const block of ['Amount due', 'Payment Please transfer', 'Usage charges per day']) expect(last, `${n} lines`).toContain(block);
+    }
   });
 
   it('marks a draft DRAFT, in place of the number and across every page, and a void invoice VOID', async () => {
@@ -162,45 +192,62 @@ describe.skipIf(popplerMissing)('invoice PDFs read back with pdftotext', () => {
     expect(voided).toContain('INV-2026-000001');
   });
 
-  it('groups adjustments under a heading per corrected period (late-usage worked example)', async () => {
+  it('shows each adjustment as billed before, billed now and the change, a total per corrected period (late-usage worked example)', async () => {
     const doc = lateUsageExample();
     doc.adjustments.push({
       period: '2026-09',
       lines: [
-        { ...doc.adjustments[0]!.lines[0]!, description: 'Adjustment for 2026-09: Qwen-70B input tokens', amount: '-0.30', used: '-100000', billed: '-100000' },
+        { ...doc.adjustments[0]!.lines[0]!, amount: '-0.30', used: '-100000', included: '0', billed: '-100000',
+          before: { billed: '400000', amount: '1.20' }, now: { billed: '300000', amount: '0.90' } },
         {
-          kind: 'fee', description: 'Adjustment for 2026-09: Pro plan fee', catalog_version: null, used: '0', included: '0', billed: '0',
-          unit: null, unit_price: null, unit_size: null, amount: '10.00',
+          kind: 'fee', description: 'Pro plan fee', catalog_version: null, used: '0', included: '0', billed: '0',
+          unit: null, unit_price: null, unit_size: null, amount: '10.00', before: { billed: '0', amount: '89.00' }, now: { billed: '0', amount: '99.00' },
         },
       ],
+      total: '9.70',
     });
+    Object.assign(doc, { subtotal: '11.20', total: '11.20', amount_due: '11.20' });
     const text = squash(pdfText(await render(doc)));
-    const oct = text.indexOf('Adjustments for 2026-10');
-    const sep = text.indexOf('Adjustments for 2026-09');
-    expect(oct).toBeGreaterThan(text.indexOf('Usage in 2026-11'));
+    const oct = text.indexOf('Adjustments for 2026-10 Usage of 2026-10 recorded after its invoice was issued');
+    const sep = text.indexOf('Adjustments for 2026-09 Usage of 2026-09 recorded after its invoice was issued');
+    expect(oct).toBeGreaterThan(text.indexOf('Charges for 2026-11'));
     expect(sep).toBeGreaterThan(oct);
-    const octInput = text.indexOf('Adjustment for 2026-10: Qwen-70B input');
-    expect(octInput).toBeGreaterThan(oct);
-    expect(octInput).toBeLessThan(sep);
-    expect(text.indexOf('Adjustment for 2026-09: Qwen-70B input')).toBeGreaterThan(sep);
-    for (const s of ['0.90', '0.60', '-0.30', '-100,000', 'Subtotal 1.50', 'Tax 0 % 0.00', 'Total (USD) 1.50']) expect(text).toContain(s);
-    // A fee adjustment has no quantities and no unit price: only its amount.
-    expect(text).toContain('Adjustment for 2026-09: Pro plan fee 10.00');
+    expect(text).toContain('Description Billed before Billed now Amount before Amount now Change (USD)');
+    expect(text).toContain('Qwen-70B input tokens 0 300,000 0.00 0.90 0.90 Qwen-70B output tokens 0 100,000 0.00 0.60 0.60 Adjustments for 2026-10 1.50');
+    // Less usage billed now: fewer units and a negative change, never a negative allowance.
+    expect(text).toContain('Qwen-70B input tokens 400,000 300,000 1.20 0.90 -0.30');
+    // A fee adjustment has no quantities: only what it billed before and now.
+    expect(text).toContain('Pro plan fee 89.00 99.00 10.00 Adjustments for 2026-09 9.70');
+    expect(text).toContain('Charges for 2026-11 0.00 Adjustments for 2026-10 1.50 Adjustments for 2026-09 9.70 Subtotal 11.20 Tax 0 % 0.00 Total USD 11.20');
+    // The heading says which period; the lines do not repeat it, and nothing shows a negative allowance.
+    expect(text).not.toContain('Adjustment for 2026-');
+    expect(text).not.toContain('-100,000');
   });
 
-  it('says UNPRICED on unpriced lines, and draws an empty, a one-day and an all-zero usage chart', async () => {
+  it('says an unpriced line is not charged, in words, and charts only what was charged', async () => {
     const doc = workedExample();
     doc.lines.push({
       kind: 'gpu', description: 'H200 GPU hours', catalog_version: '2026-01', used: '7200', included: '0', billed: '7200',
       unit: 'second', unit_price: '0', unit_size: 3600, amount: '0.00', unpriced: true,
     });
-    expect(squash(pdfText(await render(doc)))).toContain('H200 GPU hours 2:00:00 0:00:00 2:00:00 UNPRICED 0.00');
-    for (const daily_costs of [[], [{ date: '2026-10-05', amount: '0.00' }], [{ date: '2026-10-05', amount: '0.00' }, { date: '2026-10-06', amount: '0.00' }]]) {
-      expect(pdfText(await render({ ...workedExample(), daily_costs }))).toContain('No usage cost in this period.');
+    const text = squash(pdfText(await render(doc)));
+    expect(text).toContain('H200 GPU hours 2.00 h 0.00 h 2.00 h Not charged 0.00');
+    expect(text).not.toContain('UNPRICED');
+    // Nothing charged (or a document frozen before daily charges, whose series was at list prices): no chart.
+    for (const d of [{ ...workedExample(), daily_costs: [] }, { ...workedExample(), daily_costs: [{ date: '2026-10-05', amount: '0.00' }] }, { ...workedExample(), usage_subtotal: undefined }]) {
+      expect(pdfText(await render(d))).not.toContain('Usage charges per day');
     }
     const oneDay = squash(pdfText(await render({ ...workedExample(), daily_costs: [{ date: '2026-10-31', amount: '10.60' }] })));
-    expect(oneDay).toContain('10.60');
-    expect(oneDay).not.toContain('No usage cost');
+    expect(oneDay).toContain('Usage charges per day (USD) 10.60');
+  });
+
+  it('stamps a VOID copy and a PAID copy (with the payment and nothing due) on every page', async () => {
+    const voided = await render({ ...manyLines(40), status: 'void', amount_due: '0.00' });
+    for (let p = 1; p <= pdfPageCount(voided); p++) expect(pdfText(voided, { first: p, last: p }, 'raw')).toMatch(/^VOID$/m);
+    expect(squash(pdfText(voided))).toContain('INV-2026-000001 · VOID');
+    const paid = squash(pdfText(await render({ ...workedExample(), status: 'paid', payments: [{ date: '2026-11-20', amount: '-130.42' }], amount_due: '0.00' }), undefined, 'raw'));
+    expect(paid).toContain('INV-2026-000001 · PAID');
+    expect(paid).toContain('Total USD 130.42 Paid on 2026-11-20 -130.42 Amount due USD 0.00 Payment');
   });
 
   it('places the issuer logo from the config, and names a logo that is not an image', async () => {

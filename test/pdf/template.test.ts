@@ -39,10 +39,14 @@ describe('invoice templates', () => {
   it('loads billctl\'s own template once per process', () => {
     const t = loadInvoiceTemplate();
     expect(loadInvoiceTemplate(defaultTemplateDir())).toBe(t);
-    expect(t.blocks).toEqual(['header', 'details', 'lines', 'adjustments', 'totals', 'chart', 'payment']);
+    expect(t.blocks).toEqual(['header', 'details', 'lines', 'adjustments', 'totals', 'payment', 'chart']);
     expect(t.columns.map((c) => c.field)).toEqual(['description', 'used', 'included', 'billed', 'unit_price', 'amount']);
+    expect(t.adjustmentColumns.map((c) => c.field)).toEqual(['description', 'billed_before', 'billed_now', 'amount_before', 'amount_now', 'amount']);
     // The "*" column takes what the others leave between the margins.
-    expect(t.columns.reduce((s, c) => s + c.width, 0)).toBeCloseTo(t.page.width - t.page.margins.left - t.page.margins.right, 6);
+    for (const columns of [t.columns, t.adjustmentColumns]) {
+      expect(columns.reduce((s, c) => s + c.width, 0)).toBeCloseTo(t.page.width - t.page.margins.left - t.page.margins.right, 6);
+    }
+    expect(t.format).toMatchObject({ thousands: ',', amountThousands: ',', gpuQuantity: 'hours' });
     expect(t.fonts.regular.faces.map((f) => path.basename(f.file))).toEqual(['NotoSans_400Regular.ttf', 'NotoSansJP_400Regular.ttf']);
   });
 
@@ -101,7 +105,7 @@ describe('invoice templates', () => {
   it.skipIf(popplerMissing)('draws bold with the regular fonts when a template has no bold list, embedding each font once', async () => {
     const pdf = await renderInvoicePdf(workedExample(), loadInvoiceTemplate(templateDir('fonts: { bold: null }')));
     expect(pdfFonts(pdf).map((f) => f.name)).toEqual(['NotoSans-Regular']);
-    expect(squash(pdfText(pdf))).toContain('Total (USD) 130.42');
+    expect(squash(pdfText(pdf))).toContain('Total USD 130.42');
   });
 
   it('names the file, the field and the problem for each mistake', () => {
@@ -113,6 +117,7 @@ describe('invoice templates', () => {
         'blocks: [header, lines, footer, lines]',
         'sizes: { body: 0 }',
         'format: { gpu_quantity: minutes, thousands_separator: "1" }',
+        'adjustment_table: { columns: [{ field: used, header: U, width: 60 }] }',
         'texts: { page: "Page {page} of {total}", title: "Invoice {number}" }',
         'table:',
         '  columns:',
@@ -127,9 +132,10 @@ describe('invoice templates', () => {
       /^page\.size: must be one of A3, A4, A5, LETTER, LEGAL or \[width, height\]/,
       /^page\.margins\.top: must be a number from 0 to 300, not -1/,
       /^blocks\[2\]: must be one of header, details, lines, adjustments, totals, chart, payment, not "footer"/,
+      /^adjustment_table\.columns\[0\]\.field: must be one of description, catalog_version, billed_before, billed_now, amount_before, amount_now, amount, not "used"/,
       /^blocks\[3\]: lines is listed twice/,
       /^sizes\.body: must be a number from 4 to 200, not 0/,
-      /^format\.gpu_quantity: must be one of hms, seconds, not "minutes"/,
+      /^format\.gpu_quantity: must be one of hours, hms, seconds, not "minutes"/,
       /^format\.thousands_separator: must be up to 3 characters and no digit/,
       /^texts\.page: unknown placeholder \{total\} \(it can use \{page\}, \{pages\}\)/,
       /^texts\.title: unknown placeholder \{number\} \(it takes none\)/,

@@ -21,7 +21,7 @@ const WORKED = csvOf([
 describeEachBackend('the worked example of billing-rules.md', (backend) => {
   it('previews acme 2026-10: subtotal 109.60, tax 20.82, total 130.42, every line', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'acme', '--plan', 'pro', '--from', '2026-10', '--timezone', 'Europe/Berlin', '--tax-rate', '0.19', '--net-days', '30']);
+    await s.run(['tenant', 'add', 'acme', '--name', 'Acme Robotics', '--plan', 'pro', '--from', '2026-10', '--timezone', 'Europe/Berlin', '--tax-rate', '0.19', '--net-days', '30']);
     const imp = jsonOf<Record<string, number>>(await s.run(['import', s.file('r.csv', WORKED), '--format', 'json']));
     expect(imp).toMatchObject({ files: 1, lines: 3, imported: 3, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 0 });
     const inv = jsonOf<InvoiceJson>(await s.run(['invoice', 'preview', '--tenant', 'acme', '--period', '2026-10', '--format', 'json']));
@@ -73,7 +73,7 @@ describeEachBackend('the worked example of billing-rules.md', (backend) => {
 
   it('bills late usage as adjustments on the next invoice (billing-rules.md, second worked example)', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'b', '--plan', 'free']);
+    await s.run(['tenant', 'add', 'b', '--name', 'B Labs', '--plan', 'free']);
     await s.run(['import', s.file('oct.csv', csvOf([['o1', 'b', '2026-10-10T00:00:00Z', 'completed', 'qwen-70b', '', 0, 800000, 100000]]))]);
     await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'b', '--finalize', '--issue-date', '2026-11-01', '--yes']);
     const oct = jsonOf<InvoiceJson>(await s.run(['invoice', 'show', 'INV-2026-000001', '--format', 'json']));
@@ -105,7 +105,7 @@ describeEachBackend('the worked example of billing-rules.md', (backend) => {
 
   it('refuses unpriced usage naming kind, key, version and receipt count; --allow-unpriced bills it at 0.00', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'u', '--plan', 'pro']);
+    await s.run(['tenant', 'add', 'u', '--name', 'U Labs', '--plan', 'pro']);
     await s.run(['import', s.file('u.csv', csvOf([
       ['u1', 'u', '2026-10-02T00:00:00Z', 'completed', 'mystery-9b', '', 0, 5000, 100],
       ['u2', 'u', '2026-10-03T00:00:00Z', 'completed', 'mystery-9b', 'h200', 60, 10, 0],
@@ -126,7 +126,7 @@ describeEachBackend('the worked example of billing-rules.md', (backend) => {
 
   it('refuses to change an issued invoice, to finalize twice and to void a draft (exit 2)', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'p', '--plan', 'pro']);
+    await s.run(['tenant', 'add', 'p', '--name', 'P Labs', '--plan', 'pro']);
     await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'p']);
     const draft = jsonOf<{ id: string; number: null; status: string; issue_date: null; due_date: null; pdf: null; total: string }[]>(
       await s.run(['invoice', 'list', '--format', 'json']),
@@ -156,7 +156,7 @@ describeEachBackend('the worked example of billing-rules.md', (backend) => {
 describeEachBackend('drafts made before another invoice was issued', (backend) => {
   it('are remade when finalized, so late usage is never billed twice', async () => {
     const s = await makeStore(await backend.fresh());
-    await s.run(['tenant', 'add', 'b', '--plan', 'free']);
+    await s.run(['tenant', 'add', 'b', '--name', 'B Labs', '--plan', 'free']);
     await s.run(['import', s.file('oct.csv', csvOf([['o1', 'b', '2026-10-10T00:00:00Z', 'completed', 'qwen-70b', '', 0, 800000, 100000]]))]);
     await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'b', '--finalize', '--issue-date', '2026-11-01', '--yes']);
     await s.run(['import', s.file('late.csv', csvOf([['o0', 'b', '2026-10-05T00:00:00Z', 'completed', 'qwen-70b', '', 0, 500000, 0]]))]);
@@ -167,13 +167,14 @@ describeEachBackend('drafts made before another invoice was issued', (backend) =
     expect(drafts.map((d) => [d.period, d.total])).toEqual([['2026-11', '1.50'], ['2026-12', '1.50']]);
     await s.run(['invoice', 'finalize', drafts[0]!.id, '--issue-date', '2026-12-01', '--yes']);
     // December's draft is stale now: remade without the adjustment November billed, it has nothing to bill.
-    const dec = await s.run(['invoice', 'finalize', drafts[1]!.id, '--issue-date', '2027-01-01', '--yes']);
+    const january = { BILLCTL_NOW: '2027-01-01T12:00:00Z' }; // December has ended
+    const dec = await s.run(['invoice', 'finalize', drafts[1]!.id, '--issue-date', '2027-01-01', '--yes'], 0, january);
     expect(dec.stderr).toContain('the draft had nothing left to bill and was removed');
     const issued = jsonOf<{ period: string; total: string }[]>(await s.run(['invoice', 'list', '--format', 'json']));
     expect(issued.map((i) => [i.period, i.total])).toEqual([['2026-10', '0.00'], ['2026-11', '1.50']]);
     // With December usage, its remade draft is issued without October's adjustment.
     await s.run(['import', s.file('dec.csv', csvOf([['d1', 'b', '2026-12-03T00:00:00Z', 'completed', 'gemma-2b', '', 0, 10, 0]]))]);
-    await s.run(['invoice', 'generate', '--period', '2026-12', '--tenant', 'b', '--finalize', '--issue-date', '2027-01-01', '--yes']);
+    await s.run(['invoice', 'generate', '--period', '2026-12', '--tenant', 'b', '--finalize', '--issue-date', '2027-01-01', '--yes'], 0, january);
     const last = jsonOf<{ total: string; lines: { kind: string }[] }>(await s.run(['invoice', 'show', 'INV-2027-000001', '--format', 'json']));
     expect([last.total, last.lines.map((l) => l.kind)]).toEqual(['0.00', ['input_tokens']]);
   });

@@ -65,15 +65,16 @@ describeEachBackend('store contract', (backend) => {
     await store.insertTenant(
       {
         id: 'acme', name: 'Acme GmbH', timezone: 'Europe/Berlin', taxRate: Decimal.parse('0.19'), taxLabel: 'VAT',
-        netDays: 14, currency: null, email: 'a@acme.example', address: 'Hauptstr. 1\n10115 Berlin',
+        netDays: 14, currency: null, email: 'a@acme.example', address: 'Hauptstr. 1\n10115 Berlin', taxId: 'DE123456789',
         billingMode: 'invoice', stripeCustomerId: null, autoCreated: false, plan: 'free', planFrom: null,
       },
       at,
     );
     await store.addPlanEntry('acme', 'pro', '2026-10', at);
     await store.addPlanEntry('acme', 'enterprise', '2027-01', at);
-    await store.updateTenant('acme', { taxRate: Decimal.parse('0.2'), name: 'Acme AG' }, '2026-11-02T00:00:00.000Z');
+    await store.updateTenant('acme', { taxRate: Decimal.parse('0.2'), name: 'Acme AG', poNumber: 'PO-4711' }, '2026-11-02T00:00:00.000Z');
     const t = (await store.getTenant('acme'))!;
+    expect([t.taxId, t.poNumber]).toEqual(['DE123456789', 'PO-4711']);
     expect(t.name).toBe('Acme AG');
     expect(t.taxRate.toString()).toBe('0.2');
     expect(t.address).toBe('Hauptstr. 1\n10115 Berlin');

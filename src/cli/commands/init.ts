@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { importCatalog } from '../../app/catalogs.js';
-import { configYaml, DEFAULT_CONFIG_FILE } from '../../config.js';
+import { configYaml, DEFAULT_CONFIG_FILE, PLACEHOLDER_ISSUER, typedLineBreaks } from '../../config.js';
 import { isKnownCurrency } from '../../domain/money.js';
 import { UsageError } from '../../errors.js';
 import { isPostgresUrl, redactUrl, resolveStoreLocation, storeLocationProblem, urlPassword } from '../../store/location.js';
@@ -38,7 +38,7 @@ async function wizard(ctx: Context, configFile: string, configExists: boolean): 
   const db = (await prompts.input('Store (a SQLite file, or a postgres:// URL):', redactUrl(defaultDb) === defaultDb ? defaultDb : undefined,
     (v) => storeLocationProblem(v.trim()) ?? true)).trim();
   const createDatabase = isPostgresUrl(db) && (await prompts.confirm('Create the database if it does not exist?', true));
-  const issuerName = await prompts.input('Issuer name on invoices (your company):', 'Your Company');
+  const issuerName = await prompts.input('Issuer name on invoices (your company):', PLACEHOLDER_ISSUER);
   const issuerAddress = await prompts.input('Issuer address (use \\n between lines):', '');
   const currency = await prompts.input('Currency (ISO 4217):', 'USD', (v) =>
     isKnownCurrency(v.trim().toUpperCase()) ? true : 'an ISO 4217 code, like USD or EUR',
@@ -58,8 +58,8 @@ function writeConfigFile(ctx: Context, configFile: string, answers: Answers): st
     configYaml({
       db,
       currency: answers.currency ?? 'USD',
-      issuerName: answers.issuerName ?? 'Your Company',
-      issuerAddress: answers.issuerAddress ?? '',
+      issuerName: answers.issuerName ?? PLACEHOLDER_ISSUER,
+      issuerAddress: typedLineBreaks(answers.issuerAddress ?? ''),
     }),
     { flag: 'wx' },
   );

@@ -2,9 +2,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  computeInvoice, finalizeDraft, generateDraft, invoiceJson, pdfJobOf, previewRecord, requireInvoice, uninvoicedPeriods, writePdf,
-  type GenerateOutcome,
+  computeInvoice, draftJobOf, drawPdfs, finalizeDraft, generateDraft, invoiceJson, isDraftCurrent, pdfJobOf, previewJson, previewRecord,
+  projectedTotal, recordedPdfJobOf, requireInvoice, stampedJobOf, uninvoicedPeriods, writePdfs, type GenerateOutcome,
 } from '../../app/invoices.js';
+import {
+  checkPeriodBegun, checkPeriodEnded, customersWarning, incompleteCustomer, issuerWarning, type IssueOverrides,
+} from '../../app/invoice-guards.js';
 import { StoreRating } from '../../app/rating-service.js';
 import { requireTenant } from '../../app/tenants.js';
 import { formatAmount } from '../../domain/money.js';
@@ -12,7 +15,7 @@ import { isPeriod, periodInterval, type Period } from '../../domain/period.js';
 import { RatingError } from '../../domain/rating.js';
 import { invoicedPeriod, type Tenant } from '../../domain/tenant.js';
 import { formatUtcDate, parseDate } from '../../domain/time.js';
-import { ExitCode, UsageError, errorMessage } from '../../errors.js';
+import { BillctlError, ExitCode, UsageError, errorMessage } from '../../errors.js';
 import { INVOICE_STATUSES, type InvoiceRecord, type InvoiceStatus } from '../../store/invoice-repo.js';
 import type { Store } from '../../store/store.js';
 import type { Config } from '../../config.js';
@@ -121,7 +124,10 @@ export async function previewCommand(ctx: Context, _args: unknown[], opts: Recor
       return 0;
     }
     // What generate would store: a draft, with no id yet.
-    await showInvoice(ctx, store, previewRecord(computed), computed.lines);
+    if (ctx.format === 'json') await ctx.record([], previewJson(computed, ctx.clock.now()));
+    else await showInvoice(ctx, store, previewRecord(computed), computed.lines);
+    const projected = projectedTotal(computed, ctx.clock.now());
+    if (ctx.format === 'table' && projected !== null) ctx.out(`projected for the whole period, before tax: ${projected} ${computed.currency}\n`);
     for (const p of await uninvoicedPeriods(store, rating, tenant, period)) {
       ctx.warn(`${tenant.id} has billable receipts in ${p} and no invoice for it`);
     }
@@ -133,7 +139,8 @@ interface RunReport {
   outcomes: GenerateOutcome[];
   /** Drafts that, remade when finalized, had nothing left to bill. */
   removed: InvoiceRecord[];
-  failed: { tenantId: string; error: string }[];
+  /** Tenants that failed; with `number`, the invoice was issued and only its PDF failed. */
+  failed: { tenantId: string; number?: string; error: string }[];
   warnings: { tenantId: string; period: Period; message: string }[];
   finalized: InvoiceRecord[];
   pdfs: string[];
@@ -185,7 +192,7 @@ class Finalizer {
     const p: Promise<void> = this.renderer.render(job).then((error) => {
       this.inFlight.delete(p);
       if (error === null) this.written.push({ id: inv.id, pdf: inv.pdf, file: job.file });
-      else this.report.failed.push({ tenantId: inv.tenantId, error: `${inv.number}: the PDF could not be written: ${error}` });
+      else this.report.failed.push({ tenantId: inv.tenantId, number: inv.number!, error: `${inv.number} was issued, but its PDF could not be written: ${error}` });
     });
     this.inFlight.add(p);
   }
@@ -260,23 +267,75 @@ async function finalizeMany(
   await finalizer.finish();
 }
 
+/**
+ * The confirmation before issuing: the guard rails' warnings go to stderr in every case, and a
+ * question on a terminal names them first; a script has said --yes (without it there is no
+ * terminal to ask and the run is refused).
+ */
+async function confirmIssue(ctx: Context, warnings: readonly (string | undefined)[], question: string): Promise<void> {
+  const shown = warnings.filter((w): w is string => w !== undefined);
+  for (const w of shown) ctx.warn(w);
+  const caveat = shown.length === 0 ? '' : ` (despite the warning${shown.length === 1 ? '' : 's'} above)`;
+  await ctx.confirm(question.replace(/\?/, `${caveat}?`));
+}
+
+function overridesOf(opts: Record<string, unknown>): IssueOverrides {
+  return {
+    allowPlaceholderIssuer: opts.allowPlaceholderIssuer === true,
+    allowIncompleteCustomer: opts.allowIncompleteCustomer === true,
+    allowOpenPeriod: opts.allowOpenPeriod === true,
+  };
+}
+
+/** Of these tenants, those that a run would issue an invoice to (a draft or something to bill, and none issued yet). */
+async function wouldBeInvoiced(store: Store, rating: StoreRating, tenants: readonly Tenant[], period: Period): Promise<Tenant[]> {
+  const out: Tenant[] = [];
+  for (const t of tenants) {
+    const live = await store.invoices.findLive(t.id, period);
+    if (live !== undefined ? live.status === 'draft' : await hasSomethingToBill(store, rating, t, period)) out.push(t);
+  }
+  return out;
+}
+
+/** A tenant whose rating fails (unpriced usage, say) is reported by the run itself, not here. */
+async function hasSomethingToBill(store: Store, rating: StoreRating, t: Tenant, period: Period): Promise<boolean> {
+  try {
+    return (await computeInvoice(store, rating, t, period)) !== undefined;
+  } catch (err) {
+    if (err instanceof RatingError) return false;
+    throw err;
+  }
+}
+
 function issueDateOf(ctx: Context, opts: Record<string, unknown>): string {
   return opts.issueDate === undefined ? formatUtcDate(ctx.clock.now()) : dateFlag(opts.issueDate, '--issue-date');
 }
 
-async function printReport(ctx: Context, period: Period, report: RunReport): Promise<number> {
-  const json = {
-    period,
-    results: report.outcomes.map((o) => ({ tenant_id: o.tenantId, status: o.status, invoice_id: o.invoice?.id ?? null, reason: o.reason ?? null })),
-    finalized: report.finalized.map((i) => invoiceJson(i)),
-    failed: report.failed.map((f) => ({ tenant_id: f.tenantId, error: f.error })),
-    warnings: report.warnings.map((w) => ({ tenant_id: w.tenantId, period: w.period, message: w.message })),
-  };
-  for (const w of report.warnings) ctx.warn(`${w.tenantId} ${w.period}: ${w.message}`);
+/** Failures as JSON, and on stderr in every format: what was not done reads the same whatever --format. */
+function reportFailures(ctx: Context, report: RunReport): { tenant_id: string; number: string | null; error: string }[] {
   for (const f of report.failed) ctx.io.stderr.write(`${ctx.chalk.red('failed:')} ${f.tenantId}: ${f.error}\n`);
-  if (ctx.format === 'json') await ctx.record([], json);
-  else {
-    type Row = { tenant: string; status: string; invoice: string; total: string; note: string };
+  if (report.failed.some((f) => f.number !== undefined)) {
+    ctx.io.stderr.write(`The invoices are issued; draw their missing PDFs with the same command again (or billctl invoice pdf <number>) once the cause is fixed.\n`);
+  }
+  return report.failed.map((f) => ({ tenant_id: f.tenantId, number: f.number ?? null, error: f.error }));
+}
+
+/** The PDF column of a finished run's table: its file, or that it was not written. */
+const pdfColumn = (pdf: string | null | undefined, issued: boolean) => (pdf ? pdf : issued ? 'not written (see failed)' : '');
+
+async function printReport(ctx: Context, period: Period, report: RunReport): Promise<number> {
+  for (const w of report.warnings) ctx.warn(`${w.tenantId} ${w.period}: ${w.message}`);
+  const failed = reportFailures(ctx, report);
+  if (ctx.format === 'json') {
+    await ctx.record([], {
+      period,
+      results: report.outcomes.map((o) => ({ tenant_id: o.tenantId, status: o.status, invoice_id: o.invoice?.id ?? null, reason: o.reason ?? null })),
+      finalized: report.finalized.map((i) => invoiceJson(i)),
+      failed,
+      warnings: report.warnings.map((w) => ({ tenant_id: w.tenantId, period: w.period, message: w.message })),
+    });
+  } else {
+    type Row = { tenant: string; status: string; invoice: string; total: string; pdf: string; note: string };
     const rows: Row[] = report.outcomes.map((o) => {
       const fin = report.finalized.find((f) => f.tenantId === o.tenantId);
       const inv = fin ?? o.invoice;
@@ -285,17 +344,20 @@ async function printReport(ctx: Context, period: Period, report: RunReport): Pro
         status: fin ? 'finalized' : o.status,
         invoice: fin?.number ?? inv?.number ?? (inv ? `draft ${inv.id}` : ''),
         total: inv ? `${formatAmount(inv.totals.total, inv.currency)} ${inv.currency}` : '',
+        pdf: pdfColumn(fin?.pdf, fin !== undefined),
         note: o.reason ?? '',
       };
     });
-    for (const f of report.failed) if (!rows.some((r) => r.tenant === f.tenantId)) rows.push({ tenant: f.tenantId, status: 'failed', invoice: '', total: '', note: f.error.split('\n')[0] ?? '' });
-    await ctx.rows(rows, [
+    for (const f of report.failed) if (!rows.some((r) => r.tenant === f.tenantId)) rows.push({ tenant: f.tenantId, status: 'failed', invoice: '', total: '', pdf: '', note: f.error.split('\n')[0] ?? '' });
+    const columns: Column<Row>[] = [
       { header: 'tenant', value: (r) => r.tenant },
       { header: 'status', value: (r) => r.status },
       { header: 'invoice', value: (r) => r.invoice },
       { header: 'total', value: (r) => r.total, align: 'right' },
+      ...(report.finalized.length > 0 ? [{ header: 'pdf', value: (r: Row) => r.pdf }] : []),
       { header: 'note', value: (r) => r.note },
-    ]);
+    ];
+    await ctx.rows(rows, columns);
     for (const p of report.pdfs) ctx.notice(`wrote ${p}`);
   }
   return report.failed.length > 0 ? ExitCode.partial : ExitCode.ok;
@@ -316,8 +378,18 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
     if (opts.all !== true && !invoiced(tenants[0]!)) {
       throw new UsageError(`tenant ${tenants[0]!.id} is billed through Stripe, not by invoice`, `Change it with: billctl tenant update ${tenants[0]!.id} --billing-mode invoice`);
     }
-    if (opts.finalize === true) await ctx.confirm(`Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
     const rating = await loadRating(store, opts.allowUnpriced === true);
+    const allow = overridesOf(opts);
+    const now = ctx.clock.now();
+    checkPeriodBegun(tenants, period, now, allow.allowOpenPeriod);
+    if (opts.finalize === true) {
+      checkPeriodEnded(tenants, period, now, allow.allowOpenPeriod);
+      const warnings = [
+        issuerWarning(await ctx.config(), allow.allowPlaceholderIssuer),
+        allow.allowIncompleteCustomer ? undefined : customersWarning(await wouldBeInvoiced(store, rating, tenants.filter(incompleteCustomer), period), false),
+      ];
+      await confirmIssue(ctx, warnings, `Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
+    }
     const report: RunReport = { outcomes: [], removed: [], failed: [], warnings: [], finalized: [], pdfs: [] };
     // With --finalize each draft is issued as soon as it is made, and its PDF drawn on the workers
     // while the next tenant's draft is made: the same invoices and numbers (tenant order) as
@@ -353,7 +425,8 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
       throw err;
     }
     await finalizer?.finish();
-    if (opts.all !== true && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
+    const notIssued = report.failed.find((f) => f.number === undefined);
+    if (opts.all !== true && notIssued !== undefined) throw new UsageError(notIssued.error);
     const issued = report.outcomes.find((o) => o.status === 'issued');
     if (opts.all !== true && issued) {
       throw new UsageError(
@@ -385,7 +458,13 @@ export async function finalizeCommand(ctx: Context, args: unknown[], opts: Recor
       period = periodFlag(opts.period);
       drafts = await store.invoices.list({ period, status: 'draft' });
     }
-    if (drafts.length > 0) await ctx.confirm(`Finalize ${drafts.length} invoice(s) of ${period}? Issued numbers are permanent.`);
+    if (drafts.length > 0) {
+      const allow = overridesOf(opts);
+      const tenants = await Promise.all([...new Set(drafts.map((d) => d.tenantId))].map((t) => requireTenant(store, t)));
+      checkPeriodEnded(tenants, period, ctx.clock.now(), allow.allowOpenPeriod);
+      const warnings = [issuerWarning(await ctx.config(), allow.allowPlaceholderIssuer), customersWarning(tenants, allow.allowIncompleteCustomer)];
+      await confirmIssue(ctx, warnings, `Finalize ${drafts.length} invoice(s) of ${period}? Issued numbers are permanent.`);
+    }
     const unpriced = new Set<string>();
     for (const d of drafts) if ((await store.invoices.lines(d.id)).some((l) => l.unpriced)) unpriced.add(d.id);
     const report: RunReport = { outcomes: [], removed: [], failed: [], warnings: [], finalized: [], pdfs: [] };
@@ -393,16 +472,19 @@ export async function finalizeCommand(ctx: Context, args: unknown[], opts: Recor
     const strict = await loadRating(store, opts.allowUnpriced === true);
     const lenient = await loadRating(store, true);
     await finalizeMany(ctx, store, (d) => (unpriced.has(d.id) ? lenient : strict), drafts, issueDate, await outDir(ctx, opts), report, id === undefined ? [period] : []);
-    if (id !== undefined && report.failed.length > 0) throw new UsageError(report.failed[0]!.error);
+    // One invoice that could not be issued is a usage error; one issued whose PDF failed is reported as done in part (exit 3).
+    const notIssued = report.failed.find((f) => f.number === undefined);
+    if (id !== undefined && notIssued !== undefined) throw new UsageError(notIssued.error);
     if (id !== undefined && report.finalized.length === 0 && report.removed.length === 0) {
       throw new UsageError(`invoice ${id} was finalized by another run`);
     }
+    const failed = reportFailures(ctx, report);
     if (ctx.format === 'json') {
-      await ctx.record([], { period, finalized: report.finalized.map((i) => invoiceJson(i)), failed: report.failed.map((f) => ({ tenant_id: f.tenantId, error: f.error })) });
+      await ctx.record([], { period, finalized: report.finalized.map((i) => invoiceJson(i)), failed });
     } else {
-      await invoiceRows(ctx, report.finalized);
+      if (ctx.format === 'table') await ctx.rows(report.finalized, [...LIST_COLUMNS, { header: 'pdf', value: (i) => pdfColumn(i.pdf, true) }]);
+      else await invoiceRows(ctx, report.finalized);
       for (const p of report.pdfs) ctx.notice(`wrote ${p}`);
-      for (const f of report.failed) ctx.io.stderr.write(`${ctx.chalk.red('failed:')} ${f.tenantId}: ${f.error}\n`);
     }
     return report.failed.length > 0 ? ExitCode.partial : ExitCode.ok;
   });
@@ -436,11 +518,43 @@ export async function showCommand(ctx: Context, args: unknown[]): Promise<number
 export async function pdfCommand(ctx: Context, args: unknown[], opts: Record<string, unknown>): Promise<number> {
   return ctx.withStore(async (store) => {
     const inv = await requireInvoice(store, String(args[0]));
-    const file = await writePdf(store, await ctx.config(), inv, await outDir(ctx, opts), ctx.io.cwd, ctx.nowIso());
-    if (ctx.format === 'json') await ctx.record([], { number: inv.number, pdf: file });
-    else ctx.out(`${file}\n`);
+    const config = await ctx.config();
+    const out = await outDir(ctx, opts);
+    let files: { pdf: string; stamped: string | null };
+    if (inv.status === 'draft') {
+      // Drawn from the draft as stored; one that no longer matches its data is drawn, with a warning.
+      const rating = await loadRating(store, (await store.invoices.lines(inv.id)).some((l) => l.unpriced));
+      if (!(await isDraftCurrent(store, rating, inv))) {
+        ctx.warn(`draft ${inv.id} no longer matches the data; remake it first with: billctl invoice generate --period ${inv.period} --tenant ${inv.tenantId}`);
+      }
+      const job = await draftJobOf(store, rating, config, inv, out, ctx.io.cwd);
+      await drawPdfs(config, [job]);
+      files = { pdf: job.file, stamped: null };
+    } else {
+      files = await writePdfs(store, config, inv, out, ctx.io.cwd, ctx.nowIso());
+    }
+    if (ctx.format === 'json') await ctx.record([], { id: inv.id, number: inv.number, status: inv.status, pdf: files.pdf, stamped_pdf: files.stamped });
+    else ctx.out(`${files.pdf}\n${files.stamped === null ? '' : `${files.stamped}\n`}`);
     return 0;
   });
+}
+
+/**
+ * After an invoice is voided or paid: its stamped copy (VOID, PAID) beside the issued PDF. The
+ * change is committed by then, so a copy that cannot be written is a warning (exit 3), not a failure.
+ */
+async function writeStampedCopy(ctx: Context, inv: InvoiceRecord): Promise<{ file: string | null; code: number }> {
+  const config = await ctx.config();
+  const job = stampedJobOf(inv, await recordedPdfJobOf(inv, await outDir(ctx, {}), ctx.io.cwd), ctx.io.cwd);
+  if (job === null) return { file: null, code: ExitCode.ok };
+  try {
+    await drawPdfs(config, [job]);
+    return { file: job.file, code: ExitCode.ok };
+  } catch (err) {
+    if (!(err instanceof BillctlError)) throw err;
+    ctx.warn(`${err.message}; write it again with: billctl invoice pdf ${inv.number}`);
+    return { file: null, code: ExitCode.partial };
+  }
 }
 
 export async function voidCommand(ctx: Context, args: unknown[], opts: Record<string, unknown>): Promise<number> {
@@ -460,9 +574,10 @@ export async function voidCommand(ctx: Context, args: unknown[], opts: Record<st
     });
     if (!done) throw new UsageError(`invoice ${inv.number} changed meanwhile; look at it again`);
     const after = (await store.invoices.get(inv.id))!;
-    if (ctx.format === 'json') await ctx.record([], invoiceJson(after));
-    else ctx.out(`${after.number} is void: ${reason}\n`);
-    return 0;
+    const copy = await writeStampedCopy(ctx, after);
+    if (ctx.format === 'json') await ctx.record([], { ...invoiceJson(after), stamped_pdf: copy.file });
+    else ctx.out(`${after.number} is void: ${reason}\n${copy.file === null ? '' : `${copy.file}\n`}`);
+    return copy.code;
   });
 }
 
@@ -473,6 +588,14 @@ export async function markPaidCommand(ctx: Context, args: unknown[], opts: Recor
     if (inv.status !== 'finalized') {
       throw new UsageError(`invoice ${inv.number ?? inv.id} is ${inv.status}; only a finalized invoice can be marked paid`);
     }
+    if (date < inv.issueDate!) {
+      throw new UsageError(
+        `--date ${date} is before ${inv.number}'s issue date ${inv.issueDate}: an invoice is paid after it is issued`,
+        `Give the day the payment arrived: billctl invoice mark-paid ${inv.number} --date YYYY-MM-DD (${inv.issueDate} or later)`,
+      );
+    }
+    // Nothing marks an invoice unpaid again: on a terminal, ask first (scripts without one go on, as they always have).
+    await ctx.confirmOnTerminal(`Mark invoice ${inv.number} (${inv.tenantId} ${inv.period}, ${formatAmount(inv.totals.total, inv.currency)} ${inv.currency}) paid on ${date}?`);
     const done = await store.transaction(async () => {
       if (!(await store.invoices.markPaid(inv.id, date, ctx.nowIso()))) return false;
       await ctx.audit(store, 'invoice mark-paid', { invoice: inv.id, number: inv.number, date, paid: 1 });
@@ -480,8 +603,9 @@ export async function markPaidCommand(ctx: Context, args: unknown[], opts: Recor
     });
     if (!done) throw new UsageError(`invoice ${inv.number} changed meanwhile; look at it again`);
     const after = (await store.invoices.get(inv.id))!;
-    if (ctx.format === 'json') await ctx.record([], invoiceJson(after));
-    else ctx.out(`${after.number} paid on ${date}\n`);
-    return 0;
+    const copy = await writeStampedCopy(ctx, after);
+    if (ctx.format === 'json') await ctx.record([], { ...invoiceJson(after), stamped_pdf: copy.file });
+    else ctx.out(`${after.number} paid on ${date}\n${copy.file === null ? '' : `${copy.file}\n`}`);
+    return copy.code;
   });
 }

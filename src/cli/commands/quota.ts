@@ -3,6 +3,8 @@
  * exit 4 refused. Called before requests of a service, so it loads little and reads rollups only.
  */
 import { QUOTA_METRICS, checkQuota, formatQuotaValue, parseQuotaAmount, quotaJson, type QuotaMetric } from '../../app/quota.js';
+import { parseUserId } from '../../app/budgets.js';
+import { formatAmount } from '../../domain/money.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { Context } from '../context.js';
 
@@ -14,7 +16,8 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
   return ctx.withStore(async (store) => {
     const tenant = await store.getTenant(tenantId);
     if (!tenant) throw new UsageError(`no tenant "${tenantId}"`, 'See the tenants with: billctl tenant list');
-    const answer = await checkQuota(store, tenant, metric, amount, ctx.clock.now());
+    const user = opts.user === undefined ? undefined : parseUserId(String(opts.user));
+    const answer = await checkQuota(store, tenant, metric, amount, ctx.clock.now(), user);
     const json = quotaJson(answer);
     const v = (x: Parameters<typeof formatQuotaValue>[1]) => formatQuotaValue(answer, x);
     await ctx.record(
@@ -29,6 +32,8 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
         ['remaining', answer.remaining === null ? '' : `${v(answer.remaining)} ${answer.unit}`],
         ['requested', `${v(answer.requested)} ${answer.unit}`],
         ...(answer.note ? [['note', answer.note] as [string, unknown]] : []),
+        ...(answer.userId === undefined ? [] : [['user', answer.userId] as [string, unknown]]),
+        ...(answer.user ? [['user budget', `${formatAmount(answer.user.used, answer.user.currency)} of ${formatAmount(answer.user.limit, answer.user.currency)} ${answer.user.currency} spent`] as [string, unknown]] : []),
       ],
       json,
     );

@@ -1,5 +1,7 @@
 /** tenant add | update | set-plan | import | list | show */
-import { addTenant, importTenants, requireTenant, setPlan, updateTenant, type TenantFields } from '../../app/tenants.js';
+import {
+  addTenant, importTenants, requireTenant, setPlan, tenantCsvRows, TENANT_CSV_COLUMNS, updateTenant, type TenantFields,
+} from '../../app/tenants.js';
 import type { Tenant } from '../../domain/tenant.js';
 import type { Context } from '../context.js';
 import { TENANT_COLUMNS, tenantJson } from '../views/tenant.js';
@@ -8,7 +10,7 @@ function fields(opts: Record<string, unknown>): TenantFields {
   const s = (k: string) => (opts[k] === undefined ? undefined : String(opts[k]));
   return {
     name: s('name'), plan: s('plan'), from: s('from'), timezone: s('timezone'), taxRate: s('taxRate'),
-    taxLabel: s('taxLabel'), netDays: s('netDays'), email: s('email'), address: s('address'),
+    taxLabel: s('taxLabel'), netDays: s('netDays'), email: s('email'), address: s('address'), taxId: s('taxId'), poNumber: s('poNumber'),
     currency: s('currency'), billingMode: s('billingMode'), stripeCustomer: s('stripeCustomer'), stripeSince: s('stripeSince'),
   };
 }
@@ -100,7 +102,9 @@ export async function importCommand(ctx: Context, args: unknown[]): Promise<numb
 export async function listCommand(ctx: Context): Promise<number> {
   return ctx.withStore(async (store) => {
     const tenants = await store.listTenants();
-    await ctx.rows(tenants, TENANT_COLUMNS, tenants.map(tenantJson));
+    // CSV: the columns of `tenant import`, so the file imports back unchanged.
+    if (ctx.format === 'csv') await ctx.rows(tenants.flatMap(tenantCsvRows), TENANT_CSV_COLUMNS.map((c) => ({ header: c, value: (r) => r[c] })));
+    else await ctx.rows(tenants, TENANT_COLUMNS, tenants.map(tenantJson));
     return 0;
   });
 }

@@ -1,15 +1,13 @@
 /** usage --period P [--tenant T] [--by model|gpu|day|user|provider] [--compare-reported] */
 import { StoreRating } from '../../app/rating-service.js';
 import { requireTenant } from '../../app/tenants.js';
-import { USAGE_GROUPS, usageReport, type UsageGroupBy, type UsageRow } from '../../app/usage.js';
+import { GROUP_FIELD, USAGE_GROUPS, usageJson, usageReport, type UsageGroupBy, type UsageRow } from '../../app/usage.js';
 import { Decimal, divRoundHalfUp, formatAmount } from '../../domain/money.js';
 import { SECONDS_PER_HOUR } from '../../domain/rating.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { Context } from '../context.js';
 import type { Column } from '../render.js';
 import { periodFlag } from './invoice.js';
-
-const GROUP_FIELD: Record<UsageGroupBy, string> = { model: 'model', gpu: 'gpu', day: 'day', user: 'user_id', provider: 'provider' };
 
 function gpuHours(seconds: bigint): string {
   return Decimal.of(seconds).mulDivRound(1n, SECONDS_PER_HOUR, 2).toString();
@@ -26,24 +24,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
     const report = await usageReport(store, rating, { period, tenants, by, compareReported, now: ctx.clock.now() });
     for (const f of report.failures) ctx.io.stderr.write(`${ctx.chalk.red('failed:')} ${f.tenantId}: ${f.error}\n`);
 
-    const json = report.rows.map((r) => {
-      const o: Record<string, unknown> = { tenant_id: r.tenantId, period: r.period };
-      if (by !== undefined) o[GROUP_FIELD[by]] = r.group ?? null;
-      Object.assign(o, {
-        receipts: r.receipts, requests: r.requests, gpu_seconds: r.gpuSeconds, input_tokens: r.inputTokens,
-        output_tokens: r.outputTokens, rated_amount: formatAmount(r.ratedAmount, r.currency), currency: r.currency,
-      });
-      if (r.reportedCost !== undefined) {
-        o.rated_usage = formatAmount(r.ratedUsage!, r.currency);
-        o.reported_cost = formatAmount(r.reportedCost, r.currency);
-        o.difference = formatAmount(r.ratedUsage!.sub(r.reportedCost), r.currency);
-      }
-      if (r.monthToDate !== undefined) {
-        o.month_to_date = formatAmount(r.monthToDate, r.currency);
-        o.projected_month_end = formatAmount(r.projectedMonthEnd!, r.currency);
-      }
-      return o;
-    });
+    const json = usageJson(report.rows, by);
     const columns: Column<UsageRow>[] = [
       { header: 'tenant', value: (r) => r.tenantId },
       ...(by === undefined ? [] : [{ header: GROUP_FIELD[by], value: (r: UsageRow) => r.group ?? '(none)' }]),

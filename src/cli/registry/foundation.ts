@@ -15,6 +15,8 @@ const tenantFlags = (cmd: Command, withPlan: boolean): Command => {
     .option('--net-days <days>', 'days from issue to due date (default 30)')
     .option('--email <email>', 'billing email')
     .option('--address <address>', 'billing address (\\n between lines)')
+    .option('--tax-id <id>', "the customer's tax id (VAT id) on its invoices")
+    .option('--po-number <po>', 'purchase order number on its invoices')
     .option('--currency <code>', "must equal the catalog's currency")
     .option('--billing-mode <mode>', 'invoice (enterprise invoices) or stripe (usage pushed to Stripe)')
     .option('--stripe-customer <cus_id>', 'the Stripe customer id (cus_…)');
@@ -92,6 +94,7 @@ export function registerFoundation(program: Command, state: RunState): void {
       [
         'billctl tenant update acme --tax-rate 0.2 --net-days 14',
         'billctl tenant update acme --email billing@acme.example',
+        'billctl tenant update acme --tax-id DE123456789 --po-number PO-4711',
         'billctl tenant update acme --billing-mode stripe --stripe-since 2026-12   # invoiced until November',
       ],
       async () => ({ run: (await import('../commands/tenant.js')).updateCommand }),
@@ -111,7 +114,10 @@ export function registerFoundation(program: Command, state: RunState): void {
     state,
     'import <file>',
     'add or update many tenants from CSV (all rows or none)',
-    ['billctl tenant import tenants.csv   # columns: id,name,plan,from,timezone,tax_rate,tax_label,net_days,email,address,currency,billing_mode,stripe_customer'],
+    [
+      'billctl tenant import tenants.csv   # columns: id,name,plan,from,timezone,tax_rate,tax_label,net_days,email,address,tax_id,po_number,currency,billing_mode,stripe_customer,stripe_since',
+      'billctl tenant list --format csv > tenants.csv && billctl tenant import tenants.csv   # round trip: nothing changes',
+    ],
     async () => ({ run: (await import('../commands/tenant.js')).importCommand }),
   );
   leaf(tenant, state, 'list', 'list tenants', ['billctl tenant list', 'billctl tenant list --format csv > tenants.csv'], async () => ({

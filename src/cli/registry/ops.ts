@@ -25,8 +25,10 @@ export function registerOps(program: Command, state: RunState): void {
   leaf(budget, state, 'set <tenant>', "set (or replace) a tenant's monthly budget, in its currency, before tax", [
     'billctl budget set acme --monthly 5000',
     'billctl budget set acme --monthly 1200.50 --thresholds 75,90,100,110',
+    'billctl budget set acme --monthly 200 --user alice@acme.example   # one user of acme (usage --by user)',
   ], async () => ({ run: (await import('../commands/budget.js')).setCommand }))
     .requiredOption('--monthly <amount>', "the monthly amount in the tenant's currency, compared with the rated amount before tax")
+    .option('--user <user-id>', "a budget for one user of the tenant, compared with what usage --by user rates for them (quota check --user enforces it)")
     .option('--thresholds <list>', 'whole percentages that raise an alert (default 50,80,100; kept when the budget is replaced)');
   leaf(budget, state, 'list', "every budget and where its tenant stands in the period under way", [
     'billctl budget list',
@@ -35,7 +37,9 @@ export function registerOps(program: Command, state: RunState): void {
     .option('--period <YYYY-MM>', "compare with this period instead of each tenant's period under way");
   leaf(budget, state, 'remove <tenant>', "remove a tenant's budget (alerts already fired stay recorded)", [
     'billctl budget remove acme',
-  ], async () => ({ run: (await import('../commands/budget.js')).removeCommand }));
+    'billctl budget remove acme --user alice@acme.example',
+  ], async () => ({ run: (await import('../commands/budget.js')).removeCommand }))
+    .option('--user <user-id>', "remove the budget of this user of the tenant instead");
 
   const alerts = group(program, 'alerts', 'budget, allowance and spike alerts (each fires once)', [
     'billctl alerts check --webhook https://hooks.slack.com/services/T000/B000/XXXX',
@@ -65,10 +69,12 @@ export function registerOps(program: Command, state: RunState): void {
     'billctl quota check --tenant acme --metric tokens --amount 20000',
     'billctl quota check --tenant acme --metric gpu_hours --amount 0.5',
     'billctl quota check --tenant acme --metric cost --amount 12.50',
+    'billctl quota check --tenant acme --user alice@acme.example',
   ], async () => ({ run: (await import('../commands/quota.js')).run }))
     .requiredOption('--tenant <id>', 'the tenant')
     .option('--metric <metric>', 'api_calls, tokens, gpu_hours or cost (the budget)', 'api_calls')
-    .option('--amount <n>', 'how much more: API calls and tokens whole, GPU hours and cost decimal (default 1)');
+    .option('--amount <n>', 'how much more: API calls and tokens whole, GPU hours and cost decimal (default 1)')
+    .option('--user <user-id>', "also check this user's own budget (budget set --user)");
 
   leaf(program, state, 'metrics', 'Prometheus text format for the node_exporter textfile collector (usage, amounts, invoices, Stripe, alerts)', [
     'billctl metrics',

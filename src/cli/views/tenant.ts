@@ -13,6 +13,8 @@ export function tenantJson(t: Tenant): Record<string, unknown> {
     currency: t.currency,
     email: t.email,
     address: t.address,
+    tax_id: t.taxId,
+    po_number: t.poNumber,
     billing_mode: t.billingMode,
     stripe_customer_id: t.stripeCustomerId,
     stripe_since: t.stripeSince === null ? null : new Date(t.stripeSince).toISOString(),

@@ -1,5 +1,5 @@
 /**
- * Migration 10 on a store that already holds data: catalog rates move out of the version's body
+ * Migration 12 on a store that already holds data: catalog rates move out of the version's body
  * into catalog_rates (the digest and every price unchanged), and rollup sums keep their values in
  * columns that hold any size.
  */
@@ -12,13 +12,13 @@ import { sampleCatalogDoc } from '../helpers/fixtures.js';
 
 afterAll(dropSchemas);
 
-describeEachBackend('migration 10 on a store with data', (backend) => {
+describeEachBackend('migration 12 on a store with data', (backend) => {
   it('moves catalog rates to catalog_rates and keeps rollups', async () => {
     const store = (await openStore(await backend.fresh(), { create: true, skipSchemaCheck: true })) as SqlStore;
     try {
-      await store.migrate({ to: 9 });
+      await store.migrate({ to: 11 });
       const c = parseCatalog(sampleCatalogDoc()).catalog!;
-      // A version as migration 9's billctl stored it: the whole document in its body.
+      // A version as migration 11's billctl stored it: the whole document in its body.
       await store.db.run(
         'INSERT INTO catalog_versions (version, effective_from, currency, digest, body, source, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
         [c.version, c.effectiveFrom, c.currency, catalogDigest(c), JSON.stringify(catalogToDocument(c)), null, '2026-11-01T00:00:00.000Z'],
