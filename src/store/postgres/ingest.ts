@@ -113,6 +113,7 @@ class PostgresReceiptWriter implements ReceiptWriter {
     if (this.knownShare > 0.5) {
       await this.quiesce();
       await this.lookupAndCopy(p);
+      await this.writePendingSums();
       return;
     }
     // Most likely all new: gathered into one COPY, and the primary key says if not. Its text is
@@ -135,7 +136,14 @@ class PostgresReceiptWriter implements ReceiptWriter {
     }
   }
 
-  /** Writes rollup sums: one statement, the sums as arrays, unnested. */
+  /** Writes the rollup sums waiting (nothing may be in flight). */
+  private async writePendingSums(): Promise<void> {
+    const sums = this.sums;
+    this.sums = [];
+    await this.writeSums(sums);
+  }
+
+  /** Writes rollup sums: one statement per list, the sums as arrays, unnested. */
   private async writeSums(lists: RollupDelta[][]): Promise<void> {
     for (const deltas of lists) {
       const column = (k: number) => deltas.map((d) => (typeof d[k] === 'bigint' ? d[k].toString() : d[k])) as unknown as SqlValue;
@@ -236,9 +244,7 @@ class PostgresReceiptWriter implements ReceiptWriter {
     await this.launch();
     await this.quiesce();
     this.rollups.flush();
-    const sums = this.sums;
-    this.sums = [];
-    await this.writeSums(sums);
+    await this.writePendingSums();
     if (this.rollups.tookOut) await this.driver.run(DELETE_EMPTY_ROLLUPS);
     return {
       imported: this.imported, duplicates: this.duplicates, unsplit: this.unsplit, conflicts: this.conflicts,
