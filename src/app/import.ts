@@ -22,6 +22,8 @@ import { loadCovenantMap, type CovenantMap } from '../ingest/covenants.js';
 import { RollupAccumulator, ROLLUP_FLUSH_KEYS } from '../ingest/rollups.js';
 import { startReading, type Reading } from '../ingest/reading.js';
 import { expandInputs } from '../ingest/sources.js';
+import { cleanupOnInterrupt } from '../interrupt.js';
+import { sweepStaleTemps, tempPathFor } from '../export/atomic-file.js';
 import {
   ParcelDecoder, type Checkpoint, type InputFormat, type Parcel, type PipelineEnd, type PipelineJob, type PipelineOptions,
   type SourceSpec,
@@ -661,33 +663,39 @@ export function rejectLine(file: string, e: RejectRecord): string {
   return `${JSON.stringify(o)}\n`;
 }
 
-/** Writes all of `text`: a write that stops short (a full disk) is continued, so its error is seen. */
-function writeAll(fd: number, text: string): void {
-  const bytes = Buffer.from(text, 'utf8');
-  for (let at = 0; at < bytes.length; ) at += fs.writeSync(fd, bytes, at);
-}
-
+/**
+ * The --rejects file, written whole or not at all: through a temporary file beside it (removed
+ * if the run is interrupted meanwhile, or by a later run when a killed one left it), renamed into
+ * place once flushed. writeFileSync continues a short write (how a full disk first shows), so
+ * the error is seen.
+ */
 async function writeRejectsFile(file: string, entries: AsyncIterable<{ file: string; entry: RejectRecord }>): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  sweepStaleTemps(file);
+  const tmp = tempPathFor(file);
   const fd = fs.openSync(tmp, 'w');
+  const done = cleanupOnInterrupt(() => fs.rmSync(tmp, { force: true }));
   try {
-    let buf = '';
-    for await (const { file: f, entry } of entries) {
-      buf += rejectLine(f, entry);
-      if (buf.length > 1 << 20) {
-        writeAll(fd, buf);
-        buf = '';
+    try {
+      let buf = '';
+      for await (const { file: f, entry } of entries) {
+        buf += rejectLine(f, entry);
+        if (buf.length > 1 << 20) {
+          fs.writeFileSync(fd, buf);
+          buf = '';
+        }
       }
+      fs.writeFileSync(fd, buf);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
     }
-    writeAll(fd, buf);
-    fs.fsyncSync(fd);
+    fs.renameSync(tmp, file);
   } catch (err) {
-    fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw err;
+  } finally {
+    done();
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
 }
 
 const RESUME_HINT =
