@@ -12,6 +12,7 @@ import { LEDGER_MIGRATION_SQL } from './ledger-repo.js';
 import { LOCK_MIGRATION_SQL } from './lock-repo.js';
 import { ALERT_MIGRATION_SQL } from './alert-repo.js';
 import { BUDGET_MIGRATION_SQL, USER_BUDGET_MIGRATION_SQL } from './budget-repo.js';
+import { STRIPE_BILLING_MIGRATION_SQL } from './stripe-billing-repo.js';
 import { STRIPE_EVENT_MIGRATION_SQL } from './stripe-event-repo.js';
 import { TOKEN_MIGRATION_SQL } from './token-repo.js';
 import type { Dialect } from './sql.js';
@@ -230,6 +231,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 11,
     name: 'billctl serve: API tokens, Stripe events and object states, per-user budgets',
     sql: TOKEN_MIGRATION_SQL + STRIPE_EVENT_MIGRATION_SQL + USER_BUDGET_MIGRATION_SQL,
+  },
+  {
+    version: 12,
+    name: 'Stripe Billing: the prices catalog sync made, and tenants\' subscriptions',
+    sql: STRIPE_BILLING_MIGRATION_SQL,
   },
 ];
 

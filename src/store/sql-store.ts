@@ -12,6 +12,7 @@ import { SqlBudgetRepo, type BudgetRepo } from './budget-repo.js';
 import { SqlAlertRepo, type AlertRepo } from './alert-repo.js';
 import { SqlTokenRepo, type TokenRepo } from './token-repo.js';
 import { SqlStripeEventRepo, type StripeEventRepo } from './stripe-event-repo.js';
+import { SqlStripeBillingRepo, type StripeBillingRepo } from './stripe-billing-repo.js';
 import type { LockRepo } from './lock-repo.js';
 import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
@@ -50,6 +51,7 @@ export abstract class SqlStore implements Store {
   readonly alerts: AlertRepo;
   readonly tokens: TokenRepo;
   readonly stripeEvents: StripeEventRepo;
+  readonly stripeBilling: StripeBillingRepo;
 
   constructor(readonly db: SqlDriver) {
     this.invoices = new SqlInvoiceRepo(db);
@@ -59,6 +61,7 @@ export abstract class SqlStore implements Store {
     this.alerts = new SqlAlertRepo(db);
     this.tokens = new SqlTokenRepo(db);
     this.stripeEvents = new SqlStripeEventRepo(db);
+    this.stripeBilling = new SqlStripeBillingRepo(db);
   }
 
   get dialect() {

@@ -17,6 +17,7 @@ import type { BudgetRepo } from './budget-repo.js';
 import type { AlertRepo } from './alert-repo.js';
 import type { TokenRepo } from './token-repo.js';
 import type { StripeEventRepo } from './stripe-event-repo.js';
+import type { StripeBillingRepo } from './stripe-billing-repo.js';
 
 export interface MigrationOutcome {
   from: number;
@@ -97,6 +98,8 @@ export interface Store {
   readonly tokens: TokenRepo;
   /** Stripe events received, and the Stripe invoice and subscription states they set. */
   readonly stripeEvents: StripeEventRepo;
+  /** The prices `stripe catalog sync` made and the tenants' subscriptions. */
+  readonly stripeBilling: StripeBillingRepo;
 
   /**
    * Creates or upgrades the schema; running it again is a no-op. `to` stops at an older version

@@ -47,6 +47,16 @@ export function registerStripe(program: Command, state: RunState): void {
   )
     .option('--tenant <id>', 'only this tenant')
     .option('--dry-run', 'look up, but create and store nothing');
+  const catalog = group(stripe, 'catalog', 'products and prices of catalog versions in Stripe', ['billctl stripe catalog sync']);
+  leaf(
+    catalog,
+    state,
+    'sync [version]',
+    'find or create the products and prices of a catalog version (default: each currency\'s version in effect now, and later ones) (a price per plan and meter, the fee as a licensed price); ' +
+      'running it again creates nothing; plans Stripe cannot bill exactly are refused with the reason (exit 3)',
+    ['billctl stripe catalog sync', 'billctl stripe catalog sync 2026-10 --dry-run --format json'],
+    async () => ({ run: (await import('../commands/stripe-catalog.js')).syncCommand }),
+  ).option('--dry-run', 'look up, but create and record nothing');
   leaf(
     stripe,
     state,
