@@ -186,7 +186,8 @@ export async function pushBucket(store: Store, asked: BucketSize | undefined): P
   return { bucket: stored ?? asked ?? 'hour', stored: stored !== undefined };
 }
 
-async function ensureStoreId(store: Store): Promise<string> {
+/** The store's random id (made by the first push or subscribe): part of identifiers and idempotency keys. */
+export async function ensureStoreId(store: Store): Promise<string> {
   return store.transaction(async () => {
     const id = await store.getSetting(STORE_ID_SETTING);
     if (id !== undefined) return id;

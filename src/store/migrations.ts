@@ -13,7 +13,7 @@ import { LOCK_MIGRATION_SQL } from './lock-repo.js';
 import { ALERT_MIGRATION_SQL } from './alert-repo.js';
 import { BUDGET_MIGRATION_SQL, USER_BUDGET_MIGRATION_SQL } from './budget-repo.js';
 import { STRIPE_BILLING_MIGRATION_SQL } from './stripe-billing-repo.js';
-import { STRIPE_EVENT_MIGRATION_SQL } from './stripe-event-repo.js';
+import { STRIPE_EVENT_MIGRATION_SQL, STRIPE_OBJECT_RANK_MIGRATION_SQL } from './stripe-event-repo.js';
 import { TOKEN_MIGRATION_SQL } from './token-repo.js';
 import type { Dialect } from './sql.js';
 import { USAGE_CACHE_MIGRATION_SQL } from './usage-cache-repo.js';
@@ -234,8 +234,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 12,
-    name: 'Stripe Billing: the prices catalog sync made, and tenants\' subscriptions',
-    sql: STRIPE_BILLING_MIGRATION_SQL,
+    name: "Stripe Billing: the prices catalog sync made, tenants' subscriptions, Stripe object states ranked",
+    sql: STRIPE_BILLING_MIGRATION_SQL + STRIPE_OBJECT_RANK_MIGRATION_SQL,
   },
 ];
 
