@@ -390,6 +390,15 @@ export interface MeterEventSent {
   replayed: boolean;
 }
 
+/** A meter error report: meter events Stripe took and then rejected (`v1.billing.meter.error_report_triggered`). */
+export interface MeterErrorReport {
+  id: string;
+  /** When Stripe made the report (ms). */
+  created: number;
+  meterId: string;
+  errors: { code: string; count: number; samples: { message: string; identifier: string }[] }[];
+}
+
 export interface EventSummary {
   start: number;
   end: number;
@@ -813,6 +822,43 @@ export class StripeClient {
     return this.call(async () => {
       const out: StripeInvoice[] = [];
       for await (const i of this.sdk.invoices.list({ customer, created: { gte: fromS, lt: toS }, limit: 100 })) out.push(i);
+      return out;
+    });
+  }
+
+  /**
+   * The meter error reports of a meter (Stripe's v2 events about it), newest first: events it
+   * answered 200 and then rejected (say, for a customer that does not exist), with sample
+   * identifiers.
+   */
+  meterErrorReports(meterId: string): Promise<MeterErrorReport[]> {
+    return this.call(async () => {
+      const out: MeterErrorReport[] = [];
+      const list = this.sdk.v2.core.events.list({ object_id: meterId, types: ['v1.billing.meter.error_report_triggered'], limit: 100 });
+      for await (const e of list) {
+        if (e.type !== 'v1.billing.meter.error_report_triggered') continue;
+        const data = (e as unknown as { data?: { reason?: { error_types?: { code: string; error_count: number; sample_errors?: { error_message: string; request?: { identifier?: string } }[] }[] } } }).data;
+        out.push({
+          id: e.id,
+          created: Date.parse(e.created),
+          meterId,
+          errors: (data?.reason?.error_types ?? []).map((t) => ({
+            code: t.code,
+            count: t.error_count,
+            samples: (t.sample_errors ?? []).flatMap((x) => (x.request?.identifier ? [{ message: x.error_message, identifier: x.request.identifier }] : [])),
+          })),
+        });
+      }
+      return out;
+    });
+  }
+
+  /** Every line of an invoice (the invoice holds the first ones; more are listed). */
+  invoiceLines(inv: StripeInvoice): Promise<Stripe.InvoiceLineItem[]> {
+    if (!inv.lines.has_more) return Promise.resolve(inv.lines.data);
+    return this.call(async () => {
+      const out: Stripe.InvoiceLineItem[] = [];
+      for await (const l of this.sdk.invoices.listLineItems(inv.id!, { limit: 100 })) out.push(l);
       return out;
     });
   }

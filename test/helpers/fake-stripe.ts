@@ -53,6 +53,17 @@ export interface FakeStripeOptions {
   summaryDelayMs?: number;
   /** Refuse meter events for customers the fake does not know (real Stripe reports those asynchronously). Default true. */
   requireKnownCustomer?: boolean;
+  /**
+   * As Stripe does: take a meter event for a customer that does not exist (or was deleted) with a
+   * 200, leave it out of every total, and report it later in a meter error report (a v2 event
+   * `v1.billing.meter.error_report_triggered`, GET /v2/core/events). Default false.
+   */
+  asyncCustomerErrors?: boolean;
+  /**
+   * Meter events Stripe takes per second for one customer and meter (real time); more are
+   * answered 429 `rate_limited`, nothing stored or saved. Default: no limit.
+   */
+  meterEventsPerSecondPerCustomerMeter?: number;
 }
 
 export const FAKE_STRIPE_KEY = 'sk_test_51FakeBillctlKey0000000000000000';
@@ -482,7 +493,22 @@ export interface MeterTotal {
   events: number;
 }
 
+/** A meter event Stripe took and then rejected (asyncCustomerErrors), not yet in an error report. */
+export interface AsyncMeterError {
+  meterId: string;
+  code: string;
+  message: string;
+  identifier: string;
+  at: number;
+}
+
 export class FakeStripeState {
+  /** Rejections waiting for their error report (made when /v2/core/events is read). */
+  readonly meterErrors: AsyncMeterError[] = [];
+  /** The v2 events made so far (meter error reports). */
+  readonly v2Events: Record<string, unknown>[] = [];
+  /** Real times of the meter events taken per customer + event name, in the last second. */
+  readonly recentMeterEvents = new Map<string, number[]>();
   readonly customers = new Map<string, StoredCustomer>();
   readonly meters = new Map<string, StoredMeter>();
   readonly meterEvents: StoredMeterEvent[] = [];
@@ -664,6 +690,8 @@ class FakeStripeServer implements FakeStripe {
       searchIndexDelayMs: options.searchIndexDelayMs ?? 0,
       summaryDelayMs: options.summaryDelayMs ?? 0,
       requireKnownCustomer: options.requireKnownCustomer ?? true,
+      asyncCustomerErrors: options.asyncCustomerErrors ?? false,
+      meterEventsPerSecondPerCustomerMeter: options.meterEventsPerSecondPerCustomerMeter ?? 0,
     };
     this.latencyMs = this.o.latencyMs;
     this.rng = mulberry32(this.o.seed);
@@ -978,6 +1006,7 @@ class FakeStripeServer implements FakeStripe {
       return this.eventSummaries(decodeURIComponent(m[1]!), params);
     }
     if (p === '/v1/billing/meter_events' && method === 'POST') return this.createMeterEvent(params);
+    if (p === '/v2/core/events' && method === 'GET') return this.v2Events(params);
     const billing = this.billing.route(method, p, params);
     if (billing !== undefined) return billing;
     throw invalid(
@@ -1171,6 +1200,31 @@ class FakeStripeServer implements FakeStripe {
     if (typeof customer !== 'string' || customer === '') {
       throw invalid(`Missing customer mapping in payload: payload[${customerKey}] is required.`, { code: 'meter_event_no_customer_defined', param: `payload[${customerKey}]` });
     }
+    const limit = this.o.meterEventsPerSecondPerCustomerMeter;
+    if (limit > 0) {
+      // Throttled per customer and meter: turned away before anything runs (nothing saved).
+      const key = `${customer}\u0000${eventName}`;
+      const recent = (this.state.recentMeterEvents.get(key) ?? []).filter((t) => t > Date.now() - 1000);
+      if (recent.length >= limit) {
+        throw new ApiError(429, {
+          type: 'invalid_request_error', code: 'rate_limited',
+          message: `Too many meter events for customer ${customer} and meter ${eventName}: at most ${limit} per second.`,
+        });
+      }
+      recent.push(Date.now());
+      this.state.recentMeterEvents.set(key, recent);
+    }
+    if (this.o.asyncCustomerErrors) {
+      const c = this.state.customers.get(customer);
+      if (!c || c.deleted) {
+        // Taken now, rejected later: in no total, reported in a meter error report.
+        const id = identifier ?? this.state.id('', 24);
+        this.state.meterErrors.push({ meterId: meter.object.id, code: 'meter_event_customer_not_found', message: `Customer ${customer} not found.`, identifier: id, at: nowS });
+        const o = stripeFixture('billing.meter_event');
+        Object.assign(o, { created: nowS, event_name: eventName, identifier: id, livemode: this.state.livemode, payload: { ...(pl as Record<string, string>) }, timestamp });
+        return o;
+      }
+    }
     if (this.o.requireKnownCustomer) {
       const c = this.state.customers.get(customer);
       if (!c || c.deleted) {
@@ -1211,6 +1265,44 @@ class FakeStripeServer implements FakeStripe {
       seq: this.state.nextSeq(),
     });
     return o;
+  }
+
+  /**
+   * Stripe's v2 events, the meter error reports among them: the rejections taken since the last
+   * read become one report per meter (every rejected identifier a sample).
+   */
+  private v2Events(params: Record<string, unknown>): unknown {
+    onlyKnown(params, ['object_id', 'types', 'limit', 'page', 'created']);
+    const byMeter = new Map<string, AsyncMeterError[]>();
+    for (const e of this.state.meterErrors.splice(0)) byMeter.set(e.meterId, [...(byMeter.get(e.meterId) ?? []), e]);
+    for (const [meterId, errors] of byMeter) {
+      const codes = new Map<string, AsyncMeterError[]>();
+      for (const e of errors) codes.set(e.code, [...(codes.get(e.code) ?? []), e]);
+      const iso = (t: number) => new Date(t * 1000).toISOString();
+      this.state.v2Events.push({
+        id: this.state.id('evt_test_', 40), object: 'v2.core.event', context: null, created: new Date(this.clock.now()).toISOString(),
+        data: {
+          developer_message_summary: `There ${errors.length === 1 ? 'is 1 invalid event' : `are ${errors.length} invalid events`}`,
+          reason: {
+            error_count: errors.length,
+            error_types: [...codes].map(([code, es]) => ({
+              code, error_count: es.length, sample_errors: es.map((e) => ({ error_message: e.message, request: { identifier: e.identifier } })),
+            })),
+          },
+          validation_start: iso(Math.min(...errors.map((e) => e.at))),
+          validation_end: iso(Math.max(...errors.map((e) => e.at)) + 1),
+        },
+        livemode: this.state.livemode, reason: null,
+        related_object: { id: meterId, type: 'billing.meter', url: `/v1/billing/meters/${meterId}` },
+        type: 'v1.billing.meter.error_report_triggered',
+      });
+    }
+    const objectId = str(params, 'object_id', false);
+    const types = params.types === undefined ? undefined : ([] as string[]).concat(params.types as string | string[]);
+    const data = this.state.v2Events
+      .filter((e) => (objectId === undefined || (e.related_object as { id: string }).id === objectId) && (types === undefined || types.includes(String(e.type))))
+      .reverse();
+    return { data, next_page_url: null, previous_page_url: null };
   }
 
   private eventSummaries(meterId: string, params: Record<string, unknown>): unknown {

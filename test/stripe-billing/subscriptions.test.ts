@@ -117,6 +117,24 @@ describeEachBackend('stripe subscribe, push and events sync', (backend) => {
     const table = await w.run(['stripe', 'status']);
     expect(table.stderr).toContain(`acme: subscription ${sub.id} (active; pro, catalog 2026-10); Stripe invoices: ${String(renewal.number)} paid 109.00 USD`);
 
+    // Reconciling October: Stripe's meters and its invoice hold what the ledger sent.
+    type ReconcileJson = { differences: number; rows: { meter: string; stripe: number; ledger_sent: number; invoiced: number | null; invoices: string[]; note: string | null }[] };
+    const rec = await w.runJson<ReconcileJson>(['stripe', 'reconcile', '--period', '2026-10']);
+    expect(rec.differences).toBe(0);
+    expect(rec.rows.map((r) => [r.meter, r.stripe, r.ledger_sent, r.invoiced, r.invoices])).toEqual([
+      ['gpu_seconds', 40000, 40000, 40000, [renewal.number]], ['input_tokens', 1000000, 1000000, 1000000, [renewal.number]],
+      ['output_tokens', 500000, 500000, 500000, [renewal.number]], ['api_calls', 3, 3, 3, [renewal.number]],
+    ]);
+    // A receipt of October that arrives after Stripe invoiced October reaches Stripe, but no invoice.
+    await w.run(['import', w.file('late.csv', csvOf([['r4', 'acme', '2026-10-09T10:00:00Z', 'completed', 'qwen-70b', '', 0, 1000, 0]]))]);
+    await w.run(['stripe', 'push', '--yes']);
+    const late = await w.run(['stripe', 'reconcile', '--period', '2026-10', '--format', 'json'], 3);
+    const input = (JSON.parse(late.stdout) as ReconcileJson).rows.find((r) => r.meter === 'input_tokens')!;
+    expect(input).toMatchObject({ stripe: 1001000, ledger_sent: 1001000, invoiced: 1000000 });
+    expect(input.note).toBe(
+      `Stripe's invoice ${String(renewal.number)} bills 1000000 for the month, the ledger sent 1001000 (usage pushed after Stripe invoiced the month is on no invoice: bill it another way)`,
+    );
+
     // The dashboard of billctl serve shows the paid Stripe invoice.
     const token = JSON.parse((await w.run(['serve', 'token', 'create', '--format', 'json'])).stdout) as { token: string };
     const h = await startHarness(w.db, { now: '2026-11-01T00:30:00Z' });
