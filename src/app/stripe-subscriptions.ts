@@ -241,7 +241,12 @@ async function subscribeOne(store: Store, client: StripeClient, tenant: Tenant, 
       const { changes, text } = itemChanges(sub, terms.prices, warnings);
       result.changes = text;
       if (changes.length === 0) result.action = 'unchanged';
-      else if (o.dryRun) result.action = 'would_update';
+      else if (Math.floor(terms.start / 1000) >= Math.max(...sub.items.data.map((i) => i.current_period_end))) {
+        // Stripe has not renewed into the period yet: swapped now, the items would bill the period
+        // that ends at the new prices.
+        result.action = 'not_yet';
+        result.note = `Stripe has not begun ${terms.period} for this subscription yet (it renews within the hour): run again after its invoice for the period before`;
+      } else if (o.dryRun) result.action = 'would_update';
       else {
         // The terms hold from the period's start; Stripe prorates from there (never before its current period).
         const periodStart = Math.max(...sub.items.data.map((i) => i.current_period_start));

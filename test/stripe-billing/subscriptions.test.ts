@@ -149,9 +149,15 @@ describeEachBackend('stripe subscribe, push and events sync', (backend) => {
 
   it('a plan change: the items move to the new plan as of the period it starts, with Stripe crediting the old fee', async () => {
     const sub = (await subscribeJson(['acme'])).tenants[0]!.subscription!;
+    const setPlan = await w.run(['tenant', 'set-plan', 'acme', 'starter', '--from', '2026-11']);
+    expect(setPlan.stderr).toContain('acme has a Stripe subscription: run billctl stripe subscribe acme once 2026-11 has begun (or --all from cron) to move its items');
+    // Not before November: the items hold October's terms.
+    expect((await subscribeJson(['acme'])).tenants[0]).toMatchObject({ action: 'unchanged', plan: 'pro' });
+    // November has begun, but Stripe has not renewed the subscription into it yet: swapping now would bill October at Starter's prices.
+    w.setNow('2026-11-01T00:10:00Z');
+    expect((await subscribeJson(['acme'])).tenants[0]).toMatchObject({ action: 'not_yet', plan: 'starter', changes: expect.arrayContaining([expect.stringMatching(/^- fee /)]) });
     w.setNow('2026-11-01T00:30:00Z');
     w.fake.billing.renew(sub);
-    await w.run(['tenant', 'set-plan', 'acme', 'starter', '--from', '2026-11']);
     const dry = (await subscribeJson(['acme', '--dry-run'])).tenants[0]!;
     expect(dry).toMatchObject({ action: 'would_update', plan: 'starter' });
     const changed = (await subscribeJson(['acme'])).tenants[0]!;
