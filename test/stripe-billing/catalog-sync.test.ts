@@ -98,7 +98,8 @@ describeEachBackend('stripe catalog sync', (backend) => {
       "gpu_seconds: the GPU rates differ (a100-40gb / a100-80gb / rtx-3090 / rtx-4090), but Stripe's gpu_seconds meter counts them together, " +
         'so one price cannot bill them apart (a meter per GPU does not exist)',
     );
-    expect(r.stderr).toContain('warning: plan pro of catalog 2026-01 was not synced: Stripe cannot bill it exactly as billctl would:\n  - ');
+    expect(r.stderr).toContain('warning: no plan of catalog 2026-01 was synced: Stripe cannot bill its prices exactly as billctl would:\n  - GPU rate a100-40gb: ');
+    expect(r.stderr).toContain('warning: plan pro of catalog 2026-01, besides that:\n  - plan pro: its 10,000,000 included tokens are one pool');
     expect(r.stderr).toContain('warning: 3 plan(s) refused.');
     expect(w.fake.billing.prices.size).toBe(0);
     expect(w.fake.billing.products.size).toBe(0);

@@ -56,8 +56,22 @@ export async function syncCommand(ctx: Context, args: unknown[], opts: Record<st
       json,
     );
     for (const p of report.plans) for (const n of p.notes) ctx.notice(`${p.version}/${p.plan}: ${n}`);
-    for (const p of refused) {
-      ctx.warn(`plan ${p.plan} of catalog ${p.version} was not synced: Stripe cannot bill it exactly as billctl would:\n${p.reasons.map((r) => `  - ${r}`).join('\n')}`);
+    // Reasons every plan of a version shares (a meter's prices, say) are said once for the version.
+    for (const version of report.versions) {
+      const plans = report.plans.filter((p) => p.version === version);
+      const mine = refused.filter((p) => p.version === version);
+      const shared = mine.length === plans.length && mine.length > 1 ? mine[0]!.reasons.filter((r) => mine.every((p) => p.reasons.includes(r))) : [];
+      const list = (reasons: string[]) => reasons.map((r) => `  - ${r}`).join('\n');
+      if (shared.length > 0) ctx.warn(`no plan of catalog ${version} was synced: Stripe cannot bill its prices exactly as billctl would:\n${list(shared)}`);
+      for (const p of mine) {
+        const own = p.reasons.filter((r) => !shared.includes(r));
+        if (own.length === 0) continue;
+        ctx.warn(
+          shared.length > 0
+            ? `plan ${p.plan} of catalog ${version}, besides that:\n${list(own)}`
+            : `plan ${p.plan} of catalog ${version} was not synced: Stripe cannot bill it exactly as billctl would:\n${list(own)}`,
+        );
+      }
     }
     if (ctx.format === 'table') {
       const verb = dryRun ? 'would create' : 'created';

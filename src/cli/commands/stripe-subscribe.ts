@@ -44,7 +44,8 @@ export async function subscribeCommand(ctx: Context, args: unknown[], opts: Reco
         { header: 'plan', value: (r) => r.plan },
         { header: 'catalog', value: (r) => r.version },
         { header: 'since', value: (r) => r.termsFrom },
-        { header: 'changes', value: (r) => r.changes.join('\n') },
+        // The price ids are in the JSON; the table says what moved.
+        { header: 'changes', value: (r) => r.changes.map((c) => c.split(' ').slice(0, 2).join('')).join(' ') },
         { header: 'note', value: (r) => r.note },
       ],
       json,
