@@ -72,6 +72,8 @@ interface Terms {
   end: number;
   /** Item (meter key or `fee`) -> price id, as catalog sync recorded them. */
   prices: Map<string, string>;
+  /** The catalog versions of the tenant's currency, by effective_from. */
+  chain: CatalogVersion[];
 }
 
 async function desiredTerms(store: Store, tenant: Tenant, now: number, livemode: boolean): Promise<Terms> {
@@ -101,17 +103,17 @@ async function desiredTerms(store: Store, tenant: Tenant, now: number, livemode:
   }
   const order = (item: string) => PRICE_ITEMS.indexOf(item as PriceItem);
   rows.sort((a, b) => order(a.item) - order(b.item));
-  return { plan: resolved.planId, version: resolved.version, period, start, end, prices: new Map(rows.map((r) => [r.item, r.priceId])) };
+  return { plan: resolved.planId, version: resolved.version, period, start, end, prices: new Map(rows.map((r) => [r.item, r.priceId])), chain };
 }
 
 /** The first period of a run of periods with the same plan and version, back to (not before) `floor`. */
-function termsFrom(tenant: Tenant, t: Terms, chain: readonly CatalogVersion[], floor: number): Period {
+function termsFrom(tenant: Tenant, t: Terms, floor: number): Period {
   let p = t.period;
   for (let i = 0; i < 120; i++) {
     const prev = addMonths(p, -1);
     if (periodInterval(tenant.timezone, prev).start < floor) break;
     try {
-      const r = resolvePlanTerms(tenant, prev, chain);
+      const r = resolvePlanTerms(tenant, prev, t.chain);
       if (r.planId !== t.plan || r.version.version !== t.version.version) break;
     } catch {
       break;
@@ -211,8 +213,7 @@ async function subscribeOne(store: Store, client: StripeClient, tenant: Tenant, 
       return result;
     }
     const terms = await desiredTerms(store, tenant, o.now, client.livemode);
-    const chain = sortVersions((await store.listCatalogs()).map((c) => c.catalog).filter((v) => v.currency === terms.version.currency));
-    Object.assign(result, { plan: terms.plan, version: terms.version.version, termsFrom: termsFrom(tenant, terms, chain, tenant.stripeSince ?? -Infinity) });
+    Object.assign(result, { plan: terms.plan, version: terms.version.version, termsFrom: termsFrom(tenant, terms, tenant.stripeSince ?? -Infinity) });
     const sid = await storeId(store, o.dryRun);
     const { live: existing, earlier } = await findSubscription(store, client, tenant, customer, warnings);
     let sub: StripeSubscription;

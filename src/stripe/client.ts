@@ -2,7 +2,7 @@
  * The Stripe port: the only module that talks to Stripe. It builds the official `stripe` SDK
  * client from the environment (STRIPE_API_KEY, never the config file; STRIPE_API_BASE for a
  * local fake or mock), and offers the few typed calls billctl needs: meters, customers, meter
- * events and event summaries. Every failure becomes a StripeCallError whose message never holds
+ * events, event summaries and error reports, products, prices, subscriptions, invoices and events. Every failure becomes a StripeCallError whose message never holds
  * the key, classified as retryable, already-sent or permanent.
  *
  * The SDK is imported on first use, so `billctl --help` never loads it. Its own retries are off:
@@ -414,19 +414,19 @@ export function attemptKey(identifier: string, attempt: number): string {
   return `${identifier}-a${attempt}`;
 }
 
+/** Idempotency key for creating a billctl object (customer, meter, product, price, subscription) named by `what`. */
+export function idempotencyKey(kind: string, what: string): string {
+  return `billctl-${kind}-${createHash('sha256').update(what, 'utf8').digest('hex').slice(0, 40)}`;
+}
+
 /** Idempotency key for creating the customer of a tenant: the same tenant always gets the same key. */
 export function customerIdempotencyKey(tenantId: string): string {
-  return `billctl-customer-${createHash('sha256').update(tenantId, 'utf8').digest('hex').slice(0, 40)}`;
+  return idempotencyKey('customer', tenantId);
 }
 
 /** Idempotency key for creating a meter for an event name. */
 export function meterIdempotencyKey(eventName: string): string {
-  return `billctl-meter-${createHash('sha256').update(eventName, 'utf8').digest('hex').slice(0, 40)}`;
-}
-
-/** Idempotency key for creating a billctl object (product, price, subscription) named by `what`. */
-export function idempotencyKey(kind: string, what: string): string {
-  return `billctl-${kind}-${createHash('sha256').update(what, 'utf8').digest('hex').slice(0, 40)}`;
+  return idempotencyKey('meter', eventName);
 }
 
 /** A value in Stripe's search language: quoted, with quotes and backslashes escaped. */
