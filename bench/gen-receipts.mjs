@@ -4,9 +4,9 @@
 // sqlite3/psql baselines, the same receipts as CSV rows of the `receipts` table (one column per
 // table column, in table order).
 //
-//   node bench/gen-receipts.mjs --count 1000000 --out bench/.data/r.jsonl [--csv bench/.data/r.csv] [--seed 1]
+//   node bench/gen-receipts.mjs --count 1000000 --out bench/.data/r.jsonl [--csv bench/.data/r.csv] [--seed 1] [--tenants 200]
 //
-// Receipts run forward in time (as logs do) from 2026-09-01, ~2.5 s apart, over 200 tenants.
+// Receipts run forward in time (as logs do) from 2026-09-01, ~2.5 s apart, over 200 tenants (or --tenants).
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mulberry32 as prng } from '../dist/prng.js';
@@ -85,8 +85,9 @@ function main() {
   const out = opt('out');
   const csv = opt('csv');
   const seed = Number(opt('seed', '1'));
+  const tenants = Number(opt('tenants', '200'));
   if (!out) {
-    process.stderr.write('usage: gen-receipts.mjs --count N --out FILE.jsonl [--csv FILE.csv] [--seed S]\n');
+    process.stderr.write('usage: gen-receipts.mjs --count N --out FILE.jsonl [--csv FILE.csv] [--seed S] [--tenants T]\n');
     process.exit(2);
   }
   const o = fs.openSync(out, 'w');
@@ -99,7 +100,7 @@ function main() {
     jb = [];
     cb = [];
   };
-  for (const [j, r] of receipts({ count, seed })) {
+  for (const [j, r] of receipts({ count, seed, tenants })) {
     jb.push(j, '\n');
     if (c !== undefined) cb.push(r, '\n');
     if (jb.length >= 20000) flush();

@@ -54,6 +54,17 @@ export class LockHeldError extends BillctlError {
   }
 }
 
+/** The database connection dropped (the server restarted, the network failed): exit 1, not a bug. */
+export class ConnectionLostError extends BillctlError {
+  constructor(where: string, cause: unknown) {
+    super(
+      `lost the connection to the database at ${where} (${errorMessage(cause)})`,
+      ExitCode.failed,
+      'Check that the server is up and reachable; what was committed before the connection dropped is kept.',
+    );
+  }
+}
+
 /** The user cancelled at a prompt (Ctrl-C): nothing was changed (exit 130). */
 export class CancelledError extends BillctlError {
   constructor() {
@@ -63,4 +74,11 @@ export class CancelledError extends BillctlError {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Errors from the outside world (files, databases, network): not bugs, exit 1. */
+export function isOperational(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const e = err as Error & { code?: unknown };
+  return typeof e.code === 'string' || e.name === 'SqliteError' || e.name === 'DatabaseError';
 }

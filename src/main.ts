@@ -3,7 +3,7 @@
  * Nothing else in billctl exits the process.
  */
 import type { Io } from './cli/context.js';
-import { BillctlError, CancelledError, ExitCode } from './errors.js';
+import { BillctlError, CancelledError, ExitCode, isOperational } from './errors.js';
 import { urlPassword } from './store/location.js';
 
 /** Texts that must never be printed: the Stripe key and database passwords. */
@@ -21,13 +21,6 @@ export function scrub(text: string, secrets: readonly string[]): string {
   let t = text;
   for (const s of secrets) t = t.split(s).join('***');
   return t;
-}
-
-/** Errors from the outside world (files, databases, network): not bugs, exit 1. */
-function isOperational(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const e = err as Error & { code?: unknown };
-  return typeof e.code === 'string' || e.name === 'SqliteError' || e.name === 'DatabaseError';
 }
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {

@@ -101,6 +101,7 @@ export async function estimate(store: Store, tenant: Tenant, req: EstimateReques
   if (version === undefined) throw new UsageError('no catalog version is in effect now', 'Import one with: billctl catalog import <file>');
   const modelKey = req.model === null ? null : nameKey(req.model);
   const gpuKey = req.gpu === null ? null : nameKey(req.gpu);
+  await rating.loadRates([{ modelKey, gpuKey }]);
   if (modelKey !== null && !version.tokenRates.has(modelKey)) {
     throw new UsageError(`model "${req.model}" has no price in catalog ${version.version}`, 'See the models and prices with: billctl catalog show');
   }

@@ -14,6 +14,7 @@ import { localDate, periodInterval, type Period } from '../domain/period.js';
 import { NoCatalogError, PlanTermsError, UNPRICED_MARK, type RatedPeriod } from '../domain/rating.js';
 import type { Tenant } from '../domain/tenant.js';
 import { DAY_MS, parseDate } from '../domain/time.js';
+import { toJson } from '../json.js';
 import { BillctlError, ExitCode, UsageError } from '../errors.js';
 import type { InvoiceRecord } from '../store/invoice-repo.js';
 import type { PdfJob as RenderJob } from '../pdf/render-pool.js';
@@ -103,7 +104,7 @@ async function currencyOfAdjusted(store: Store, tenantId: string, adjustments: A
 }
 
 function sameLines(a: readonly InvoiceLine[], b: readonly InvoiceLine[], currency: string, period: Period): boolean {
-  const j = (ls: readonly InvoiceLine[]) => JSON.stringify(ls.map((l) => [invoiceLineJson(l, period, currency), l.unpriced]));
+  const j = (ls: readonly InvoiceLine[]) => toJson(ls.map((l) => [invoiceLineJson(l, period, currency), l.unpriced]), 0);
   return j(a) === j(b);
 }
 

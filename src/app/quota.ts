@@ -98,7 +98,8 @@ export interface QuotaFacts {
  */
 export async function quotaFacts(store: Store, tenant: Tenant, now: number, withUsers = true): Promise<QuotaFacts> {
   const period = currentPeriod(tenant, now);
-  const versions = sortVersions((await store.listCatalogs()).map((c) => c.catalog));
+  const catalogs = await store.listCatalogs();
+  const versions = sortVersions(catalogs.map((c) => c.catalog));
   const terms = resolvePlanTerms(tenant, period, versions);
   const budget = await store.budgets.get(tenant.id);
   const userBudgets = new Map((await store.budgets.listUsers(tenant.id)).map((b) => [b.userId, b]));
@@ -111,7 +112,7 @@ export async function quotaFacts(store: Store, tenant: Tenant, now: number, with
   };
   if (!budget && userBudgets.size === 0) return facts;
   // Usage without a price counts 0.00 here: a gap in the catalog must not stop the service.
-  const rating = new StoreRating(store, versions, true);
+  const rating = new StoreRating(store, catalogs, true);
   if (budget) {
     // The budget: the month-to-date rated amount before tax, from the same engine as invoices.
     try {

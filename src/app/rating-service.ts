@@ -15,7 +15,7 @@ import {
 } from '../domain/rating.js';
 import { planFor, type Tenant } from '../domain/tenant.js';
 import type { RollupRow } from '../store/ingest.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoredCatalog } from '../store/store.js';
 import type { DailyCost } from '../pdf/invoice-document.js';
 import type { RatingService } from './invoices.js';
 
@@ -61,26 +61,44 @@ function unpricedRow(r: RollupRow, version: CatalogVersion | undefined): boolean
 export class StoreRating implements RatingService {
   readonly versions: CatalogVersion[];
   private readonly rollupCache = new Map<string, RollupRow[]>();
+  /** Each version's digest as stored (computing it would read all of its rates). */
+  private readonly digests = new Map<CatalogVersion, string>();
 
   constructor(
     private readonly store: Store,
-    versions: readonly CatalogVersion[],
+    catalogs: readonly StoredCatalog[],
     readonly allowUnpriced: boolean,
   ) {
-    this.versions = sortVersions(versions);
+    this.versions = sortVersions(catalogs.map((c) => c.catalog));
+    for (const c of catalogs) this.digests.set(c.catalog, c.digest);
   }
 
   static async load(store: Store, allowUnpriced: boolean): Promise<StoreRating> {
-    return new StoreRating(store, (await store.listCatalogs()).map((c) => c.catalog), allowUnpriced);
+    return new StoreRating(store, await store.listCatalogs(), allowUnpriced);
   }
 
-  /** The period's rollup rows of the tenant (read once per service). */
+  /**
+   * Reads the rates of these keys in every version (those not read yet): rating looks up the
+   * prices of the keys it meets, and a stored catalog's rates are read as they are needed.
+   */
+  async loadRates(keys: Iterable<{ modelKey: string | null; gpuKey: string | null }>): Promise<void> {
+    const models = new Set<string>();
+    const gpus = new Set<string>();
+    for (const k of keys) {
+      if (k.modelKey !== null) models.add(k.modelKey);
+      if (k.gpuKey !== null) gpus.add(k.gpuKey);
+    }
+    for (const v of this.versions) await this.store.loadRates(v, { models, gpus });
+  }
+
+  /** The period's rollup rows of the tenant (read once per service), the rates of their keys read too. */
   async rollups(tenant: Tenant, period: Period): Promise<RollupRow[]> {
     const key = `${tenant.id}\u0000${tenant.timezone}\u0000${period}`;
     let rows = this.rollupCache.get(key);
     if (!rows) {
       const { first, last } = periodDays(period);
       rows = await this.store.rollups(tenant.id, first, last);
+      await this.loadRates(rows);
       // A tenant-period is rated, fingerprinted and charted together, then not again: a small cache keeps memory flat.
       if (this.rollupCache.size >= 64) this.rollupCache.clear();
       this.rollupCache.set(key, rows);
@@ -88,9 +106,8 @@ export class StoreRating implements RatingService {
     return rows;
   }
 
-  private readonly digests = new Map<CatalogVersion, string>();
-
-  private digest(v: CatalogVersion): string {
+  /** A version's digest: as stored, or computed for a version that is not. */
+  digest(v: CatalogVersion): string {
     let d = this.digests.get(v);
     if (d === undefined) this.digests.set(v, (d = catalogDigest(v)));
     return d;
@@ -124,6 +141,7 @@ export class StoreRating implements RatingService {
    */
   private async ratingInput(tenant: Tenant, period: Period, extra: readonly RatableReceipt[] = []): Promise<RatePeriodInput> {
     const rows = (await this.rollups(tenant, period)).filter((r) => r.requests > 0n);
+    await this.loadRates(extra);
     const terms = resolvePlanTerms(tenant, period, this.versions);
     const aggregates = rows.map(aggregateOf);
     const extraAggregates = extra.map((r) => receiptAggregate(tenant.timezone, r));
@@ -157,6 +175,7 @@ export class StoreRating implements RatingService {
   async rateReceipts(
     tenant: Tenant, period: Period, receipts: readonly RatableReceipt[], onReceipt: NonNullable<RatePeriodInput['onReceipt']>,
   ): Promise<RatedPeriod> {
+    await this.loadRates(receipts);
     return ratePeriod({ tenant, period, versions: this.versions, allowUnpriced: this.allowUnpriced, receipts, onReceipt });
   }
 

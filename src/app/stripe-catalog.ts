@@ -128,6 +128,8 @@ export async function syncCatalog(
   req: { version?: string; dryRun: boolean; meters: MeterNames; now: number },
 ): Promise<CatalogSyncReport> {
   const versions = await versionsToSync(store, req.version, req.now);
+  // Every rate of a version decides its meters' prices.
+  for (const v of versions) await store.loadRates(v, 'all');
   const meters = await storedMeters(store, req.meters, client.livemode);
   const meterId = (item: PriceItem): string | null => (item === 'fee' ? null : meters[item as MeterKey].id);
   const plans = versions.map(planStripeCatalog);

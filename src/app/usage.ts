@@ -6,7 +6,6 @@
  * time order, as on the invoice) times its prices, summed exactly and rounded once per group.
  */
 import { createHash } from 'node:crypto';
-import { catalogDigest } from '../domain/catalog.js';
 import { Decimal, ExactSum, currencyDigits, formatAmount } from '../domain/money.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, type Period } from '../domain/period.js';
 import { RatingError, SECONDS_PER_HOUR, UnpricedUsageError, type RatedPeriod, type ReceiptBilled } from '../domain/rating.js';
@@ -165,7 +164,7 @@ async function ratedSubtotals(
   store: Store, rating: StoreRating, tenants: Tenant[], period: Period, totals: Map<string, PeriodTotals>, withUsage: boolean,
 ): Promise<Map<string, { rated?: Rated; error?: unknown }>> {
   const cached = await store.usageCache.read(period);
-  const catalogs = rating.versions.map((v) => `${v.version}@${v.effectiveFrom}:${catalogDigest(v)}`).join(',');
+  const catalogs = rating.versions.map((v) => `${v.version}@${v.effectiveFrom}:${rating.digest(v)}`).join(',');
   const out = new Map<string, { rated?: Rated; error?: unknown }>();
   const writes: [string, CachedRating][] = [];
   for (const t of tenants) {

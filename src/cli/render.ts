@@ -5,7 +5,7 @@
  */
 import { Chalk, type ChalkInstance } from 'chalk';
 import { csvRows, neutraliseUnlessNumber } from '../export/csv-writer.js';
-import { toJson } from './json.js';
+import { toJson } from '../json.js';
 
 export type Format = 'table' | 'json' | 'csv';
 export type Cell = string | number | bigint | boolean | null | undefined | { toString(): string };

@@ -1,12 +1,13 @@
 /**
  * Catalog versions (billing-rules.md, "The catalog"): list prices and plans from an instant on.
  * `parseCatalog` validates a document read from YAML or JSON and names every problem by its field
- * path; inside the program a CatalogVersion is trusted.
+ * path; inside the program a CatalogVersion is trusted. A stored version's GPU and token rates may
+ * be many (a catalog of a million models): they are read from the store as they are needed, into
+ * RateTables (see `RateTable`), while its terms (plans, currency, units) are read whole.
  */
 import { createHash } from 'node:crypto';
 import { Decimal, isKnownCurrency } from './money.js';
 import { nameKey } from './names.js';
-import { jsonWhole } from './quantity.js';
 import { parseDate, parseRfc3339 } from './time.js';
 
 export interface GpuRate {
@@ -59,6 +60,17 @@ export interface CatalogParseResult {
   warnings: string[];
 }
 
+/**
+ * The magnitudes a catalog may hold, as a finance team would write them: a price or fee below
+ * 10^15 with at most 12 digits after the point; an allowance or token unit a whole number up to
+ * 2^53 − 1 (the largest quantity a receipt may have). Anything else is refused, not computed with.
+ */
+export const PRICE_INTEGER_DIGITS = 15;
+export const PRICE_FRACTION_DIGITS = 12;
+export const WHOLE_MAX = 9_007_199_254_740_991n;
+/** Labels (version, names, keys) are text of at most this many characters. */
+export const LABEL_MAX = 200;
+
 const TOP_FIELDS = new Set([
   'version', 'effective_from', 'currency', 'default_plan', 'gpu_rates', 'token_unit',
   'token_rates', 'request_rate', 'plans',
@@ -78,43 +90,72 @@ class Reader {
   readonly problems: string[] = [];
   readonly warnings: string[] = [];
 
+  constructor(private readonly numberText: (path: string) => string | undefined) {}
+
   problem(path: string, text: string): undefined {
     this.problems.push(`${path}: ${text}`);
     return undefined;
   }
 
-  /** A price: decimal text or a number read by its shortest decimal text; never negative. */
+  /**
+   * A price: decimal text or a number read by its shortest decimal text; never negative, below
+   * 10^15, at most 12 digits after the point (trailing zeros aside).
+   */
   decimal(v: unknown, path: string, required: boolean, fallback?: Decimal): Decimal | undefined {
     if (v === undefined || v === null || v === '') {
       if (required) return this.problem(path, 'missing');
       return fallback;
     }
-    let d: Decimal | undefined;
-    if (typeof v === 'number') d = Number.isFinite(v) ? Decimal.fromNumber(v) : undefined;
-    else if (typeof v === 'string') d = Decimal.tryParse(v.trim());
+    let text: string | undefined;
+    if (typeof v === 'number') text = Number.isFinite(v) ? String(v) : undefined;
+    else if (typeof v === 'string') text = v.trim();
+    // An exponent beyond any price (1e999999) is refused before it is expanded.
+    const exponent = text === undefined ? undefined : /[eE]([+-]?\d+)$/.exec(text);
+    if (exponent && Math.abs(Number(exponent[1])) > 40 && Decimal.tryParse(text!.slice(0, exponent.index)) !== undefined) {
+      return this.problem(path, `${show(v)} is out of range (a price is below 10^${PRICE_INTEGER_DIGITS}, with at most ${PRICE_FRACTION_DIGITS} digits after the decimal point)`);
+    }
+    const d = text === undefined || text.length > 64 ? undefined : Decimal.tryParse(text);
     if (d === undefined) return this.problem(path, `${show(v)} is not a decimal number (write it like "4.00")`);
     if (d.sign() < 0) return this.problem(path, `${show(v)} is negative`);
+    const n = d.normalize();
+    if (n.scale > PRICE_FRACTION_DIGITS) {
+      return this.problem(path, `${show(v)} has more than ${PRICE_FRACTION_DIGITS} digits after the decimal point`);
+    }
+    if (n.units >= 10n ** BigInt(PRICE_INTEGER_DIGITS + n.scale)) {
+      return this.problem(path, `${show(v)} is too large (at most ${PRICE_INTEGER_DIGITS} digits before the decimal point)`);
+    }
     return d;
   }
 
   whole(v: unknown, path: string, fallback: bigint, min = 0n): bigint | undefined {
     if (v === undefined || v === null || v === '') return fallback;
     let n: bigint | undefined;
-    if (typeof v === 'number' && Number.isSafeInteger(v)) n = BigInt(v);
+    if (typeof v === 'number' && Number.isInteger(v)) n = Number.isSafeInteger(v) ? BigInt(v) : WHOLE_MAX + 1n;
     else if (typeof v === 'string' && /^\d+$/.test(v.trim())) n = BigInt(v.trim());
     if (n === undefined) return this.problem(path, `${show(v)} is not a whole number`);
     if (n < min) return this.problem(path, `${show(v)} must be at least ${min}`);
+    if (n > WHOLE_MAX) return this.problem(path, `${show(v)} is too large (at most 2^53 − 1, ${WHOLE_MAX})`);
     return n;
   }
 
+  /**
+   * A label (version, currency, name, plan): text. A number is refused, since YAML and JSON have
+   * already changed it (an unquoted 2026.10 reads as 2026.1): it must be quoted as written.
+   */
   text(v: unknown, path: string, required: boolean): string | undefined {
     if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) {
       if (required) return this.problem(path, 'missing');
       return undefined;
     }
-    if (typeof v === 'number') return String(v);
+    if (typeof v === 'number') {
+      const written = this.numberText(path) ?? String(v);
+      const reads = written === String(v) ? '' : ` (it reads as ${v})`;
+      return this.problem(path, `${written} is a number, not text${reads}: put it in quotes, as in "${written}"`);
+    }
     if (typeof v !== 'string') return this.problem(path, `${show(v)} is not text`);
-    return v.trim();
+    const t = v.trim();
+    if ([...t].length > LABEL_MAX) return this.problem(path, `longer than ${LABEL_MAX} characters`);
+    return t;
   }
 
   unknownFields(obj: Record<string, unknown>, known: Set<string>, path: string): void {
@@ -137,6 +178,10 @@ class Reader {
       const p = `${path}.${key}`;
       if (key === '') {
         this.problem(`${path}.${JSON.stringify(raw)}`, 'an empty name');
+        continue;
+      }
+      if ([...key].length > LABEL_MAX) {
+        this.problem(`${path}.${JSON.stringify(raw.slice(0, 40))}...`, `a name longer than ${LABEL_MAX} characters`);
         continue;
       }
       const clash = seen.get(key);
@@ -167,8 +212,12 @@ function parseEffectiveFrom(v: unknown, r: Reader): number | undefined {
 }
 
 /** Validates a catalog document; `problems` is empty exactly when `catalog` is set. */
-export function parseCatalog(doc: unknown): CatalogParseResult {
-  const r = new Reader();
+/**
+ * `numberText` gives, where the source has it, how a number was written at a field path (YAML
+ * reads an unquoted 2026.10 as 2026.1), so a problem can quote it as written.
+ */
+export function parseCatalog(doc: unknown, numberText: (path: string) => string | undefined = () => undefined): CatalogParseResult {
+  const r = new Reader(numberText);
   if (!isRecord(doc)) {
     r.problem('(top)', 'a catalog must be a map with version, effective_from, currency, plans, ...');
     return { problems: r.problems, warnings: r.warnings };
@@ -268,30 +317,43 @@ export function parseCatalog(doc: unknown): CatalogParseResult {
   };
 }
 
-/** The catalog as a canonical document (sorted keys, decimals as text): stored, shown and hashed. */
-export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
-  const sorted = <T>(m: ReadonlyMap<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+const byKey = <T>(m: ReadonlyMap<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+/**
+ * A whole number of a catalog document: a JSON number (catalogs hold at most 2^53 − 1; a version
+ * stored before that limit may hold more, kept exact as its digits).
+ */
+function documentWhole(n: bigint): number | string {
+  return n <= WHOLE_MAX ? Number(n) : n.toString();
+}
+
+export function gpuRateDocument(v: GpuRate): Record<string, string> {
+  return { name: v.name, price: v.price.toString() };
+}
+
+export function tokenRateDocument(v: TokenRate): Record<string, string> {
+  return { name: v.name, input: v.input.toString(), output: v.output.toString() };
+}
+
+/** The catalog's terms as a canonical document: everything but its GPU and token rates. */
+export function catalogTermsDocument(c: CatalogVersion): Record<string, unknown> {
   return {
     version: c.version,
     effective_from: new Date(c.effectiveFrom).toISOString(),
     currency: c.currency,
     default_plan: c.defaultPlan,
-    gpu_rates: Object.fromEntries(sorted(c.gpuRates).map(([k, v]) => [k, { name: v.name, price: v.price.toString() }])),
-    token_unit: jsonWhole(c.tokenUnit),
-    token_rates: Object.fromEntries(
-      sorted(c.tokenRates).map(([k, v]) => [k, { name: v.name, input: v.input.toString(), output: v.output.toString() }]),
-    ),
+    token_unit: documentWhole(c.tokenUnit),
     request_rate: c.requestRate.toString(),
     plans: Object.fromEntries(
-      sorted(c.plans).map(([k, p]) => [
+      byKey(c.plans).map(([k, p]) => [
         k,
         {
           name: p.name,
           monthly_fee: p.monthlyFee.toString(),
           included: {
-            gpu_hours: jsonWhole(p.included.gpuHours),
-            tokens: jsonWhole(p.included.tokens),
-            api_calls: jsonWhole(p.included.apiCalls),
+            gpu_hours: documentWhole(p.included.gpuHours),
+            tokens: documentWhole(p.included.tokens),
+            api_calls: documentWhole(p.included.apiCalls),
           },
           hard_cap: p.hardCap,
           usage_discount_percent: p.usageDiscountPercent.toString(),
@@ -301,15 +363,158 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
   };
 }
 
-export function catalogDigest(c: CatalogVersion): string {
-  return createHash('sha256').update(JSON.stringify(catalogToDocument(c))).digest('hex');
+/** The catalog as a canonical document (sorted keys, decimals as text): stored, shown and hashed. Its rates must all be loaded. */
+export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
+  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans } = catalogTermsDocument(c);
+  return {
+    version, effective_from, currency, default_plan,
+    gpu_rates: Object.fromEntries(byKey(c.gpuRates).map(([k, v]) => [k, gpuRateDocument(v)])),
+    token_unit,
+    token_rates: Object.fromEntries(byKey(c.tokenRates).map(([k, v]) => [k, tokenRateDocument(v)])),
+    request_rate, plans,
+  };
 }
 
-/** Reads back a stored canonical document (trusted: it was validated on import). */
-export function catalogFromDocument(body: string): CatalogVersion {
-  const result = parseCatalog(JSON.parse(body));
-  if (!result.catalog) throw new Error(`stored catalog is invalid: ${result.problems.join('; ')}`);
-  return result.catalog;
+/**
+ * SHA-256 of the canonical document's JSON text (JSON.stringify(catalogToDocument(c))), hashed a
+ * piece at a time: a catalog of a million rates is never one string.
+ */
+export function catalogDigest(c: CatalogVersion): string {
+  const h = createHash('sha256');
+  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans } = catalogTermsDocument(c);
+  const rates = <R>(name: string, m: ReadonlyMap<string, R>, doc: (r: R) => Record<string, string>) => {
+    h.update(`,${JSON.stringify(name)}:{`);
+    byKey(m).forEach(([k, r], i) => h.update(`${i === 0 ? '' : ','}${JSON.stringify(k)}:${JSON.stringify(doc(r))}`));
+    h.update('}');
+  };
+  h.update(JSON.stringify({ version, effective_from, currency, default_plan }).slice(0, -1));
+  rates('gpu_rates', c.gpuRates, gpuRateDocument);
+  h.update(`,"token_unit":${JSON.stringify(token_unit)}`);
+  rates('token_rates', c.tokenRates, tokenRateDocument);
+  h.update(`,"request_rate":${JSON.stringify(request_rate)},"plans":${JSON.stringify(plans)}}`);
+  return h.digest('hex');
+}
+
+/**
+ * A version's rates of one kind as far as they are loaded from the store. A key asked for and
+ * not in the catalog is remembered as absent; a key never asked for is a bug (the caller must
+ * load the keys it will look up first: see app/catalogs.ts `loadRates`), never "no price".
+ */
+export class RateTable<R> implements ReadonlyMap<string, R> {
+  private readonly known = new Map<string, R | null>();
+  private count = 0;
+
+  constructor(
+    private readonly what: string,
+    /** True once every rate is loaded. */
+    public complete = false,
+  ) {}
+
+  /** The keys of `keys` not loaded yet. */
+  missing(keys: Iterable<string>): string[] {
+    if (this.complete) return [];
+    const out = new Set<string>();
+    for (const k of keys) if (!this.known.has(k)) out.add(k);
+    return [...out];
+  }
+
+  /** Records what the store holds for `asked` (those not in `found` are absent); with `all`, the table is complete. */
+  fill(found: ReadonlyMap<string, R>, asked: Iterable<string> | 'all'): void {
+    for (const [k, r] of found) {
+      if (!this.known.get(k)) this.count++;
+      this.known.set(k, r);
+    }
+    if (asked === 'all') this.complete = true;
+    else for (const k of asked) if (!this.known.has(k)) this.known.set(k, null);
+  }
+
+  get(key: string): R | undefined {
+    const r = this.known.get(key);
+    if (r !== undefined) return r ?? undefined;
+    if (this.complete) return undefined;
+    throw new Error(`${this.what}: the rate of "${key}" was not loaded from the store`);
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  /** Rates loaded so far (all of them once complete). */
+  get loaded(): number {
+    return this.count;
+  }
+
+  private all(): Map<string, R> {
+    if (!this.complete) throw new Error(`${this.what}: not every rate was loaded from the store`);
+    const out = new Map<string, R>();
+    for (const [k, r] of this.known) if (r !== null) out.set(k, r);
+    return out;
+  }
+
+  get size(): number {
+    return this.all().size;
+  }
+
+  entries(): MapIterator<[string, R]> {
+    return this.all().entries();
+  }
+
+  keys(): MapIterator<string> {
+    return this.all().keys();
+  }
+
+  values(): MapIterator<R> {
+    return this.all().values();
+  }
+
+  forEach(fn: (value: R, key: string, map: ReadonlyMap<string, R>) => void): void {
+    for (const [k, r] of this.all()) fn(r, k, this);
+  }
+
+  [Symbol.iterator](): MapIterator<[string, R]> {
+    return this.entries();
+  }
+}
+
+/** A GPU rate as the store keeps it (trusted: validated on import). */
+export function gpuRateFromStore(key: string, name: string, price: string): GpuRate {
+  return { key, name, price: Decimal.parse(price) };
+}
+
+export function tokenRateFromStore(key: string, name: string, input: string, output: string): TokenRate {
+  return { key, name, input: Decimal.parse(input), output: Decimal.parse(output) };
+}
+
+/**
+ * A stored version from its terms document (trusted: validated on import), with rate tables the
+ * store fills as rates are needed.
+ */
+export function catalogFromStoredTerms(terms: string): CatalogVersion {
+  const d = JSON.parse(terms) as {
+    version: string; effective_from: string; currency: string; default_plan: string; token_unit: number | string; request_rate: string;
+    plans: Record<string, {
+      name: string; monthly_fee: string; hard_cap: boolean; usage_discount_percent: string;
+      included: { gpu_hours: number | string; tokens: number | string; api_calls: number | string };
+    }>;
+  };
+  const plans = new Map<string, PlanTerms>();
+  for (const [id, p] of Object.entries(d.plans)) {
+    plans.set(id, {
+      id, name: p.name, monthlyFee: Decimal.parse(p.monthly_fee), hardCap: p.hard_cap, usageDiscountPercent: Decimal.parse(p.usage_discount_percent),
+      included: { gpuHours: BigInt(p.included.gpu_hours), tokens: BigInt(p.included.tokens), apiCalls: BigInt(p.included.api_calls) },
+    });
+  }
+  return {
+    version: d.version,
+    effectiveFrom: Date.parse(d.effective_from),
+    currency: d.currency,
+    defaultPlan: d.default_plan,
+    gpuRates: new RateTable<GpuRate>(`catalog ${d.version} GPU rates`),
+    tokenUnit: BigInt(d.token_unit),
+    tokenRates: new RateTable<TokenRate>(`catalog ${d.version} token rates`),
+    requestRate: Decimal.parse(d.request_rate),
+    plans,
+  };
 }
 
 /** Index of the version in effect at `t` (greatest effectiveFrom <= t) in sorted `versions`, or -1. */

@@ -8,7 +8,6 @@ import type { Period } from './period.js';
 import {
   LINE_KIND_ORDER, type RatedLine, type RatedLineKind, type RatedPeriod, type Unit, type UsageKind, unitOf,
 } from './rating.js';
-import { jsonWhole } from './quantity.js';
 import { compareIds } from './receipt.js';
 
 export type InvoiceLineKind = RatedLineKind | 'adjustment';
@@ -243,7 +242,10 @@ export function orderInvoiceLines(own: readonly RatedLine[], adjustments: readon
   return [...own, ...byPeriod.map((x) => x.a)];
 }
 
-/** The JSON line shape of cli.md ("invoice show --format json"). */
+/**
+ * The JSON line shape of cli.md ("invoice show --format json"). Quantities are whole numbers of
+ * any size, written as JSON numbers with every digit (toJson), never as strings when large.
+ */
 export interface InvoiceLineJson {
   kind: InvoiceLineKind;
   adjusts?: RatedLineKind;
@@ -251,12 +253,12 @@ export interface InvoiceLineJson {
   catalog_version: string | null;
   period: Period;
   description: string;
-  used: number | string;
-  included: number | string;
-  billed: number | string;
+  used: bigint;
+  included: bigint;
+  billed: bigint;
   unit: Unit | null;
   unit_price: string | null;
-  unit_size: number | string | null;
+  unit_size: bigint | null;
   amount: string;
 }
 
@@ -270,12 +272,12 @@ export function invoiceLineJson(line: InvoiceLine, invoicePeriod: Period, curren
     catalog_version: line.catalogVersion,
     period: line.kind === 'adjustment' ? line.period : invoicePeriod,
     description: line.description,
-    used: jsonWhole(line.used),
-    included: jsonWhole(line.included),
-    billed: jsonWhole(line.billed),
+    used: line.used,
+    included: line.included,
+    billed: line.billed,
     unit: line.unit,
     unit_price: line.unitPrice === null ? null : line.unitPrice.toString(),
-    unit_size: line.unitSize === null ? null : jsonWhole(line.unitSize),
+    unit_size: line.unitSize,
     amount: line.amount.toFixed(digits),
   };
 }

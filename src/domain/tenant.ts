@@ -77,6 +77,7 @@ export function tenantIdProblem(id: string): string | undefined {
   if (length > TENANT_ID_MAX) return `tenant id is longer than ${TENANT_ID_MAX} characters`;
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f-\u009f]/.test(id)) return 'tenant id contains a control character';
+  if (id.trim() === '') return 'tenant id is only whitespace';
   return undefined;
 }
 

@@ -273,13 +273,19 @@ function decimal(f: Field, v: unknown): Decimal {
   return Decimal.parse(t);
 }
 
-/** Epoch time from decimal text: seconds below 1e11 in absolute value, else milliseconds; truncated to ms. */
+/**
+ * Epoch time from decimal text: seconds below 1e11 in absolute value, else milliseconds; a fraction
+ * of a millisecond is cut toward the earlier instant, as RFC 3339 text is (-0.0019 s is -2 ms,
+ * like 1969-12-31T23:59:59.9981Z), so one instant gets one value however it is written.
+ */
 function epoch(f: Field, t: string, shown: string): number {
   const d = Decimal.parse(t);
   const magnitude = d.units < 0n ? -d.units : d.units;
   const seconds = magnitude < 100_000_000_000n * 10n ** BigInt(d.scale);
   const ms = seconds ? d.mul(1000n) : d;
-  const whole = ms.units / 10n ** BigInt(ms.scale); // truncates toward zero
+  const unit = 10n ** BigInt(ms.scale);
+  let whole = ms.units / unit; // toward zero...
+  if (ms.units < 0n && whole * unit !== ms.units) whole -= 1n; // ...then toward the earlier instant
   if (whole < BigInt(FIRST_INSTANT) || whole > BigInt(LAST_INSTANT)) {
     throw new Reject(`${f.name} ${shown} is out of range (0001-01-01 to 9999-12-31)`);
   }
@@ -402,6 +408,7 @@ function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt
   let id: string | null = null;
   if (idHit) {
     id = text(idHit[0], idHit[1], ID_MAX);
+    if (id.trim() === '') throw new Reject(`${idHit[0].name} is only whitespace`);
   }
 
   const tsHit = first(rec, TIMESTAMP);

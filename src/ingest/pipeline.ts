@@ -100,6 +100,8 @@ export async function runPipeline(
   // Rollup sums per unit, when the job wants them and the writer still uses them (decided per unit).
   const acc = job.aggregates ? new RollupAccumulator() : null;
   let summing = acc !== null && control.aggregates;
+  /** The newest rollup day seen (sums of days before it are sent on first). */
+  let newestDay = Number.MIN_SAFE_INTEGER;
   let unitRecords = 0;
 
   // The dictionary of repeated strings, shared with the decoder until it is reset.
@@ -142,7 +144,7 @@ export async function runPipeline(
   let outOfRange = 0;
   const ready: WireParcel[] = [];
 
-  const seal = (unitEnd: boolean) => {
+  const seal = (unitEnd: boolean, end?: PipelineEnd) => {
     // Every byte is written below: no need to zero them first.
     const rawBytes: Uint8Array = Buffer.allocUnsafeSlow(rawAt);
     let o = 0;
@@ -157,16 +159,24 @@ export async function runPipeline(
       freeEnds: freeEnds.subarray(0, count * 2), dictReset, dictAdd, rawBytes, rawEnds: rawEnds.subarray(0, count), rejects, newTenants,
       records: parcelRecords, outOfRange, checkpoint: { ...checkpoint }, bytesRead, unitEnd, summing, unsplit,
     };
+    if (end) p.end = end;
     codes = new Int32Array(job.parcelRecords * DICT_FIELDS);
     nums = new Float64Array(job.parcelRecords * NUM_FIELDS);
     freeEnds = new Uint32Array(job.parcelRecords * 2);
     rawEnds = new Uint32Array(job.parcelRecords);
 
-    if (unitEnd && acc) {
-      if (summing) p.rollups = acc.deltas();
-      acc.clear();
-      summing = control.aggregates;
+    // The unit's sums go with the parcel at its end, or sooner once they hold many keys (many
+    // tenants), so memory stays bounded on both sides: first the days before the newest (receipts
+    // mostly come in time order, so those are done and go once), all of them if that is not enough.
+    if (acc && summing && (unitEnd || acc.size >= job.rollupKeys)) {
+      let done = unitEnd ? [] : acc.takeBefore(newestDay);
+      if (unitEnd || acc.size >= job.rollupKeys / 2) {
+        done = done.concat(acc.deltas());
+        acc.clear();
+      }
+      p.rollups = done;
     }
+    if (unitEnd && acc) summing = control.aggregates;
     if (unitEnd) unitRecords = 0;
     ready.push(p);
     count = 0;
@@ -225,6 +235,7 @@ export async function runPipeline(
               }
             }
             const day = localDayNumber(zone, x.ts);
+            if (day > newestDay) newestDay = day;
             const c = count * DICT_FIELDS;
             const tenantCode = code(0, x.tenantId);
             codes[c] = tenantCode;
@@ -318,8 +329,10 @@ export async function runPipeline(
   if (damaged) {
     rejects.push({ line: lastLine + 1, reason: `the rest of the file cannot be read: ${damaged.message}`, text: '' });
   }
-  seal(true);
-  await flush();
   // A damaged .gz was not read to its end: the hash would not be the file's.
-  return { sha256: hash && !damaged ? hash.digest('hex') : null, bytes };
+  const end: PipelineEnd = { sha256: hash && !damaged ? hash.digest('hex') : null, bytes };
+  // The last parcel says so, with the source's end: its unit's transaction completes the batch.
+  seal(true, end);
+  await flush();
+  return end;
 }

@@ -157,8 +157,9 @@ class ThreadReading implements Reading {
   private dead: Error | undefined;
 
   constructor(url: URL) {
-    // A young generation large enough that a parcel's records die young instead of being promoted.
-    this.worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 48 } });
+    // A young generation large enough that a parcel's records die young instead of being promoted
+    // (a parcel's live records take a few MB), and no larger: it counts in the import's memory.
+    this.worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 24 } });
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.die(err));
     this.worker.on('exit', (code) => this.die(new Error(`the reading thread stopped (exit ${code})`)));

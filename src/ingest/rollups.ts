@@ -90,15 +90,21 @@ export class RollupAccumulator {
   private slotAcc: (Acc | undefined)[] = [];
   private slotKeys = new Int32Array(0);
 
-  private entry(tenant: string, day: number, modelKey: string, gpuKey: string): Acc {
-    const l = this.last;
-    if (l !== undefined && l.day === day && l.tenant === tenant && l.modelKey === modelKey && l.gpuKey === gpuKey) return l;
+  /** The days of one tenant, model key and GPU key. */
+  private days(tenant: string, modelKey: string, gpuKey: string): Map<number, Acc> {
     let byModel = this.map.get(tenant);
     if (!byModel) this.map.set(tenant, (byModel = new Map()));
     let byGpu = byModel.get(modelKey);
     if (!byGpu) byModel.set(modelKey, (byGpu = new Map()));
     let byDay = byGpu.get(gpuKey);
     if (!byDay) byGpu.set(gpuKey, (byDay = new Map()));
+    return byDay;
+  }
+
+  private entry(tenant: string, day: number, modelKey: string, gpuKey: string): Acc {
+    const l = this.last;
+    if (l !== undefined && l.day === day && l.tenant === tenant && l.modelKey === modelKey && l.gpuKey === gpuKey) return l;
+    const byDay = this.days(tenant, modelKey, gpuKey);
     let a = byDay.get(day);
     if (!a) {
       a = {
@@ -183,15 +189,23 @@ export class RollupAccumulator {
 
   /** The sums, leaving out keys whose every sum is zero; costs as canonical decimal text. */
   deltas(): RollupDelta[] {
-    const out: RollupDelta[] = [];
-    for (const a of this.all) {
-      const cost = costOf(a);
-      if (a.receipts === 0 && a.requests === 0 && a.unsplit === 0 && a.gpu === 0 && a.input === 0 && a.output === 0 && cost.isZero()) {
-        continue;
-      }
-      out.push([a.tenant, a.day, a.modelKey, a.gpuKey, a.receipts, a.requests, a.gpu, a.input, a.output, cost.normalize().toString(), a.unsplit]);
+    return deltasOf(this.all);
+  }
+
+  /**
+   * Takes out the sums of days before `day` (and keeps the rest): receipts mostly come in time
+   * order, so a day before the newest one seen is done, and its sums can go on without splitting.
+   */
+  takeBefore(day: number): RollupDelta[] {
+    const done = this.all.filter((a) => a.day < day);
+    if (done.length === 0) return [];
+    const keep = this.all.filter((a) => a.day >= day);
+    this.clear();
+    for (const a of keep) {
+      this.days(a.tenant, a.modelKey, a.gpuKey).set(a.day, a);
+      this.all.push(a);
     }
-    return out;
+    return deltasOf(done);
   }
 
   clear(): void {
@@ -202,3 +216,58 @@ export class RollupAccumulator {
   }
 }
 
+/** Sums as deltas, leaving out keys whose every sum is zero; costs as canonical decimal text. */
+function deltasOf(all: readonly Acc[]): RollupDelta[] {
+  const out: RollupDelta[] = [];
+  for (const a of all) {
+    const cost = costOf(a);
+    if (a.receipts === 0 && a.requests === 0 && a.unsplit === 0 && a.gpu === 0 && a.input === 0 && a.output === 0 && cost.isZero()) {
+      continue;
+    }
+    out.push([a.tenant, a.day, a.modelKey, a.gpuKey, a.receipts, a.requests, a.gpu, a.input, a.output, cost.normalize().toString(), a.unsplit]);
+  }
+  return out;
+}
+
+/**
+ * Keys a unit's rollup sums may hold in memory, on either side, before they are written: memory
+ * stays bounded whatever the number of tenants (a unit of 1,000 tenants over a week holds ~90,000).
+ */
+export const ROLLUP_FLUSH_KEYS = 16_384;
+
+/**
+ * A unit's rollup sums on their way to the store, in bounded memory. Sums the reading side made
+ * are written as they come; the rows the unit did not import are taken out of them (or, when the
+ * reading side does not sum, the rows imported are summed here), written once ROLLUP_FLUSH_KEYS
+ * keys are pending, and at the end. `write` takes sums to the store (at once, or with the writer's
+ * next statement).
+ */
+export class UnitRollups {
+  private readonly pending = new RollupAccumulator();
+  /** Whether sums taken out were written: a rollup may have come to zero receipts (and is then deleted). */
+  tookOut = false;
+
+  constructor(
+    private readonly write: (deltas: RollupDelta[]) => void,
+    private readonly limit = ROLLUP_FLUSH_KEYS,
+  ) {}
+
+  /** Sums the reading side made, as they are. */
+  given(deltas: readonly RollupDelta[]): void {
+    if (deltas.length > 0) this.write([...deltas]);
+  }
+
+  /** One row: added (imported, not summed by the reading side) or taken out (summed there, not imported). */
+  row(row: ReceiptRow, day: number, sign: 1 | -1): void {
+    this.pending.add(row, day, sign);
+    if (sign < 0) this.tookOut = true;
+    if (this.pending.size >= this.limit) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const deltas = this.pending.deltas();
+    this.pending.clear();
+    if (deltas.length > 0) this.write(deltas);
+  }
+}

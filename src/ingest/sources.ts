@@ -29,32 +29,59 @@ function displayOf(abs: string, cwd: string): string {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
 }
 
+/** Whether `real` is `root` or lies under it (both real paths). */
+function inside(root: string, real: string): boolean {
+  const rel = path.relative(root, real);
+  return rel === '' || (!rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel));
+}
+
 /**
  * Receipt files under a directory, recursively, in path order: the byte order of their whole
  * paths (so `a.jsonl` comes before `a/x.jsonl`, as `/` sorts after `.`). Every file counts,
- * hidden ones too.
+ * hidden ones too. A symbolic link is followed only while it stays inside the directory named
+ * (a link to `..` or to /etc is left out and told to `outside`); a file reached by two paths
+ * counts once.
  */
-function walk(dir: string, seen: Set<string>): string[] {
-  return collect(dir, seen).sort(byteOrder);
+function walk(dir: string, outside: (link: string) => void): string[] {
+  const root = fs.realpathSync(dir);
+  const found: Found[] = [];
+  collect(dir, root, new Set(), found, outside);
+  // A file reached by two paths is read once, by its own path rather than a link's.
+  found.sort((a, b) => Number(a.viaLink) - Number(b.viaLink) || byteOrder(a.file, b.file));
+  const taken = new Set<string>();
+  return found.filter((f) => !taken.has(f.real) && taken.add(f.real)).map((f) => f.file).sort(byteOrder);
 }
 
-function collect(dir: string, seen: Set<string>): string[] {
+interface Found {
+  file: string;
+  real: string;
+  viaLink: boolean;
+}
+
+function collect(dir: string, root: string, seenDirs: Set<string>, found: Found[], outside: (link: string) => void, viaLink = false): void {
   const real = fs.realpathSync(dir);
-  if (seen.has(real)) return []; // a symlink loop
-  seen.add(real);
-  const out: string[] = [];
-  for (const name of fs.readdirSync(dir)) {
+  if (seenDirs.has(real)) return; // a symlink loop, or a directory reached twice
+  seenDirs.add(real);
+  const entries: { full: string; name: string; st: fs.Stats; target: string; link: boolean }[] = [];
+  for (const name of fs.readdirSync(dir).sort(byteOrder)) {
     const full = path.join(dir, name);
-    let st: fs.Stats;
     try {
-      st = fs.statSync(full);
+      const st = fs.statSync(full);
+      const link = fs.lstatSync(full).isSymbolicLink();
+      entries.push({ full, name, st, link, target: link ? fs.realpathSync(full) : path.join(real, name) });
     } catch {
-      continue; // a dangling symlink
+      // a dangling symlink
     }
-    if (st.isDirectory()) out.push(...collect(full, seen));
-    else if (st.isFile() && formatOfName(name)) out.push(full);
   }
-  return out;
+  // Directories themselves before links to them, so a directory's files keep their own paths.
+  entries.sort((a, b) => Number(a.link) - Number(b.link));
+  for (const e of entries) {
+    const isDir = e.st.isDirectory();
+    if (!isDir && !(e.st.isFile() && formatOfName(e.name))) continue;
+    if (!inside(root, e.target)) outside(e.full);
+    else if (isDir) collect(e.full, root, seenDirs, found, outside, viaLink || e.link);
+    else found.push({ file: e.full, real: e.target, viaLink: viaLink || e.link });
+  }
 }
 
 export interface ExpandOptions {
@@ -62,6 +89,8 @@ export interface ExpandOptions {
   inputFormat?: InputFormat;
   allowStdin: boolean;
   command: string;
+  /** Told of each symbolic link in a directory that points outside it (left out). */
+  outside?: (link: string) => void;
 }
 
 export function expandInputs(inputs: readonly string[], cwd: string, o: ExpandOptions): SourceSpec[] {
@@ -95,7 +124,7 @@ export function expandInputs(inputs: readonly string[], cwd: string, o: ExpandOp
       );
     }
     if (st.isDirectory()) {
-      const files = walk(abs, new Set());
+      const files = walk(abs, o.outside ?? (() => {}));
       if (files.length === 0) {
         throw new UsageError(
           `${input}: no receipt files in this directory`,

@@ -104,8 +104,13 @@ interface ParcelCommon {
   summing: boolean;
   /** Rows whose tokens came from tokens_processed. */
   unsplit: number;
-  /** With unitEnd and summing: rollup sums over every row of the unit (as if all were new). */
+  /**
+   * With summing: rollup sums over the unit's rows up to this parcel not given with an earlier
+   * parcel (as if all were new). At the unit's end, and sooner when they hold many keys.
+   */
   rollups?: RollupDelta[];
+  /** On the source's last parcel (a unit's end): its hash and size. */
+  end?: PipelineEnd;
 }
 
 /**
@@ -154,7 +159,11 @@ export class ParcelDecoder {
   /** The dictionary's entries in COPY text form, filled as they are needed. */
   private copyDict: Buffer[] = [];
 
-  constructor(private readonly batchId: number) {}
+  /**
+   * The batch the rows belong to. Rows are made on first use, so it may be set after decode()
+   * (a new batch is created in its first unit's transaction).
+   */
+  constructor(public batchId: number) {}
 
   decode(w: WireParcel): Parcel {
     // The dictionary grows in parcel order; a reset starts new arrays, so a parcel decoded later
@@ -166,7 +175,7 @@ export class ParcelDecoder {
     for (const s of w.dictAdd) this.dict.push(s);
     const dict = this.dict;
     const copyDict = this.copyDict;
-    const batchId = this.batchId;
+    const self = this;
     const days = new Int32Array(w.count);
     const lines = new Float64Array(w.count);
     for (let i = 0; i < w.count; i++) {
@@ -179,10 +188,10 @@ export class ParcelDecoder {
     return {
       ...common,
       get rows() {
-        rows ??= decodeRows(w, dict, batchId);
+        rows ??= decodeRows(w, dict, self.batchId);
         return rows;
       },
-      copyText: () => (text ??= copyTextOf(w, dict, copyDict, batchId)),
+      copyText: () => (text ??= copyTextOf(w, dict, copyDict, self.batchId)),
       days,
       lines,
     };
@@ -381,6 +390,8 @@ export interface PipelineJob {
   hash: boolean;
   unitRecords: number;
   parcelRecords: number;
+  /** Rollup keys summed before they are sent on (ROLLUP_FLUSH_KEYS; tests shrink it). */
+  rollupKeys: number;
   /** Parcels that may wait for the writer (a writer that waits on a server wants more). */
   queue: number;
 }

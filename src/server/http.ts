@@ -1,6 +1,6 @@
 /** Small helpers over Node's http: JSON and error answers, bodies read with a limit, cookies. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { toJson } from '../cli/json.js';
+import { toJson } from '../json.js';
 
 /** An answer other than 200, with the error code and message of cli.md's error object. */
 export class HttpError extends Error {

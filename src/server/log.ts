@@ -4,7 +4,7 @@
  * secret query values replaced, and a request is named by its token's id alone.
  */
 import type { Writable } from 'node:stream';
-import { toJson } from '../cli/json.js';
+import { toJson } from '../json.js';
 
 export interface RequestLog {
   time: string;

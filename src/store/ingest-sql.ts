@@ -46,7 +46,7 @@ const REJECT_ROWS = 200;
 export abstract class SqlIngestStore implements IngestStore {
   constructor(protected readonly db: SqlDriver) {}
 
-  abstract writer(): ReceiptWriter;
+  abstract writer(options?: { rollupKeys?: number }): ReceiptWriter;
 
   async findBatches(q: { path?: string; sha256?: string }): Promise<BatchRecord[]> {
     const rows = q.path !== undefined
@@ -96,14 +96,16 @@ export abstract class SqlIngestStore implements IngestStore {
       const part = entries.slice(i, i + REJECT_ROWS);
       const values: SqlValue[] = [];
       for (const e of part) {
+        // A record with a NUL (which a Postgres text cannot hold) is kept as a JSON string literal, on every store alike.
+        const escaped = e.text.includes('\u0000');
         values.push(
-          e.batchId, e.line, e.kind, e.reason, e.text, e.tenantId, e.receiptId,
+          e.batchId, e.line, e.kind, e.reason, escaped ? JSON.stringify(e.text) : e.text, escaped ? 1 : 0, e.tenantId, e.receiptId,
           e.stored || e.incoming ? JSON.stringify({ stored: e.stored, incoming: e.incoming }) : null,
         );
       }
       await this.db.run(
-        `INSERT INTO ingest_rejects (batch_id, line, kind, reason, text, tenant_id, receipt_id, stored)
-         VALUES ${part.map(() => `(${placeholders(8)})`).join(', ')}`,
+        `INSERT INTO ingest_rejects (batch_id, line, kind, reason, text, text_escaped, tenant_id, receipt_id, stored)
+         VALUES ${part.map(() => `(${placeholders(9)})`).join(', ')}`,
         values,
       );
     }
@@ -123,7 +125,7 @@ export abstract class SqlIngestStore implements IngestStore {
         line: toNumber(r.line),
         kind: String(r.kind) as RejectRecord['kind'],
         reason: String(r.reason),
-        text: String(r.text),
+        text: toNumber(r.text_escaped) === 1 ? (JSON.parse(String(r.text)) as string) : String(r.text),
         tenantId: toStringOrNull(r.tenant_id),
         receiptId: toStringOrNull(r.receipt_id),
         stored: versions.stored,

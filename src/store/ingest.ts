@@ -94,21 +94,24 @@ export interface UnitResult {
  * together with the batch's progress, so a unit is all there or not at all.
  */
 export interface ReceiptWriter {
-  /** `dayOf` is a receipt's rollup day: its tenant's local day (days since 1970-01-01). */
-  begin(batchId: number, dayOf: (tenantId: string, ts: number) => number): Promise<void>;
+  begin(batchId: number): Promise<void>;
+  /**
+   * Adds a parcel's rows. When the reading side sums the unit (`parcel.summing`), the parcel's
+   * `rollups` are sums over rows of the unit not summed before (as if all were new), and the writer
+   * takes out the rows it did not import; otherwise it sums the rows it imported. Either way the
+   * sums are written as they go (ROLLUP_FLUSH_KEYS bounds what waits in memory).
+   */
   add(parcel: Parcel): Promise<void>;
+  /** Sums to add as they are (the reading side's corrections of rollup days). */
+  addSums(deltas: RollupDelta[]): Promise<void>;
   /**
    * Waits until the writer has nothing in flight on the connection, so the caller can run its own
    * statements in the unit's transaction (tenants, rejects). A writer that streams waits here.
    */
   quiesce(): Promise<void>;
-  /**
-   * Dedups, stores rollups and reports what happened. `rollups`: sums over every row added (as if
-   * all were new), from the reading side, in lists that add up; undefined when the reading side did
-   * not sum this unit. A writer that sums in SQL ignores them.
-   */
-  finish(rollups: RollupDelta[][] | undefined): Promise<UnitResult>;
-  /** True when the writer wants `rollups` (the reading side then computes them). */
+  /** Writes what is left of the unit and reports what happened. */
+  finish(): Promise<UnitResult>;
+  /** True when the writer wants the reading side's rollup sums (it then computes them). */
   readonly wantsRollups: boolean;
   /**
    * Parcels the reading side may have ready: a writer that waits on a server (COPY) wants a deeper
@@ -141,7 +144,8 @@ export interface IngestStore {
    * SQLite has one writer at a time anyway).
    */
   tenantTimezones(lock?: boolean): Promise<Map<string, string>>;
-  writer(): ReceiptWriter;
+  /** `rollupKeys`: rollup keys held in memory before they are written (ROLLUP_FLUSH_KEYS). */
+  writer(options?: { rollupKeys?: number }): ReceiptWriter;
 }
 
 /** Rollup sums of one tenant, local day, model key and GPU key. */

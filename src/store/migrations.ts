@@ -5,6 +5,8 @@
  *   {serial}  an auto-numbered integer primary key
  *   {bigint}  a 64-bit integer
  *   {norowid} SQLite's WITHOUT ROWID for tables whose primary key is the whole story
+ *   {exact}   a whole number of any size (sums of quantities): Postgres NUMERIC; in SQLite no type,
+ *             so it keeps a 64-bit integer as one and a larger number as its decimal text
  * A released migration never changes; a change to the schema is a new migration.
  */
 import { INVOICE_MIGRATION_SQL } from './invoice-repo.js';
@@ -22,6 +24,8 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** SQL only one database runs, after `sql` (what differs too much for a token: JSON functions). */
+  perDialect?: Record<Dialect, string>;
 }
 
 const TOKENS: Record<Dialect, Record<string, string>> = {
@@ -30,17 +34,19 @@ const TOKENS: Record<Dialect, Record<string, string>> = {
     serial: 'INTEGER PRIMARY KEY AUTOINCREMENT',
     bigint: 'INTEGER',
     norowid: ' WITHOUT ROWID',
+    exact: '',
   },
   postgres: {
     key: 'TEXT COLLATE "C"',
     serial: 'BIGSERIAL PRIMARY KEY',
     bigint: 'BIGINT',
     norowid: '',
+    exact: 'NUMERIC',
   },
 };
 
 export function migrationSql(m: Migration, dialect: Dialect): string {
-  return m.sql.replace(/\{(\w+)\}/g, (_, name: string) => {
+  return `${m.sql}\n${m.perDialect?.[dialect] ?? ''}`.replace(/\{(\w+)\}/g, (_, name: string) => {
     const t = TOKENS[dialect][name];
     if (t === undefined) throw new Error(`migration ${m.version}: unknown token {${name}}`);
     return t;
@@ -234,6 +240,71 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 12,
+    name: 'rejected records that hold a NUL character; rollup sums of quantities of any size; catalog rates by key',
+    // Postgres text cannot hold U+0000: such a record is kept as a JSON string literal, marked here.
+    // A day's sum of a quantity can pass 2^63 − 1 (1,025 receipts of 2^53 − 1 tokens): exact columns.
+    // An import writes sums as it reads and takes out what it did not import: rollups that come to
+    // no receipts are deleted, found by a partial index that holds only them.
+    sql: `
+      ALTER TABLE ingest_rejects ADD COLUMN text_escaped INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE receipt_rollups_exact (
+        tenant_id {key} NOT NULL,
+        day INTEGER NOT NULL,
+        model_key {key} NOT NULL,
+        gpu_key {key} NOT NULL,
+        receipts {bigint} NOT NULL,
+        requests {bigint} NOT NULL,
+        gpu_seconds {exact} NOT NULL,
+        input_tokens {exact} NOT NULL,
+        output_tokens {exact} NOT NULL,
+        reported_cost TEXT NOT NULL,
+        unsplit {bigint} NOT NULL,
+        PRIMARY KEY (tenant_id, day, model_key, gpu_key)
+      ){norowid};
+      INSERT INTO receipt_rollups_exact (tenant_id, day, model_key, gpu_key, receipts, requests, gpu_seconds, input_tokens,
+          output_tokens, reported_cost, unsplit)
+        SELECT tenant_id, day, model_key, gpu_key, receipts, requests, gpu_seconds, input_tokens, output_tokens, reported_cost, unsplit
+        FROM receipt_rollups;
+      DROP TABLE receipt_rollups;
+      ALTER TABLE receipt_rollups_exact RENAME TO receipt_rollups;
+      CREATE INDEX receipt_rollups_empty ON receipt_rollups (receipts) WHERE receipts = 0;
+      CREATE TABLE catalog_rates (
+        version {key} NOT NULL,
+        kind TEXT NOT NULL,
+        key {key} NOT NULL,
+        name TEXT NOT NULL,
+        price TEXT,
+        input TEXT,
+        output TEXT,
+        PRIMARY KEY (version, kind, key)
+      ){norowid};
+    `,
+    // A catalog version's rates move to catalog_rates (kind 'gpu': price; 'token': input and
+    // output), so a command reads the few it needs, not a document of a million; its body keeps
+    // the rest (plans, currency, units).
+    perDialect: {
+      sqlite: `
+        INSERT INTO catalog_rates (version, kind, key, name, price)
+          SELECT v.version, 'gpu', j.key, json_extract(j.value, '$.name'), json_extract(j.value, '$.price')
+          FROM catalog_versions v, json_each(v.body, '$.gpu_rates') j;
+        INSERT INTO catalog_rates (version, kind, key, name, input, output)
+          SELECT v.version, 'token', j.key, json_extract(j.value, '$.name'), json_extract(j.value, '$.input'), json_extract(j.value, '$.output')
+          FROM catalog_versions v, json_each(v.body, '$.token_rates') j;
+        UPDATE catalog_versions SET body = json_remove(body, '$.gpu_rates', '$.token_rates');
+      `,
+      postgres: `
+        INSERT INTO catalog_rates (version, kind, key, name, price)
+          SELECT v.version, 'gpu', j.key, j.value ->> 'name', j.value ->> 'price'
+          FROM catalog_versions v, jsonb_each(v.body::jsonb -> 'gpu_rates') j;
+        INSERT INTO catalog_rates (version, kind, key, name, input, output)
+          SELECT v.version, 'token', j.key, j.value ->> 'name', j.value ->> 'input', j.value ->> 'output'
+          FROM catalog_versions v, jsonb_each(v.body::jsonb -> 'token_rates') j;
+        UPDATE catalog_versions SET body = (body::jsonb - 'gpu_rates' - 'token_rates')::text;
+      `,
+    },
+  },
+  {
+    version: 13,
     name: "Stripe Billing: the prices catalog sync made, tenants' subscriptions, Stripe object states ranked",
     sql: STRIPE_BILLING_MIGRATION_SQL + STRIPE_OBJECT_RANK_MIGRATION_SQL,
   },

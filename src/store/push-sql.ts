@@ -5,6 +5,7 @@
  * Postgres (integer division truncates on both; the bucket size is a literal from a closed set).
  */
 import { METER_KEYS, type MeterKey } from '../stripe/client.js';
+import { quantitySum } from './receipts-sql.js';
 import { toBigInt, toNumber, type Row, type SqlDriver } from './sql.js';
 
 export type MeterAmounts = Record<MeterKey, bigint>;
@@ -28,15 +29,17 @@ export async function bucketUsage(db: SqlDriver, tenantId: string, bucketMs: num
   if (!Number.isSafeInteger(bucketMs) || bucketMs <= 0) throw new RangeError(`bad bucket size ${bucketMs}`);
   const bucket = `ts / ${bucketMs} * ${bucketMs}`;
   // Every receipt is one API call, so api_calls counts rows.
+  // Quantity sums are exact at any size (a bucket of receipts of 2^53 − 1 tokens passes 64 bits).
+  const sum = (expr: string) => quantitySum(db.dialect, expr);
   const rows = await db.all<Row>(
     `SELECT ${bucket} AS bucket_start,
-       SUM(CASE WHEN ts < ? THEN gpu_seconds ELSE 0 END) AS gpu_seconds,
-       SUM(CASE WHEN ts < ? THEN input_tokens ELSE 0 END) AS input_tokens,
-       SUM(CASE WHEN ts < ? THEN output_tokens ELSE 0 END) AS output_tokens,
+       ${sum('CASE WHEN ts < ? THEN gpu_seconds ELSE 0 END')} AS gpu_seconds,
+       ${sum('CASE WHEN ts < ? THEN input_tokens ELSE 0 END')} AS input_tokens,
+       ${sum('CASE WHEN ts < ? THEN output_tokens ELSE 0 END')} AS output_tokens,
        SUM(CASE WHEN ts < ? THEN 1 ELSE 0 END) AS api_calls,
-       SUM(CASE WHEN ts < ? THEN 0 ELSE gpu_seconds END) AS later_gpu_seconds,
-       SUM(CASE WHEN ts < ? THEN 0 ELSE input_tokens END) AS later_input_tokens,
-       SUM(CASE WHEN ts < ? THEN 0 ELSE output_tokens END) AS later_output_tokens,
+       ${sum('CASE WHEN ts < ? THEN 0 ELSE gpu_seconds END')} AS later_gpu_seconds,
+       ${sum('CASE WHEN ts < ? THEN 0 ELSE input_tokens END')} AS later_input_tokens,
+       ${sum('CASE WHEN ts < ? THEN 0 ELSE output_tokens END')} AS later_output_tokens,
        SUM(CASE WHEN ts < ? THEN 0 ELSE 1 END) AS later_api_calls
      FROM receipts WHERE tenant_id = ? AND billable = 1 AND ts >= ?
      GROUP BY ${bucket} ORDER BY ${bucket}`,

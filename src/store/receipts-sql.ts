@@ -8,7 +8,8 @@ import type { Receipt } from '../domain/receipt.js';
 import { formatInstant } from '../domain/time.js';
 import type { ReceiptRow, RollupDelta } from '../ingest/types.js';
 import type { ReceiptQuery, ReceiptVersion, RollupRow } from './ingest.js';
-import { toBigInt, toNumber, toStringOrNull, type Dialect, type Row, type SqlDriver } from './sql.js';
+import { sqliteInteger } from './sqlite/functions.js';
+import { toBigInt, toNumber, toStringOrNull, type Dialect, type Row, type SqlDriver, type SqlValue } from './sql.js';
 
 export function receiptFromRow(r: Row): Receipt {
   return {
@@ -137,20 +138,42 @@ export async function rollupRows(db: SqlDriver, tenantId: string, firstDay: numb
   }));
 }
 
+/**
+ * The sum of a quantity over rows, exact at any size: Postgres sums bigints as numeric; SQLite's
+ * SUM() fails past 2^63 − 1, so its sums go through billctl_int_sum (sqlite/functions.ts).
+ */
+export function quantitySum(dialect: Dialect, expr: string): string {
+  return dialect === 'sqlite' ? `billctl_int_sum(${expr})` : `sum(${expr})`;
+}
+
+/** a + b of two quantity sums, exact at any size (SQLite's `+` turns to an inexact float past 2^63 − 1). */
+function quantityAdd(dialect: Dialect, a: string, b: string): string {
+  return dialect === 'sqlite' ? `billctl_int_add(${a}, ${b})` : `${a} + ${b}`;
+}
+
+/** The rollup columns that sum quantities: exact at any size (migration 10). */
+export const ROLLUP_QUANTITIES = ['gpu_seconds', 'input_tokens', 'output_tokens'] as const;
+
+/**
+ * Drops rollups that came to no receipts (an import writes the sums of what it read and then
+ * takes out what it did not import; every sum of a rollup without receipts is 0). The partial
+ * index receipt_rollups_empty finds them.
+ */
+export const DELETE_EMPTY_ROLLUPS = 'DELETE FROM receipt_rollups WHERE receipts = 0';
+
 /** Adds rollup sums to what is stored (a key not yet there is inserted). */
 export function rollupUpsertSql(dialect: Dialect): string {
   const cost = dialect === 'sqlite'
     ? 'billctl_dec_add(receipt_rollups.reported_cost, excluded.reported_cost)'
     : 'trim_scale(receipt_rollups.reported_cost::numeric + excluded.reported_cost::numeric)::text';
+  const quantities = ROLLUP_QUANTITIES.map((c) => `${c} = ${quantityAdd(dialect, `receipt_rollups.${c}`, `excluded.${c}`)}`);
   return `INSERT INTO receipt_rollups (tenant_id, day, model_key, gpu_key, receipts, requests, gpu_seconds, input_tokens,
       output_tokens, reported_cost, unsplit)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (tenant_id, day, model_key, gpu_key) DO UPDATE SET
       receipts = receipt_rollups.receipts + excluded.receipts,
       requests = receipt_rollups.requests + excluded.requests,
-      gpu_seconds = receipt_rollups.gpu_seconds + excluded.gpu_seconds,
-      input_tokens = receipt_rollups.input_tokens + excluded.input_tokens,
-      output_tokens = receipt_rollups.output_tokens + excluded.output_tokens,
+      ${quantities.join(',\n      ')},
       reported_cost = ${cost},
       unsplit = receipt_rollups.unsplit + excluded.unsplit`;
 }
@@ -167,10 +190,8 @@ export async function rebuildTenantRollups(db: SqlDriver, tenantId: string, time
   const cost = db.dialect === 'sqlite'
     ? 'billctl_dec_sum(CASE WHEN billable = 1 THEN reported_cost END)'
     : 'trim_scale(COALESCE(sum(CASE WHEN billable = 1 THEN reported_cost::numeric END), 0))::text';
-  const sums = `count(*) AS receipts, sum(billable) AS requests,
-      sum(CASE WHEN billable = 1 THEN gpu_seconds ELSE 0 END) AS gpu_seconds,
-      sum(CASE WHEN billable = 1 THEN input_tokens ELSE 0 END) AS input_tokens,
-      sum(CASE WHEN billable = 1 THEN output_tokens ELSE 0 END) AS output_tokens,
+  const quantities = ROLLUP_QUANTITIES.map((c) => `${quantitySum(db.dialect, `CASE WHEN billable = 1 THEN ${c} ELSE 0 END`)} AS ${c}`);
+  const sums = `count(*) AS receipts, sum(billable) AS requests, ${quantities.join(', ')},
       ${cost} AS reported_cost, sum(unsplit) AS unsplit`;
   const upsert = rollupUpsertSql(db.dialect);
   await db.transaction(async () => {
@@ -221,9 +242,15 @@ export async function rebuildTenantRollups(db: SqlDriver, tenantId: string, time
         );
         for (const r of single) addTo(localDayNumber(timezone, toNumber(r.ts)), r);
       }
-      for (const d of acc.values()) {
-        await db.run(upsert, d.map((v) => (typeof v === 'bigint' ? v.toString() : v)) as (string | number)[]);
-      }
+      for (const d of acc.values()) await db.run(upsert, rollupParams(d, db.dialect));
     }
   });
+}
+
+/**
+ * A rollup delta as statement parameters: sums as numbers while exact, beyond 2^53 as SQLite
+ * keeps them (an integer up to 64 bits, then decimal text) or as text for Postgres's numeric.
+ */
+export function rollupParams(d: RollupDelta, dialect: Dialect): SqlValue[] {
+  return d.map((v) => (typeof v !== 'bigint' ? v : dialect === 'sqlite' ? sqliteInteger(v) : v.toString()));
 }

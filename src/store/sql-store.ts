@@ -2,7 +2,9 @@
  * The Store over a SqlDriver. SQL shared by both databases lives here; what differs (bulk loads,
  * locks) is overridden by SqliteStore and PostgresStore.
  */
-import { catalogFromDocument, catalogToDocument, type CatalogVersion } from '../domain/catalog.js';
+import {
+  catalogFromStoredTerms, catalogTermsDocument, gpuRateFromStore, RateTable, tokenRateFromStore, type CatalogVersion,
+} from '../domain/catalog.js';
 import { Decimal } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
 import type { BillingMode, PlanEntry, Tenant } from '../domain/tenant.js';
@@ -16,12 +18,16 @@ import { SqlStripeBillingRepo, type StripeBillingRepo } from './stripe-billing-r
 import type { LockRepo } from './lock-repo.js';
 import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
-import { placeholders, toNumber, toStringOrNull, type Row, type SqlDriver } from './sql.js';
+import { placeholders, toNumber, toStringOrNull, type Row, type SqlDriver, type SqlValue } from './sql.js';
 import type { AuditEntry, ChangeMarker, MigrationOutcome, NewTenant, Store, StoredCatalog, TenantPatch } from './store.js';
 import type { Receipt } from '../domain/receipt.js';
 import type { IngestStore, ReceiptQuery, RollupRow } from './ingest.js';
 import { openIngestStore, rebuildRollups } from './ingest-sql.js';
 import { receiptsInRange, rollupRows } from './receipts-sql.js';
+
+/** Catalog rates inserted per statement, and keys looked up per statement. */
+const RATE_ROWS = 500;
+const RATE_KEYS = 500;
 
 /** Tenants inserted per statement by insertTenantsIfAbsent. */
 const TENANT_ROWS = 200;
@@ -166,9 +172,12 @@ export abstract class SqlStore implements Store {
 
   // -- catalogs ---------------------------------------------------------------------------------
 
+  // A version's body is its terms (catalogTermsDocument); its rates are rows of catalog_rates, read
+  // as they are needed (loadRates), so a catalog of a million models costs a command what it uses.
+
   private catalogRow(row: Row): StoredCatalog {
     return {
-      catalog: catalogFromDocument(String(row.body)),
+      catalog: catalogFromStoredTerms(String(row.body)),
       digest: String(row.digest),
       source: toStringOrNull(row.source),
       importedAt: String(row.imported_at),
@@ -186,17 +195,60 @@ export abstract class SqlStore implements Store {
   }
 
   async putCatalog(c: CatalogVersion, digest: string, source: string | null, at: string): Promise<void> {
-    await this.db.run(
-      `INSERT INTO catalog_versions (version, effective_from, currency, digest, body, source, imported_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (version) DO UPDATE SET effective_from = excluded.effective_from, currency = excluded.currency,
-         digest = excluded.digest, body = excluded.body, source = excluded.source, imported_at = excluded.imported_at`,
-      [c.version, c.effectiveFrom, c.currency, digest, JSON.stringify(catalogToDocument(c)), source, at],
-    );
+    await this.db.transaction(async () => {
+      await this.db.run(
+        `INSERT INTO catalog_versions (version, effective_from, currency, digest, body, source, imported_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (version) DO UPDATE SET effective_from = excluded.effective_from, currency = excluded.currency,
+           digest = excluded.digest, body = excluded.body, source = excluded.source, imported_at = excluded.imported_at`,
+        [c.version, c.effectiveFrom, c.currency, digest, JSON.stringify(catalogTermsDocument(c)), source, at],
+      );
+      await this.db.run('DELETE FROM catalog_rates WHERE version = ?', [c.version]);
+      let part: SqlValue[] = [];
+      const flush = async () => {
+        if (part.length === 0) return;
+        const rows = part.length / 7;
+        await this.db.run(
+          `INSERT INTO catalog_rates (version, kind, key, name, price, input, output) VALUES ${Array(rows).fill(`(${placeholders(7)})`).join(', ')}`,
+          part,
+        );
+        part = [];
+      };
+      const add = async (...row: SqlValue[]) => {
+        part.push(...row);
+        if (part.length >= RATE_ROWS * 7) await flush();
+      };
+      for (const g of c.gpuRates.values()) await add(c.version, 'gpu', g.key, g.name, g.price.toString(), null, null);
+      for (const t of c.tokenRates.values()) await add(c.version, 'token', t.key, t.name, null, t.input.toString(), t.output.toString());
+      await flush();
+    });
   }
 
   async deleteCatalog(version: string): Promise<void> {
+    await this.db.run('DELETE FROM catalog_rates WHERE version = ?', [version]);
     await this.db.run('DELETE FROM catalog_versions WHERE version = ?', [version]);
+  }
+
+  async loadRates(c: CatalogVersion, keys: { models: Iterable<string>; gpus: Iterable<string> } | 'all'): Promise<void> {
+    const load = async <R>(table: ReadonlyMap<string, R>, kind: string, wanted: Iterable<string>, rate: (r: Row) => R) => {
+      if (!(table instanceof RateTable) || table.complete) return;
+      const sql = `SELECT * FROM catalog_rates WHERE version = ? AND kind = ?`;
+      if (keys === 'all') {
+        const rows = await this.db.all<Row>(sql, [c.version, kind]);
+        table.fill(new Map(rows.map((r) => [String(r.key), rate(r)])), 'all');
+        return;
+      }
+      const missing = table.missing(wanted);
+      for (let i = 0; i < missing.length; i += RATE_KEYS) {
+        const part = missing.slice(i, i + RATE_KEYS);
+        const rows = await this.db.all<Row>(`${sql} AND key IN (${placeholders(part.length)})`, [c.version, kind, ...part]);
+        table.fill(new Map(rows.map((r) => [String(r.key), rate(r)])), part);
+      }
+    };
+    await load(c.gpuRates, 'gpu', keys === 'all' ? [] : keys.gpus, (r) => gpuRateFromStore(String(r.key), String(r.name), String(r.price)));
+    await load(c.tokenRates, 'token', keys === 'all' ? [] : keys.models, (r) =>
+      tokenRateFromStore(String(r.key), String(r.name), String(r.input), String(r.output)),
+    );
   }
 
   async catalogUsedByFinalizedInvoice(version: string): Promise<boolean> {

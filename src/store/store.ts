@@ -120,10 +120,15 @@ export interface Store {
   getSetting(key: string): Promise<string | undefined>;
   setSetting(key: string, value: string): Promise<void>;
 
-  /** Every catalog version, oldest effective_from first. */
+  /** Every catalog version, oldest effective_from first (its rates not read yet: see loadRates). */
   listCatalogs(): Promise<StoredCatalog[]>;
   getCatalog(version: string): Promise<StoredCatalog | undefined>;
   putCatalog(catalog: CatalogVersion, digest: string, source: string | null, at: string): Promise<void>;
+  /**
+   * Reads the rates of these model and GPU keys (or all of them) into a stored version's rate
+   * tables, those not read yet. A stored version comes with none: its rates are read as needed.
+   */
+  loadRates(catalog: CatalogVersion, keys: { models: Iterable<string>; gpus: Iterable<string> } | 'all'): Promise<void>;
   deleteCatalog(version: string): Promise<void>;
   /** True when an issued (finalized, paid or void) invoice has a line priced by this version. */
   catalogUsedByFinalizedInvoice(version: string): Promise<boolean>;

@@ -151,7 +151,7 @@ export class SqlStripeEventRepo implements StripeEventRepo {
   }
 }
 
-/** Migration 12: states ranked by how far along their life they are (see StripeObjectState.rank). */
+/** Migration 13: states ranked by how far along their life they are (see StripeObjectState.rank). */
 export const STRIPE_OBJECT_RANK_MIGRATION_SQL = `
   ALTER TABLE stripe_objects ADD COLUMN state_rank INTEGER NOT NULL DEFAULT 0;
   UPDATE stripe_objects SET state_rank = CASE status

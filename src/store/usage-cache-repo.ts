@@ -7,6 +7,7 @@
  */
 import { Decimal } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
+import { quantitySum, ROLLUP_QUANTITIES } from './receipts-sql.js';
 import { placeholders, toBigInt, type Row, type SqlDriver } from './sql.js';
 
 export const USAGE_CACHE_MIGRATION_SQL = `
@@ -53,8 +54,8 @@ export class SqlUsageCacheRepo implements UsageCacheRepo {
   async periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean, tenantIds?: readonly string[]): Promise<Map<string, PeriodTotals>> {
     const sum = !withReportedCost ? "'0'" : this.db.dialect === 'postgres' ? 'SUM(reported_cost::numeric)::text' : 'billctl_dec_sum(reported_cost)';
     const rows = await this.db.all<Row>(
-      `SELECT tenant_id, COUNT(*) AS n, SUM(receipts) AS receipts, SUM(requests) AS requests, SUM(gpu_seconds) AS gpu_seconds,
-         SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, ${sum} AS reported_cost
+      `SELECT tenant_id, COUNT(*) AS n, SUM(receipts) AS receipts, SUM(requests) AS requests,
+         ${ROLLUP_QUANTITIES.map((c) => `${quantitySum(this.db.dialect, c)} AS ${c}`).join(', ')}, ${sum} AS reported_cost
        FROM receipt_rollups WHERE day >= ? AND day <= ?${tenantIds ? ` AND tenant_id IN (${placeholders(tenantIds.length)})` : ''} GROUP BY tenant_id`,
       [firstDay, lastDay, ...(tenantIds ?? [])],
     );

@@ -57,9 +57,12 @@ describeEachBackend('billctl import', (backend) => {
       { tenant_id: 'acme', plan: 'free', from_period: null },
       { tenant_id: 'org_123', plan: 'free', from_period: null },
     ]);
-    const audit = await s.run(['audit', '--format', 'json']);
-    expect(audit.stdout).toContain('"command": "import"');
-    expect(audit.stdout).toContain('"imported": 4');
+    // Each file's batch has its audit entry, written with the receipts it accounts for.
+    const audit = JSON.parse((await s.run(['audit', '--format', 'json'])).stdout) as { command: string; actor: string; details: Record<string, unknown> }[];
+    expect(audit.filter((e) => e.command === 'import').map((e) => [e.actor, e.details])).toEqual([
+      ['test', { file: fixture('spec-examples.jsonl'), batch: 1, status: 'complete', lines: 3, imported: 3, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 2, unsplit_tokens: 1 }],
+      ['test', { file: fixture('spec-example.csv'), batch: 2, status: 'complete', lines: 1, imported: 1, duplicates: 0, conflicts: 0, rejected: 0, new_tenants: 0, unsplit_tokens: 0 }],
+    ]);
   });
 
   it('reports each reject with file, line and reason; --rejects writes them verbatim; exit 3', async () => {
@@ -181,6 +184,56 @@ describeEachBackend('billctl import', (backend) => {
       { display: path.join('in', 'b', '2.jsonl.gz'), lines: 2 },
       { display: path.join('in', 'c.json'), lines: 3 },
     ]);
+  });
+
+  it('follows symbolic links in a directory only while they stay inside it, and reads a file reached twice once', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('links');
+    write(dir, 'secret.jsonl', rec('outside'));
+    write(dir, 'other/x.jsonl', rec('other'));
+    write(dir, 'in/a.jsonl', rec('a'));
+    write(dir, 'in/sub/b.jsonl', rec('b'));
+    fs.symlinkSync('..', path.join(dir, 'in', 'up'));
+    fs.symlinkSync(path.join(dir, 'other'), path.join(dir, 'in', 'elsewhere'));
+    fs.symlinkSync(path.join(dir, 'secret.jsonl'), path.join(dir, 'in', 'secret.jsonl'));
+    fs.symlinkSync('sub', path.join(dir, 'in', 'again'));
+    fs.symlinkSync('a.jsonl', path.join(dir, 'in', 'a-too.jsonl'));
+    const r = await s.run(['import', 'in', '--format', 'json'], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(summaryOf(r)).toMatchObject({ files: 2, lines: 2, imported: 2 });
+    const ids = (await query<{ id: string }>(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id);
+    expect(ids).toEqual(['a', 'b']);
+    const batches = await query<{ display: string }>(s.db, 'SELECT display FROM ingest_batches ORDER BY id');
+    expect(batches.map((b) => b.display)).toEqual([path.join('in', 'a.jsonl'), path.join('in', 'sub', 'b.jsonl')]);
+    for (const link of ['elsewhere', 'secret.jsonl', 'up']) {
+      expect(r.stderr).toContain(`warning: ${path.join('in', link)}: a symbolic link to outside the directory named, not read`);
+    }
+  });
+
+  it('rejects a line holding a raw NUL byte and keeps the others, on every store', async () => {
+    const s = await freshStore(backend);
+    const dir = tempDir('nul');
+    const bad = Buffer.from('{"id":"bad","tenant_id":"a\u0000b","timestamp":"2026-10-03T10:00:00Z"}\n', 'utf8');
+    const csvBad = Buffer.from('id,tenant_id,timestamp\nc1,acme,2026-10-03T10:00:00Z\nc2,a\u0000b,2026-10-03T10:00:00Z\n', 'utf8');
+    expect(bad.includes(0)).toBe(true);
+    const file = write(dir, 'nul.jsonl', Buffer.concat([Buffer.from(rec('n1')), bad, Buffer.from(rec('n2'))]));
+    const csv = write(dir, 'nul.csv', csvBad);
+    const rejects = path.join(dir, 'rejects.jsonl');
+    const r = await s.run(['import', file, csv, '--format', 'json', '--rejects', rejects]);
+    expect(r.code).toBe(3);
+    expect(summaryOf(r)).toMatchObject({ files: 2, lines: 5, imported: 3, rejected: 2 });
+    expect(r.stderr).toContain('nul.jsonl:2: not valid JSON: a control character in a string: unexpected "\\u0000" at position 26');
+    expect(r.stderr).toContain('nul.csv:3: tenant_id contains a NUL character');
+    const ids = (await query<{ id: string }>(s.db, 'SELECT id FROM receipts ORDER BY id')).map((x) => x.id);
+    expect(ids).toEqual(['c1', 'n1', 'n2']);
+    const written = fs.readFileSync(rejects, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { line: number; text: string });
+    expect(written.map((w) => [w.line, w.text])).toEqual([[2, bad.toString('utf8').trim()], [3, 'c2,a\u0000b,2026-10-03T10:00:00Z']]);
+    const batches = await query<{ status: string }>(s.db, 'SELECT status FROM ingest_batches ORDER BY id');
+    expect(batches.map((b) => b.status)).toEqual(['complete', 'complete']);
+    // Read again (skipped): the same rejects, verbatim.
+    const again = await s.run(['import', file, csv, '--format', 'json', '--rejects', path.join(dir, 'again.jsonl')]);
+    expect(again.code).toBe(3);
+    expect(fs.readFileSync(path.join(dir, 'again.jsonl'), 'utf8')).toBe(fs.readFileSync(rejects, 'utf8'));
   });
 
   it('rejects an empty .json file: it holds neither an object nor an array', async () => {

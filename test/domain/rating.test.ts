@@ -1,3 +1,4 @@
+import { toJson } from '../../src/json.js';
 import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import { invoiceLineJson, invoiceTotals } from '../../src/domain/invoice.js';
@@ -56,7 +57,8 @@ describe('worked example (billing-rules.md)', () => {
 
   it('writes the JSON line shape of cli.md', () => {
     const rated = rateAll({ tenant: acme, period: '2026-10', versions: [SAMPLE()], receipts });
-    expect(rated.lines.map((l) => invoiceLineJson(l, '2026-10', 'USD'))).toEqual([
+    // As printed: quantities are JSON numbers.
+    expect(JSON.parse(toJson(rated.lines.map((l) => invoiceLineJson(l, '2026-10', 'USD'))))).toEqual([
       {
         kind: 'fee', key: 'pro', catalog_version: '2026-01', period: '2026-10', description: 'Pro plan fee',
         used: 0, included: 0, billed: 0, unit: null, unit_price: null, unit_size: null, amount: '99.00',

@@ -5,12 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeEachBackend, dropSchemas, tempDir } from '../helpers/backends.js';
+import { BACKENDS, describeEachBackend, dropSchemas, postgresBackend, tempDir } from '../helpers/backends.js';
 import { BIN, ROOT, spawnCli, type CliResult } from '../helpers/cli.js';
-import { dumpStore, freshStore, query, write } from './helpers.js';
+import { dumpStore, expectAuditMatches, freshStore, query, write } from './helpers.js';
 
 afterAll(dropSchemas);
 
@@ -53,12 +54,13 @@ function runKilled(
   ready: () => Promise<boolean>,
   jitterMs: number,
   deadlineMs: number,
+  signal: NodeJS.Signals = 'SIGKILL',
 ): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...argv], { env: { ...process.env, ...env, BILLCTL_ACTOR: 'test' }, stdio: 'ignore' });
     let done = false;
     const kill = () => {
-      if (!done) child.kill('SIGKILL');
+      if (!done) child.kill(signal);
     };
     const deadline = setTimeout(kill, deadlineMs);
     const poll = async () => {
@@ -72,12 +74,21 @@ function runKilled(
     };
     void poll();
     child.on('error', reject);
-    child.on('exit', (code, signal) => {
+    child.on('exit', (code, got) => {
       done = true;
       clearTimeout(deadline);
-      resolve({ killed: signal === 'SIGKILL', code });
+      resolve({ killed: got === signal, code });
     });
   });
+}
+
+/**
+ * The receipts, with each one's batch named by its file: batch ids are numbers a killed run may
+ * have used up (a Postgres sequence does not roll back).
+ */
+async function receiptsByFile(db: string) {
+  const files = new Map((await query<{ id: number; path: string }>(db, 'SELECT id, path FROM ingest_batches')).map((b) => [b.id, b.path]));
+  return (await dumpStore(db, true)).receipts.map(({ batch_id: b, ...r }) => ({ ...r, file: files.get(b as number) }));
 }
 
 async function batches(db: string) {
@@ -94,7 +105,7 @@ describeEachBackend('crash safety', (backend) => {
     const data = receipts(12_000, 7);
     const a = write(dir, 'in/a.jsonl', data.jsonl);
     write(dir, 'in/b.csv.gz', zlib.gzipSync(data.csv));
-    const env = { BILLCTL_IMPORT_UNIT: '600', BILLCTL_IMPORT_PARCEL: '150' };
+    const env = { BILLCTL_IMPORT_UNIT: '600', BILLCTL_IMPORT_PARCEL: '150', BILLCTL_ROLLUP_KEYS: '40' };
     const args = (db: string, rejects: string) => ['import', path.join(dir, 'in'), '--db', db, '--format', 'json', '--rejects', rejects];
 
     const clean = await freshStore(backend);
@@ -117,8 +128,13 @@ describeEachBackend('crash safety', (backend) => {
     if (first.killed) kills++;
     for (let round = 1; round <= 5; round++) {
       const target = Math.floor((total * round) / 6 + Math.random() * (total / 8));
-      const r = await runKilled(args(crashed.db, path.join(dir, 'rejects.jsonl')), env, async () => (await progress()) >= target, 60, duration * 2);
+      // Ctrl-C (SIGINT) as well as kill -9: neither may leave a change without its audit entry.
+      const signal = round % 2 === 0 ? 'SIGINT' : 'SIGKILL';
+      const r = await runKilled(
+        args(crashed.db, path.join(dir, 'rejects.jsonl')), env, async () => (await progress()) >= target, 60, duration * 2, signal,
+      );
       if (r.killed) kills++;
+      await expectAuditMatches(crashed.db);
     }
     expect(kills).toBeGreaterThan(2);
     const last = await spawnCli(args(crashed.db, path.join(dir, 'rejects.jsonl')), { env });
@@ -127,10 +143,14 @@ describeEachBackend('crash safety', (backend) => {
     const skipped = last.stderr.includes('already imported with the same settings');
     if (!skipped) expect(got).toEqual(want);
 
-    expect(await dumpStore(crashed.db, true)).toEqual(await dumpStore(clean.db, true));
+    expect(await receiptsByFile(crashed.db)).toEqual(await receiptsByFile(clean.db));
+    expect((await dumpStore(crashed.db)).rollups).toEqual((await dumpStore(clean.db)).rollups);
+    await expectAuditMatches(crashed.db);
+    await expectAuditMatches(clean.db);
     const strip = (bs: Record<string, unknown>[]) => bs.map(({ id: _id, ...b }) => b);
     expect(strip(await batches(crashed.db))).toEqual(strip(await batches(clean.db)));
-    const rejectRows = (db: string) => query(db, 'SELECT line, kind, reason, text FROM ingest_rejects ORDER BY batch_id, line');
+    const rejectRows = (db: string) =>
+      query(db, 'SELECT b.path, r.line, r.kind, r.reason, r.text FROM ingest_rejects r JOIN ingest_batches b ON b.id = r.batch_id ORDER BY b.path, r.line');
     expect(await rejectRows(crashed.db)).toEqual(await rejectRows(clean.db));
     if (!skipped) {
       expect(fs.readFileSync(path.join(dir, 'rejects.jsonl'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'clean-rejects.jsonl'), 'utf8'));
@@ -138,3 +158,80 @@ describeEachBackend('crash safety', (backend) => {
     void a;
   }, 240_000);
 });
+
+/** A TCP proxy in front of Postgres whose connections can be cut (a network failure, a server restart). */
+async function proxyTo(target: URL): Promise<{ url: (db: string) => string; cut: () => void; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: (db) => {
+      const u = new URL(db);
+      u.hostname = '127.0.0.1';
+      u.port = String(port);
+      return u.toString();
+    },
+    cut: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+it.runIf(BACKENDS.includes(postgresBackend))('a dropped Postgres connection: exit 1 saying so, what was committed, and that a re-run goes on', async () => {
+  const dir = tempDir('dropped');
+  const data = receipts(12_000, 11);
+  write(dir, 'in/a.jsonl', data.jsonl);
+  write(dir, 'in/b.csv.gz', zlib.gzipSync(data.csv));
+  const env = { BILLCTL_IMPORT_UNIT: '600', BILLCTL_IMPORT_PARCEL: '150' };
+  const args = (db: string) => ['import', path.join(dir, 'in'), '--db', db, '--format', 'json'];
+  const clean = await freshStore(postgresBackend);
+  expect((await spawnCli(args(clean.db), { env })).code).toBe(3);
+
+  const s = await freshStore(postgresBackend);
+  const proxy = await proxyTo(new URL(s.db));
+  try {
+    const total = Number((await query<{ n: number }>(clean.db, 'SELECT SUM(lines) AS n FROM ingest_batches'))[0]!.n);
+    let cuts = 0;
+    for (const share of [0.2, 0.5, 0.8]) {
+      const progress = async () =>
+        Number((await query<{ n: number }>(s.db, 'SELECT COALESCE(SUM(checkpoint_records), 0) AS n FROM ingest_batches'))[0]!.n);
+      const run = spawnCli(args(proxy.url(s.db)), { env });
+      const end = Date.now() + 60_000;
+      while ((await progress()) < total * share && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+      proxy.cut();
+      const r = await run;
+      if (r.code === 3) continue; // it finished before the cut
+      cuts++;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('billctl: error: lost the connection to the database at postgres://');
+      expect(r.stderr).toContain('run the same command again to import the rest: it goes on where this run stopped');
+      // The cause stays in parentheses (write EPIPE, Connection terminated unexpectedly...); the words say what happened.
+      expect(r.stderr).not.toMatch(/internal error|^billctl: failed: write EPIPE/m);
+      const got = JSON.parse(r.stdout) as { imported: number; error: string; unfinished: { file: string; from_line: number }[] };
+      expect(got.error).toContain('lost the connection');
+      expect(got.unfinished.length).toBeGreaterThan(0);
+      // What the summary says was imported is what the store holds, and what the audit log accounts for.
+      expect(got.imported).toBe(Number((await query<{ n: number }>(s.db, 'SELECT COUNT(*) AS n FROM receipts'))[0]!.n));
+      await expectAuditMatches(s.db);
+    }
+    expect(cuts).toBeGreaterThan(0);
+    const last = await spawnCli(args(proxy.url(s.db)), { env });
+    expect(last.code).toBe(3);
+    expect(await receiptsByFile(s.db)).toEqual(await receiptsByFile(clean.db));
+    expect((await dumpStore(s.db)).rollups).toEqual((await dumpStore(clean.db)).rollups);
+    await expectAuditMatches(s.db);
+  } finally {
+    await proxy.close();
+  }
+}, 240_000);

@@ -8,6 +8,7 @@ import type { SqlStore } from '../../src/store/sql-store.js';
 import type { Backend } from '../helpers/backends.js';
 import { cli, type CliOptions, type CliResult } from '../helpers/cli.js';
 import { SAMPLE_CATALOG } from '../helpers/fixtures.js';
+import { expect } from 'vitest';
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/receipts');
 
@@ -90,3 +91,22 @@ export function summaryOf(r: CliResult): SummaryJson {
     throw new Error(`not JSON (exit ${r.code}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   }
 }
+
+/** The audit log accounts for exactly what the store holds: per batch, its entries add up to its counts. */
+export async function expectAuditMatches(db: string) {
+  const audit = await query<{ details: string }>(db, "SELECT details FROM audit_log WHERE command = 'import' ORDER BY id");
+  const perBatch = new Map<number, Record<string, number>>();
+  for (const { details } of audit) {
+    const d = JSON.parse(details) as Record<string, number>;
+    const sums = perBatch.get(d.batch!) ?? {};
+    for (const k of ['lines', 'imported', 'duplicates', 'conflicts', 'rejected', 'new_tenants', 'unsplit_tokens']) sums[k] = (sums[k] ?? 0) + d[k]!;
+    perBatch.set(d.batch!, sums);
+  }
+  const stored = await query<Record<string, number>>(
+    db, 'SELECT id, lines, imported, duplicates, conflicts, rejected, new_tenants, unsplit_tokens FROM ingest_batches ORDER BY id',
+  );
+  expect(Object.fromEntries(stored.map(({ id, ...c }) => [Number(id), c]))).toEqual(Object.fromEntries(perBatch));
+  const n = (await query<{ n: number }>(db, "SELECT COUNT(*) AS n FROM receipts"))[0]!.n;
+  expect([...perBatch.values()].reduce((t, c) => t + c.imported!, 0)).toBe(n);
+}
+

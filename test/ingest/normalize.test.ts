@@ -181,20 +181,24 @@ describe('tenants', () => {
       'no tenant: no tenant_id, organization_id or org_id, and no covenant_id',
     );
   });
-  it('checks the tenant id: 1..128 characters, no control characters', () => {
+  it('checks the tenant id: 1..128 characters, no control characters, not only whitespace', () => {
     expect(reason(j({ tenant_id: 'x'.repeat(129) }))).toBe('tenant_id: tenant id is longer than 128 characters');
     expect(reason(j({ tenant_id: 'a\u0007b' }))).toBe('tenant_id: tenant id contains a control character');
-    // Present is "not null, not empty" (receipts.md): spaces are an id like any other.
-    expect(ok(j({ tenant_id: '   ' })).tenantId).toBe('   ');
+    expect(reason(j({ tenant_id: '   ' }))).toBe('tenant_id: tenant id is only whitespace');
+    expect(reason(j({ tenant_id: undefined, organization_id: '\t\u00a0' }))).toBe('organization_id: tenant id contains a control character');
+    expect(reason(j({ tenant_id: undefined, organization_id: ' \u00a0\u2003' }))).toBe('organization_id: tenant id is only whitespace');
+    expect(ok(j({ tenant_id: ' a ' })).tenantId).toBe(' a ');
     expect(ok(j({ tenant_id: 'é'.repeat(128) })).tenantId).toHaveLength(128);
   });
 });
 
 describe('ids', () => {
-  it('is 1..200 characters', () => {
+  it('is 1..200 characters, not only whitespace', () => {
     expect(ok(j({ id: 'x'.repeat(200) })).id).toHaveLength(200);
     expect(reason(j({ id: 'x'.repeat(201) }))).toBe('id is longer than 200 characters');
-    expect(ok(j({ id: '  ' })).id).toBe('  ');
+    expect(reason(j({ id: '  ' }))).toBe('id is only whitespace');
+    expect(reason(j({ id: undefined, request_id: '\u3000' }))).toBe('request_id is only whitespace');
+    expect(ok(j({ id: ' x ' })).id).toBe(' x ');
   });
   it('takes a whole JSON number by its digits, even beyond 2^53', () => {
     expect(ok(j({ id: 12345 })).id).toBe('12345');
@@ -245,6 +249,16 @@ describe('timestamps', () => {
     expect(at(-5)).toBe(-5000);
     expect(at('1969-12-31T23:59:59Z')).toBe(-1000);
     expect(at('0001-01-01T00:00:00Z')).toBe(-62_135_596_800_000);
+  });
+  it('cuts a fraction of a millisecond toward the earlier instant, however the instant is written', () => {
+    expect(at('1969-12-31T23:59:59.9981Z')).toBe(-2);
+    expect(at(-0.0019)).toBe(-2);
+    expect(at('-0.0019', { csv: true })).toBe(-2);
+    expect(at(-1.5e-7)).toBe(-1);
+    expect(at(-0.002)).toBe(-2);
+    expect(at(-100_000_000_000.5)).toBe(-100_000_000_001);
+    expect(at(0.0019)).toBe(1);
+    expect(at('1970-01-01T00:00:00.0019Z')).toBe(1);
   });
   it('rejects a time without an offset, unless --assume-utc', () => {
     expect(reason(j({ timestamp: '2026-10-03T14:07:11' }))).toBe('timestamp has no UTC offset');

@@ -95,8 +95,10 @@ describeEachBackend('imports in any split and order (property)', (backend) => {
         fc.array(fc.nat(), { minLength: 8, maxLength: 8 }),
         fc.integer({ min: 1, max: 8 }),
         fc.integer({ min: 1, max: 4 }),
-        async (recs, cuts, nFiles, nRuns, shuffle, unit, parcel) => {
-          const env = { BILLCTL_IMPORT_UNIT: String(unit), BILLCTL_IMPORT_PARCEL: String(parcel) };
+        fc.integer({ min: 1, max: 6 }),
+        async (recs, cuts, nFiles, nRuns, shuffle, unit, parcel, rollupKeys) => {
+          // Rollup sums travel and are written in pieces of at most rollupKeys keys (many tenants).
+          const env = { BILLCTL_IMPORT_UNIT: String(unit), BILLCTL_IMPORT_PARCEL: String(parcel), BILLCTL_ROLLUP_KEYS: String(rollupKeys) };
           // split into files (each file's bytes unique: k blank lines first), then order the files
           const files: Rec[][] = Array.from({ length: nFiles }, () => []);
           recs.forEach((r, i) => files[cuts[i]! % nFiles]!.push(r));

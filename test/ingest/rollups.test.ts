@@ -52,3 +52,29 @@ it('keeps sums beyond 2^53 exact', () => {
   expect(d![6]).toBe(27021597764222973n);
   expect(d![9]).toBe('27021597764222973');
 });
+
+it('takes out the days before a day and keeps summing the rest, as if never split', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ t: fc.constantFrom('a', 'b', 'c'), day: fc.nat(5), q: fc.nat(100), cut: fc.option(fc.nat(6), { nil: undefined }) }), { maxLength: 60 }),
+      (items) => {
+        const whole = new RollupAccumulator();
+        const pieces = new RollupAccumulator();
+        const sent = new RollupAccumulator();
+        for (const it of items) {
+          whole.add(row(it.t, '0.5', 1, it.q), it.day);
+          pieces.add(row(it.t, '0.5', 1, it.q), it.day);
+          if (it.cut !== undefined) {
+            const taken = pieces.takeBefore(it.cut);
+            expect(taken.every((d) => d[1] < it.cut!)).toBe(true);
+            for (const d of taken) sent.addDelta(d);
+          }
+        }
+        for (const d of pieces.deltas()) sent.addDelta(d);
+        const sorted = (ds: ReturnType<RollupAccumulator['deltas']>) => ds.map((d) => d.map(String).join('|')).sort();
+        expect(sorted(sent.deltas())).toEqual(sorted(whole.deltas()));
+      },
+    ),
+    { numRuns: 300 },
+  );
+});

@@ -1,6 +1,6 @@
 /** The store contract: one suite, run on a fresh SQLite file and a fresh Postgres schema. */
 import { afterAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
-import { parseCatalog, catalogDigest } from '../../src/domain/catalog.js';
+import { parseCatalog, catalogDigest, catalogToDocument } from '../../src/domain/catalog.js';
 import { Decimal } from '../../src/domain/money.js';
 import { LATEST_VERSION, MIGRATIONS } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open.js';
@@ -45,7 +45,15 @@ describeEachBackend('store contract', (backend) => {
     expect(all.map((c) => c.catalog.version)).toEqual(['2026-01', '2026-07']);
     const back = (await store.getCatalog('2026-01'))!;
     expect(back.digest).toBe(catalogDigest(first));
+    // Rates are read as they are needed: a key never asked for is a bug, not "no price".
+    expect(() => back.catalog.gpuRates.get('a100-80gb')).toThrow(/was not loaded/);
+    await store.loadRates(back.catalog, { models: ['qwen-70b'], gpus: ['a100-80gb', 'no-such-gpu'] });
     expect(back.catalog.gpuRates.get('a100-80gb')!.price.toString()).toBe('4.00');
+    expect(back.catalog.gpuRates.has('no-such-gpu')).toBe(false);
+    expect(back.catalog.tokenRates.get('qwen-70b')!.output.toString()).toBe('0.006');
+    expect(() => back.catalog.tokenRates.get('gemma-2b')).toThrow(/was not loaded/);
+    await store.loadRates(back.catalog, 'all');
+    expect(catalogToDocument(back.catalog)).toEqual(catalogToDocument(first));
     expect(back.catalog.plans.get('enterprise')!.usageDiscountPercent.toString()).toBe('10');
     expect(back.catalog.plans.get('free')!.hardCap).toBe(true);
     expect(back.source).toBe('x.yaml');

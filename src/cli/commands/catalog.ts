@@ -81,6 +81,7 @@ export async function showCommand(ctx: Context, args: unknown[]): Promise<number
         `Versions in the store: ${all.map((s) => s.catalog.version).join(', ') || 'none'}.`,
       );
     }
+    await store.loadRates(found.catalog, 'all');
     const doc = catalogToDocument(found.catalog);
     if (ctx.format === 'json') {
       await ctx.record([], doc);

@@ -1,7 +1,7 @@
 /** import (and, through runImport, backfill): read receipt files into the store. */
 import { importReceipts, type ImportOutcome, type ImportProgress, type ImportRequest } from '../../app/import.js';
 import { parseDate, parseRfc3339, DAY_MS } from '../../domain/time.js';
-import { UsageError } from '../../errors.js';
+import { errorMessage, UsageError } from '../../errors.js';
 import type { InputFormat } from '../../ingest/types.js';
 import type { BatchKind } from '../../store/ingest.js';
 import type { Context } from '../context.js';
@@ -85,6 +85,7 @@ export async function runImport(ctx: Context, kind: BatchKind, args: unknown[], 
     stdin: ctx.io.stdin,
     env: ctx.io.env,
     now: () => ctx.nowIso(),
+    actor: ctx.actor,
   };
   if (req.since !== undefined && req.until !== undefined && req.since >= req.until) {
     throw new UsageError(`--since ${since} is not before --until ${until}`);
@@ -93,15 +94,26 @@ export async function runImport(ctx: Context, kind: BatchKind, args: unknown[], 
     let outcome: ImportOutcome;
     const progress = await progressReporter(ctx);
     try {
-      outcome = await importReceipts(store, req, { progress: progress.update });
+      outcome = await importReceipts(store, req, { progress: progress.update, warn: (t) => ctx.warn(t), notice: (t) => ctx.notice(t) });
     } finally {
       progress.stop();
     }
+    // Each committed unit wrote its own audit entry, in its own transaction.
     const s = outcome.summary;
-    if (!req.dryRun) await ctx.audit(store, kind, { ...s, inputs });
     reportRejects(ctx, outcome, req.rejectsFile);
     // JSON is exactly cli.md's summary; what a run adds to it is said on stderr (and in the table).
     const { skipped_files: skipped, out_of_range: outOfRange, refused_files: refused, dry_run: _dryRun, ...shape } = s;
+    const failure = outcome.failure;
+    if (failure) {
+      // What was done and what was not, alike in every format; then the error (stderr, exit code).
+      const unfinished = failure.unfinished.map((u) => ({ file: u.file, from_line: u.fromLine }));
+      const error = errorMessage(failure.error);
+      await ctx.record(
+        [...Object.entries(s), ['error', error], ['unfinished', unfinished.map((u) => `${u.file} from line ${u.from_line}`).join('; ')]],
+        { ...shape, error, unfinished },
+      );
+      throw failure.error;
+    }
     await ctx.record(Object.entries(s), shape);
     if (ctx.format !== 'table') {
       const files = (n: number) => (n === 1 ? '1 file' : `${n} files`);

@@ -4,7 +4,7 @@
  * can share one database (the tests use a fresh schema per run).
  */
 import pg from 'pg';
-import { BillctlError, ExitCode, UsageError } from '../../errors.js';
+import { BillctlError, ConnectionLostError, ExitCode, UsageError } from '../../errors.js';
 import { redactUrl } from '../location.js';
 import { numberPlaceholders, type SqlDriver, type SqlValue } from '../sql.js';
 import { shellWord } from '../../shell-word.js';
@@ -25,6 +25,17 @@ export function splitSchema(url: string): { connectionString: string; schema: st
     );
   }
   return { connectionString: u.toString(), schema };
+}
+
+/** SQLSTATE classes and socket errors that mean the connection is gone. */
+const LOST_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'ENOTCONN', 'EHOSTUNREACH']);
+
+/** Whether an error from pg means the connection dropped (pg says so in several ways, some without a code). */
+export function connectionLost(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (code.startsWith('08') || LOST_CODES.has(code)) return true;
+  return /connection terminated|encountered a connection error|not queryable|client was closed|socket hang up/i.test(String(e?.message ?? ''));
 }
 
 /** The database of the URL does not exist: say how to create it (exit 2, like a missing SQLite store). */
@@ -128,23 +139,36 @@ export class PostgresDriver implements SqlDriver {
     return this.depth > 0;
   }
 
+  /** A lost connection as ConnectionLostError; any other error as it is. */
+  translate(err: unknown): unknown {
+    return connectionLost(err) && !(err instanceof ConnectionLostError) ? new ConnectionLostError(this.location, err) : err;
+  }
+
+  private async query(sql: string, params?: readonly SqlValue[]): Promise<pg.QueryResult> {
+    try {
+      return await this.client.query(sql, params as unknown[] | undefined);
+    } catch (err) {
+      throw this.translate(err);
+    }
+  }
+
   async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    const r = await this.client.query(this.text(sql), params as unknown[]);
+    const r = await this.query(this.text(sql), params);
     return r.rows as T[];
   }
 
   async get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
-    const r = await this.client.query(this.text(sql), params as unknown[]);
+    const r = await this.query(this.text(sql), params);
     return r.rows[0] as T | undefined;
   }
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
-    const r = await this.client.query(this.text(sql), params as unknown[]);
+    const r = await this.query(this.text(sql), params);
     return r.rowCount ?? 0;
   }
 
   async exec(sql: string): Promise<void> {
-    await this.client.query(sql);
+    await this.query(sql);
   }
 
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
@@ -156,11 +180,11 @@ export class PostgresDriver implements SqlDriver {
         this.depth--;
       }
     }
-    await this.client.query('BEGIN');
+    await this.query('BEGIN');
     this.depth = 1;
     try {
       const result = await fn();
-      await this.client.query('COMMIT');
+      await this.query('COMMIT');
       return result;
     } catch (err) {
       await this.client.query('ROLLBACK').catch(() => {});

@@ -8,8 +8,8 @@
  * probe each), duplicates and conflicts are told apart here, and a COPY writes the rest. Once
  * parcels are mostly known receipts (a file sent again, --force), the lookup comes first.
  *
- * Rollups: the reading side's sums over the unit, less the receipts not imported; when it does not
- * sum a unit, the sums of exactly the receipts copied.
+ * Rollups: the reading side's sums as they come, less the receipts not imported; when it does not
+ * sum a unit, the sums of exactly the receipts copied (UnitRollups); written between COPYs.
  *
  * The unit's transaction holds `receipts` in SHARE ROW EXCLUSIVE mode: other writers (another
  * import) wait for the commit, so no identity can appear between a lookup and its COPY; readers
@@ -18,11 +18,11 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { RollupAccumulator } from '../../ingest/rollups.js';
+import { UnitRollups } from '../../ingest/rollups.js';
 import { copyLine, RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
 import type { ReceiptVersion, ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';
-import { conflictReason, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
+import { conflictReason, DELETE_EMPTY_ROLLUPS, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
 import { toNumber, type Row, type SqlValue } from '../sql.js';
 import type { PostgresDriver } from './driver.js';
 
@@ -34,13 +34,13 @@ const STORED = `SELECT r.* FROM unnest(?::text[], ?::text[]) AS k(tenant_id, id)
     SELECT * FROM receipts r WHERE r.tenant_id = k.tenant_id COLLATE "C" AND r.id = k.id COLLATE "C" LIMIT 1
   ) r`;
 
-/** Receipts per COPY statement. */
-const COPY_ROWS = 16_384;
+/** Receipts per COPY statement (three parcels: large enough to pay for its round trips, small enough for memory). */
+const COPY_ROWS = 6_144;
 
 /** Adds rollup sums given as eleven arrays (one per column). */
 const ROLLUP_UPSERT = rollupUpsertSql('postgres').replace(
   /VALUES \([^)]*\)/,
-  'SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[])',
+  'SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::numeric[], ?::numeric[], ?::numeric[], ?::text[], ?::bigint[])',
 );
 
 /** The billing content of a stored row and of a new one, comparable as text. */
@@ -57,8 +57,11 @@ function rowContent(x: ReceiptRow): string {
 
 class PostgresReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
-  /** Deep enough that reading goes on through a unit's end (its last COPY, the rollup upsert, the commit). */
-  readonly queueDepth = 16;
+  /**
+   * Deep enough that reading goes on through a COPY and a unit's end (its rollup upserts, the
+   * commit); each parcel waiting costs ~2 MB (its records as written, their COPY text).
+   */
+  readonly queueDepth = 6;
   private imported = 0;
   private notImported = 0;
   private duplicates = 0;
@@ -66,28 +69,37 @@ class PostgresReceiptWriter implements ReceiptWriter {
   private conflicts: RejectRecord[] = [];
   /** Whether the reading side sums this unit (known from its first parcel). */
   private summing: boolean | undefined;
-  /** Receipts not imported, negated (when the unit is summed), or receipts imported (when not). */
-  private minus = new RollupAccumulator();
-  private own = new RollupAccumulator();
+  private rollups: UnitRollups;
+  /** Rollup sums waiting for the connection: written between two COPYs (and at the end). */
+  private sums: RollupDelta[][] = [];
   /** The share of the last parcel's receipts that were stored already. */
   private knownShare = 0;
   /** Parcels gathered for the next COPY. */
   private pending: Parcel[] = [];
   private pendingRows = 0;
-  /** The COPY on its way, and its parcels. */
-  private inflight: { parcels: Parcel[]; promise: Promise<void> } | undefined;
+  /** The COPY on its way, its parcels, and the rollup sums written after it. */
+  private inflight: { parcels: Parcel[]; sums: RollupDelta[][]; promise: Promise<void> } | undefined;
 
-  constructor(private readonly driver: PostgresDriver) {}
+  constructor(
+    private readonly driver: PostgresDriver,
+    private readonly rollupKeys?: number,
+  ) {
+    this.rollups = this.newRollups();
+  }
 
-  async begin(_batchId: number, _dayOf: (tenantId: string, ts: number) => number): Promise<void> {
+  private newRollups(): UnitRollups {
+    return new UnitRollups((deltas) => this.sums.push(deltas), this.rollupKeys);
+  }
+
+  async begin(_batchId: number): Promise<void> {
     this.imported = 0;
     this.notImported = 0;
     this.duplicates = 0;
     this.unsplit = 0;
     this.conflicts = [];
     this.summing = undefined;
-    this.minus = new RollupAccumulator();
-    this.own = new RollupAccumulator();
+    this.rollups = this.newRollups();
+    this.sums = [];
     this.pending = [];
     this.pendingRows = 0;
     this.inflight = undefined;
@@ -96,10 +108,12 @@ class PostgresReceiptWriter implements ReceiptWriter {
 
   async add(p: Parcel): Promise<void> {
     this.summing ??= p.summing;
+    if (p.summing && p.rollups) this.rollups.given(p.rollups);
     if (p.count === 0) return;
     if (this.knownShare > 0.5) {
       await this.quiesce();
       await this.lookupAndCopy(p);
+      await this.writePendingSums();
       return;
     }
     // Most likely all new: gathered into one COPY, and the primary key says if not. Its text is
@@ -110,24 +124,55 @@ class PostgresReceiptWriter implements ReceiptWriter {
     if (this.pendingRows >= COPY_ROWS) await this.launch();
   }
 
-  private async copy(chunks: Uint8Array[]): Promise<void> {
-    await pipeline(Readable.from(chunks), this.driver.client.query(copyFrom(COPY)));
+  async addSums(deltas: RollupDelta[]): Promise<void> {
+    this.rollups.given(deltas);
   }
 
-  /** Sends the gathered parcels as one COPY under a savepoint, without waiting: at most one in flight. */
+  private async copy(chunks: Uint8Array[]): Promise<void> {
+    try {
+      await pipeline(Readable.from(chunks), this.driver.client.query(copyFrom(COPY)));
+    } catch (err) {
+      throw this.driver.translate(err);
+    }
+  }
+
+  /** Writes the rollup sums waiting (nothing may be in flight). */
+  private async writePendingSums(): Promise<void> {
+    const sums = this.sums;
+    this.sums = [];
+    await this.writeSums(sums);
+  }
+
+  /** Writes rollup sums: one statement per list, the sums as arrays, unnested. */
+  private async writeSums(lists: RollupDelta[][]): Promise<void> {
+    for (const deltas of lists) {
+      const column = (k: number) => deltas.map((d) => (typeof d[k] === 'bigint' ? d[k].toString() : d[k])) as unknown as SqlValue;
+      await this.driver.run(ROLLUP_UPSERT, Array.from({ length: 11 }, (_, k) => column(k)));
+    }
+  }
+
+  /**
+   * Sends the gathered parcels as one COPY under a savepoint, and then the rollup sums waiting,
+   * without waiting: at most one in flight.
+   */
   private async launch(): Promise<void> {
     await this.quiesce();
     const parcels = this.pending;
-    if (parcels.length === 0) return;
+    const sums = this.sums;
+    if (parcels.length === 0 && sums.length === 0) return;
     this.pending = [];
     this.pendingRows = 0;
+    this.sums = [];
     const promise = (async () => {
-      await this.driver.exec('SAVEPOINT billctl_copy');
-      await this.copy(parcels.map((p) => p.copyText()));
-      await this.driver.exec('RELEASE SAVEPOINT billctl_copy');
+      if (parcels.length > 0) {
+        await this.driver.exec('SAVEPOINT billctl_copy');
+        await this.copy(parcels.map((p) => p.copyText()));
+        await this.driver.exec('RELEASE SAVEPOINT billctl_copy');
+      }
+      await this.writeSums(sums);
     })();
     promise.catch(() => {}); // settled, and its error handled, in quiesce()
-    this.inflight = { parcels, promise };
+    this.inflight = { parcels, sums, promise };
   }
 
   async quiesce(): Promise<void> {
@@ -139,16 +184,18 @@ class PostgresReceiptWriter implements ReceiptWriter {
       for (const p of inflight.parcels) {
         this.imported += p.count;
         this.unsplit += p.unsplit;
-        if (!this.summing) for (let i = 0; i < p.count; i++) this.own.add(p.rows[i]!, p.days[i]!);
+        if (!this.summing) for (let i = 0; i < p.count; i++) this.rollups.row(p.rows[i]!, p.days[i]!, 1);
       }
-      this.knownShare = 0;
+      if (inflight.parcels.length > 0) this.knownShare = 0;
       return;
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err;
       await this.driver.exec('ROLLBACK TO SAVEPOINT billctl_copy');
       await this.driver.exec('RELEASE SAVEPOINT billctl_copy');
     }
-    // A receipt of these parcels is stored already: parcel by parcel, with lookups.
+    // A receipt of these parcels is stored already: parcel by parcel, with lookups; the sums that
+    // were to follow the COPY go with the next statement.
+    this.sums.unshift(...inflight.sums);
     for (const p of inflight.parcels) await this.lookupAndCopy(p);
   }
 
@@ -172,11 +219,11 @@ class PostgresReceiptWriter implements ReceiptWriter {
         text += copyLine(row);
         fresh++;
         this.unsplit += row[16];
-        if (!this.summing) this.own.add(row, p.days[i]!);
+        if (!this.summing) this.rollups.row(row, p.days[i]!, 1);
         continue;
       }
       this.notImported++;
-      if (this.summing) this.minus.add(row, p.days[i]!, -1);
+      if (this.summing) this.rollups.row(row, p.days[i]!, -1);
       if ((old ? storedContent(old) : rowContent(first!)) === rowContent(row)) {
         this.duplicates++;
         continue;
@@ -193,23 +240,12 @@ class PostgresReceiptWriter implements ReceiptWriter {
     this.knownShare = (rows.length - fresh) / rows.length;
   }
 
-  async finish(rollups: RollupDelta[][] | undefined): Promise<UnitResult> {
+  async finish(): Promise<UnitResult> {
     await this.launch();
     await this.quiesce();
-    let deltas: RollupDelta[];
-    if (!this.summing || rollups === undefined) deltas = this.own.deltas();
-    else if (this.minus.size === 0 && rollups.length === 1) deltas = rollups[0]!;
-    else {
-      const acc = new RollupAccumulator();
-      for (const list of rollups) for (const d of list) acc.addDelta(d);
-      for (const d of this.minus.deltas()) acc.addDelta(d);
-      deltas = acc.deltas();
-    }
-    if (deltas.length > 0) {
-      // One statement: the sums as arrays, unnested.
-      const column = (k: number) => deltas.map((d) => (typeof d[k] === 'bigint' ? d[k].toString() : d[k])) as unknown as SqlValue;
-      await this.driver.run(ROLLUP_UPSERT, Array.from({ length: 11 }, (_, k) => column(k)));
-    }
+    this.rollups.flush();
+    await this.writePendingSums();
+    if (this.rollups.tookOut) await this.driver.run(DELETE_EMPTY_ROLLUPS);
     return {
       imported: this.imported, duplicates: this.duplicates, unsplit: this.unsplit, conflicts: this.conflicts,
       wantsSums: this.imported >= this.notImported,
@@ -222,7 +258,7 @@ export class PostgresIngestStore extends SqlIngestStore {
     super(driver);
   }
 
-  writer(): ReceiptWriter {
-    return new PostgresReceiptWriter(this.driver);
+  writer(options: { rollupKeys?: number } = {}): ReceiptWriter {
+    return new PostgresReceiptWriter(this.driver, options.rollupKeys);
   }
 }
