@@ -39,6 +39,8 @@ export const PUSH_LOCK = 'stripe-push';
 export const STORE_ID_SETTING = 'store.id';
 /** The bucket size of the ledger, fixed by the first push. */
 export const BUCKET_SETTING = 'stripe.push.bucket';
+/** Per meter (`….<meter>`): the newest meter error report (ms of its creation) a push has taken in. */
+export const ERROR_REPORTS_SETTING = 'stripe.push.error_reports_seen';
 /** JSON of the last push that ran (PushRunRecord), and of the last one that finished clean. */
 export const LAST_RUN_SETTING = 'stripe.push.last_run';
 export const LAST_CLEAN_RUN_SETTING = 'stripe.push.last_clean_run';
@@ -186,7 +188,8 @@ export async function pushBucket(store: Store, asked: BucketSize | undefined): P
   return { bucket: stored ?? asked ?? 'hour', stored: stored !== undefined };
 }
 
-async function ensureStoreId(store: Store): Promise<string> {
+/** The store's random id (made by the first push or subscribe): part of identifiers and idempotency keys. */
+export async function ensureStoreId(store: Store): Promise<string> {
   return store.transaction(async () => {
     const id = await store.getSetting(STORE_ID_SETTING);
     if (id !== undefined) return id;
@@ -287,12 +290,15 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     // The stored meters are those of the config's event names (or this throws). A dry run shows
     // what would be sent even before `stripe setup`, and says that a push would refuse.
     let setupNeeded: string | null = null;
+    let meterIds: Record<MeterKey, { id: string }> | undefined;
     try {
-      await db(() => storedMeters(store, req.meters, deps.livemode));
+      meterIds = await db(() => storedMeters(store, req.meters, deps.livemode));
     } catch (err) {
       if (!req.dryRun || !(err instanceof UsageError)) throw err;
       setupNeeded = err.message;
     }
+    // Events Stripe took and rejected afterwards (meter error reports): failed again, so this run resends them.
+    const rejections = req.dryRun || !meterIds ? [] : await takeRejections(store, deps.client!, meterIds, db);
     const now = deps.now();
     if (!req.dryRun && !bucketStored) await db(() => store.setSetting(BUCKET_SETTING, bucket));
     const storeId = req.dryRun ? ((await db(() => store.getSetting(STORE_ID_SETTING))) ?? 'dry-run') : await db(() => ensureStoreId(store));
@@ -349,6 +355,11 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
         }
       };
       await db(() => (req.dryRun ? plan() : store.transaction(plan)));
+    }
+
+    for (const r of rejections) {
+      const t = results.get(r.tenantId);
+      if (t) noteError(t, `Stripe rejected ${r.count} ${r.meter} event(s) after taking them (${r.code}: ${r.message}); they are sent again`);
     }
 
     // -- triage every unsent row -------------------------------------------------------------
@@ -540,6 +551,54 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       await db(() => store.locks.release(PUSH_LOCK, deps.owner.id)).catch(() => {});
     }
   }
+}
+
+interface Rejection {
+  tenantId: string;
+  meter: MeterKey;
+  code: string;
+  message: string;
+  count: number;
+}
+
+/**
+ * Reads the meter error reports Stripe made since the last push took them in: each sample names
+ * an event Stripe answered 200 and then rejected (a customer that does not exist, say). Its sent
+ * row becomes failed, so this run sends it again (to the tenant's customer of today, under the
+ * same identifier). Reports only sample the events, so `stripe reconcile` shows what is left.
+ * Reports that cannot be read now are read by the next run.
+ */
+async function takeRejections(
+  store: Store, client: StripeClient, meters: Record<MeterKey, { id: string }>, db: <T>(fn: () => Promise<T>) => Promise<T>,
+): Promise<Rejection[]> {
+  const out = new Map<string, Rejection>();
+  for (const meter of METER_KEYS) {
+    const setting = `${ERROR_REPORTS_SETTING}.${meter}`;
+    const seen = Number((await db(() => store.getSetting(setting))) ?? '0');
+    let reports;
+    try {
+      reports = (await client.meterErrorReports(meters[meter].id)).filter((r) => r.created > seen);
+    } catch (err) {
+      // Read by the next run; a refused key stops this one at its first event, as ever.
+      if (err instanceof StripeCallError) continue;
+      throw err;
+    }
+    for (const report of reports) {
+      for (const e of report.errors) {
+        for (const sample of e.samples) {
+          const row = await db(() => store.ledger.markRejected(sample.identifier, `Stripe rejected it after taking it: ${e.code}: ${sample.message}`));
+          if (!row) continue;
+          const key = `${row.tenantId}\u0000${row.meter}\u0000${e.code}`;
+          const r = out.get(key) ?? { tenantId: row.tenantId, meter: row.meter, code: e.code, message: sample.message, count: 0 };
+          r.count++;
+          out.set(key, r);
+        }
+      }
+    }
+    const newest = Math.max(seen, ...reports.map((r) => r.created));
+    if (newest > seen) await db(() => store.setSetting(setting, String(newest)));
+  }
+  return [...out.values()];
 }
 
 async function recordRun(store: Store, r: PushReport, deps: PushDeps): Promise<void> {

@@ -27,6 +27,10 @@ export interface ReconcileRow {
   failed: bigint;
   /** stripe − sent; null when Stripe could not be read or its value is not a whole number. */
   difference: bigint | null;
+  /** The units Stripe's invoices bill for the month's usage of this meter; null when no invoice bills it (yet). */
+  invoiced: bigint | null;
+  /** Those invoices' numbers (or ids). */
+  invoices: string[];
   note: string | null;
 }
 
@@ -80,7 +84,7 @@ export async function reconcile(
     if (!r) {
       r = {
         tenantId, customerId, meter, eventName: meters[meter].eventName, stripe: null, sent: 0n, pending: 0n, uncertain: 0n, failed: 0n,
-        difference: null, note: null,
+        difference: null, invoiced: null, invoices: [], note: null,
       };
       rows.set(k, r);
     }
@@ -132,6 +136,7 @@ export async function reconcile(
     }
   });
   if (fatal) throw fatal;
+  await addInvoiced(store, client, list, from, to);
 
   let differences = 0;
   const recent = options.now - to < 3_600_000;
@@ -141,10 +146,20 @@ export async function reconcile(
       continue;
     }
     r.difference = r.stripe - r.sent;
+    const invoiced = r.invoiced;
+    const billedOtherwise = invoiced !== null && invoiced !== r.sent;
+    if (billedOtherwise) {
+      differences++;
+      r.note =
+        `Stripe's invoice ${r.invoices.join(', ')} bills ${invoiced} for the month, the ledger sent ${r.sent}` +
+        (invoiced < r.sent ? ' (usage pushed after Stripe invoiced the month is on no invoice: bill it another way)' : '');
+      if (r.difference === 0n) continue;
+    }
     if (r.difference === 0n) {
       if (r.uncertain > 0n) r.note = `matches without the ${r.uncertain} uncertain: those did not reach Stripe`;
       continue;
     }
+    if (billedOtherwise) continue;
     differences++;
     const hints: string[] = [];
     if (r.uncertain > 0n && r.difference === r.uncertain) hints.push('the uncertain revisions reached Stripe');
@@ -157,4 +172,33 @@ export async function reconcile(
     r.note = hints.join('; ');
   }
   return { period: options.period, from, to, livemode: client.livemode, rows: list, differences };
+}
+
+/**
+ * What Stripe's invoices bill for the month's usage: per customer, the invoices created from the
+ * month's start to 40 days after its end (Stripe invoices a period when it ends), and their
+ * lines whose price is a metered price of catalog sync and whose period lies inside the month.
+ */
+async function addInvoiced(store: Store, client: StripeClient, rows: ReconcileRow[], from: number, to: number): Promise<void> {
+  const items = new Map((await store.stripeBilling.prices(client.livemode)).map((p) => [p.priceId, p.item]));
+  if (items.size === 0) return;
+  const byCustomer = new Map<string, ReconcileRow[]>();
+  for (const r of rows) byCustomer.set(r.customerId, [...(byCustomer.get(r.customerId) ?? []), r]);
+  for (const [customer, mine] of byCustomer) {
+    const invoices = await client.invoicesOf(customer, Math.floor(from / 1000), Math.floor(to / 1000) + 40 * 86_400);
+    for (const inv of invoices) {
+      if (inv.status === 'void' || inv.status === 'draft') continue;
+      for (const line of await client.invoiceLines(inv)) {
+        const price = line.pricing?.price_details?.price;
+        const item = typeof price === 'string' ? items.get(price) : price ? items.get(price.id) : undefined;
+        if (item === undefined || item === 'fee') continue;
+        if (line.period.start * 1000 < from || line.period.end * 1000 > to) continue;
+        const r = mine.find((x) => x.meter === item);
+        if (!r) continue;
+        r.invoiced = (r.invoiced ?? 0n) + BigInt(line.quantity ?? 0);
+        const name = inv.number ?? inv.id;
+        if (!r.invoices.includes(name)) r.invoices.push(name);
+      }
+    }
+  }
 }

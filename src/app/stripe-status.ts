@@ -32,6 +32,24 @@ export interface TenantStatus {
   billingMode: BillingMode | null;
   meters: MeterStatus[];
   lastSentAt: string | null;
+  /** The subscription `stripe subscribe` made, as last seen (by it, or by Stripe's subscription events). */
+  subscription: { id: string; status: string; plan: string; version: string; since: string } | null;
+  /** Stripe's invoices of the tenant, as their events (webhook or `stripe events sync`) told, newest first. */
+  invoices: StripeInvoiceStatus[];
+}
+
+export interface StripeInvoiceStatus {
+  id: string;
+  number: string | null;
+  status: string;
+  amountDue: string | null;
+  amountPaid: string | null;
+  currency: string | null;
+  periodStart: number | null;
+  periodEnd: number | null;
+  hostedUrl: string | null;
+  /** Stripe's time of the event that set this state (seconds). */
+  eventCreated: number;
 }
 
 export interface StatusReport {
@@ -62,6 +80,8 @@ export async function pushStatus(store: Store, options: { tenantId?: string } = 
         billingMode: known?.billingMode ?? null,
         meters: METER_KEYS.map((meter) => ({ meter, byStatus: emptyCells(), oldestUnsent: null, lastSentAt: null })),
         lastSentAt: null,
+        subscription: null,
+        invoices: [],
       };
       byTenant.set(id, t);
     }
@@ -83,6 +103,7 @@ export async function pushStatus(store: Store, options: { tenantId?: string } = 
   }
   let list = [...byTenant.values()].sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0));
   if (options.tenantId !== undefined) list = list.filter((t) => t.tenantId === options.tenantId);
+  for (const t of list) await addStripeBilling(store, t);
   return {
     bucket: ((await store.getSetting(BUCKET_SETTING)) as BucketSize | undefined) ?? null,
     lastRun: parseRunRecord(await store.getSetting(LAST_RUN_SETTING)),
@@ -95,4 +116,27 @@ export async function pushStatus(store: Store, options: { tenantId?: string } = 
 /** The ledger's rows of one status (expired ones for finance, uncertain ones for reconciling). */
 export function ledgerRows(store: Store, status: LedgerStatus, tenantId?: string): Promise<LedgerRow[]> {
   return store.ledger.rows(tenantId === undefined ? { status } : { status, tenantId });
+}
+
+const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+
+/** The tenant's subscription and Stripe invoices, from the store (no Stripe call). */
+async function addStripeBilling(store: Store, t: TenantStatus): Promise<void> {
+  const row = await store.stripeBilling.getSubscription(t.tenantId);
+  const objects = await store.stripeEvents.objects(t.tenantId);
+  if (row) {
+    // A subscription event newer than the row (a cancellation, say) says more about its status.
+    const seen = objects.find((o) => o.objectType === 'subscription' && o.objectId === row.subscriptionId);
+    const status = seen && seen.updatedAt > row.updatedAt ? seen.status : row.status;
+    t.subscription = { id: row.subscriptionId, status, plan: row.plan, version: row.version, since: row.termsFrom };
+  }
+  t.invoices = objects
+    .filter((o) => o.objectType === 'invoice')
+    .map((o) => ({
+      id: o.objectId, number: text(o.fields.number), status: o.status, amountDue: text(o.fields.amount_due), amountPaid: text(o.fields.amount_paid),
+      currency: text(o.fields.currency), periodStart: num(o.fields.period_start), periodEnd: num(o.fields.period_end), hostedUrl: text(o.fields.hosted_invoice_url),
+      eventCreated: o.eventCreated,
+    }))
+    .sort((a, b) => b.eventCreated - a.eventCreated || (b.number ?? '').localeCompare(a.number ?? '') || (a.id < b.id ? 1 : -1));
 }

@@ -16,7 +16,7 @@ import { computeInvoice, projectedTotal, type ComputedInvoice } from '../app/inv
 import { StoreRating } from '../app/rating-service.js';
 import { usageReport, type UsageRow } from '../app/usage.js';
 import { Decimal, formatAmount } from '../domain/money.js';
-import { addMonths, type Period } from '../domain/period.js';
+import { addMonths, periodInterval, periodOf, type Period } from '../domain/period.js';
 import type { Tenant } from '../domain/tenant.js';
 import { formatUtcDate } from '../domain/time.js';
 import { errorMessage } from '../errors.js';
@@ -148,6 +148,14 @@ function figure(label: string, value: string, field: string): string {
   return `<div class="figure"><div class="label">${esc(label)}</div><div class="value" data-field="${field}">${esc(value)}</div></div>`;
 }
 
+/** A Stripe invoice's period: its UTC month when it covers one (subscriptions renew on UTC months), else its dates. */
+function stripePeriod(start: number | null | undefined, end: number | null | undefined): string {
+  if (typeof start !== 'number' || typeof end !== 'number') return '';
+  const month = periodOf('UTC', start * 1000);
+  if (periodInterval('UTC', month).start === start * 1000 && periodInterval('UTC', month).end === end * 1000) return month;
+  return `${new Date(start * 1000).toISOString().slice(0, 10)} – ${new Date(end * 1000).toISOString().slice(0, 10)}`;
+}
+
 const SECTIONS: ((d: TenantPageData) => string)[] = [
   function summary(d) {
     const p = d.preview;
@@ -223,10 +231,10 @@ ${d.projected === null ? '' : figure('Projected for the month, before tax', mone
   function invoices(d) {
     const rows = d.invoices.map((i) => `<tr><td>${esc(i.number)}</td><td>${esc(i.period)}</td><td><span class="status">${esc(i.status)}</span></td><td class="num">${esc(money(formatAmount(i.totals.total, i.currency), i.currency))}</td><td class="num" data-field="amount_due">${esc(money(formatAmount(i.amountDue, i.currency), i.currency))}</td><td class="wide">${esc(i.dueDate ?? '')}</td><td><a href="/v1/tenants/${encodeURIComponent(d.tenant.id)}/invoices/${encodeURIComponent(i.number ?? '')}.pdf">PDF</a></td></tr>`);
     const stripe = d.stripe.filter((o) => o.objectType === 'invoice').map((o) => {
-      const f = o.fields as { number?: string | null; amount_due?: string | null; currency?: string | null; hosted_invoice_url?: string | null };
+      const f = o.fields as { number?: string | null; amount_due?: string | null; currency?: string | null; hosted_invoice_url?: string | null; period_start?: number | null; period_end?: number | null };
       const amount = f.amount_due && f.currency ? money(f.amount_due, f.currency) : '';
       const link = f.hosted_invoice_url && /^https:\/\//.test(f.hosted_invoice_url) ? `<a href="${esc(f.hosted_invoice_url)}" rel="noreferrer">View</a>` : '';
-      return `<tr><td>${esc(f.number ?? '')}</td><td></td><td><span class="status">${esc(o.status.replace('_', ' '))}</span></td><td class="num"></td><td class="num">${esc(amount)}</td><td class="wide"></td><td>${link}</td></tr>`;
+      return `<tr><td>${esc(f.number ?? '')}</td><td>${esc(stripePeriod(f.period_start, f.period_end))}</td><td><span class="status">${esc(o.status.replace('_', ' '))}</span></td><td class="num">${esc(amount)}</td><td class="num"></td><td class="wide"></td><td>${link}</td>`;
     });
     if (rows.length + stripe.length === 0) return '<section class="card"><h2>Invoices</h2><p class="muted">No invoices yet.</p></section>';
     return `<section class="card"><h2>Invoices</h2><table><thead><tr><th>Number</th><th>Period</th><th>Status</th><th class="num">Total</th><th class="num">Amount due</th><th class="wide">Due</th><th></th></tr></thead><tbody>${[...rows, ...stripe].join('')}</tbody></table></section>`;

@@ -122,6 +122,11 @@ export interface LedgerRepo {
   markFailed(identifier: string, error: string): Promise<void>;
   /** A request whose outcome is unknown (retries ran out): the row stays pending; the error is kept. */
   noteError(identifier: string, error: string): Promise<void>;
+  /**
+   * Stripe took a sent row and rejected it afterwards (a meter error report names it): it is not
+   * in Stripe, so it becomes failed and is sent again. Returns the row when it was sent.
+   */
+  markRejected(identifier: string, error: string): Promise<LedgerRow | undefined>;
   /** Marks unsent rows expired or uncertain, with the reason. */
   markStatus(identifiers: readonly string[], status: 'expired' | 'uncertain', reason: string): Promise<void>;
   /** Points a failed row (never stored by Stripe) at the tenant's current customer. */
@@ -203,6 +208,13 @@ export class SqlLedgerRepo implements LedgerRepo {
 
   async noteError(identifier: string, error: string): Promise<void> {
     await this.db.run("UPDATE stripe_ledger SET last_error = ? WHERE identifier = ? AND status = 'pending'", [error, identifier]);
+  }
+
+  async markRejected(identifier: string, error: string): Promise<LedgerRow | undefined> {
+    const r = await this.db.get<Row>("SELECT * FROM stripe_ledger WHERE identifier = ? AND status = 'sent'", [identifier]);
+    if (!r) return undefined;
+    await this.db.run("UPDATE stripe_ledger SET status = 'failed', last_error = ? WHERE identifier = ? AND status = 'sent'", [error, identifier]);
+    return ledgerRow(r);
   }
 
   async markStatus(identifiers: readonly string[], status: 'expired' | 'uncertain', reason: string): Promise<void> {

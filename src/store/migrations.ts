@@ -14,7 +14,8 @@ import { LEDGER_MIGRATION_SQL } from './ledger-repo.js';
 import { LOCK_MIGRATION_SQL } from './lock-repo.js';
 import { ALERT_MIGRATION_SQL } from './alert-repo.js';
 import { BUDGET_MIGRATION_SQL, USER_BUDGET_MIGRATION_SQL } from './budget-repo.js';
-import { STRIPE_EVENT_MIGRATION_SQL } from './stripe-event-repo.js';
+import { STRIPE_BILLING_MIGRATION_SQL } from './stripe-billing-repo.js';
+import { STRIPE_EVENT_MIGRATION_SQL, STRIPE_OBJECT_RANK_MIGRATION_SQL } from './stripe-event-repo.js';
 import { TOKEN_MIGRATION_SQL } from './token-repo.js';
 import type { Dialect } from './sql.js';
 import { USAGE_CACHE_MIGRATION_SQL } from './usage-cache-repo.js';
@@ -307,6 +308,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 13,
     name: 'credits, credit notes and payments',
     sql: RECEIVABLES_MIGRATION_SQL,
+  },
+  {
+    version: 14,
+    name: "Stripe Billing: the prices catalog sync made, tenants' subscriptions, Stripe object states ranked",
+    sql: STRIPE_BILLING_MIGRATION_SQL + STRIPE_OBJECT_RANK_MIGRATION_SQL,
   },
 ];
 

@@ -16,6 +16,7 @@ import { SqlTokenRepo, type TokenRepo } from './token-repo.js';
 import { SqlStripeEventRepo, type StripeEventRepo } from './stripe-event-repo.js';
 import { SqlCreditRepo, type CreditRepo } from './credit-repo.js';
 import { SqlCreditNoteRepo, type CreditNoteRepo } from './credit-note-repo.js';
+import { SqlStripeBillingRepo, type StripeBillingRepo } from './stripe-billing-repo.js';
 import type { LockRepo } from './lock-repo.js';
 import { SqlUsageCacheRepo, type UsageCacheRepo } from './usage-cache-repo.js';
 import { LATEST_VERSION, MIGRATIONS, migrationSql } from './migrations.js';
@@ -60,6 +61,7 @@ export abstract class SqlStore implements Store {
   readonly stripeEvents: StripeEventRepo;
   readonly credits: CreditRepo;
   readonly creditNotes: CreditNoteRepo;
+  readonly stripeBilling: StripeBillingRepo;
 
   constructor(readonly db: SqlDriver) {
     this.invoices = new SqlInvoiceRepo(db);
@@ -71,6 +73,7 @@ export abstract class SqlStore implements Store {
     this.stripeEvents = new SqlStripeEventRepo(db);
     this.credits = new SqlCreditRepo(db);
     this.creditNotes = new SqlCreditNoteRepo(db);
+    this.stripeBilling = new SqlStripeBillingRepo(db);
   }
 
   get dialect() {

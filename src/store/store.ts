@@ -19,6 +19,7 @@ import type { TokenRepo } from './token-repo.js';
 import type { StripeEventRepo } from './stripe-event-repo.js';
 import type { CreditRepo } from './credit-repo.js';
 import type { CreditNoteRepo } from './credit-note-repo.js';
+import type { StripeBillingRepo } from './stripe-billing-repo.js';
 
 export interface MigrationOutcome {
   from: number;
@@ -103,6 +104,8 @@ export interface Store {
   readonly credits: CreditRepo;
   /** Credit notes and their number sequences. */
   readonly creditNotes: CreditNoteRepo;
+  /** The prices `stripe catalog sync` made and the tenants' subscriptions. */
+  readonly stripeBilling: StripeBillingRepo;
 
   /**
    * Creates or upgrades the schema; running it again is a no-op. `to` stops at an older version

@@ -32,6 +32,12 @@ export interface StripeObjectState {
   /** A few fields of the object (number, amounts, currency, hosted URL) as JSON. */
   fields: Record<string, unknown>;
   updatedAt: string;
+  /**
+   * How far along its life the state is (an invoice: open 1, payment failed 2, paid or void 3; a
+   * subscription: canceled 9, else 1): a state never gives way to one less far along, whatever
+   * the order its events arrive in; between equals, the newer event wins.
+   */
+  rank: number;
 }
 
 export interface StripeEventRepo {
@@ -41,7 +47,7 @@ export interface StripeEventRepo {
   count(): Promise<number>;
   /** Every stored event id (tests and reconciliation). */
   ids(): Promise<string[]>;
-  /** Sets an object's state unless a newer event already set it; true when it changed. */
+  /** Sets an object's state unless a state further along, or as far along from a newer event, is there; true when it changed. */
   putObject(s: StripeObjectState): Promise<boolean>;
   objects(tenantId: string): Promise<StripeObjectState[]>;
 }
@@ -95,6 +101,7 @@ function objectRow(r: Row): StripeObjectState {
     eventCreated: Number(toBigInt(r.event_created)),
     fields: JSON.parse(String(r.fields)) as Record<string, unknown>,
     updatedAt: String(r.updated_at),
+    rank: toNumber(r.state_rank),
   };
 }
 
@@ -124,14 +131,17 @@ export class SqlStripeEventRepo implements StripeEventRepo {
   }
 
   async putObject(s: StripeObjectState): Promise<boolean> {
-    // The newest event wins; between two of the same second, the later-received one.
+    // A state further along wins; between equals the newest event, and of two in the same second
+    // the later-received one.
     const n = await this.db.run(
-      `INSERT INTO stripe_objects (object_id, object_type, tenant_id, status, event_id, event_created, fields, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO stripe_objects (object_id, object_type, tenant_id, status, event_id, event_created, fields, updated_at, state_rank)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (object_id) DO UPDATE SET status = excluded.status, event_id = excluded.event_id,
-         event_created = excluded.event_created, fields = excluded.fields, updated_at = excluded.updated_at, tenant_id = excluded.tenant_id
-       WHERE stripe_objects.event_created <= excluded.event_created`,
-      [s.objectId, s.objectType, s.tenantId, s.status, s.eventId, s.eventCreated, JSON.stringify(s.fields), s.updatedAt],
+         event_created = excluded.event_created, fields = excluded.fields, updated_at = excluded.updated_at, tenant_id = excluded.tenant_id,
+         state_rank = excluded.state_rank
+       WHERE stripe_objects.state_rank < excluded.state_rank
+          OR (stripe_objects.state_rank = excluded.state_rank AND stripe_objects.event_created <= excluded.event_created)`,
+      [s.objectId, s.objectType, s.tenantId, s.status, s.eventId, s.eventCreated, JSON.stringify(s.fields), s.updatedAt, s.rank],
     );
     return n > 0;
   }
@@ -140,3 +150,10 @@ export class SqlStripeEventRepo implements StripeEventRepo {
     return (await this.db.all<Row>('SELECT * FROM stripe_objects WHERE tenant_id = ? ORDER BY object_type, object_id', [tenantId])).map(objectRow);
   }
 }
+
+/** Migration 14: states ranked by how far along their life they are (see StripeObjectState.rank). */
+export const STRIPE_OBJECT_RANK_MIGRATION_SQL = `
+  ALTER TABLE stripe_objects ADD COLUMN state_rank INTEGER NOT NULL DEFAULT 0;
+  UPDATE stripe_objects SET state_rank = CASE status
+    WHEN 'paid' THEN 3 WHEN 'void' THEN 3 WHEN 'payment_failed' THEN 2 WHEN 'canceled' THEN 9 ELSE 1 END;
+`;

@@ -2,7 +2,7 @@
  * The Stripe port: the only module that talks to Stripe. It builds the official `stripe` SDK
  * client from the environment (STRIPE_API_KEY, never the config file; STRIPE_API_BASE for a
  * local fake or mock), and offers the few typed calls billctl needs: meters, customers, meter
- * events and event summaries. Every failure becomes a StripeCallError whose message never holds
+ * events, event summaries and error reports, products, prices, subscriptions, invoices and events. Every failure becomes a StripeCallError whose message never holds
  * the key, classified as retryable, already-sent or permanent.
  *
  * The SDK is imported on first use, so `billctl --help` never loads it. Its own retries are off:
@@ -306,6 +306,41 @@ export interface StripeClientOptions {
 
 export type StripeMeter = Stripe.Billing.Meter;
 export type StripeCustomer = Stripe.Customer;
+export type StripeProduct = Stripe.Product;
+export type StripePrice = Stripe.Price;
+export type StripeSubscription = Stripe.Subscription;
+export type StripeInvoice = Stripe.Invoice;
+export type StripeEventObject = Stripe.Event;
+
+/** A price to create, with decimal amounts as text (the client turns them into the SDK's decimals). */
+export interface PriceSpec {
+  product: string;
+  currency: string;
+  lookupKey: string;
+  nickname: string;
+  metadata: Record<string, string>;
+  recurring: { usageType: 'metered'; meter: string } | { usageType: 'licensed' };
+  amounts:
+    | { scheme: 'per_unit'; unitAmountDecimal: string; transformQuantity: { divideBy: string; round: 'up' | 'down' } | null }
+    | { scheme: 'tiered'; tiersMode: 'graduated' | 'volume'; tiers: { upTo: string | null; unitAmountDecimal: string; flatAmountDecimal: string }[] };
+}
+
+/** What a subscription is made of: its items' prices (quantity 1 for licensed ones). */
+export interface SubscriptionSpec {
+  customer: string;
+  prices: { price: string; licensed: boolean }[];
+  metadata: Record<string, string>;
+  /** Seconds: the start in the past (the period's start), and the first renewal. */
+  backdateStartDate: number;
+  billingCycleAnchor: number;
+}
+
+/** A change of a subscription's items: keep, swap price, add, remove; prorated as of `prorationDate`. */
+export interface SubscriptionItemChange {
+  id?: string;
+  price?: string;
+  deleted?: boolean;
+}
 
 /** What a billctl meter looks like: sum of `value`, customer mapped by id. */
 export interface MeterSpec {
@@ -355,6 +390,15 @@ export interface MeterEventSent {
   replayed: boolean;
 }
 
+/** A meter error report: meter events Stripe took and then rejected (`v1.billing.meter.error_report_triggered`). */
+export interface MeterErrorReport {
+  id: string;
+  /** When Stripe made the report (ms). */
+  created: number;
+  meterId: string;
+  errors: { code: string; count: number; samples: { message: string; identifier: string }[] }[];
+}
+
 export interface EventSummary {
   start: number;
   end: number;
@@ -370,14 +414,19 @@ export function attemptKey(identifier: string, attempt: number): string {
   return `${identifier}-a${attempt}`;
 }
 
+/** Idempotency key for creating a billctl object (customer, meter, product, price, subscription) named by `what`. */
+export function idempotencyKey(kind: string, what: string): string {
+  return `billctl-${kind}-${createHash('sha256').update(what, 'utf8').digest('hex').slice(0, 40)}`;
+}
+
 /** Idempotency key for creating the customer of a tenant: the same tenant always gets the same key. */
 export function customerIdempotencyKey(tenantId: string): string {
-  return `billctl-customer-${createHash('sha256').update(tenantId, 'utf8').digest('hex').slice(0, 40)}`;
+  return idempotencyKey('customer', tenantId);
 }
 
 /** Idempotency key for creating a meter for an event name. */
 export function meterIdempotencyKey(eventName: string): string {
-  return `billctl-meter-${createHash('sha256').update(eventName, 'utf8').digest('hex').slice(0, 40)}`;
+  return idempotencyKey('meter', eventName);
 }
 
 /** A value in Stripe's search language: quoted, with quotes and backslashes escaped. */
@@ -573,6 +622,244 @@ export class StripeClient {
         out.push({ start: s.start_time, end: s.end_time, value: s.aggregated_value });
       }
       return out.sort((a, b) => a.start - b.start);
+    });
+  }
+
+  // -- products, prices, subscriptions, invoices, events ------------------------------------------
+
+  /** A product by id, or `missing`. */
+  retrieveProduct(id: string): Promise<StripeProduct | 'missing'> {
+    return this.call(async () => {
+      try {
+        return await this.sdk.products.retrieve(id);
+      } catch (err) {
+        if (classifyStripeError(err).status === 404) return 'missing';
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Creates a product under billctl's own id (Stripe takes an id once: a second create of it is
+   * refused, and then the product is read instead).
+   */
+  async createProduct(p: { id: string; name: string; unitLabel: string | null }): Promise<{ product: StripeProduct; created: boolean }> {
+    const params: Stripe.ProductCreateParams = { id: p.id, name: p.name, metadata: { billctl: 'true' } };
+    if (p.unitLabel) params.unit_label = p.unitLabel;
+    const found = async () => {
+      const r = await this.retrieveProduct(p.id);
+      return r === 'missing' ? undefined : r;
+    };
+    try {
+      const product = await this.createOnce(idempotencyKey('product', p.id), (idempotencyKey) => this.sdk.products.create(params, { idempotencyKey }), found);
+      return { product, created: true };
+    } catch (err) {
+      if (err instanceof StripeCallError && err.failure.code === 'resource_already_exists') {
+        const product = await found();
+        if (product) return { product, created: false };
+      }
+      throw err;
+    }
+  }
+
+  updateProduct(id: string, fields: { name?: string; unitLabel?: string | null; active?: boolean }): Promise<StripeProduct> {
+    const params: Stripe.ProductUpdateParams = {};
+    if (fields.name !== undefined) params.name = fields.name;
+    if (fields.unitLabel !== undefined) params.unit_label = fields.unitLabel ?? '';
+    if (fields.active !== undefined) params.active = fields.active;
+    return this.call(() => this.sdk.products.update(id, params));
+  }
+
+  /** The prices holding these lookup keys (active or not), with their tiers. */
+  pricesByLookupKeys(keys: readonly string[]): Promise<StripePrice[]> {
+    return this.call(async () => {
+      const out: StripePrice[] = [];
+      for (let i = 0; i < keys.length; i += 10) {
+        const params: Stripe.PriceListParams = { lookup_keys: keys.slice(i, i + 10), limit: 100, expand: ['data.tiers'] };
+        for await (const p of this.sdk.prices.list(params)) out.push(p);
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Creates a price under its lookup_key (`transfer`: taking the key from the price that holds
+   * it). The key derived from what is created makes a re-run within 24 hours get the same price;
+   * before a retry, the price is looked for by its lookup key (see createOnce). A create refused
+   * because another price holds the key is answered by that price, which the caller compares.
+   */
+  async createPrice(spec: PriceSpec, options: { transfer: boolean; digest: string }): Promise<{ price: StripePrice; created: boolean }> {
+    const D = (text: string) => this.sdk.Decimal.from(text);
+    const params: Stripe.PriceCreateParams = {
+      product: spec.product,
+      currency: spec.currency,
+      lookup_key: spec.lookupKey,
+      nickname: spec.nickname,
+      metadata: spec.metadata,
+      // The answer is compared with what was asked: it must hold the tiers.
+      expand: ['tiers'],
+      recurring: spec.recurring.usageType === 'metered'
+        ? { interval: 'month', interval_count: 1, usage_type: 'metered', meter: spec.recurring.meter }
+        : { interval: 'month', interval_count: 1, usage_type: 'licensed' },
+    };
+    if (options.transfer) params.transfer_lookup_key = true;
+    const a = spec.amounts;
+    if (a.scheme === 'per_unit') {
+      params.billing_scheme = 'per_unit';
+      if (/^\d+$/.test(a.unitAmountDecimal)) params.unit_amount = Number(a.unitAmountDecimal);
+      else params.unit_amount_decimal = D(a.unitAmountDecimal);
+      if (a.transformQuantity) params.transform_quantity = { divide_by: Number(a.transformQuantity.divideBy), round: a.transformQuantity.round };
+    } else {
+      params.billing_scheme = 'tiered';
+      params.tiers_mode = a.tiersMode;
+      params.tiers = a.tiers.map((t) => ({
+        up_to: t.upTo === null ? 'inf' : Number(t.upTo),
+        unit_amount_decimal: D(t.unitAmountDecimal),
+        flat_amount_decimal: D(t.flatAmountDecimal),
+      }));
+    }
+    const holder = async () => (await this.pricesByLookupKeys([spec.lookupKey]))[0];
+    try {
+      const price = await this.createOnce(
+        idempotencyKey('price', `${spec.lookupKey}\u0000${options.digest}\u0000${options.transfer}`),
+        (idempotencyKey) => this.sdk.prices.create(params, { idempotencyKey }),
+        async () => {
+          const p = await holder();
+          return p && p.metadata.billctl_digest === options.digest ? p : undefined;
+        },
+      );
+      return { price, created: true };
+    } catch (err) {
+      if (err instanceof StripeCallError && /already uses that lookup key/i.test(err.failure.message)) {
+        const price = await holder();
+        if (price) return { price, created: false };
+      }
+      throw err;
+    }
+  }
+
+  /** Archives (or restores) a price: `active` is one of the few things of a price that change. */
+  setPriceActive(id: string, active: boolean): Promise<StripePrice> {
+    return this.call(() => this.sdk.prices.update(id, { active }));
+  }
+
+  /** A subscription, or `missing`. */
+  retrieveSubscription(id: string): Promise<StripeSubscription | 'missing'> {
+    return this.call(async () => {
+      try {
+        return await this.sdk.subscriptions.retrieve(id);
+      } catch (err) {
+        if (classifyStripeError(err).status === 404) return 'missing';
+        throw err;
+      }
+    });
+  }
+
+  /** Every subscription of a customer, canceled ones included (the list is strongly consistent). */
+  subscriptionsOf(customer: string): Promise<StripeSubscription[]> {
+    return this.call(async () => {
+      const out: StripeSubscription[] = [];
+      for await (const s of this.sdk.subscriptions.list({ customer, status: 'all', limit: 100 })) out.push(s);
+      return out;
+    });
+  }
+
+  /**
+   * Creates a subscription, once: the first request's key is derived from `key`, and before a
+   * retry `recheck` looks for the subscription an unanswered request may have made.
+   */
+  createSubscription(spec: SubscriptionSpec, key: string, recheck: () => Promise<StripeSubscription | undefined>): Promise<StripeSubscription> {
+    const params: Stripe.SubscriptionCreateParams = {
+      customer: spec.customer,
+      items: spec.prices.map((p) => (p.licensed ? { price: p.price, quantity: 1 } : { price: p.price })),
+      metadata: spec.metadata,
+      backdate_start_date: spec.backdateStartDate,
+      billing_cycle_anchor: spec.billingCycleAnchor,
+      proration_behavior: 'create_prorations',
+    };
+    return this.createOnce(idempotencyKey('subscription', key), (idempotencyKey) => this.sdk.subscriptions.create(params, { idempotencyKey }), recheck);
+  }
+
+  /**
+   * Changes a subscription's items as of `prorationDate` (Stripe prorates licensed items from
+   * it) and its metadata. Not retried here: a change is read back and redone by the caller,
+   * since a 500 saved under a key would come back to a retry with it.
+   */
+  updateSubscription(id: string, change: { items?: SubscriptionItemChange[]; prorationDate?: number; metadata?: Record<string, string>; cancelAtPeriodEnd?: boolean }): Promise<StripeSubscription> {
+    const params: Stripe.SubscriptionUpdateParams = {};
+    if (change.items) {
+      params.items = change.items.map((i) => {
+        const item: Stripe.SubscriptionUpdateParams.Item = {};
+        if (i.id !== undefined) item.id = i.id;
+        if (i.price !== undefined) item.price = i.price;
+        if (i.deleted) item.deleted = true;
+        return item;
+      });
+      params.proration_behavior = 'create_prorations';
+    }
+    if (change.prorationDate !== undefined) params.proration_date = change.prorationDate;
+    if (change.metadata) params.metadata = change.metadata;
+    if (change.cancelAtPeriodEnd !== undefined) params.cancel_at_period_end = change.cancelAtPeriodEnd;
+    return this.once(() => this.sdk.subscriptions.update(id, params, { idempotencyKey: `billctl-subscription-update-${randomBytes(12).toString('hex')}` }));
+  }
+
+  /** Ends a subscription now; `invoiceNow`: Stripe invoices the usage so far at once. */
+  cancelSubscription(id: string, invoiceNow: boolean): Promise<StripeSubscription> {
+    return this.once(() => this.sdk.subscriptions.cancel(id, { invoice_now: invoiceNow, prorate: false }));
+  }
+
+  /** Events created at or after `createdGte` (seconds) of the given types, as Stripe lists them (newest first). */
+  listEvents(createdGte: number, types: readonly string[]): Promise<StripeEventObject[]> {
+    return this.call(async () => {
+      const out: StripeEventObject[] = [];
+      for await (const e of this.sdk.events.list({ created: { gte: createdGte }, types: [...types], limit: 100 })) out.push(e);
+      return out;
+    });
+  }
+
+  /** A customer's invoices created in [fromS, toS). */
+  invoicesOf(customer: string, fromS: number, toS: number): Promise<StripeInvoice[]> {
+    return this.call(async () => {
+      const out: StripeInvoice[] = [];
+      for await (const i of this.sdk.invoices.list({ customer, created: { gte: fromS, lt: toS }, limit: 100 })) out.push(i);
+      return out;
+    });
+  }
+
+  /**
+   * The meter error reports of a meter (Stripe's v2 events about it), newest first: events it
+   * answered 200 and then rejected (say, for a customer that does not exist), with sample
+   * identifiers.
+   */
+  meterErrorReports(meterId: string): Promise<MeterErrorReport[]> {
+    return this.call(async () => {
+      const out: MeterErrorReport[] = [];
+      const list = this.sdk.v2.core.events.list({ object_id: meterId, types: ['v1.billing.meter.error_report_triggered'], limit: 100 });
+      for await (const e of list) {
+        if (e.type !== 'v1.billing.meter.error_report_triggered') continue;
+        const data = (e as unknown as { data?: { reason?: { error_types?: { code: string; error_count: number; sample_errors?: { error_message: string; request?: { identifier?: string } }[] }[] } } }).data;
+        out.push({
+          id: e.id,
+          created: Date.parse(e.created),
+          meterId,
+          errors: (data?.reason?.error_types ?? []).map((t) => ({
+            code: t.code,
+            count: t.error_count,
+            samples: (t.sample_errors ?? []).flatMap((x) => (x.request?.identifier ? [{ message: x.error_message, identifier: x.request.identifier }] : [])),
+          })),
+        });
+      }
+      return out;
+    });
+  }
+
+  /** Every line of an invoice (the invoice holds the first ones; more are listed). */
+  invoiceLines(inv: StripeInvoice): Promise<Stripe.InvoiceLineItem[]> {
+    if (!inv.lines.has_more) return Promise.resolve(inv.lines.data);
+    return this.call(async () => {
+      const out: Stripe.InvoiceLineItem[] = [];
+      for await (const l of this.sdk.invoices.listLineItems(inv.id!, { limit: 100 })) out.push(l);
+      return out;
     });
   }
 

@@ -9,7 +9,9 @@
  * - `invoice.payment_failed` also raises an alert (kind `payment_failed`), recorded like those of
  *   `alerts check` and queued for its webhook, which the next `alerts check` posts.
  *
- * The newest event wins for an object's state, so out-of-order deliveries never move it back.
+ * A state never gives way to one less far along its life (an invoice paid is not opened again by
+ * a late `invoice.finalized`, a canceled subscription stays canceled), and between equals the
+ * newest event wins: events arriving in any order leave the same state.
  * Other event types, and customers that are no stripe-mode tenant, are stored and otherwise ignored.
  */
 import { Decimal, currencyDigits, formatAmount, isKnownCurrency } from '../domain/money.js';
@@ -23,11 +25,11 @@ export const HANDLED_EVENT_TYPES = [
   'customer.subscription.updated', 'customer.subscription.deleted',
 ] as const;
 
-const INVOICE_STATUS: Record<string, string> = {
-  'invoice.finalized': 'open',
-  'invoice.paid': 'paid',
-  'invoice.payment_failed': 'payment_failed',
-  'invoice.voided': 'void',
+const INVOICE_STATUS: Record<string, { status: string; rank: number }> = {
+  'invoice.finalized': { status: 'open', rank: 1 },
+  'invoice.payment_failed': { status: 'payment_failed', rank: 2 },
+  'invoice.paid': { status: 'paid', rank: 3 },
+  'invoice.voided': { status: 'void', rank: 3 },
 };
 
 /** An event that is not a Stripe event (bad JSON, no id or type): the sender is told 400. */
@@ -136,13 +138,13 @@ async function applyEvent(store: Store, e: StripeEvent, o: ReceiveOptions): Prom
   const currency = str(obj.currency)?.toUpperCase() ?? null;
 
   if (e.type.startsWith('invoice.')) {
-    const status = INVOICE_STATUS[e.type]!;
+    const { status, rank } = INVOICE_STATUS[e.type]!;
     const fields = {
       number: str(obj.number), currency, amount_due: stripeAmount(obj.amount_due, currency), amount_paid: stripeAmount(obj.amount_paid, currency),
       hosted_invoice_url: str(obj.hosted_invoice_url), period_start: num(obj.period_start), period_end: num(obj.period_end),
       attempt_count: num(obj.attempt_count), last_event: e.type,
     };
-    const changed = await store.stripeEvents.putObject({ objectId, objectType: 'invoice', tenantId: tenant.id, status, eventId: e.id, eventCreated: e.created, fields, updatedAt: at });
+    const changed = await store.stripeEvents.putObject({ objectId, objectType: 'invoice', tenantId: tenant.id, status, eventId: e.id, eventCreated: e.created, fields, updatedAt: at, rank });
     let alerted = '';
     if (e.type === 'invoice.payment_failed') {
       const attempt = num(obj.attempt_count) ?? 1;
@@ -158,13 +160,14 @@ async function applyEvent(store: Store, e: StripeEvent, o: ReceiveOptions): Prom
       }, o.alertTarget);
       alerted = fired ? '; alert raised' : '; alert had fired before';
     }
-    return { tenantId: tenant.id, outcome: `${changed ? 'recorded' : 'older than the state recorded'}: invoice ${objectId} ${status}${alerted}` };
+    return { tenantId: tenant.id, outcome: `${changed ? 'recorded' : 'older than, or behind, the state recorded'}: invoice ${objectId} ${status}${alerted}` };
   }
   const status = e.type === 'customer.subscription.deleted' ? 'canceled' : (str(obj.status) ?? 'unknown');
   const fields = {
     current_period_start: num(obj.current_period_start), current_period_end: num(obj.current_period_end),
     cancel_at_period_end: obj.cancel_at_period_end === true, canceled_at: num(obj.canceled_at), last_event: e.type,
   };
-  const changed = await store.stripeEvents.putObject({ objectId, objectType: 'subscription', tenantId: tenant.id, status, eventId: e.id, eventCreated: e.created, fields, updatedAt: at });
-  return { tenantId: tenant.id, outcome: `${changed ? 'recorded' : 'older than the state recorded'}: subscription ${objectId} ${status}` };
+  const rank = status === 'canceled' ? 9 : 1;
+  const changed = await store.stripeEvents.putObject({ objectId, objectType: 'subscription', tenantId: tenant.id, status, eventId: e.id, eventCreated: e.created, fields, updatedAt: at, rank });
+  return { tenantId: tenant.id, outcome: `${changed ? 'recorded' : 'older than, or behind, the state recorded'}: subscription ${objectId} ${status}` };
 }

@@ -26,6 +26,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../../src/prng.js';
 import { EMBEDDED_FIXTURES } from './fake-stripe-fixtures.js';
+import { FakeBilling } from './fake-stripe-billing.js';
+import { ApiError, int, invalid, metadataOf, onlyKnown, page, refused, str } from './fake-stripe-wire.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -51,6 +53,17 @@ export interface FakeStripeOptions {
   summaryDelayMs?: number;
   /** Refuse meter events for customers the fake does not know (real Stripe reports those asynchronously). Default true. */
   requireKnownCustomer?: boolean;
+  /**
+   * As Stripe does: take a meter event for a customer that does not exist (or was deleted) with a
+   * 200, leave it out of every total, and report it later in a meter error report (a v2 event
+   * `v1.billing.meter.error_report_triggered`, GET /v2/core/events). Default false.
+   */
+  asyncCustomerErrors?: boolean;
+  /**
+   * Meter events Stripe takes per second for one customer and meter (real time); more are
+   * answered 429 `rate_limited`, nothing stored or saved. Default: no limit.
+   */
+  meterEventsPerSecondPerCustomerMeter?: number;
 }
 
 export const FAKE_STRIPE_KEY = 'sk_test_51FakeBillctlKey0000000000000000';
@@ -140,6 +153,8 @@ export interface FakeStripe {
   /** STRIPE_API_KEY and STRIPE_API_BASE for the CLI under test. */
   readonly env: { STRIPE_API_KEY: string; STRIPE_API_BASE: string };
   readonly state: FakeStripeState;
+  /** Products, prices, subscriptions, invoices and events, and what a test does with them (renew, pay). */
+  readonly billing: FakeBilling;
   readonly faults: FaultInjector;
   readonly clock: FakeClock;
   /** Every request, in arrival order. */
@@ -241,39 +256,6 @@ function fingerprint(method: string, p: string, params: unknown): string {
   };
   return `${method} ${p} ${JSON.stringify(canon(params))}`;
 }
-
-interface StripeErrorBody {
-  type: string;
-  message: string;
-  code?: string;
-  param?: string;
-  doc_url?: string;
-}
-
-/**
- * An error answer in Stripe's shape: `{"error": {type, code, message, param}}`. `executed`: the
- * endpoint began executing before it refused (a missing customer, a duplicate identifier), so
- * Stripe saves the answer under the Idempotency-Key; a request whose parameters failed validation
- * never began executing, and nothing is saved.
- */
-class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: StripeErrorBody,
-    readonly headers: Record<string, string> = {},
-    readonly executed = false,
-  ) {
-    super(body.message);
-  }
-}
-
-/** Parameters that failed validation: nothing ran, nothing is saved under the Idempotency-Key. */
-const invalid = (message: string, extra: Partial<StripeErrorBody> = {}, status = 400, headers: Record<string, string> = {}) =>
-  new ApiError(status, { type: 'invalid_request_error', message, ...extra }, headers);
-
-/** A refusal by an endpoint that began executing: saved and replayed like any answer. */
-const refused = (message: string, extra: Partial<StripeErrorBody> = {}, status = 400, headers: Record<string, string> = {}) =>
-  new ApiError(status, { type: 'invalid_request_error', message, ...extra }, headers, true);
 
 const DAY_MS = 86_400_000;
 const MAX_PAST_S = 35 * 86_400;
@@ -511,7 +493,22 @@ export interface MeterTotal {
   events: number;
 }
 
+/** A meter event Stripe took and then rejected (asyncCustomerErrors), not yet in an error report. */
+export interface AsyncMeterError {
+  meterId: string;
+  code: string;
+  message: string;
+  identifier: string;
+  at: number;
+}
+
 export class FakeStripeState {
+  /** Rejections waiting for their error report (made when /v2/core/events is read). */
+  readonly meterErrors: AsyncMeterError[] = [];
+  /** The v2 events made so far (meter error reports). */
+  readonly v2Events: Record<string, unknown>[] = [];
+  /** Real times of the meter events taken per customer + event name, in the last second. */
+  readonly recentMeterEvents = new Map<string, number[]>();
   readonly customers = new Map<string, StoredCustomer>();
   readonly meters = new Map<string, StoredMeter>();
   readonly meterEvents: StoredMeterEvent[] = [];
@@ -668,6 +665,7 @@ const KNOWN_CUSTOMER_PARAMS = ['name', 'email', 'description', 'phone', 'metadat
 
 class FakeStripeServer implements FakeStripe {
   readonly state: FakeStripeState;
+  readonly billing: FakeBilling;
   readonly faults: FaultInjector;
   readonly clock: FakeClock;
   readonly requests: RecordedRequest[] = [];
@@ -692,11 +690,14 @@ class FakeStripeServer implements FakeStripe {
       searchIndexDelayMs: options.searchIndexDelayMs ?? 0,
       summaryDelayMs: options.summaryDelayMs ?? 0,
       requireKnownCustomer: options.requireKnownCustomer ?? true,
+      asyncCustomerErrors: options.asyncCustomerErrors ?? false,
+      meterEventsPerSecondPerCustomerMeter: options.meterEventsPerSecondPerCustomerMeter ?? 0,
     };
     this.latencyMs = this.o.latencyMs;
     this.rng = mulberry32(this.o.seed);
     this.clock = new FakeClock(options.now, options.frozenClock ?? false);
     this.state = new FakeStripeState(this.rng, this.clock, /^(sk|rk)_live_/.test(this.apiKey));
+    this.billing = new FakeBilling(this.state, this.clock);
     this.faults = new FaultInjector(this.o.seed);
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -998,13 +999,16 @@ class FakeStripeServer implements FakeStripe {
       if (method === 'POST') return this.updateMeter(id, params);
     }
     if ((m = /^\/v1\/billing\/meters\/([^/]+)\/(deactivate|reactivate)$/.exec(p)) && method === 'POST') {
-      this.onlyKnown(params, ['expand']);
+      onlyKnown(params, ['expand']);
       return this.setMeterStatus(decodeURIComponent(m[1]!), m[2] === 'deactivate' ? 'inactive' : 'active');
     }
     if ((m = /^\/v1\/billing\/meters\/([^/]+)\/event_summaries$/.exec(p)) && method === 'GET') {
       return this.eventSummaries(decodeURIComponent(m[1]!), params);
     }
     if (p === '/v1/billing/meter_events' && method === 'POST') return this.createMeterEvent(params);
+    if (p === '/v2/core/events' && method === 'GET') return this.v2Events(params);
+    const billing = this.billing.route(method, p, params);
+    if (billing !== undefined) return billing;
     throw invalid(
       `Unrecognized request URL (${method}: ${p}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
       {},
@@ -1012,86 +1016,15 @@ class FakeStripeServer implements FakeStripe {
     );
   }
 
-  // -- helpers ---------------------------------------------------------------------------------
-
-  private onlyKnown(params: Record<string, unknown>, known: string[]): void {
-    for (const k of Object.keys(params)) {
-      if (!known.includes(k)) throw invalid(`Received unknown parameter: ${k}`, { code: 'parameter_unknown', param: k });
-    }
-  }
-
-  private str(params: Record<string, unknown>, key: string, required: boolean, max = 5000): string | undefined {
-    const v = params[key];
-    if (v === undefined) {
-      if (required) throw invalid(`Missing required param: ${key}.`, { code: 'parameter_missing', param: key });
-      return undefined;
-    }
-    if (typeof v !== 'string') throw invalid(`Invalid string: ${JSON.stringify(v)}`, { code: 'parameter_invalid_string', param: key });
-    if (v.length > max) {
-      throw invalid(`Invalid string: ${v.slice(0, 20)}...; must be at most ${max} characters`, { code: 'invalid_string_length', param: key });
-    }
-    return v;
-  }
-
-  private int(params: Record<string, unknown>, key: string, required: boolean): number | undefined {
-    const v = params[key];
-    if (v === undefined) {
-      if (required) throw invalid(`Missing required param: ${key}.`, { code: 'parameter_missing', param: key });
-      return undefined;
-    }
-    if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw invalid(`Invalid integer: ${String(v)}`, { code: 'parameter_invalid_integer', param: key });
-    return Number(v);
-  }
-
-  private metadataOf(params: Record<string, unknown>): Record<string, string> | undefined {
-    const md = params.metadata;
-    if (md === undefined) return undefined;
-    if (md === '') return {};
-    if (typeof md !== 'object' || md === null || Array.isArray(md)) throw invalid('Invalid hash', { code: 'parameter_invalid_hash', param: 'metadata' });
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(md as Record<string, unknown>)) {
-      if (typeof v !== 'string') throw invalid('Invalid hash', { param: `metadata[${k}]` });
-      if (k.length > 40) throw invalid('Metadata keys can be at most 40 characters', { param: `metadata[${k}]` });
-      if (v.length > 500) throw invalid('Metadata values can be at most 500 characters', { param: `metadata[${k}]` });
-      out[k] = v;
-    }
-    return out;
-  }
-
-  /** Stripe's list object with limit / starting_after / ending_before. */
-  private page<T extends { id: string }>(items: T[], params: Record<string, unknown>, url: string): unknown {
-    const limit = this.int(params, 'limit', false) ?? 10;
-    if (limit < 1 || limit > 100) throw invalid('Invalid limit: must be between 1 and 100', { param: 'limit' });
-    const after = this.str(params, 'starting_after', false);
-    const before = this.str(params, 'ending_before', false);
-    let data: T[];
-    let hasMore: boolean;
-    if (after !== undefined) {
-      const i = items.findIndex((x) => x.id === after);
-      if (i < 0) throw invalid(`No such object: '${after}'`, { code: 'resource_missing', param: 'starting_after' });
-      data = items.slice(i + 1, i + 1 + limit);
-      hasMore = i + 1 + limit < items.length;
-    } else if (before !== undefined) {
-      const i = items.findIndex((x) => x.id === before);
-      if (i < 0) throw invalid(`No such object: '${before}'`, { code: 'resource_missing', param: 'ending_before' });
-      data = items.slice(Math.max(0, i - limit), i);
-      hasMore = i - limit > 0;
-    } else {
-      data = items.slice(0, limit);
-      hasMore = items.length > limit;
-    }
-    return { object: 'list', data, has_more: hasMore, url };
-  }
-
   // -- customers -------------------------------------------------------------------------------
 
   private createCustomer(params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, KNOWN_CUSTOMER_PARAMS);
-    const name = this.str(params, 'name', false, 256);
-    const email = this.str(params, 'email', false, 512);
-    const description = this.str(params, 'description', false);
-    const c = this.state.addCustomer({ name: name ?? null, email: email ?? null, description: description ?? null, metadata: this.metadataOf(params) ?? {} });
-    const phone = this.str(params, 'phone', false);
+    onlyKnown(params, KNOWN_CUSTOMER_PARAMS);
+    const name = str(params, 'name', false, 256);
+    const email = str(params, 'email', false, 512);
+    const description = str(params, 'description', false);
+    const c = this.state.addCustomer({ name: name ?? null, email: email ?? null, description: description ?? null, metadata: metadataOf(params) ?? {} });
+    const phone = str(params, 'phone', false);
     if (phone !== undefined) c.phone = phone;
     return c;
   }
@@ -1101,21 +1034,21 @@ class FakeStripeServer implements FakeStripe {
   }
 
   private listCustomers(params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, ['email', 'limit', 'starting_after', 'ending_before', 'expand', 'created', 'test_clock']);
-    const email = this.str(params, 'email', false, 512);
+    onlyKnown(params, ['email', 'limit', 'starting_after', 'ending_before', 'expand', 'created', 'test_clock']);
+    const email = str(params, 'email', false, 512);
     const items = this.liveCustomers()
       .filter((c) => email === undefined || c.object.email === email)
       .map((c) => c.object);
-    return this.page(items, params, '/v1/customers');
+    return page(items, params, '/v1/customers');
   }
 
   private searchCustomers(params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, ['query', 'limit', 'page', 'expand']);
-    const query = this.str(params, 'query', true)!;
+    onlyKnown(params, ['query', 'limit', 'page', 'expand']);
+    const query = str(params, 'query', true)!;
     const test = parseSearchQuery(query);
-    const limit = this.int(params, 'limit', false) ?? 10;
+    const limit = int(params, 'limit', false) ?? 10;
     if (limit < 1 || limit > 100) throw invalid('Invalid limit: must be between 1 and 100', { param: 'limit' });
-    const pageToken = this.str(params, 'page', false);
+    const pageToken = str(params, 'page', false);
     const offset = pageToken === undefined ? 0 : Number(Buffer.from(pageToken, 'base64url').toString('utf8'));
     if (!Number.isSafeInteger(offset) || offset < 0) throw invalid('Invalid page token', { param: 'page' });
     const indexedBefore = Date.now() - this.o.searchIndexDelayMs;
@@ -1146,14 +1079,14 @@ class FakeStripeServer implements FakeStripe {
   }
 
   private updateCustomer(id: string, params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, KNOWN_CUSTOMER_PARAMS);
+    onlyKnown(params, KNOWN_CUSTOMER_PARAMS);
     const c = this.requireCustomer(id);
     if (c.deleted) throw refused(`No such customer: '${id}'`, { code: 'resource_missing', param: 'id' }, 404);
-    const name = this.str(params, 'name', false, 256);
-    const email = this.str(params, 'email', false, 512);
+    const name = str(params, 'name', false, 256);
+    const email = str(params, 'email', false, 512);
     if (name !== undefined) c.object.name = name === '' ? null : name;
     if (email !== undefined) c.object.email = email === '' ? null : email;
-    const md = this.metadataOf(params);
+    const md = metadataOf(params);
     if (md !== undefined) {
       const merged = params.metadata === '' ? {} : { ...c.object.metadata };
       // An empty value removes a key, as in Stripe.
@@ -1175,9 +1108,9 @@ class FakeStripeServer implements FakeStripe {
   // -- meters ----------------------------------------------------------------------------------
 
   private createMeter(params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, ['display_name', 'event_name', 'default_aggregation', 'customer_mapping', 'value_settings', 'event_time_window', 'expand']);
-    const displayName = this.str(params, 'display_name', true, 250)!;
-    const eventName = this.str(params, 'event_name', true, 100)!;
+    onlyKnown(params, ['display_name', 'event_name', 'default_aggregation', 'customer_mapping', 'value_settings', 'event_time_window', 'expand']);
+    const displayName = str(params, 'display_name', true, 250)!;
+    const eventName = str(params, 'event_name', true, 100)!;
     const agg = params.default_aggregation as Record<string, unknown> | undefined;
     if (!agg || typeof agg !== 'object') throw invalid('Missing required param: default_aggregation.', { code: 'parameter_missing', param: 'default_aggregation' });
     const formula = agg.formula;
@@ -1203,14 +1136,14 @@ class FakeStripeServer implements FakeStripe {
   }
 
   private listMeters(params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, ['status', 'limit', 'starting_after', 'ending_before', 'expand']);
-    const status = this.str(params, 'status', false);
+    onlyKnown(params, ['status', 'limit', 'starting_after', 'ending_before', 'expand']);
+    const status = str(params, 'status', false);
     if (status !== undefined && status !== 'active' && status !== 'inactive') throw invalid('Invalid status: must be one of active or inactive', { param: 'status' });
     const items = [...this.state.meters.values()]
       .sort((a, b) => b.seq - a.seq)
       .map((m) => m.object)
       .filter((m) => status === undefined || m.status === status);
-    return this.page(items, params, '/v1/billing/meters');
+    return page(items, params, '/v1/billing/meters');
   }
 
   private requireMeter(id: string): StoredMeter {
@@ -1220,9 +1153,9 @@ class FakeStripeServer implements FakeStripe {
   }
 
   private updateMeter(id: string, params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, ['display_name', 'expand']);
+    onlyKnown(params, ['display_name', 'expand']);
     const m = this.requireMeter(id);
-    const name = this.str(params, 'display_name', false, 250);
+    const name = str(params, 'display_name', false, 250);
     if (name !== undefined) m.object.display_name = name;
     m.object.updated = this.clock.nowSeconds();
     return m.object;
@@ -1242,16 +1175,16 @@ class FakeStripeServer implements FakeStripe {
   // -- meter events ----------------------------------------------------------------------------
 
   private createMeterEvent(params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, ['event_name', 'payload', 'identifier', 'timestamp', 'expand']);
-    const eventName = this.str(params, 'event_name', true, 100)!;
+    onlyKnown(params, ['event_name', 'payload', 'identifier', 'timestamp', 'expand']);
+    const eventName = str(params, 'event_name', true, 100)!;
     const payload = params.payload;
     if (payload === undefined) throw invalid('Missing required param: payload.', { code: 'parameter_missing', param: 'payload' });
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw invalid('Invalid hash', { param: 'payload' });
     const pl = payload as Record<string, unknown>;
     for (const [k, v] of Object.entries(pl)) if (typeof v !== 'string') throw invalid('Invalid hash', { param: `payload[${k}]` });
-    const identifier = this.str(params, 'identifier', false, 100);
+    const identifier = str(params, 'identifier', false, 100);
     const nowS = this.clock.nowSeconds();
-    const timestamp = this.int(params, 'timestamp', false) ?? nowS;
+    const timestamp = int(params, 'timestamp', false) ?? nowS;
     if (timestamp < nowS - MAX_PAST_S) {
       throw invalid('Timestamp must be within the past 35 calendar days.', { code: 'timestamp_too_far_in_past', param: 'timestamp' });
     }
@@ -1266,6 +1199,31 @@ class FakeStripeServer implements FakeStripe {
     const customer = pl[customerKey];
     if (typeof customer !== 'string' || customer === '') {
       throw invalid(`Missing customer mapping in payload: payload[${customerKey}] is required.`, { code: 'meter_event_no_customer_defined', param: `payload[${customerKey}]` });
+    }
+    const limit = this.o.meterEventsPerSecondPerCustomerMeter;
+    if (limit > 0) {
+      // Throttled per customer and meter: turned away before anything runs (nothing saved).
+      const key = `${customer}\u0000${eventName}`;
+      const recent = (this.state.recentMeterEvents.get(key) ?? []).filter((t) => t > Date.now() - 1000);
+      if (recent.length >= limit) {
+        throw new ApiError(429, {
+          type: 'invalid_request_error', code: 'rate_limited',
+          message: `Too many meter events for customer ${customer} and meter ${eventName}: at most ${limit} per second.`,
+        });
+      }
+      recent.push(Date.now());
+      this.state.recentMeterEvents.set(key, recent);
+    }
+    if (this.o.asyncCustomerErrors) {
+      const c = this.state.customers.get(customer);
+      if (!c || c.deleted) {
+        // Taken now, rejected later: in no total, reported in a meter error report.
+        const id = identifier ?? this.state.id('', 24);
+        this.state.meterErrors.push({ meterId: meter.object.id, code: 'meter_event_customer_not_found', message: `Customer ${customer} not found.`, identifier: id, at: nowS });
+        const o = stripeFixture('billing.meter_event');
+        Object.assign(o, { created: nowS, event_name: eventName, identifier: id, livemode: this.state.livemode, payload: { ...(pl as Record<string, string>) }, timestamp });
+        return o;
+      }
     }
     if (this.o.requireKnownCustomer) {
       const c = this.state.customers.get(customer);
@@ -1309,13 +1267,51 @@ class FakeStripeServer implements FakeStripe {
     return o;
   }
 
+  /**
+   * Stripe's v2 events, the meter error reports among them: the rejections taken since the last
+   * read become one report per meter (every rejected identifier a sample).
+   */
+  private v2Events(params: Record<string, unknown>): unknown {
+    onlyKnown(params, ['object_id', 'types', 'limit', 'page', 'created']);
+    const byMeter = new Map<string, AsyncMeterError[]>();
+    for (const e of this.state.meterErrors.splice(0)) byMeter.set(e.meterId, [...(byMeter.get(e.meterId) ?? []), e]);
+    for (const [meterId, errors] of byMeter) {
+      const codes = new Map<string, AsyncMeterError[]>();
+      for (const e of errors) codes.set(e.code, [...(codes.get(e.code) ?? []), e]);
+      const iso = (t: number) => new Date(t * 1000).toISOString();
+      this.state.v2Events.push({
+        id: this.state.id('evt_test_', 40), object: 'v2.core.event', context: null, created: new Date(this.clock.now()).toISOString(),
+        data: {
+          developer_message_summary: `There ${errors.length === 1 ? 'is 1 invalid event' : `are ${errors.length} invalid events`}`,
+          reason: {
+            error_count: errors.length,
+            error_types: [...codes].map(([code, es]) => ({
+              code, error_count: es.length, sample_errors: es.map((e) => ({ error_message: e.message, request: { identifier: e.identifier } })),
+            })),
+          },
+          validation_start: iso(Math.min(...errors.map((e) => e.at))),
+          validation_end: iso(Math.max(...errors.map((e) => e.at)) + 1),
+        },
+        livemode: this.state.livemode, reason: null,
+        related_object: { id: meterId, type: 'billing.meter', url: `/v1/billing/meters/${meterId}` },
+        type: 'v1.billing.meter.error_report_triggered',
+      });
+    }
+    const objectId = str(params, 'object_id', false);
+    const types = params.types === undefined ? undefined : ([] as string[]).concat(params.types as string | string[]);
+    const data = this.state.v2Events
+      .filter((e) => (objectId === undefined || (e.related_object as { id: string }).id === objectId) && (types === undefined || types.includes(String(e.type))))
+      .reverse();
+    return { data, next_page_url: null, previous_page_url: null };
+  }
+
   private eventSummaries(meterId: string, params: Record<string, unknown>): unknown {
-    this.onlyKnown(params, ['customer', 'start_time', 'end_time', 'value_grouping_window', 'limit', 'starting_after', 'ending_before', 'expand']);
+    onlyKnown(params, ['customer', 'start_time', 'end_time', 'value_grouping_window', 'limit', 'starting_after', 'ending_before', 'expand']);
     const meter = this.requireMeter(meterId);
-    const customer = this.str(params, 'customer', true)!;
-    const start = this.int(params, 'start_time', true)!;
-    const end = this.int(params, 'end_time', true)!;
-    const grouping = this.str(params, 'value_grouping_window', false);
+    const customer = str(params, 'customer', true)!;
+    const start = int(params, 'start_time', true)!;
+    const end = int(params, 'end_time', true)!;
+    const grouping = str(params, 'value_grouping_window', false);
     if (start % 60 !== 0) throw invalid('start_time must be aligned with minute boundaries.', { param: 'start_time' });
     if (end % 60 !== 0) throw invalid('end_time must be aligned with minute boundaries.', { param: 'end_time' });
     if (end <= start) throw invalid('end_time must be after start_time.', { param: 'end_time' });
@@ -1361,7 +1357,7 @@ class FakeStripeServer implements FakeStripe {
       }
       items = [...byWindow.keys()].sort((a, b) => b - a).map((w) => summary(w, w + windowS, byWindow.get(w)!));
     }
-    return this.page(items, params, `/v1/billing/meters/${meterId}/event_summaries`);
+    return page(items, params, `/v1/billing/meters/${meterId}/event_summaries`);
   }
 }
 

@@ -109,7 +109,17 @@ describeEachBackend('the Stripe webhook', (backend) => {
     expect((await post(sub('evt_s1', 'customer.subscription.updated', 'active', NOW_S - 20))).status).toBe(200);
     const states = await h.store.stripeEvents.objects('acme');
     expect(states.find((o) => o.objectId === 'sub_1')).toMatchObject({ objectType: 'subscription', status: 'canceled', eventId: 'evt_s2' });
-    expect((await h.store.stripeEvents.get('evt_s1'))!.outcome).toBe('older than the state recorded: subscription sub_1 active');
+    expect((await h.store.stripeEvents.get('evt_s1'))!.outcome).toBe('older than, or behind, the state recorded: subscription sub_1 active');
+  });
+
+  it('an invoice paid stays paid when invoice.finalized of the same second comes after it', async () => {
+    const inv = (id: string, type: string, created: number) =>
+      stripeEvent(id, type, { id: 'in_7', customer: 'cus_acme', number: 'ACME-7', currency: 'usd', amount_due: 700, amount_paid: type === 'invoice.paid' ? 700 : 0 }, created);
+    expect((await post(inv('evt_p', 'invoice.paid', NOW_S))).status).toBe(200);
+    expect((await post(inv('evt_f', 'invoice.finalized', NOW_S))).status).toBe(200);
+    expect((await post(inv('evt_f2', 'invoice.finalized', NOW_S + 5))).status).toBe(200);
+    expect((await h.store.stripeEvents.objects('acme')).find((o) => o.objectId === 'in_7')).toMatchObject({ status: 'paid', eventId: 'evt_p', fields: { amount_paid: '7.00' } });
+    expect((await h.store.stripeEvents.get('evt_f'))!.outcome).toBe('older than, or behind, the state recorded: invoice in_7 open');
   });
 
   it('stores, and otherwise ignores, events of invoice-mode tenants, unknown customers and other types', async () => {

@@ -99,6 +99,10 @@ describeEachBackend('stripe push in child processes', (backend) => {
     expect(left.length).toBeGreaterThan(0);
     expect(left.some((r) => r.attempts > 0)).toBe(true);
 
+    // Stripe finishes what the killed run had in flight (the answers go nowhere) before the re-run
+    // resends it, so the resends meet stored identifiers (a resend that overtook one would store
+    // it first instead, and nothing would show that it was in flight).
+    await waitFor(() => eventPosts(w.fake).every((p) => p.outcome !== undefined), 10_000, 'the killed requests answered');
     w.fake.setLatency(0);
     const { r, j } = await w.push(['--rate', '1000']);
     expect(r.code, r.stderr).toBe(0);

@@ -1,4 +1,4 @@
-/** stripe reconcile --period YYYY-MM [--tenant ID]: Stripe's meter summaries against the push ledger. */
+/** stripe reconcile --period YYYY-MM [--tenant ID]: Stripe's meter summaries and invoices against the push ledger. */
 import { reconcile, type ReconcileRow } from '../../app/stripe-reconcile.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import { openStripe } from '../../stripe/client.js';
@@ -26,7 +26,8 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       differences: report.differences,
       rows: report.rows.map((r) => ({
         tenant_id: r.tenantId, customer: r.customerId, meter: r.meter, event_name: r.eventName, stripe: r.stripe, ledger_sent: r.sent,
-        pending: r.pending, uncertain: r.uncertain, failed: r.failed, difference: r.difference, match: r.difference === 0n, note: r.note,
+        pending: r.pending, uncertain: r.uncertain, failed: r.failed, difference: r.difference, invoiced: r.invoiced, invoices: r.invoices,
+        match: r.difference === 0n && (r.invoiced === null || r.invoiced === r.sent), note: r.note,
       })),
     };
     await ctx.rows<ReconcileRow>(
@@ -40,6 +41,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
         { header: 'pending', value: (r) => (r.pending === 0n ? '' : r.pending), align: 'right' },
         { header: 'uncertain', value: (r) => (r.uncertain === 0n ? '' : r.uncertain), align: 'right' },
         { header: 'difference', value: (r) => (r.difference === 0n ? '' : (r.difference ?? '?')), align: 'right' },
+        { header: 'invoiced', value: (r) => r.invoiced, align: 'right' },
         { header: 'note', value: (r) => r.note },
       ],
       json,

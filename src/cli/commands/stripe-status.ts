@@ -59,6 +59,12 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
           oldest_unsent_bucket: iso(m.oldestUnsent),
           last_sent_at: m.lastSentAt,
         })),
+        subscription: t.subscription,
+        stripe_invoices: t.invoices.map((i) => ({
+          id: i.id, number: i.number, status: i.status, amount_due: i.amountDue, amount_paid: i.amountPaid, currency: i.currency,
+          period_start: iso(i.periodStart === null ? null : i.periodStart * 1000), period_end: iso(i.periodEnd === null ? null : i.periodEnd * 1000),
+          hosted_invoice_url: i.hostedUrl,
+        })),
       })),
     };
     const flat = s.tenants.flatMap((t) => t.meters.map((m) => ({ t, m })));
@@ -83,6 +89,11 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
             `last clean push: ${s.lastCleanRun?.finished_at ?? 'never'}.`,
         );
       } else ctx.notice('No push has run yet.');
+      for (const t of s.tenants) {
+        const sub = t.subscription ? `subscription ${t.subscription.id} (${t.subscription.status.replace(/_/g, ' ')}; ${t.subscription.plan}, catalog ${t.subscription.version})` : 'no subscription';
+        const invoices = t.invoices.slice(0, 3).map((i) => `${i.number ?? i.id} ${i.status.replace(/_/g, ' ')} ${i.amountDue ?? ''} ${i.currency ?? ''}`.trim());
+        if (t.subscription || invoices.length > 0) ctx.notice(`${t.tenantId}: ${sub}; Stripe invoices: ${invoices.join(', ') || 'none yet'}.`);
+      }
       if (s.lock) ctx.notice(`The push lock is held: host ${s.lock.host}, pid ${s.lock.pid}, since ${s.lock.acquiredAt}, heartbeat ${iso(s.lock.heartbeatAt)}.`);
     }
     return 0;

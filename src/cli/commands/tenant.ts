@@ -74,6 +74,9 @@ export async function setPlanCommand(ctx: Context, args: unknown[], opts: Record
       return changed;
     });
     await showOne(ctx, t, `now on ${plan} from ${String(opts.from)}`);
+    if (t.billingMode === 'stripe' && (await store.stripeBilling.getSubscription(t.id))) {
+      ctx.notice(`${t.id} has a Stripe subscription: run billctl stripe subscribe ${t.id} once ${String(opts.from)} has begun (or --all from cron) to move its items; Stripe prorates the fee from then.`);
+    }
     return 0;
   });
 }

@@ -1,4 +1,4 @@
-/** stripe setup | link | customers sync | push | status | reconcile. */
+/** stripe setup | link | customers sync | catalog sync | subscribe | unsubscribe | events sync | push | status | reconcile. */
 import { Option, type Command } from 'commander';
 import { group, leaf, type RunState } from '../define.js';
 
@@ -47,6 +47,47 @@ export function registerStripe(program: Command, state: RunState): void {
   )
     .option('--tenant <id>', 'only this tenant')
     .option('--dry-run', 'look up, but create and store nothing');
+  const catalog = group(stripe, 'catalog', 'products and prices of catalog versions in Stripe', ['billctl stripe catalog sync']);
+  leaf(
+    catalog,
+    state,
+    'sync [version]',
+    'find or create the products and prices of a catalog version (default: each currency\'s version in effect now, and later ones) (a price per plan and meter, the fee as a licensed price); ' +
+      'running it again creates nothing; plans Stripe cannot bill exactly are refused with the reason (exit 3)',
+    ['billctl stripe catalog sync', 'billctl stripe catalog sync 2026-10 --dry-run --format json'],
+    async () => ({ run: (await import('../commands/stripe-catalog.js')).syncCommand }),
+  ).option('--dry-run', 'look up, but create and record nothing');
+  leaf(
+    stripe,
+    state,
+    'subscribe [tenant]',
+    "create or update a stripe-mode tenant's subscription: a metered item per meter and the monthly fee, at the prices of its plan " +
+      'and catalog version now; after tenant set-plan, run it again (or --all from cron) to swap the items as of the change, prorated',
+    ['billctl stripe subscribe acme', 'billctl stripe subscribe --all --format json', 'billctl stripe subscribe acme --dry-run'],
+    async () => ({ run: (await import('../commands/stripe-subscribe.js')).subscribeCommand }),
+  )
+    .option('--all', 'every stripe-mode tenant (tenants that cannot be subscribed are reported; exit 3)')
+    .option('--dry-run', 'look up, but create and change nothing');
+  leaf(
+    stripe,
+    state,
+    'unsubscribe <tenant>',
+    "cancel a tenant's Stripe subscription at the end of its current period (Stripe invoices that period's usage then), or --now",
+    ['billctl stripe unsubscribe acme --yes', 'billctl stripe unsubscribe acme --now --yes'],
+    async () => ({ run: (await import('../commands/stripe-subscribe.js')).unsubscribeCommand }),
+  )
+    .option('--now', 'cancel at once: Stripe invoices the usage so far (the fee already paid is not refunded)')
+    .option('--dry-run', 'say what would be done');
+  const events = group(stripe, 'events', "Stripe's events (invoices, subscriptions) into the store", ['billctl stripe events sync']);
+  leaf(
+    events,
+    state,
+    'sync',
+    "read Stripe's events since the last run, oldest first, and handle each new one as the webhook of billctl serve does " +
+      '(invoice and subscription states, payment failure alerts); events received before change nothing (safe from cron beside the webhook)',
+    ['billctl stripe events sync', 'billctl stripe events sync --since 2026-11-01 --format json'],
+    async () => ({ run: (await import('../commands/stripe-events.js')).syncCommand }),
+  ).option('--since <date>', 'read from this date or instant instead of the stored cursor (Stripe keeps events 30 days)');
   leaf(
     stripe,
     state,

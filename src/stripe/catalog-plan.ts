@@ -1,0 +1,462 @@
+/**
+ * What `stripe catalog sync` makes in Stripe for a catalog version, worked out without Stripe:
+ * pure. A product per billable thing (one per meter, one per plan fee) and, per plan, a price per
+ * meter and a licensed price for the monthly fee, each found again by its `lookup_key`.
+ *
+ * Stripe bills a meter per customer and billing period through one price per subscription item,
+ * in the currency's minor unit with at most 12 decimals (`unit_amount_decimal`). What it cannot
+ * bill exactly as billing-rules.md says is refused with the reason, never approximated:
+ *
+ * - a meter counts several keys (every GPU's seconds on one meter, every model's input tokens on
+ *   another), so the keys must share one price;
+ * - a price must be exact in 12 decimals of the minor unit per counted unit (a GPU price per hour
+ *   over a meter of seconds: price × 100 / 3600 cents);
+ * - an allowance becomes a free first tier on its meter, which works for GPU seconds and API calls
+ *   but not for the token pool that input and output tokens share in receipt order;
+ * - a usage discount (rounded once over all usage lines) has no exact Stripe form;
+ * - a monthly fee must be whole minor units, and the currency must have the minor unit ISO 4217
+ *   (and billctl's invoices) give it.
+ *
+ * Each price model maps to a Stripe price in `meteredShape`, one case per model (architecture.md,
+ * habit 4).
+ */
+import { createHash } from 'node:crypto';
+import type { CatalogVersion, PlanTerms } from '../domain/catalog.js';
+import { currencyDigits, Decimal } from '../domain/money.js';
+import type { PriceModel } from '../domain/price-models/index.js';
+import { priceModelFor, REQUESTS_KEY, SECONDS_PER_HOUR, type UsageKind } from '../domain/rating.js';
+import { METER_KEYS, type MeterKey } from './client.js';
+
+/** What a subscription item bills: a meter, or the plan's monthly fee. */
+export type PriceItem = MeterKey | 'fee';
+export const PRICE_ITEMS: readonly PriceItem[] = [...METER_KEYS, 'fee'];
+
+/** Stripe's `unit_amount_decimal` and `flat_amount_decimal` hold at most 12 decimals. */
+export const STRIPE_DECIMALS = 12;
+/** Stripe's limit on a lookup_key. */
+const LOOKUP_KEY_MAX = 200;
+
+export interface StripeTier {
+  /** Last unit of the tier, in the meter's units; null: no bound. */
+  upTo: bigint | null;
+  /** Minor units per unit. */
+  unitAmount: Decimal;
+  /** Minor units once the tier is reached. */
+  flatAmount: Decimal;
+}
+
+/** A Stripe price's amounts, as billctl compares them with what Stripe holds. */
+export type StripePriceShape =
+  | { scheme: 'per_unit'; unitAmount: Decimal; transformQuantity: { divideBy: bigint; round: 'up' | 'down' } | null }
+  | { scheme: 'tiered'; tiersMode: 'graduated' | 'volume'; tiers: StripeTier[] };
+
+export interface DesiredProduct {
+  /** The product's id in Stripe (billctl names its products). */
+  id: string;
+  name: string;
+  unitLabel: string | null;
+}
+
+export interface DesiredPrice {
+  lookupKey: string;
+  version: string;
+  plan: string;
+  item: PriceItem;
+  productId: string;
+  /** Lower case, as Stripe writes it. */
+  currency: string;
+  /** `metered` prices bill a meter; `licensed` the fee, once per period. */
+  usageType: 'metered' | 'licensed';
+  shape: StripePriceShape;
+  nickname: string;
+}
+
+export interface PlanSync {
+  plan: string;
+  name: string;
+  /** Empty when refused. */
+  prices: DesiredPrice[];
+  /** Why Stripe cannot bill this plan exactly; a plan with reasons gets no prices at all. */
+  reasons: string[];
+  /** What is worth knowing but bills nothing wrongly (a meter the catalog prices nowhere). */
+  notes: string[];
+}
+
+export interface CatalogSyncPlan {
+  version: string;
+  currency: string;
+  products: DesiredProduct[];
+  plans: PlanSync[];
+}
+
+const METER_PRODUCTS: Record<MeterKey, { name: string; unitLabel: string }> = {
+  gpu_seconds: { name: 'GPU time', unitLabel: 'second' },
+  input_tokens: { name: 'Input tokens', unitLabel: 'token' },
+  output_tokens: { name: 'Output tokens', unitLabel: 'token' },
+  api_calls: { name: 'API calls', unitLabel: 'call' },
+};
+
+const hash = (text: string, n: number) => createHash('sha256').update(text, 'utf8').digest('hex').slice(0, n);
+
+/** Stripe product ids: letters, digits, `_` and `-`; a key with anything else is hashed. */
+function idPart(key: string): string {
+  return /^[a-z0-9-]{1,64}$/.test(key) ? key : hash(key, 24);
+}
+
+export function meterProductId(meter: MeterKey): string {
+  return `billctl_${meter}`;
+}
+
+export function feeProductId(plan: string): string {
+  return `billctl_plan_${idPart(plan)}`;
+}
+
+/** The lookup_key of a (version, plan, item) price: one per catalog version, never reused for another. */
+export function priceLookupKey(version: string, plan: string, item: PriceItem): string {
+  const key = `billctl:${version}:${plan}:${item}`;
+  return key.length <= LOOKUP_KEY_MAX ? key : `billctl:${hash(key, 40)}:${item}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Currencies
+
+/** Currencies Stripe counts in whole units, and in thousandths (docs.stripe.com/currencies). */
+const STRIPE_ZERO_DECIMAL = new Set(['BIF', 'CLP', 'DJF', 'GNF', 'JPY', 'KMF', 'KRW', 'MGA', 'PYG', 'RWF', 'UGX', 'VND', 'VUV', 'XAF', 'XOF', 'XPF']);
+const STRIPE_THREE_DECIMAL = new Set(['BHD', 'JOD', 'KWD', 'OMR', 'TND']);
+/** Currencies with special rules in Stripe (amounts in two decimals that must end in 00, or payouts in whole units). */
+const STRIPE_SPECIAL = new Set(['ISK', 'HUF', 'TWD']);
+
+/** Why Stripe's minor unit of a currency is not the one billctl invoices in, or undefined. */
+export function currencyProblem(currency: string): string | undefined {
+  if (STRIPE_SPECIAL.has(currency)) {
+    return `Stripe treats ${currency} specially (its amounts and payouts round to whole units apart from the prices): billctl cannot promise Stripe bills it to the minor unit; bill ${currency} tenants by invoice`;
+  }
+  const stripe = STRIPE_ZERO_DECIMAL.has(currency) ? 0 : STRIPE_THREE_DECIMAL.has(currency) ? 3 : 2;
+  const iso = currencyDigits(currency);
+  if (stripe !== iso) {
+    return `Stripe counts ${currency} in ${stripe} decimals, ISO 4217 (and billctl's invoices) in ${iso}: the amounts would not agree`;
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact amounts
+
+function gcd(a: bigint, b: bigint): bigint {
+  let x = a < 0n ? -a : a;
+  let y = b < 0n ? -b : b;
+  while (y !== 0n) [x, y] = [y, x % y];
+  return x;
+}
+
+/** num / den as a decimal of at most `maxScale` decimals, or undefined when it has more (or never ends). */
+export function exactRatio(num: bigint, den: bigint, maxScale = STRIPE_DECIMALS): Decimal | undefined {
+  if (den <= 0n) throw new RangeError('exactRatio: the denominator must be positive');
+  const g = gcd(num, den) || 1n;
+  let d = den / g;
+  const n = num / g;
+  let twos = 0;
+  let fives = 0;
+  while (d % 2n === 0n) {
+    d /= 2n;
+    twos++;
+  }
+  while (d % 5n === 0n) {
+    d /= 5n;
+    fives++;
+  }
+  if (d !== 1n) return undefined;
+  const scale = Math.max(twos, fives);
+  if (scale > maxScale) return undefined;
+  return Decimal.of((n * 10n ** BigInt(scale)) / (den / g), scale).normalize();
+}
+
+/** The first digits of num / den, for a message ("0.11111111111111…"). */
+function approx(num: bigint, den: bigint): string {
+  const digits = 14;
+  const q = (num * 10n ** BigInt(digits)) / den;
+  return `${Decimal.of(q, digits).normalize().toString()}…`;
+}
+
+/** A price of `price` per `unitSize` units, in minor units per unit: exact, or why not. */
+function minorPerUnit(price: Decimal, unitSize: bigint, digits: number): { ok: Decimal } | { num: bigint; den: bigint } {
+  const num = price.units * 10n ** BigInt(digits);
+  const den = 10n ** BigInt(price.scale) * unitSize;
+  const ok = exactRatio(num, den);
+  return ok ? { ok } : { num, den };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Price models as Stripe prices
+
+export interface ShapeContext {
+  currency: string;
+  /** What the price is of, for messages: "GPU rate a100-80gb". */
+  label: string;
+  /** Units of the meter covered at no charge each period (the plan's allowance), 0 for none. */
+  allowance: bigint;
+  /** The unit the meter counts, for messages: "second". */
+  unit: string;
+  /** The unit a price is quoted for, for messages: "GPU hour". */
+  priceUnit: string;
+}
+
+export type ShapeResult = { shape: StripePriceShape } | { refused: string };
+
+/**
+ * The Stripe price that bills a meter exactly as `model` prices its billed quantity, with the
+ * plan's allowance as a free first tier. One case per price model; the models to come map as:
+ * graduated → `tiers_mode=graduated` (tier bounds in the meter's units, after the free tier),
+ * volume → `tiers_mode=volume` (refused with an allowance: Stripe's volume tier would hold the
+ * used quantity, billctl's the billed one), package → `transform_quantity[divide_by]` with
+ * `round=up` (refused with an allowance or inside tiers); decimal tier bounds are refused.
+ */
+export function meteredShape(model: PriceModel, digits: number, c: ShapeContext): ShapeResult {
+  switch (model.model) {
+    case 'per_unit': {
+      const unit = minorPerUnit(model.price, model.unitSize, digits);
+      if (!('ok' in unit)) {
+        return {
+          refused:
+            `${c.label}: ${model.price.toString()} ${c.currency} per ${c.priceUnit} is ${approx(unit.num, unit.den)} ` +
+            `of Stripe's minor unit (1/${10 ** digits} ${c.currency}) per ${c.unit}, more than the ${STRIPE_DECIMALS} decimals ` +
+            "Stripe's unit_amount_decimal holds: Stripe cannot bill it exactly",
+        };
+      }
+      if (c.allowance === 0n || unit.ok.isZero()) return { shape: { scheme: 'per_unit', unitAmount: unit.ok, transformQuantity: null } };
+      return {
+        shape: {
+          scheme: 'tiered',
+          tiersMode: 'graduated',
+          tiers: [
+            { upTo: c.allowance, unitAmount: Decimal.ZERO, flatAmount: Decimal.ZERO },
+            { upTo: null, unitAmount: unit.ok, flatAmount: Decimal.ZERO },
+          ],
+        },
+      };
+    }
+    default: {
+      model.model satisfies never;
+      throw new Error(`unknown price model ${JSON.stringify(model)}`);
+    }
+  }
+}
+
+/** A canonical text of a shape: two shapes bill alike exactly when their texts are equal. */
+export function shapeKey(s: StripePriceShape): string {
+  const d = (x: Decimal) => x.normalize().toString();
+  switch (s.scheme) {
+    case 'per_unit':
+      return JSON.stringify(['per_unit', d(s.unitAmount), s.transformQuantity ? [s.transformQuantity.divideBy.toString(), s.transformQuantity.round] : null]);
+    case 'tiered':
+      return JSON.stringify(['tiered', s.tiersMode, s.tiers.map((t) => [t.upTo === null ? 'inf' : t.upTo.toString(), d(t.unitAmount), d(t.flatAmount)])]);
+    default:
+      s satisfies never;
+      throw new Error('unknown price shape');
+  }
+}
+
+/** True when a shape bills nothing, whatever the quantity. */
+function free(s: StripePriceShape): boolean {
+  return s.scheme === 'per_unit' ? s.unitAmount.isZero() : s.tiers.every((t) => t.unitAmount.isZero() && t.flatAmount.isZero());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A catalog version
+
+interface MeterKeys {
+  kind: UsageKind;
+  keys: string[];
+  unit: string;
+  priceUnit: string;
+  label: (key: string) => string;
+}
+
+function meterKeys(v: CatalogVersion, meter: MeterKey): MeterKeys {
+  switch (meter) {
+    case 'gpu_seconds':
+      return { kind: 'gpu', keys: [...v.gpuRates.keys()], unit: 'second', priceUnit: 'GPU hour', label: (k) => `GPU rate ${k}` };
+    case 'input_tokens':
+      return { kind: 'input_tokens', keys: [...v.tokenRates.keys()], unit: 'token', priceUnit: `${v.tokenUnit} tokens`, label: (k) => `input price of ${k}` };
+    case 'output_tokens':
+      return { kind: 'output_tokens', keys: [...v.tokenRates.keys()], unit: 'token', priceUnit: `${v.tokenUnit} tokens`, label: (k) => `output price of ${k}` };
+    case 'api_calls':
+      return { kind: 'requests', keys: [REQUESTS_KEY], unit: 'call', priceUnit: 'request', label: () => 'request_rate' };
+    default:
+      meter satisfies never;
+      throw new Error(`unknown meter ${String(meter)}`);
+  }
+}
+
+/** The units of a meter a plan covers on its own meter (tokens are one pool over two meters: see planSync). */
+function meterAllowance(plan: PlanTerms, meter: MeterKey): bigint {
+  switch (meter) {
+    case 'gpu_seconds':
+      return plan.included.gpuHours * SECONDS_PER_HOUR;
+    case 'api_calls':
+      return plan.included.apiCalls;
+    case 'input_tokens':
+    case 'output_tokens':
+      return 0n;
+    default:
+      meter satisfies never;
+      return 0n;
+  }
+}
+
+const count = (n: bigint) => n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: number, currencyReason: string | undefined): PlanSync {
+  const out: PlanSync = { plan: plan.id, name: plan.name, prices: [], reasons: [], notes: [] };
+  if (currencyReason) out.reasons.push(currencyReason);
+  const shapes = new Map<MeterKey, StripePriceShape>();
+  /** Meters some key prices above 0 (whether or not Stripe can bill them). */
+  const priced = new Set<MeterKey>();
+  for (const meter of METER_KEYS) {
+    const m = meterKeys(v, meter);
+    if (m.keys.length === 0) {
+      out.notes.push(`${meter}: catalog ${v.version} prices no ${meter === 'gpu_seconds' ? 'GPU' : 'model'}, so no price bills this meter (billctl's own rating refuses such usage as unpriced)`);
+      continue;
+    }
+    const byShape = new Map<string, { shape: StripePriceShape | null; keys: string[] }>();
+    const ctx = { currency, allowance: meterAllowance(plan, meter), unit: m.unit, priceUnit: m.priceUnit };
+    for (const key of m.keys) {
+      const model = priceModelFor(v, m.kind, key);
+      if (model === undefined) continue;
+      const r = meteredShape(model, digits, { ...ctx, label: m.label(key) });
+      let k: string;
+      if ('refused' in r) {
+        out.reasons.push(r.refused);
+        k = `refused:${r.refused}`;
+      } else k = shapeKey(r.shape);
+      if ('refused' in r || !free(r.shape)) priced.add(meter);
+      const entry = byShape.get(k) ?? { shape: 'shape' in r ? r.shape : null, keys: [] };
+      entry.keys.push(key);
+      byShape.set(k, entry);
+    }
+    if (byShape.size > 1) {
+      const groups = [...byShape.values()].map((g) => g.keys.join(', ')).join(' / ');
+      out.reasons.push(
+        `${meter}: the ${m.kind === 'gpu' ? 'GPU rates' : m.kind === 'requests' ? 'request rates' : `${m.kind.replace('_', ' ')} prices`} differ (${groups}), ` +
+          `but Stripe's ${meter} meter counts them together, so one price cannot bill them apart (a meter per ${m.kind === 'gpu' ? 'GPU' : 'model'} does not exist)`,
+      );
+      continue;
+    }
+    const only = [...byShape.values()][0];
+    if (only?.shape) shapes.set(meter, only.shape);
+  }
+  // To come with the catalog's token classes, plan rates and charges: a class priced above 0 with
+  // no meter of its own (cached input, cache write, reasoning), or a charge on a metric, is
+  // refused here ("needs a meter that does not exist"); plan rates reach this function through
+  // priceModelFor, given the plan.
+  // One token allowance for input and output tokens, drawn in receipt order (billing-rules.md,
+  // step 2): a free tier per meter cannot say which tokens it covers.
+  if (plan.included.tokens > 0n && (priced.has('input_tokens') || priced.has('output_tokens'))) {
+    out.reasons.push(
+      `plan ${plan.id}: its ${count(plan.included.tokens)} included tokens are one pool that input and output tokens draw from in receipt order; ` +
+        'Stripe applies a free tier to each meter on its own, so it cannot bill the pool exactly',
+    );
+  }
+  if (plan.usageDiscountPercent.sign() > 0) {
+    out.reasons.push(
+      `plan ${plan.id}: its ${plan.usageDiscountPercent.toString()} % usage discount is taken from the sum of the usage lines and rounded once; ` +
+        'a Stripe coupon rounds otherwise and would discount the fee too',
+    );
+  }
+  let fee: Decimal | undefined;
+  if (!plan.monthlyFee.isZero()) {
+    fee = exactRatio(plan.monthlyFee.units * 10n ** BigInt(digits), 10n ** BigInt(plan.monthlyFee.scale), 0);
+    if (fee === undefined) out.reasons.push(`plan ${plan.id}: its monthly fee ${plan.monthlyFee.toString()} ${currency} is not a whole number of ${currency}'s minor unit`);
+  }
+  if (out.reasons.length > 0) return out;
+  const lower = currency.toLowerCase();
+  for (const [meter, shape] of shapes) {
+    out.prices.push({
+      lookupKey: priceLookupKey(v.version, plan.id, meter), version: v.version, plan: plan.id, item: meter, productId: meterProductId(meter),
+      currency: lower, usageType: 'metered', shape, nickname: `${plan.name}: ${METER_PRODUCTS[meter].name} (${v.version})`,
+    });
+  }
+  if (fee !== undefined) {
+    out.prices.push({
+      lookupKey: priceLookupKey(v.version, plan.id, 'fee'), version: v.version, plan: plan.id, item: 'fee', productId: feeProductId(plan.id),
+      currency: lower, usageType: 'licensed', shape: { scheme: 'per_unit', unitAmount: fee, transformQuantity: null },
+      nickname: `${plan.name} plan fee (${v.version})`,
+    });
+  }
+  return out;
+}
+
+/** Products and prices for every plan of a version, and why a plan cannot be billed by Stripe. */
+export function planStripeCatalog(v: CatalogVersion): CatalogSyncPlan {
+  const digits = currencyDigits(v.currency);
+  const currencyReason = currencyProblem(v.currency);
+  const plans = [...v.plans.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((p) => planSync(v, p, v.currency, digits, currencyReason));
+  const products = new Map<string, DesiredProduct>();
+  for (const p of plans) {
+    for (const price of p.prices) {
+      if (products.has(price.productId)) continue;
+      products.set(
+        price.productId,
+        price.item === 'fee'
+          ? { id: price.productId, name: `${p.name} plan`, unitLabel: null }
+          : { id: price.productId, name: METER_PRODUCTS[price.item].name, unitLabel: METER_PRODUCTS[price.item].unitLabel },
+      );
+    }
+  }
+  return { version: v.version, currency: v.currency, products: [...products.values()], plans };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stripe's prices, read back
+
+/** The part of a Stripe price (as the SDK gives it) that says what it bills. */
+export interface StripePriceFields {
+  billing_scheme: string;
+  currency: string;
+  product: string | { id: string };
+  unit_amount_decimal: unknown;
+  tiers_mode: string | null;
+  tiers?: { up_to: number | null; unit_amount_decimal: unknown; flat_amount_decimal: unknown }[] | null;
+  transform_quantity: { divide_by: number; round: string } | null;
+  recurring: { interval: string; interval_count: number; usage_type: string; meter?: string | null } | null;
+}
+
+const dec = (v: unknown): Decimal => (v === null || v === undefined ? Decimal.ZERO : Decimal.parse(String(v)));
+
+/** A Stripe price's amounts as a shape (tiers must have been expanded). */
+export function shapeOfStripePrice(p: StripePriceFields): StripePriceShape {
+  if (p.billing_scheme === 'tiered') {
+    return {
+      scheme: 'tiered',
+      tiersMode: p.tiers_mode === 'volume' ? 'volume' : 'graduated',
+      tiers: (p.tiers ?? []).map((t) => ({ upTo: t.up_to === null ? null : BigInt(t.up_to), unitAmount: dec(t.unit_amount_decimal), flatAmount: dec(t.flat_amount_decimal) })),
+    };
+  }
+  const tq = p.transform_quantity;
+  return {
+    scheme: 'per_unit',
+    unitAmount: dec(p.unit_amount_decimal),
+    transformQuantity: tq ? { divideBy: BigInt(tq.divide_by), round: tq.round === 'up' ? 'up' : 'down' } : null,
+  };
+}
+
+/** How a Stripe price differs from the one billctl wants (empty: it bills the same). */
+export function priceDifferences(p: StripePriceFields, want: DesiredPrice, meterId: string | null): string[] {
+  const out: string[] = [];
+  const product = typeof p.product === 'string' ? p.product : p.product.id;
+  if (product !== want.productId) out.push(`product ${product}, not ${want.productId}`);
+  if (p.currency !== want.currency) out.push(`currency ${p.currency}, not ${want.currency}`);
+  const r = p.recurring;
+  if (!r || r.interval !== 'month' || r.interval_count !== 1) out.push('not monthly');
+  if (r?.usage_type !== want.usageType) out.push(`usage type ${r?.usage_type ?? 'one-time'}, not ${want.usageType}`);
+  if (want.usageType === 'metered' && (r?.meter ?? null) !== meterId) out.push(`meter ${r?.meter ?? 'none'}, not ${meterId}`);
+  const have = shapeKey(shapeOfStripePrice(p));
+  const wanted = shapeKey(want.shape);
+  if (have !== wanted) out.push(`amounts ${have}, not ${wanted}`);
+  return out;
+}
+
+/** A digest of what a price bills (recorded in its metadata; part of its create's idempotency key). */
+export function priceDigest(want: DesiredPrice, meterId: string | null): string {
+  return hash(JSON.stringify([want.productId, want.currency, want.usageType, meterId, shapeKey(want.shape)]), 24);
+}
