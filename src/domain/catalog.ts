@@ -6,7 +6,7 @@
  * RateTables (see `RateTable`), while its terms (plans, currency, units) are read whole.
  */
 import { createHash } from 'node:crypto';
-import { Decimal, isKnownCurrency } from './money.js';
+import { Decimal, isKnownCurrency, readCatalogDecimal, readCatalogWhole, WHOLE_MAX } from './money.js';
 import { nameKey } from './names.js';
 import { parseDate, parseRfc3339 } from './time.js';
 
@@ -60,14 +60,7 @@ export interface CatalogParseResult {
   warnings: string[];
 }
 
-/**
- * The magnitudes a catalog may hold, as a finance team would write them: a price or fee below
- * 10^15 with at most 12 digits after the point; an allowance or token unit a whole number up to
- * 2^53 − 1 (the largest quantity a receipt may have). Anything else is refused, not computed with.
- */
-export const PRICE_INTEGER_DIGITS = 15;
-export const PRICE_FRACTION_DIGITS = 12;
-export const WHOLE_MAX = 9_007_199_254_740_991n;
+export { PRICE_FRACTION_DIGITS, PRICE_INTEGER_DIGITS, WHOLE_MAX } from './money.js';
 /** Labels (version, names, keys) are text of at most this many characters. */
 export const LABEL_MAX = 200;
 
@@ -106,36 +99,14 @@ class Reader {
       if (required) return this.problem(path, 'missing');
       return fallback;
     }
-    let text: string | undefined;
-    if (typeof v === 'number') text = Number.isFinite(v) ? String(v) : undefined;
-    else if (typeof v === 'string') text = v.trim();
-    // An exponent beyond any price (1e999999) is refused before it is expanded.
-    const exponent = text === undefined ? undefined : /[eE]([+-]?\d+)$/.exec(text);
-    if (exponent && Math.abs(Number(exponent[1])) > 40 && Decimal.tryParse(text!.slice(0, exponent.index)) !== undefined) {
-      return this.problem(path, `${show(v)} is out of range (a price is below 10^${PRICE_INTEGER_DIGITS}, with at most ${PRICE_FRACTION_DIGITS} digits after the decimal point)`);
-    }
-    const d = text === undefined || text.length > 64 ? undefined : Decimal.tryParse(text);
-    if (d === undefined) return this.problem(path, `${show(v)} is not a decimal number (write it like "4.00")`);
-    if (d.sign() < 0) return this.problem(path, `${show(v)} is negative`);
-    const n = d.normalize();
-    if (n.scale > PRICE_FRACTION_DIGITS) {
-      return this.problem(path, `${show(v)} has more than ${PRICE_FRACTION_DIGITS} digits after the decimal point`);
-    }
-    if (n.units >= 10n ** BigInt(PRICE_INTEGER_DIGITS + n.scale)) {
-      return this.problem(path, `${show(v)} is too large (at most ${PRICE_INTEGER_DIGITS} digits before the decimal point)`);
-    }
-    return d;
+    const d = readCatalogDecimal(v);
+    return 'problem' in d ? this.problem(path, d.problem) : d.value;
   }
 
   whole(v: unknown, path: string, fallback: bigint, min = 0n): bigint | undefined {
     if (v === undefined || v === null || v === '') return fallback;
-    let n: bigint | undefined;
-    if (typeof v === 'number' && Number.isInteger(v)) n = Number.isSafeInteger(v) ? BigInt(v) : WHOLE_MAX + 1n;
-    else if (typeof v === 'string' && /^\d+$/.test(v.trim())) n = BigInt(v.trim());
-    if (n === undefined) return this.problem(path, `${show(v)} is not a whole number`);
-    if (n < min) return this.problem(path, `${show(v)} must be at least ${min}`);
-    if (n > WHOLE_MAX) return this.problem(path, `${show(v)} is too large (at most 2^53 − 1, ${WHOLE_MAX})`);
-    return n;
+    const n = readCatalogWhole(v, min);
+    return 'problem' in n ? this.problem(path, n.problem) : n.value;
   }
 
   /**

@@ -245,3 +245,72 @@ export function currencyDigits(code: string): number {
 export function formatAmount(value: Decimal, currency: string): string {
   return value.toFixed(currencyDigits(currency));
 }
+
+/** Groups the digits of integer text: `groupDigits("-9400000", ",")` is "-9,400,000". */
+export function groupDigits(integer: string, separator: string): string {
+  const negative = integer.startsWith('-');
+  const digits = negative ? integer.slice(1) : integer;
+  if (separator === '' || digits.length <= 3) return integer;
+  const head = digits.length % 3 || 3;
+  let out = digits.slice(0, head);
+  for (let i = head; i < digits.length; i += 3) out += separator + digits.slice(i, i + 3);
+  return (negative ? '-' : '') + out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading catalog values
+
+/**
+ * The magnitudes a catalog may hold, as a finance team would write them: a price or fee below
+ * 10^15 with at most 12 digits after the point; an allowance, token unit, tier bound or package
+ * size a whole number up to 2^53 − 1 (the largest quantity a receipt may have). Anything else is
+ * refused, not computed with.
+ */
+export const PRICE_INTEGER_DIGITS = 15;
+export const PRICE_FRACTION_DIGITS = 12;
+export const WHOLE_MAX = 9_007_199_254_740_991n;
+
+/** A value read from a catalog, or what is wrong with it (text to follow the field's path). */
+export type CatalogRead<T> = { value: T } | { problem: string };
+
+function shown(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * A price or fee as a catalog writes it: decimal text, or a number read by its shortest decimal
+ * text; never negative, below 10^15, at most 12 digits after the point (trailing zeros aside).
+ * `v` is present: the caller decides what a missing value means.
+ */
+export function readCatalogDecimal(v: unknown): CatalogRead<Decimal> {
+  let text: string | undefined;
+  if (typeof v === 'number') text = Number.isFinite(v) ? String(v) : undefined;
+  else if (typeof v === 'string') text = v.trim();
+  // An exponent beyond any price (1e999999) is refused before it is expanded.
+  const exponent = text === undefined ? undefined : /[eE]([+-]?\d+)$/.exec(text);
+  if (exponent && Math.abs(Number(exponent[1])) > 40 && Decimal.tryParse(text!.slice(0, exponent.index)) !== undefined) {
+    return { problem: `${shown(v)} is out of range (a price is below 10^${PRICE_INTEGER_DIGITS}, with at most ${PRICE_FRACTION_DIGITS} digits after the decimal point)` };
+  }
+  const d = text === undefined || text.length > 64 ? undefined : Decimal.tryParse(text);
+  if (d === undefined) return { problem: `${shown(v)} is not a decimal number (write it like "4.00")` };
+  if (d.sign() < 0) return { problem: `${shown(v)} is negative` };
+  const n = d.normalize();
+  if (n.scale > PRICE_FRACTION_DIGITS) {
+    return { problem: `${shown(v)} has more than ${PRICE_FRACTION_DIGITS} digits after the decimal point` };
+  }
+  if (n.units >= 10n ** BigInt(PRICE_INTEGER_DIGITS + n.scale)) {
+    return { problem: `${shown(v)} is too large (at most ${PRICE_INTEGER_DIGITS} digits before the decimal point)` };
+  }
+  return { value: d };
+}
+
+/** A whole number as a catalog writes it (a number or digits), from `min` up to 2^53 − 1. `v` is present. */
+export function readCatalogWhole(v: unknown, min = 0n): CatalogRead<bigint> {
+  let n: bigint | undefined;
+  if (typeof v === 'number' && Number.isInteger(v)) n = Number.isSafeInteger(v) ? BigInt(v) : WHOLE_MAX + 1n;
+  else if (typeof v === 'string' && /^\d+$/.test(v.trim())) n = BigInt(v.trim());
+  if (n === undefined) return { problem: `${shown(v)} is not a whole number` };
+  if (n < min) return { problem: `${shown(v)} must be at least ${min}` };
+  if (n > WHOLE_MAX) return { problem: `${shown(v)} is too large (at most 2^53 − 1, ${WHOLE_MAX})` };
+  return { value: n };
+}

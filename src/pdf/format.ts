@@ -8,8 +8,10 @@
  * where seconds do not make whole ten-thousandths of an hour (amounts are always computed from
  * the exact seconds). A template can choose `h:mm:ss` ("101:00:00") or seconds ("363,600 s").
  */
-import { Decimal } from '../domain/money.js';
+import { Decimal, groupDigits } from '../domain/money.js';
 import type { LineUnit } from './invoice-document.js';
+
+export { groupDigits };
 
 export type GpuQuantityStyle = 'hours' | 'hms' | 'seconds';
 
@@ -27,17 +29,6 @@ export interface NumberFormat {
   amountThousands: string;
   gpuQuantity: GpuQuantityStyle;
   units: UnitLabels;
-}
-
-/** Groups the digits of integer text: `groupDigits("-9400000", ",")` is "-9,400,000". */
-export function groupDigits(integer: string, separator: string): string {
-  const negative = integer.startsWith('-');
-  const digits = negative ? integer.slice(1) : integer;
-  if (separator === '' || digits.length <= 3) return integer;
-  const head = digits.length % 3 || 3;
-  let out = digits.slice(0, head);
-  for (let i = head; i < digits.length; i += 3) out += separator + digits.slice(i, i + 3);
-  return (negative ? '-' : '') + out;
 }
 
 /** An amount's decimal text with its integer part grouped ("1234.50" → "1,234.50" with ","). */
