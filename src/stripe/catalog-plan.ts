@@ -205,11 +205,12 @@ export type ShapeResult = { shape: StripePriceShape } | { refused: string };
 
 /**
  * The Stripe price that bills a meter exactly as `model` prices its billed quantity, with the
- * plan's allowance as a free first tier. One case per price model; the models to come map as:
- * graduated → `tiers_mode=graduated` (tier bounds in the meter's units, after the free tier),
- * volume → `tiers_mode=volume` (refused with an allowance: Stripe's volume tier would hold the
- * used quantity, billctl's the billed one), package → `transform_quantity[divide_by]` with
- * `round=up` (refused with an allowance or inside tiers); decimal tier bounds are refused.
+ * plan's allowance as a free first tier. One case per price model. Graduated, volume and package
+ * prices are refused for now; they would map as: graduated → `tiers_mode=graduated` (tier bounds
+ * in the meter's units, after the free tier), volume → `tiers_mode=volume` (refused with an
+ * allowance: Stripe's volume tier would hold the used quantity, billctl's the billed one), package
+ * → `transform_quantity[divide_by]` with `round=up` (refused with an allowance or inside tiers),
+ * once Stripe's rounding of tiers is checked against billctl's one rounding per line.
  */
 export function meteredShape(model: PriceModel, digits: number, c: ShapeContext): ShapeResult {
   switch (model.model) {
@@ -235,8 +236,12 @@ export function meteredShape(model: PriceModel, digits: number, c: ShapeContext)
         },
       };
     }
+    case 'graduated':
+    case 'volume':
+    case 'package':
+      return { refused: `${c.label}: billctl does not sync a ${model.model} price to Stripe; bill this plan by invoice` };
     default: {
-      model.model satisfies never;
+      model satisfies never;
       throw new Error(`unknown price model ${JSON.stringify(model)}`);
     }
   }

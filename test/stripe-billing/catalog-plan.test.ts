@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseCatalog, type CatalogVersion } from '../../src/domain/catalog.js';
 import { Decimal } from '../../src/domain/money.js';
-import { perUnit } from '../../src/domain/price-models/index.js';
+import { graduated, packagePrice, perUnit, volume } from '../../src/domain/price-models/index.js';
 import {
   currencyProblem, exactRatio, meteredShape, planStripeCatalog, priceLookupKey, shapeKey,
 } from '../../src/stripe/catalog-plan.js';
@@ -31,6 +31,13 @@ describe('meteredShape', () => {
         'GPU rate a100-80gb: 4.00 USD per GPU hour is 0.11111111111111… of Stripe\'s minor unit (1/100 USD) per second, ' +
         "more than the 12 decimals Stripe's unit_amount_decimal holds: Stripe cannot bill it exactly",
     });
+  });
+
+  it('refuses graduated, volume and package prices, never billing them otherwise', () => {
+    const tiers = [{ upTo: 36_000n, price: Decimal.parse('0.90'), flatFee: Decimal.ZERO }, { upTo: null, price: Decimal.parse('0.72'), flatFee: Decimal.ZERO }];
+    expect(meteredShape(graduated(tiers, 3600n), 2, ctx)).toEqual({ refused: 'GPU rate a100-80gb: billctl does not sync a graduated price to Stripe; bill this plan by invoice' });
+    expect(meteredShape(volume(tiers, 3600n), 2, ctx)).toEqual({ refused: 'GPU rate a100-80gb: billctl does not sync a volume price to Stripe; bill this plan by invoice' });
+    expect(meteredShape(packagePrice(3600n, Decimal.parse('1')), 2, ctx)).toEqual({ refused: 'GPU rate a100-80gb: billctl does not sync a package price to Stripe; bill this plan by invoice' });
   });
 
   it('an allowance becomes a free first tier up to it, then the unit price (graduated)', () => {

@@ -1,15 +1,28 @@
 /**
- * Price models (architecture.md, habit 4): how a line's billed quantity becomes its amount. A model
- * always prices the line's whole billed quantity at once, so rounding happens once per line
- * whatever the model. A new model (graduated, volume, package) is one new file beside per-unit.ts
- * and one new case in each switch below; the compiler points at every switch that misses it.
+ * Price models (architecture.md, habits 4 and 15): how a line's billed quantity becomes its
+ * amount, the one place that multiplies a price. A model always prices the line's whole billed
+ * quantity at once, exactly, and rounds once per line whatever the model. A new model is one new
+ * file and one new case in each switch; the compiler points at every switch that misses it.
  */
 import type { Decimal } from '../money.js';
+import { graduatedAmount, type GraduatedPrice } from './graduated.js';
+import { packageAmount, type PackagePrice } from './package.js';
 import { perUnitAmount, type PerUnitPrice } from './per-unit.js';
+import { volumeAmount, type VolumePrice } from './volume.js';
 
 export { perUnit, type PerUnitPrice } from './per-unit.js';
+export { graduated, type GraduatedPrice } from './graduated.js';
+export { volume, type VolumePrice } from './volume.js';
+export { packagePrice, packagesOf, type PackagePrice } from './package.js';
+export type { PriceTier } from './tiers.js';
+export { GPU_PRICE_UNIT, metricPriceUnit, REQUEST_PRICE_UNIT, tokenPriceUnit, type PriceUnit } from './price-unit.js';
+export { parsePrice, priceDocument, type PriceParseResult } from './parse.js';
+export { describePrice, plainPriceWords, type PriceWords } from './describe.js';
 
-export type PriceModel = PerUnitPrice;
+export type PriceModel = PerUnitPrice | GraduatedPrice | VolumePrice | PackagePrice;
+
+/** The names a line's `price_model` takes: every model but per-unit (cli.md). */
+export type TieredModelName = Exclude<PriceModel['model'], 'per_unit'>;
 
 /** The line amount for `billed` units, rounded half up to `digits` decimals exactly once. */
 export function priceLine(model: PriceModel, billed: bigint, digits: number): Decimal {
@@ -17,20 +30,38 @@ export function priceLine(model: PriceModel, billed: bigint, digits: number): De
   switch (model.model) {
     case 'per_unit':
       return perUnitAmount(model, billed, digits);
+    case 'graduated':
+      return graduatedAmount(model, billed, digits);
+    case 'volume':
+      return volumeAmount(model, billed, digits);
+    case 'package':
+      return packageAmount(model, billed, digits);
     default: {
-      model.model satisfies never;
+      model satisfies never;
       throw new Error(`unknown price model ${JSON.stringify(model)}`);
     }
   }
 }
 
-/** What the invoice shows as unit price and unit size (null where a model has no single price). */
-export function listedPrice(model: PriceModel): { unitPrice: Decimal | null; unitSize: bigint | null } {
+export interface ListedPrice {
+  /** Price per `unitSize` units under the per-unit model; null under every other. */
+  unitPrice: Decimal | null;
+  unitSize: bigint | null;
+  /** The line's `price_model`: null under per-unit, else the model's name. */
+  priceModel: TieredModelName | null;
+}
+
+/** What the invoice line shows of its price: unit price and size, or the model's name (cli.md). */
+export function listedPrice(model: PriceModel): ListedPrice {
   switch (model.model) {
     case 'per_unit':
-      return { unitPrice: model.price, unitSize: model.unitSize };
+      return { unitPrice: model.price, unitSize: model.unitSize, priceModel: null };
+    case 'graduated':
+    case 'volume':
+    case 'package':
+      return { unitPrice: null, unitSize: null, priceModel: model.model };
     default: {
-      model.model satisfies never;
+      model satisfies never;
       throw new Error(`unknown price model ${JSON.stringify(model)}`);
     }
   }
