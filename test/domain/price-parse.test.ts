@@ -60,19 +60,19 @@ describe('parsePrice names every problem by its path', () => {
     ]],
     ['a package with tiers', { model: 'package', size: 10, price: '1', tiers: [] }, [`${P}.tiers: unknown field (a package price has model, size and price)`]],
     ['unsorted tiers', tiered([{ up_to: 200, price: '2' }, { up_to: 100, price: '1' }, { up_to: null, price: '0.5' }]), [
-      `${P}.tiers[1].up_to: 100 is not above ${P}.tiers[0].up_to, 200: tiers are listed in strictly increasing order`,
+      `${P}.tiers[1].up_to: 100 is not above tiers[0].up_to, 200: tiers are listed in strictly increasing order`,
     ]],
     ['a repeated bound', tiered([{ up_to: 100, price: '2' }, { up_to: 100, price: '1' }, { up_to: null, price: '0.5' }], 'volume'), [
-      `${P}.tiers[1].up_to: 100 is not above ${P}.tiers[0].up_to, 100: tiers are listed in strictly increasing order`,
+      `${P}.tiers[1].up_to: 100 is not above tiers[0].up_to, 100: tiers are listed in strictly increasing order`,
     ]],
     ['a bound after null', tiered([{ up_to: null, price: '2' }, { up_to: 100, price: '1' }, { up_to: null, price: '0.5' }]), [
-      `${P}.tiers[1]: follows ${P}.tiers[0], whose up_to is null: only the last tier is unbounded`,
+      `${P}.tiers[1]: follows tiers[0], whose up_to is null: only the last tier is unbounded`,
     ]],
     ['a last tier with a bound', tiered([{ up_to: 100, price: '2' }, { up_to: 200, price: '1' }]), [
       `${P}.tiers[1].up_to: 200, but the last tier's up_to must be null (no bound)`,
     ]],
     ['unsorted and bounded at the end', tiered([{ up_to: 200, price: '2' }, { up_to: 100, price: '1' }]), [
-      `${P}.tiers[1].up_to: 100 is not above ${P}.tiers[0].up_to, 200: tiers are listed in strictly increasing order`,
+      `${P}.tiers[1].up_to: 100 is not above tiers[0].up_to, 200: tiers are listed in strictly increasing order`,
       `${P}.tiers[1].up_to: 100, but the last tier's up_to must be null (no bound)`,
     ]],
     ['a missing bound', tiered([{ price: '2' }, { up_to: null, price: '1' }]), [
@@ -116,7 +116,7 @@ describe('parsePrice names every problem by its path', () => {
     expect(problems(tiered([{ up_to: 100, price: '-1', flat_fee: 'x' }, { up_to: 50, price: '1' }, { up_to: 70 }]))).toEqual([
       `${P}.tiers[0].price: "-1" is negative`,
       `${P}.tiers[0].flat_fee: "x" is not a decimal number (write it like "4.00")`,
-      `${P}.tiers[1].up_to: 50 is not above ${P}.tiers[0].up_to, 100: tiers are listed in strictly increasing order`,
+      `${P}.tiers[1].up_to: 50 is not above tiers[0].up_to, 100: tiers are listed in strictly increasing order`,
       `${P}.tiers[2].price: missing`,
       `${P}.tiers[2].up_to: 70, but the last tier's up_to must be null (no bound)`,
     ]);

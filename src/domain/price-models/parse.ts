@@ -92,7 +92,8 @@ export function parsePrice(value: unknown, path: string, unit: PriceUnit): Price
   if (!Array.isArray(rawTiers)) return done(problem(tiersAt, 'must be a list of { up_to, price, flat_fee }, the last with up_to: null'));
   if (rawTiers.length === 0) return done(problem(tiersAt, 'empty: a tiered price needs at least one tier, the last with up_to: null'));
   const tiers: PriceTier[] = [];
-  let previous: { at: string; upTo: bigint | null } | undefined;
+  /** The last tier read with a bound (or null), named relative to the price: `tiers[0]`. */
+  let previous: { name: string; upTo: bigint | null } | undefined;
   let afterUnbounded = false;
   rawTiers.forEach((t: unknown, i: number) => {
     const at = `${tiersAt}[${i}]`;
@@ -114,15 +115,15 @@ export function parsePrice(value: unknown, path: string, unit: PriceUnit): Price
     // Order: each bound above the one before; nothing after an unbounded tier; the last unbounded.
     // One mistake makes one problem: a tier after an unbounded one is named once, at the first.
     if (previous?.upTo === null) {
-      if (!afterUnbounded) problem(at, `follows ${previous.at}, whose up_to is null: only the last tier is unbounded`);
+      if (!afterUnbounded) problem(at, `follows ${previous.name}, whose up_to is null: only the last tier is unbounded`);
       afterUnbounded = true;
     } else if (typeof upTo === 'bigint') {
       if (typeof previous?.upTo === 'bigint' && upTo <= previous.upTo) {
-        problem(`${at}.up_to`, `${String(t.up_to)} is not above ${previous.at}.up_to, ${allowanceText(previous.upTo, unit)}: tiers are listed in strictly increasing order`);
+        problem(`${at}.up_to`, `${String(t.up_to)} is not above ${previous.name}.up_to, ${allowanceText(previous.upTo, unit)}: tiers are listed in strictly increasing order`);
       }
       if (last) problem(`${at}.up_to`, `${String(t.up_to)}, but the last tier's up_to must be null (no bound)`);
     }
-    if (upTo !== undefined) previous = { at, upTo };
+    if (upTo !== undefined) previous = { name: `tiers[${i}]`, upTo };
     if (price !== undefined && flatFee !== undefined && upTo !== undefined) tiers.push({ upTo, price, flatFee });
   });
   if (problems.length > 0) return done(undefined);
