@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { STORE_ID_SETTING } from '../../src/app/stripe-push.js';
+import { DEFAULT_PUSH_RETRY, STORE_ID_SETTING } from '../../src/app/stripe-push.js';
 import { attemptKey } from '../../src/stripe/client.js';
 import { IDENTIFIER_SAFE_MS } from '../../src/stripe/push-plan.js';
 import { describeEachBackend, dropSchemas, sqliteBackend } from '../helpers/backends.js';
@@ -116,8 +116,10 @@ describeEachBackend('stripe push under saved 500s', (backend) => {
     expect(j.events.retry_later).toBe(j.events.planned);
     expect(j.tenants.map((t) => t.result)).toEqual(['failed', 'failed']);
     expect(r.stderr).toMatch(new RegExp(`Stripe kept failing after the retry budget \\(1 s\\) was spent: this run stopped and left ${j.events.planned} event\\(s\\) for the next run`));
-    // Far fewer requests than events × attempts: the run stopped instead of trying each one.
-    expect(eventPosts(w.fake).length).toBeLessThan(j.events.planned);
+    // Far fewer requests than events × attempts (8 each): the run stopped instead of trying each
+    // one to the end. How many fit in the second depends on the machine; twice the events is far.
+    expect(eventPosts(w.fake).length).toBeLessThan(j.events.planned * 2);
+    expect(eventPosts(w.fake).length).toBeLessThan((j.events.planned * DEFAULT_PUSH_RETRY.maxAttempts) / 4);
     await withStore(w.db, async (s) => {
       const rows = await s.ledger.rows({});
       expect(rows.filter((x) => x.status !== 'pending')).toEqual([]);
