@@ -25,7 +25,7 @@ import { expandInputs } from '../ingest/sources.js';
 import { cleanupOnInterrupt } from '../interrupt.js';
 import { sweepStaleTemps, tempPathFor } from '../export/atomic-file.js';
 import {
-  ParcelDecoder, type Checkpoint, type InputFormat, type Parcel, type PipelineEnd, type PipelineJob, type PipelineOptions,
+  ParcelDecoder, ROW, type Checkpoint, type InputFormat, type Parcel, type PipelineEnd, type PipelineJob, type PipelineOptions,
   type SourceSpec,
 } from '../ingest/types.js';
 import {
@@ -488,9 +488,9 @@ class ImportRun {
     if (this.tzFix.size === 0) return;
     for (let i = 0; i < p.rows.length; i++) {
       const row = p.rows[i]!;
-      const tz = this.tzFix.get(row[0]);
+      const tz = this.tzFix.get(row[ROW.tenantId]);
       if (tz === undefined) continue;
-      const day = localDayNumber(tz, row[2]);
+      const day = localDayNumber(tz, row[ROW.ts]);
       if (day === p.days[i]) continue;
       corrections?.add(row, p.days[i]!, -1);
       corrections?.add(row, day, 1);

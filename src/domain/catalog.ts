@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Decimal, isKnownCurrency, readCatalogDecimal, readCatalogWhole, WHOLE_MAX } from './money.js';
 import { nameKey } from './names.js';
+import { TOKEN_CLASSES, type TokenField, type TokenPriceName } from './quantities.js';
 import { parseDate, parseRfc3339 } from './time.js';
 
 export interface GpuRate {
@@ -24,6 +25,30 @@ export interface TokenRate {
   input: Decimal;
   /** Price per `tokenUnit` output tokens. */
   output: Decimal;
+  /** Prices of the other token classes (billing-rules.md, "Token classes"), when the entry names them. */
+  cachedInput?: Decimal;
+  cacheWrite?: Decimal;
+  reasoning?: Decimal;
+}
+
+/** The TokenRate property of each token class price of the field table. */
+export const TOKEN_PRICE_PROPS: Readonly<Record<TokenPriceName, 'input' | 'output' | 'cachedInput' | 'cacheWrite' | 'reasoning'>> = {
+  input: 'input', cached_input: 'cachedInput', cache_write: 'cacheWrite', output: 'output', reasoning: 'reasoning',
+};
+
+/** The token class prices a `token_rates` entry may leave out (every one but input and output). */
+export const OPTIONAL_TOKEN_PRICES: readonly TokenPriceName[] = TOKEN_CLASSES.map((c) => c.price.name).filter(
+  (n) => n !== 'input' && n !== 'output',
+);
+
+/**
+ * A token class's price in a rate: its own, else the price it defaults to (reasoning: output), else
+ * undefined (cached input and cache write have no default: unpriced, never 0).
+ */
+export function tokenClassPrice(rate: TokenRate, cls: TokenField): Decimal | undefined {
+  const own = rate[TOKEN_PRICE_PROPS[cls.price.name]];
+  if (own !== undefined) return own;
+  return cls.price.defaultsTo === null ? undefined : rate[TOKEN_PRICE_PROPS[cls.price.defaultsTo]];
 }
 
 export interface Allowances {
@@ -218,7 +243,12 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
     const input = r.decimal(e.input, `token_rates.${key}.input`, true);
     const output = r.decimal(e.output, `token_rates.${key}.output`, true);
     const name = r.text(e.name, `token_rates.${key}.name`, false) ?? raw.trim();
-    if (input && output) tokenRates.set(key, { key, name, input, output });
+    const rate: TokenRate | undefined = input && output ? { key, name, input, output } : undefined;
+    for (const price of OPTIONAL_TOKEN_PRICES) {
+      const d = r.decimal(e[price], `token_rates.${key}.${price}`, false);
+      if (rate && d) rate[TOKEN_PRICE_PROPS[price]] = d;
+    }
+    if (rate) tokenRates.set(key, rate);
   }
 
   const plans = new Map<string, PlanTerms>();
@@ -303,7 +333,13 @@ export function gpuRateDocument(v: GpuRate): Record<string, string> {
 }
 
 export function tokenRateDocument(v: TokenRate): Record<string, string> {
-  return { name: v.name, input: v.input.toString(), output: v.output.toString() };
+  const doc: Record<string, string> = { name: v.name, input: v.input.toString(), output: v.output.toString() };
+  // Only the class prices the entry names: the document (and digest) of a catalog without them stays as it was.
+  for (const price of OPTIONAL_TOKEN_PRICES) {
+    const d = v[TOKEN_PRICE_PROPS[price]];
+    if (d !== undefined) doc[price] = d.toString();
+  }
+  return doc;
 }
 
 /** The catalog's terms as a canonical document: everything but its GPU and token rates. */
@@ -452,8 +488,15 @@ export function gpuRateFromStore(key: string, name: string, price: string): GpuR
   return { key, name, price: Decimal.parse(price) };
 }
 
-export function tokenRateFromStore(key: string, name: string, input: string, output: string): TokenRate {
-  return { key, name, input: Decimal.parse(input), output: Decimal.parse(output) };
+export function tokenRateFromStore(
+  key: string, name: string, input: string, output: string, optional: Partial<Record<TokenPriceName, string | null>> = {},
+): TokenRate {
+  const rate: TokenRate = { key, name, input: Decimal.parse(input), output: Decimal.parse(output) };
+  for (const price of OPTIONAL_TOKEN_PRICES) {
+    const t = optional[price];
+    if (t !== undefined && t !== null) rate[TOKEN_PRICE_PROPS[price]] = Decimal.parse(t);
+  }
+  return rate;
 }
 
 /**

@@ -3,8 +3,10 @@
  * normalised into at the ingest boundary. Inside billctl a Receipt is trusted.
  */
 import { createHash } from 'node:crypto';
+import { BASE_QUANTITIES, EXTENDED_AFTER_EVENT, EXTENDED_QUANTITIES, QUANTITIES, type Quantities } from './quantities.js';
 
-export interface Receipt {
+/** The quantities (gpuSeconds, the five token classes, quantity) are the field table's (quantities.ts). */
+export interface Receipt extends Quantities {
   tenantId: string;
   id: string;
   /** Milliseconds since the epoch (UTC). */
@@ -19,10 +21,8 @@ export interface Receipt {
   modelKey: string | null;
   gpuType: string | null;
   gpuKey: string | null;
-  /** Whole numbers in [0, 2^53 − 1]. */
-  gpuSeconds: number;
-  inputTokens: number;
-  outputTokens: number;
+  /** The event type's key (keyed like a name), or null. */
+  eventType: string | null;
   /** Decimal text, kept for reconciliation, never billed. */
   reportedCost: string | null;
   /** Input tokens came from `tokens_processed` (a legacy receipt that never split tokens). */
@@ -39,23 +39,28 @@ export function isBillableStatus(status: string | null): boolean {
 }
 
 /**
- * The billing content: two receipts with one identity and equal content are duplicates; with
- * different content they conflict.
- */
-export function billingContent(r: Pick<Receipt, 'ts' | 'billable' | 'modelKey' | 'gpuKey' | 'gpuSeconds' | 'inputTokens' | 'outputTokens'>): string {
-  return [r.ts, r.billable ? 1 : 0, r.modelKey ?? '', r.gpuKey ?? '', r.gpuSeconds, r.inputTokens, r.outputTokens].join('|');
-}
-
-/**
- * The id of a receipt that has none: `sha256:` + hex SHA-256 of
- * `tenant_id|timestamp(ms)|billable(0/1)|model key|gpu key|gpu_seconds|input_tokens|output_tokens|user_id`.
+ * The id of a receipt that has none (receipts.md, "Identity, duplicates and conflicts"): `sha256:` +
+ * hex SHA-256 of `tenant_id|timestamp(ms)|billable(0/1)|model key|gpu key|gpu_seconds|input_tokens|output_tokens|user_id`,
+ * continued by `|cached_input_tokens|cache_write_tokens|reasoning_tokens|event_type key|quantity` when any
+ * of them is not 0 or the event type is present (so ids of receipts without them never change).
  */
 export function derivedId(r: Omit<Receipt, 'id'>): string {
-  const text = [
-    r.tenantId, r.ts, r.billable ? 1 : 0, r.modelKey ?? '', r.gpuKey ?? '', r.gpuSeconds, r.inputTokens, r.outputTokens,
-    r.userId ?? '',
-  ].join('|');
+  let text = `${r.tenantId}|${r.ts}|${r.billable ? 1 : 0}|${r.modelKey ?? ''}|${r.gpuKey ?? ''}`;
+  for (const q of BASE_QUANTITIES) text += `|${r[q.prop]}`;
+  text += `|${r.userId ?? ''}`;
+  if (hasExtendedContent(r)) {
+    for (const q of EXTENDED_QUANTITIES) text += `|${r[q.prop]}`;
+    text += `|${r.eventType ?? ''}`;
+    for (const q of EXTENDED_AFTER_EVENT) text += `|${r[q.prop]}`;
+  }
   return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+}
+
+/** Whether a receipt has content the first wave's receipts never had (see derivedId). */
+export function hasExtendedContent(r: Pick<Receipt, 'eventType' | keyof Quantities>): boolean {
+  if (r.eventType !== null) return true;
+  for (const q of QUANTITIES) if (q.extended && r[q.prop] !== 0) return true;
+  return false;
 }
 
 /** Ids sort by Unicode code point (UTF-8 byte order), as in Postgres COLLATE "C" and SQLite BINARY. */

@@ -6,6 +6,7 @@
  */
 import { Decimal } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
+import { QUANTITIES, QUANTITY_COUNT, TOKEN_CLASSES, quantityIndex } from '../domain/quantities.js';
 import { derivedId, isBillableStatus, type Receipt } from '../domain/receipt.js';
 import { tenantIdProblem } from '../domain/tenant.js';
 import { parseDate, parseRfc3339 } from '../domain/time.js';
@@ -65,16 +66,14 @@ const PROJECT = fields('project_id', 'kb_id', 'covenant_id');
 const PROVIDER = fields('provider');
 const MODEL = fields('cost_data.inference.model', 'model');
 const GPU_TYPE = fields('cost_data.gpu_allocation.gpu_type', 'gpu_type');
-const GPU_SECONDS = fields('cost_data.gpu_allocation.duration_seconds', 'gpu_seconds', 'duration_seconds');
 const GPU_HOURS = fields('gpu_hours_used');
-const INPUT = fields(
-  'cost_data.inference.input_tokens', 'input_tokens', 'prompt_tokens', 'tokens_in', 'usage.prompt_tokens', 'usage.input_tokens',
-);
 const TOKENS_PROCESSED = fields('tokens_processed');
-const OUTPUT = fields(
-  'cost_data.inference.output_tokens', 'output_tokens', 'completion_tokens', 'tokens_out', 'usage.completion_tokens',
-  'usage.output_tokens',
-);
+/** Per quantity of the field table: its source fields, and those whose count is included in another quantity. */
+const QUANTITY_SOURCES = QUANTITIES.map((q) => fields(...q.sources));
+const QUANTITY_INCLUDED = QUANTITIES.map((q) => fields(...q.included));
+/** Per quantity: the table index of the quantity its included fields are part of, or -1. */
+const INCLUDED_IN = QUANTITIES.map((q) => (q.includedIn === null ? -1 : quantityIndex(q.includedIn)));
+const EVENT_TYPE = fields('event_type', 'type');
 const COST = fields('cost_data.total_usd', 'estimated_cost_usd', 'cost');
 const COVENANT = fields('covenant_id');
 
@@ -422,46 +421,6 @@ function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt
   const model = name(rec, MODEL);
   const gpuType = name(rec, GPU_TYPE);
 
-  let gpuSeconds = 0;
-  const secondsHit = optionalQuantity(rec, GPU_SECONDS);
-  if (secondsHit) gpuSeconds = secondsHit[1];
-  else {
-    const hours = first(rec, GPU_HOURS);
-    if (hours) {
-      const h = decimal(hours[0], hours[1]);
-      if (h.sign() < 0) throw new Reject(`${hours[0].name} is ${show(hours[1])}: below 0`);
-      const s = h.mul(3600n).round(0).units;
-      if (s > MAX_SAFE_BIG) throw new Reject(`${hours[0].name} is ${show(hours[1])}: more seconds than 2^53 − 1`);
-      gpuSeconds = Number(s);
-    }
-  }
-
-  let inputTokens = 0;
-  let unsplit = false;
-  const inputHit = optionalQuantity(rec, INPUT);
-  if (inputHit) inputTokens = inputHit[1];
-  else {
-    const legacy = optionalQuantity(rec, TOKENS_PROCESSED);
-    if (legacy) {
-      inputTokens = legacy[1];
-      unsplit = true;
-    }
-  }
-  const outputTokens = optionalQuantity(rec, OUTPUT)?.[1] ?? 0;
-
-  let reportedCost: string | null = null;
-  const costHit = first(rec, COST);
-  if (costHit) {
-    const v = costHit[1];
-    // A JSON number's own text is already canonical unless it has an exponent or a sign.
-    reportedCost = v instanceof LosslessNumber && !/[eE-]/.test(v.text) ? v.text : decimal(costHit[0], v).toString();
-  }
-
-  if ((inputTokens > 0 || outputTokens > 0) && model === null) {
-    throw new Reject(`tokens but no model (input_tokens ${inputTokens}, output_tokens ${outputTokens})`);
-  }
-  if (gpuSeconds > 0 && gpuType === null) throw new Reject(`gpu_seconds ${gpuSeconds} but no gpu_type`);
-
   // receipts.md: compared case-insensitively, nothing more (" failed " is a status of its own).
   const billable = isBillableStatus(status);
   const receipt: Receipt = {
@@ -477,12 +436,112 @@ function normalizeOrThrow(rec: SourceRecord, options: NormalizeOptions): Receipt
     modelKey: model === null ? null : keyOf(model),
     gpuType,
     gpuKey: gpuType === null ? null : keyOf(gpuType),
-    gpuSeconds,
-    inputTokens,
-    outputTokens,
-    reportedCost,
-    unsplit,
+    eventType: null,
+    reportedCost: null,
+    unsplit: false,
+    gpuSeconds: 0,
+    inputTokens: 0,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    outputTokens: 0,
+    reasoningTokens: 0,
+    quantity: 0,
   };
+  readQuantities(rec, receipt);
+  const costHit = first(rec, COST);
+  if (costHit) {
+    const v = costHit[1];
+    // A JSON number's own text is already canonical unless it has an exponent or a sign.
+    receipt.reportedCost = v instanceof LosslessNumber && !/[eE-]/.test(v.text) ? v.text : decimal(costHit[0], v).toString();
+  }
+  const eventName = name(rec, EVENT_TYPE);
+  if (eventName !== null) receipt.eventType = keyOf(eventName);
+  if (model === null) {
+    for (const c of TOKEN_CLASSES) {
+      if (receipt[c.prop] > 0) throw new Reject(`tokens but no model (${tokenCounts(receipt)})`);
+    }
+  }
+  if (receipt.gpuSeconds > 0 && gpuType === null) throw new Reject(`gpu_seconds ${receipt.gpuSeconds} but no gpu_type`);
   receipt.id = id ?? derivedId(receipt);
   return receipt;
+}
+
+/** Per quantity, while one record is read: the source field it came from (undefined: absent), and whether that field is an included one. */
+const readFrom: (Field | undefined)[] = new Array<Field | undefined>(QUANTITY_COUNT).fill(undefined);
+const readIncluded: boolean[] = new Array<boolean>(QUANTITY_COUNT).fill(false);
+
+/** The leaf of a source field's name, as a reason names it (`cached_tokens`, `prompt_tokens`). */
+function leaf(f: Field): string {
+  return f.path[f.path.length - 1]!;
+}
+
+/**
+ * Every quantity of the field table, from its source fields (or its legacy fallback); then each
+ * class read from an "included" field is taken out of the count it is included in (receipts.md,
+ * "Token classes").
+ */
+function readQuantities(rec: SourceRecord, r: Receipt): void {
+  let anyIncluded = false;
+  for (let i = 0; i < QUANTITY_COUNT; i++) {
+    const q = QUANTITIES[i]!;
+    readFrom[i] = undefined;
+    readIncluded[i] = false;
+    let v = 0;
+    const hit = optionalQuantity(rec, QUANTITY_SOURCES[i]!);
+    if (hit) {
+      readFrom[i] = hit[0];
+      v = hit[1];
+    } else {
+      const included = QUANTITY_INCLUDED[i]!.length > 0 ? optionalQuantity(rec, QUANTITY_INCLUDED[i]!) : undefined;
+      if (included) {
+        readFrom[i] = included[0];
+        readIncluded[i] = true;
+        anyIncluded = true;
+        v = included[1];
+      } else if (q.fallback === 'gpu_hours_used') {
+        const hours = first(rec, GPU_HOURS);
+        if (hours) {
+          const h = decimal(hours[0], hours[1]);
+          if (h.sign() < 0) throw new Reject(`${hours[0].name} is ${show(hours[1])}: below 0`);
+          const s = h.mul(3600n).round(0).units;
+          if (s > MAX_SAFE_BIG) throw new Reject(`${hours[0].name} is ${show(hours[1])}: more seconds than 2^53 − 1`);
+          readFrom[i] = hours[0];
+          v = Number(s);
+        }
+      } else if (q.fallback === 'tokens_processed') {
+        const legacy = optionalQuantity(rec, TOKENS_PROCESSED);
+        if (legacy) {
+          readFrom[i] = legacy[0];
+          r.unsplit = true;
+          v = legacy[1];
+        }
+      }
+    }
+    r[q.prop] = v;
+  }
+  if (!anyIncluded) return;
+  for (let i = 0; i < QUANTITY_COUNT; i++) {
+    if (!readIncluded[i]) continue;
+    const q = QUANTITIES[i]!;
+    const into = INCLUDED_IN[i]!;
+    const part = r[q.prop];
+    const whole = QUANTITIES[into]!;
+    const from = readFrom[into];
+    if (from === undefined) {
+      if (part === 0) continue;
+      throw new Reject(`${leaf(readFrom[i]!)} ${part} is included in ${whole.name}, but the receipt has no ${whole.name}`);
+    }
+    if (part > r[whole.prop]) throw new Reject(`${leaf(readFrom[i]!)} ${part} exceed ${leaf(from)} ${r[whole.prop]}`);
+    r[whole.prop] -= part;
+  }
+}
+
+/** A receipt's token counts for a reason: input and output always, the other classes when not 0. */
+function tokenCounts(r: Receipt): string {
+  const parts: string[] = [];
+  for (const c of TOKEN_CLASSES) {
+    if (c.extended && r[c.prop] === 0) continue;
+    parts.push(`${c.name} ${r[c.prop]}`);
+  }
+  return parts.join(', ');
 }

@@ -8,13 +8,17 @@ import fs from 'node:fs';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { localDayNumber } from '../domain/period.js';
+import { QUANTITIES, QUANTITY_COUNT } from '../domain/quantities.js';
 import { RollupAccumulator } from './rollups.js';
 import { normalize, wantedFields, type NormalizeOptions, type SourceRecord } from './normalize.js';
 import { RecordParser } from './record-json.js';
 import { CsvReader, JsonDocumentReader, JsonLinesReader, type RawRecord, type RecordReader } from './readers.js';
-import { DICT_FIELDS, NUM_FIELDS, type Checkpoint, type PipelineEnd, type PipelineJob, type RejectEntry, type WireParcel } from './types.js';
+import { DICT, DICT_FIELDS, NUM, NUM_FIELDS, type Checkpoint, type PipelineEnd, type PipelineJob, type RejectEntry, type WireParcel } from './types.js';
 
 const READ_CHUNK = 256 * 1024;
+
+/** The field table's receipt properties, in table order (the wire row's quantities). */
+const QUANTITY_PROPS = QUANTITIES.map((q) => q.prop);
 
 /** Switches the writer can flip while a source is read; they take effect at the next unit. */
 export interface PipelineControl {
@@ -237,27 +241,26 @@ export async function runPipeline(
             const day = localDayNumber(zone, x.ts);
             if (day > newestDay) newestDay = day;
             const c = count * DICT_FIELDS;
-            const tenantCode = code(0, x.tenantId);
-            codes[c] = tenantCode;
-            codes[c + 1] = code(1, x.status);
-            codes[c + 2] = code(2, x.userId);
-            codes[c + 3] = code(3, x.projectId);
-            codes[c + 4] = code(4, x.provider);
-            codes[c + 5] = code(5, x.model);
-            codes[c + 6] = code(6, x.modelKey);
-            codes[c + 7] = code(7, x.gpuType);
-            codes[c + 8] = code(8, x.gpuKey);
+            const tenantCode = code(DICT.tenantId, x.tenantId);
+            codes[c + DICT.tenantId] = tenantCode;
+            codes[c + DICT.status] = code(DICT.status, x.status);
+            codes[c + DICT.userId] = code(DICT.userId, x.userId);
+            codes[c + DICT.projectId] = code(DICT.projectId, x.projectId);
+            codes[c + DICT.provider] = code(DICT.provider, x.provider);
+            codes[c + DICT.model] = code(DICT.model, x.model);
+            codes[c + DICT.modelKey] = code(DICT.modelKey, x.modelKey);
+            codes[c + DICT.gpuType] = code(DICT.gpuType, x.gpuType);
+            codes[c + DICT.gpuKey] = code(DICT.gpuKey, x.gpuKey);
+            codes[c + DICT.eventType] = code(DICT.eventType, x.eventType);
             const k = count * NUM_FIELDS;
-            nums[k] = x.ts;
-            nums[k + 1] = x.billable ? 1 : 0;
-            nums[k + 2] = x.gpuSeconds;
-            nums[k + 3] = x.inputTokens;
-            nums[k + 4] = x.outputTokens;
-            nums[k + 5] = x.unsplit ? 1 : 0;
+            nums[k + NUM.ts] = x.ts;
+            nums[k + NUM.billable] = x.billable ? 1 : 0;
+            nums[k + NUM.unsplit] = x.unsplit ? 1 : 0;
             if (x.unsplit) unsplit++;
-            nums[k + 6] = day;
-            nums[k + 7] = r.line;
-            nums[k + 8] = x.reportedCost === null ? 0 : 1;
+            nums[k + NUM.day] = day;
+            nums[k + NUM.line] = r.line;
+            nums[k + NUM.hasCost] = x.reportedCost === null ? 0 : 1;
+            for (let q = 0; q < QUANTITY_COUNT; q++) nums[k + NUM.quantities + q] = x[QUANTITY_PROPS[q]!];
             free.push(x.id);
             freeAt += x.id.length;
             freeEnds[2 * count] = freeAt;
@@ -272,8 +275,8 @@ export async function runPipeline(
             rawEnds[count] = rawAt;
             count++;
             if (summing) acc!.addCoded(
-              tenantCode, codes[c + 6]!, codes[c + 8]!, x.tenantId, day, x.modelKey, x.gpuKey, x.billable, x.gpuSeconds, x.inputTokens,
-              x.outputTokens, x.reportedCost, x.unsplit,
+              tenantCode, codes[c + DICT.modelKey]!, codes[c + DICT.gpuKey]!, x.tenantId, day, x.modelKey, x.gpuKey, x.billable,
+              nums, k + NUM.quantities, x.reportedCost, x.unsplit,
             );
           }
         }

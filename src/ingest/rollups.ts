@@ -3,7 +3,8 @@
  * sums a unit's receipts with it; writers take out what they did not import, or sum what they did.
  */
 import { Decimal } from '../domain/money.js';
-import type { ReceiptRow, RollupDelta } from './types.js';
+import { QUANTITY_COUNT } from '../domain/quantities.js';
+import { DELTA, ROW, type ReceiptRow, type RollupDelta } from './types.js';
 
 interface Acc {
   tenant: string;
@@ -12,9 +13,8 @@ interface Acc {
   gpuKey: string;
   receipts: number | bigint;
   requests: number | bigint;
-  gpu: number | bigint;
-  input: number | bigint;
-  output: number | bigint;
+  /** Billable sums of the field table's quantities, in table order. */
+  q: (number | bigint)[];
   /** The cost sum: costUnits / 10^costScale while that is exact in a number, else `costExact`. */
   costUnits: number;
   costScale: number;
@@ -61,20 +61,28 @@ function costOf(a: Acc): Decimal {
   return a.costExact ?? Decimal.of(BigInt(a.costUnits), a.costScale);
 }
 
-/** Adds (or with sign -1 takes out) one receipt's quantities. */
+/**
+ * Adds (or with sign -1 takes out) one receipt: its quantities are `from[at ..]` in field-table
+ * order (a receipt row's, or a wire row's numbers).
+ */
 function addTo(
-  a: Acc, billable: boolean, gpuSeconds: number, inputTokens: number, outputTokens: number, cost: string | null, unsplit: boolean,
-  sign: 1 | -1,
+  a: Acc, billable: boolean, from: ArrayLike<number>, at: number, cost: string | null, unsplit: boolean, sign: 1 | -1,
 ): void {
   a.receipts = add(a.receipts, sign);
   if (unsplit) a.unsplit = add(a.unsplit, sign);
   if (billable) {
     a.requests = add(a.requests, sign);
-    a.gpu = add(a.gpu, sign * gpuSeconds);
-    a.input = add(a.input, sign * inputTokens);
-    a.output = add(a.output, sign * outputTokens);
+    const q = a.q;
+    for (let i = 0; i < QUANTITY_COUNT; i++) {
+      const v = from[at + i]!;
+      if (v !== 0) q[i] = add(q[i]!, sign * v);
+    }
     if (cost !== null) addCost(a, cost, sign);
   }
+}
+
+function zeros(): (number | bigint)[] {
+  return new Array<number | bigint>(QUANTITY_COUNT).fill(0);
 }
 
 /** Slots of the table of recent entries by codes (a power of two). */
@@ -108,8 +116,7 @@ export class RollupAccumulator {
     let a = byDay.get(day);
     if (!a) {
       a = {
-        tenant, day, modelKey, gpuKey, receipts: 0, requests: 0, gpu: 0, input: 0, output: 0, costUnits: 0, costScale: 0,
-        costExact: null, unsplit: 0,
+        tenant, day, modelKey, gpuKey, receipts: 0, requests: 0, q: zeros(), costUnits: 0, costScale: 0, costExact: null, unsplit: 0,
       };
       byDay.set(day, a);
       this.all.push(a);
@@ -120,15 +127,8 @@ export class RollupAccumulator {
 
   /** Adds (or with sign -1 takes out) one receipt row whose rollup day is `day`. */
   add(row: ReceiptRow, day: number, sign: 1 | -1 = 1): void {
-    this.addReceipt(row[0], day, row[9], row[11], row[3] === 1, row[12], row[13], row[14], row[15], row[16] === 1, sign);
-  }
-
-  addReceipt(
-    tenant: string, day: number, modelKey: string | null, gpuKey: string | null, billable: boolean, gpuSeconds: number,
-    inputTokens: number, outputTokens: number, cost: string | null, unsplit: boolean, sign: 1 | -1 = 1,
-  ): void {
-    const a = this.entry(tenant, day, modelKey ?? '', gpuKey ?? '');
-    addTo(a, billable, gpuSeconds, inputTokens, outputTokens, cost, unsplit, sign);
+    const a = this.entry(row[ROW.tenantId], day, row[ROW.modelKey] ?? '', row[ROW.gpuKey] ?? '');
+    addTo(a, row[ROW.billable] === 1, row as unknown as ArrayLike<number>, ROW.quantities, row[ROW.reportedCost], row[ROW.unsplit] === 1, sign);
   }
 
   /**
@@ -139,8 +139,7 @@ export class RollupAccumulator {
    */
   addCoded(
     tenantCode: number, modelCode: number, gpuCode: number, tenant: string, day: number, modelKey: string | null,
-    gpuKey: string | null, billable: boolean, gpuSeconds: number, inputTokens: number, outputTokens: number, cost: string | null,
-    unsplit: boolean,
+    gpuKey: string | null, billable: boolean, quantities: ArrayLike<number>, at: number, cost: string | null, unsplit: boolean,
   ): void {
     let h = Math.imul(tenantCode, 0x9e3779b1) ^ Math.imul(modelCode, 0x85ebca77) ^ Math.imul(gpuCode, 0xc2b2ae3d) ^ Math.imul(day, 0x27d4eb2f);
     h = (h ^ (h >>> 15)) & (SLOTS - 1);
@@ -159,7 +158,7 @@ export class RollupAccumulator {
       keys[k + 2] = gpuCode;
       keys[k + 3] = day;
     }
-    addTo(a, billable, gpuSeconds, inputTokens, outputTokens, cost, unsplit, 1);
+    addTo(a, billable, quantities, at, cost, unsplit, 1);
   }
 
   /** The codes of addCoded() change meaning from here on. */
@@ -169,18 +168,16 @@ export class RollupAccumulator {
 
   /** Adds sums computed elsewhere. */
   addDelta(d: RollupDelta): void {
-    const a = this.entry(d[0], d[1], d[2], d[3]);
+    const a = this.entry(d[DELTA.tenantId], d[DELTA.day], d[DELTA.modelKey], d[DELTA.gpuKey]);
     const plus = (x: number | bigint, y: number | bigint): number | bigint => {
       if (typeof x === 'number' && typeof y === 'number') return add(x, y);
       return BigInt(x) + BigInt(y);
     };
-    a.receipts = plus(a.receipts, d[4]);
-    a.requests = plus(a.requests, d[5]);
-    a.gpu = plus(a.gpu, d[6]);
-    a.input = plus(a.input, d[7]);
-    a.output = plus(a.output, d[8]);
-    addCost(a, d[9], 1);
-    a.unsplit = plus(a.unsplit, d[10]);
+    a.receipts = plus(a.receipts, d[DELTA.receipts]);
+    a.requests = plus(a.requests, d[DELTA.requests]);
+    for (let i = 0; i < QUANTITY_COUNT; i++) a.q[i] = plus(a.q[i]!, d[DELTA.quantities + i] as number | bigint);
+    addCost(a, d[DELTA.reportedCost], 1);
+    a.unsplit = plus(a.unsplit, d[DELTA.unsplit]);
   }
 
   get size(): number {
@@ -221,10 +218,8 @@ function deltasOf(all: readonly Acc[]): RollupDelta[] {
   const out: RollupDelta[] = [];
   for (const a of all) {
     const cost = costOf(a);
-    if (a.receipts === 0 && a.requests === 0 && a.unsplit === 0 && a.gpu === 0 && a.input === 0 && a.output === 0 && cost.isZero()) {
-      continue;
-    }
-    out.push([a.tenant, a.day, a.modelKey, a.gpuKey, a.receipts, a.requests, a.gpu, a.input, a.output, cost.normalize().toString(), a.unsplit]);
+    if (a.receipts === 0 && a.requests === 0 && a.unsplit === 0 && a.q.every((v) => v === 0) && cost.isZero()) continue;
+    out.push([a.tenant, a.day, a.modelKey, a.gpuKey, a.receipts, a.requests, cost.normalize().toString(), a.unsplit, ...a.q]);
   }
   return out;
 }

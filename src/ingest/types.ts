@@ -3,6 +3,8 @@
  * thread boundary (postMessage), so it holds only plain data and typed arrays.
  */
 
+import { QUANTITIES, QUANTITY_COUNT } from '../domain/quantities.js';
+
 export type InputFormat = 'jsonl' | 'json' | 'csv';
 
 export interface SourceSpec {
@@ -15,8 +17,9 @@ export interface SourceSpec {
 }
 
 /**
- * A receipt as the store writes it: the columns of the `receipts` table in table order.
- * ts is ms since the epoch; billable and unsplit are 0/1.
+ * A receipt as the store writes it: the columns of RECEIPT_COLUMNS in order, the quantities of the
+ * field table (domain/quantities.ts) last, in table order. ts is ms since the epoch; billable and
+ * unsplit are 0/1. Read and write its slots through ROW, never by number.
  */
 export type ReceiptRow = [
   tenantId: string,
@@ -31,23 +34,28 @@ export type ReceiptRow = [
   modelKey: string | null,
   gpuType: string | null,
   gpuKey: string | null,
-  gpuSeconds: number,
-  inputTokens: number,
-  outputTokens: number,
+  eventType: string | null,
   reportedCost: string | null,
   unsplit: 0 | 1,
   batchId: number,
+  ...quantities: number[],
 ];
 
-export const COL = {
+/** The slots of a ReceiptRow; `quantities` is where the field table's quantities start. */
+export const ROW = {
   tenantId: 0, id: 1, ts: 2, billable: 3, status: 4, userId: 5, projectId: 6, provider: 7, model: 8, modelKey: 9,
-  gpuType: 10, gpuKey: 11, gpuSeconds: 12, inputTokens: 13, outputTokens: 14, reportedCost: 15, unsplit: 16, batchId: 17,
+  gpuType: 10, gpuKey: 11, eventType: 12, reportedCost: 13, unsplit: 14, batchId: 15, quantities: 16,
 } as const;
 
-export const RECEIPT_COLUMNS = [
+export const RECEIPT_COLUMNS: readonly string[] = [
   'tenant_id', 'id', 'ts', 'billable', 'status', 'user_id', 'project_id', 'provider', 'model', 'model_key', 'gpu_type',
-  'gpu_key', 'gpu_seconds', 'input_tokens', 'output_tokens', 'reported_cost', 'unsplit', 'batch_id',
-] as const;
+  'gpu_key', 'event_type', 'reported_cost', 'unsplit', 'batch_id', ...QUANTITIES.map((q) => q.column),
+];
+
+/** A row's quantity of the field table's row `q` (its index). */
+export function rowQuantity(row: ReceiptRow, q: number): number {
+  return row[ROW.quantities + q] as number;
+}
 
 /** Where a committed import stands in its source: records read, last physical line, byte offset after it. */
 export interface Checkpoint {
@@ -64,8 +72,9 @@ export interface RejectEntry {
 
 /**
  * Rollup sums of some receipts for one (tenant, local day, model key, gpu key): receipts, billable
- * requests, billable gpu seconds / input / output tokens, exact billable reported cost, unsplit.
- * Sums stay numbers while exact and become bigints beyond 2^53.
+ * requests, exact billable reported cost, unsplit, then the billable sums of the field table's
+ * quantities in table order. Sums stay numbers while exact and become bigints beyond 2^53. Slots
+ * through DELTA, never by number.
  */
 export type RollupDelta = [
   tenantId: string,
@@ -74,11 +83,18 @@ export type RollupDelta = [
   gpuKey: string,
   receipts: number | bigint,
   requests: number | bigint,
-  gpuSeconds: number | bigint,
-  inputTokens: number | bigint,
-  outputTokens: number | bigint,
   reportedCost: string,
   unsplit: number | bigint,
+  ...quantities: (number | bigint)[],
+];
+
+export const DELTA = {
+  tenantId: 0, day: 1, modelKey: 2, gpuKey: 3, receipts: 4, requests: 5, reportedCost: 6, unsplit: 7, quantities: 8,
+} as const;
+
+/** The rollup columns in RollupDelta order. */
+export const ROLLUP_COLUMNS: readonly string[] = [
+  'tenant_id', 'day', 'model_key', 'gpu_key', 'receipts', 'requests', 'reported_cost', 'unsplit', ...QUANTITIES.map((q) => q.column),
 ];
 
 /** What every parcel carries, on the wire and decoded. */
@@ -131,10 +147,14 @@ export interface WireParcel extends ParcelCommon {
   dictAdd: string[];
 }
 
-/** Dictionary-coded fields, in order: tenant, status, user, project, provider, model, model key, GPU, GPU key. */
-export const DICT_FIELDS = 9;
-/** Numeric fields, in order: ts, billable, gpu seconds, input, output, unsplit, day, line, has cost. */
-export const NUM_FIELDS = 9;
+/** Dictionary-coded fields of a wire row. */
+export const DICT = {
+  tenantId: 0, status: 1, userId: 2, projectId: 3, provider: 4, model: 5, modelKey: 6, gpuType: 7, gpuKey: 8, eventType: 9,
+} as const;
+export const DICT_FIELDS = 10;
+/** Numeric fields of a wire row: then the field table's quantities, in table order. */
+export const NUM = { ts: 0, billable: 1, unsplit: 2, day: 3, line: 4, hasCost: 5, quantities: 6 } as const;
+export const NUM_FIELDS = NUM.quantities + QUANTITY_COUNT;
 
 export interface Parcel extends ParcelCommon {
   /** The rows (decoded on first use: a writer that streams COPY text may never need them). */
@@ -179,8 +199,8 @@ export class ParcelDecoder {
     const days = new Int32Array(w.count);
     const lines = new Float64Array(w.count);
     for (let i = 0; i < w.count; i++) {
-      days[i] = w.nums[i * NUM_FIELDS + 6]!;
-      lines[i] = w.nums[i * NUM_FIELDS + 7]!;
+      days[i] = w.nums[i * NUM_FIELDS + NUM.day]!;
+      lines[i] = w.nums[i * NUM_FIELDS + NUM.line]!;
     }
     let rows: ReceiptRow[] | undefined;
     let text: Buffer | undefined;
@@ -209,13 +229,16 @@ function decodeRows(w: WireParcel, d: readonly string[], batchId: number): Recei
     const idEnd = freeEnds[2 * i]!;
     const costEnd = freeEnds[2 * i + 1]!;
     const id = free.slice(at, idEnd);
-    const cost = nums[n + 8] === 1 ? free.slice(idEnd, costEnd) : null;
+    const cost = nums[n + NUM.hasCost] === 1 ? free.slice(idEnd, costEnd) : null;
     at = costEnd;
-    rows[i] = [
-      d[codes[c]!]!, id, nums[n]!, nums[n + 1]! as 0 | 1, str(codes[c + 1]!), str(codes[c + 2]!), str(codes[c + 3]!),
-      str(codes[c + 4]!), str(codes[c + 5]!), str(codes[c + 6]!), str(codes[c + 7]!), str(codes[c + 8]!), nums[n + 2]!,
-      nums[n + 3]!, nums[n + 4]!, cost, nums[n + 5]! as 0 | 1, batchId,
+    const row: ReceiptRow = [
+      d[codes[c + DICT.tenantId]!]!, id, nums[n + NUM.ts]!, nums[n + NUM.billable]! as 0 | 1, str(codes[c + DICT.status]!),
+      str(codes[c + DICT.userId]!), str(codes[c + DICT.projectId]!), str(codes[c + DICT.provider]!), str(codes[c + DICT.model]!),
+      str(codes[c + DICT.modelKey]!), str(codes[c + DICT.gpuType]!), str(codes[c + DICT.gpuKey]!), str(codes[c + DICT.eventType]!),
+      cost, nums[n + NUM.unsplit]! as 0 | 1, batchId,
     ];
+    for (let q = 0; q < QUANTITY_COUNT; q++) row.push(nums[n + NUM.quantities + q]!);
+    rows[i] = row;
   }
   return rows;
 }
@@ -223,11 +246,12 @@ function decodeRows(w: WireParcel, d: readonly string[], batchId: number): Recei
 /**
  * COPY text straight from a wire parcel, written as bytes: dictionary entries escaped and encoded
  * once, plain ASCII ids and whole numbers written byte by byte, no row arrays and no big string.
+ * Columns in RECEIPT_COLUMNS order.
  */
 function copyTextOf(w: WireParcel, d: readonly string[], esc: Buffer[], batchId: number): Buffer {
   const { codes, nums, free, freeEnds, count } = w;
   const out = new CopyBytes(count * 256);
-  const tail = Buffer.from(`\t${batchId}\n`);
+  const batch = Buffer.from(`\t${batchId}`);
   const field = (c: number): void => {
     if (c < 0) {
       out.nul();
@@ -243,27 +267,29 @@ function copyTextOf(w: WireParcel, d: readonly string[], esc: Buffer[], batchId:
     const n = i * NUM_FIELDS;
     const idEnd = freeEnds[2 * i]!;
     const costEnd = freeEnds[2 * i + 1]!;
-    field(codes[c]!);
+    field(codes[c + DICT.tenantId]!);
     out.tab();
     out.text(free.slice(at, idEnd));
     out.tab();
-    out.number(nums[n]!);
+    out.number(nums[n + NUM.ts]!);
     out.tab();
-    out.number(nums[n + 1]!);
-    for (let k = 1; k <= 8; k++) {
+    out.number(nums[n + NUM.billable]!);
+    // status, user, project, provider, model, model key, GPU, GPU key, event type: in row order
+    for (let k = DICT.status; k <= DICT.eventType; k++) {
       out.tab();
       field(codes[c + k]!);
     }
-    for (let k = 2; k <= 4; k++) {
-      out.tab();
-      out.number(nums[n + k]!);
-    }
     out.tab();
-    if (nums[n + 8] === 1) out.text(free.slice(idEnd, costEnd));
+    if (nums[n + NUM.hasCost] === 1) out.text(free.slice(idEnd, costEnd));
     else out.nul();
     out.tab();
-    out.number(nums[n + 5]!);
-    out.bytes(tail);
+    out.number(nums[n + NUM.unsplit]!);
+    out.bytes(batch);
+    for (let q = 0; q < QUANTITY_COUNT; q++) {
+      out.tab();
+      out.number(nums[n + NUM.quantities + q]!);
+    }
+    out.newline();
     at = costEnd;
   }
   return out.done();
@@ -289,6 +315,11 @@ class CopyBytes {
   tab(): void {
     this.room(1);
     this.buf[this.o++] = 0x09;
+  }
+
+  newline(): void {
+    this.room(1);
+    this.buf[this.o++] = 0x0a;
   }
 
   nul(): void {

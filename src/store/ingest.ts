@@ -6,6 +6,7 @@
  */
 import type { Decimal } from '../domain/money.js';
 import type { Checkpoint, Parcel, RollupDelta } from '../ingest/types.js';
+import type { QuantityName, QuantitySums } from '../domain/quantities.js';
 
 export type BatchStatus = 'running' | 'complete' | 'refused';
 export type BatchKind = 'import' | 'backfill';
@@ -49,8 +50,8 @@ export type NewBatch = Pick<
   BatchRecord, 'kind' | 'path' | 'display' | 'format' | 'settings' | 'size' | 'sha256' | 'fingerprint' | 'status' | 'startedAt'
 >;
 
-/** A receipt as a conflict report shows it. */
-export interface ReceiptVersion {
+/** A receipt as a conflict report shows it (with every quantity of the field table). */
+export interface ReceiptVersion extends Record<QuantityName, number> {
   timestamp: string;
   billable: boolean;
   status: string | null;
@@ -58,9 +59,7 @@ export interface ReceiptVersion {
   model_key: string | null;
   gpu_type: string | null;
   gpu_key: string | null;
-  gpu_seconds: number;
-  input_tokens: number;
-  output_tokens: number;
+  event_type: string | null;
   user_id: string | null;
   reported_cost: string | null;
   batch_id: number;
@@ -148,19 +147,16 @@ export interface IngestStore {
   writer(options?: { rollupKeys?: number }): ReceiptWriter;
 }
 
-/** Rollup sums of one tenant, local day, model key and GPU key. */
-export interface RollupRow {
+/** Rollup sums of one tenant, local day, model key and GPU key; the field table's quantities of billable receipts. */
+export interface RollupRow extends QuantitySums {
   /** Local calendar day in the tenant's timezone, as days since 1970-01-01 (see period.ts). */
   day: number;
   modelKey: string | null;
   gpuKey: string | null;
   /** Every receipt. */
   receipts: bigint;
-  /** Billable receipts, and the quantities of billable receipts only. */
+  /** Billable receipts. */
   requests: bigint;
-  gpuSeconds: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
   /** Exact sum of billable receipts' reported costs (0 when none reported one). */
   reportedCost: Decimal;
   /** Receipts whose tokens came from tokens_processed. */

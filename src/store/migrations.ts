@@ -314,6 +314,27 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "Stripe Billing: the prices catalog sync made, tenants' subscriptions, Stripe object states ranked",
     sql: STRIPE_BILLING_MIGRATION_SQL + STRIPE_OBJECT_RANK_MIGRATION_SQL,
   },
+  {
+    version: 15,
+    name: 'receipt token classes, event type and quantity; their rollup sums; token class prices',
+    // The field table's new quantities (domain/quantities.ts): a receipt column each (0 for every
+    // receipt stored before: none had them) and a rollup sum each; the event type's key. Token rates
+    // may price the cached input, cache write and reasoning classes.
+    sql: `
+      ALTER TABLE receipts ADD COLUMN event_type {key};
+      ALTER TABLE receipts ADD COLUMN cached_input_tokens {bigint} NOT NULL DEFAULT 0;
+      ALTER TABLE receipts ADD COLUMN cache_write_tokens {bigint} NOT NULL DEFAULT 0;
+      ALTER TABLE receipts ADD COLUMN reasoning_tokens {bigint} NOT NULL DEFAULT 0;
+      ALTER TABLE receipts ADD COLUMN quantity {bigint} NOT NULL DEFAULT 0;
+      ALTER TABLE receipt_rollups ADD COLUMN cached_input_tokens {exact} NOT NULL DEFAULT 0;
+      ALTER TABLE receipt_rollups ADD COLUMN cache_write_tokens {exact} NOT NULL DEFAULT 0;
+      ALTER TABLE receipt_rollups ADD COLUMN reasoning_tokens {exact} NOT NULL DEFAULT 0;
+      ALTER TABLE receipt_rollups ADD COLUMN quantity {exact} NOT NULL DEFAULT 0;
+      ALTER TABLE catalog_rates ADD COLUMN cached_input TEXT;
+      ALTER TABLE catalog_rates ADD COLUMN cache_write TEXT;
+      ALTER TABLE catalog_rates ADD COLUMN reasoning TEXT;
+    `,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

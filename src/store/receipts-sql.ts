@@ -6,13 +6,14 @@ import { Decimal } from '../domain/money.js';
 import { localDayNumber, tzOffset } from '../domain/period.js';
 import type { Receipt } from '../domain/receipt.js';
 import { formatInstant } from '../domain/time.js';
-import type { ReceiptRow, RollupDelta } from '../ingest/types.js';
+import { QUANTITIES, QUANTITY_COUNT } from '../domain/quantities.js';
+import { DELTA, ROLLUP_COLUMNS, ROW, rowQuantity, type ReceiptRow, type RollupDelta } from '../ingest/types.js';
 import type { ReceiptQuery, ReceiptVersion, RollupRow } from './ingest.js';
 import { sqliteInteger } from './sqlite/functions.js';
 import { toBigInt, toNumber, toStringOrNull, type Dialect, type Row, type SqlDriver, type SqlValue } from './sql.js';
 
 export function receiptFromRow(r: Row): Receipt {
-  return {
+  const x: Receipt = {
     tenantId: String(r.tenant_id),
     id: String(r.id),
     ts: toNumber(r.ts),
@@ -25,16 +26,23 @@ export function receiptFromRow(r: Row): Receipt {
     modelKey: toStringOrNull(r.model_key),
     gpuType: toStringOrNull(r.gpu_type),
     gpuKey: toStringOrNull(r.gpu_key),
-    gpuSeconds: toNumber(r.gpu_seconds),
-    inputTokens: toNumber(r.input_tokens),
-    outputTokens: toNumber(r.output_tokens),
+    eventType: toStringOrNull(r.event_type),
     reportedCost: toStringOrNull(r.reported_cost),
     unsplit: toNumber(r.unsplit) === 1,
+    gpuSeconds: 0,
+    inputTokens: 0,
+    cachedInputTokens: 0,
+    cacheWriteTokens: 0,
+    outputTokens: 0,
+    reasoningTokens: 0,
+    quantity: 0,
   };
+  for (const q of QUANTITIES) x[q.prop] = toNumber(r[q.column]);
+  return x;
 }
 
 export function versionFromRow(r: Row): ReceiptVersion {
-  return {
+  const v = {
     timestamp: formatInstant(toNumber(r.ts)),
     billable: toNumber(r.billable) === 1,
     status: toStringOrNull(r.status),
@@ -42,41 +50,69 @@ export function versionFromRow(r: Row): ReceiptVersion {
     model_key: toStringOrNull(r.model_key),
     gpu_type: toStringOrNull(r.gpu_type),
     gpu_key: toStringOrNull(r.gpu_key),
-    gpu_seconds: toNumber(r.gpu_seconds),
-    input_tokens: toNumber(r.input_tokens),
-    output_tokens: toNumber(r.output_tokens),
-    user_id: toStringOrNull(r.user_id),
-    reported_cost: toStringOrNull(r.reported_cost),
-    batch_id: toNumber(r.batch_id),
-  };
+    event_type: toStringOrNull(r.event_type),
+  } as ReceiptVersion;
+  for (const q of QUANTITIES) v[q.name] = toNumber(r[q.column]);
+  v.user_id = toStringOrNull(r.user_id);
+  v.reported_cost = toStringOrNull(r.reported_cost);
+  v.batch_id = toNumber(r.batch_id);
+  return v;
 }
 
 export function versionFromReceiptRow(x: ReceiptRow): ReceiptVersion {
-  return {
-    timestamp: formatInstant(x[2]),
-    billable: x[3] === 1,
-    status: x[4],
-    model: x[8],
-    model_key: x[9],
-    gpu_type: x[10],
-    gpu_key: x[11],
-    gpu_seconds: x[12],
-    input_tokens: x[13],
-    output_tokens: x[14],
-    user_id: x[5],
-    reported_cost: x[15],
-    batch_id: x[17],
-  };
+  const v = {
+    timestamp: formatInstant(x[ROW.ts]),
+    billable: x[ROW.billable] === 1,
+    status: x[ROW.status],
+    model: x[ROW.model],
+    model_key: x[ROW.modelKey],
+    gpu_type: x[ROW.gpuType],
+    gpu_key: x[ROW.gpuKey],
+    event_type: x[ROW.eventType],
+  } as ReceiptVersion;
+  QUANTITIES.forEach((q, i) => (v[q.name] = rowQuantity(x, i)));
+  v.user_id = x[ROW.userId];
+  v.reported_cost = x[ROW.reportedCost];
+  v.batch_id = x[ROW.batchId];
+  return v;
 }
+
+/** The billing content's fields (receipts.md): two versions with equal values here are duplicates. */
+const CONTENT_FIELDS: readonly (keyof ReceiptVersion)[] = [
+  'timestamp', 'billable', 'model_key', 'gpu_key', ...QUANTITIES.map((q) => q.name), 'event_type',
+];
 
 /** Which parts of the billing content differ, in words: `input_tokens 1800 -> 1900`. */
 export function contentDifference(stored: ReceiptVersion, incoming: ReceiptVersion): string {
   const parts: string[] = [];
-  const fields: (keyof ReceiptVersion)[] = ['timestamp', 'billable', 'model_key', 'gpu_key', 'gpu_seconds', 'input_tokens', 'output_tokens'];
-  for (const f of fields) {
+  for (const f of CONTENT_FIELDS) {
     if (stored[f] !== incoming[f]) parts.push(`${f} ${String(stored[f] ?? 'none')} -> ${String(incoming[f] ?? 'none')}`);
   }
   return parts.join(', ');
+}
+
+/** The billing content of a stored receipt and of a row, comparable as text (same text: duplicates). */
+export function storedContent(r: Row): string {
+  let t = `${toNumber(r.ts)}|${toNumber(r.billable)}|${String(r.model_key ?? '')}|${String(r.gpu_key ?? '')}|${String(r.event_type ?? '')}`;
+  for (const q of QUANTITIES) t += `|${toNumber(r[q.column])}`;
+  return t;
+}
+
+export function rowContent(x: ReceiptRow): string {
+  let t = `${x[ROW.ts]}|${x[ROW.billable]}|${x[ROW.modelKey] ?? ''}|${x[ROW.gpuKey] ?? ''}|${x[ROW.eventType] ?? ''}`;
+  for (let i = 0; i < QUANTITY_COUNT; i++) t += `|${rowQuantity(x, i)}`;
+  return t;
+}
+
+/** 1 when the stored receipt has the same billing content, 0 when it differs; parameters from sameContentParams. */
+export const SAME_CONTENT_SQL = `SELECT ts = ? AND billable = ? AND model_key IS ? AND gpu_key IS ? AND event_type IS ?
+  AND ${QUANTITIES.map((q) => `${q.column} = ?`).join(' AND ')} FROM receipts WHERE tenant_id = ? AND id = ?`;
+
+export function sameContentParams(x: ReceiptRow): SqlValue[] {
+  const p: SqlValue[] = [x[ROW.ts], x[ROW.billable], x[ROW.modelKey], x[ROW.gpuKey], x[ROW.eventType]];
+  for (let i = 0; i < QUANTITY_COUNT; i++) p.push(rowQuantity(x, i));
+  p.push(x[ROW.tenantId], x[ROW.id]);
+  return p;
 }
 
 /** The reason recorded for a conflict. */
@@ -124,18 +160,19 @@ export async function rollupRows(db: SqlDriver, tenantId: string, firstDay: numb
     `SELECT * FROM receipt_rollups WHERE tenant_id = ? AND day >= ? AND day <= ? ORDER BY day, model_key, gpu_key`,
     [tenantId, firstDay, lastDay],
   );
-  return rows.map((r) => ({
-    day: toNumber(r.day),
-    modelKey: r.model_key === '' ? null : String(r.model_key),
-    gpuKey: r.gpu_key === '' ? null : String(r.gpu_key),
-    receipts: toBigInt(r.receipts),
-    requests: toBigInt(r.requests),
-    gpuSeconds: toBigInt(r.gpu_seconds),
-    inputTokens: toBigInt(r.input_tokens),
-    outputTokens: toBigInt(r.output_tokens),
-    reportedCost: Decimal.parse(String(r.reported_cost)),
-    unsplit: toBigInt(r.unsplit),
-  }));
+  return rows.map((r) => {
+    const x = {
+      day: toNumber(r.day),
+      modelKey: r.model_key === '' ? null : String(r.model_key),
+      gpuKey: r.gpu_key === '' ? null : String(r.gpu_key),
+      receipts: toBigInt(r.receipts),
+      requests: toBigInt(r.requests),
+      reportedCost: Decimal.parse(String(r.reported_cost)),
+      unsplit: toBigInt(r.unsplit),
+    } as RollupRow;
+    for (const q of QUANTITIES) x[q.prop] = toBigInt(r[q.column]);
+    return x;
+  });
 }
 
 /**
@@ -151,8 +188,8 @@ function quantityAdd(dialect: Dialect, a: string, b: string): string {
   return dialect === 'sqlite' ? `billctl_int_add(${a}, ${b})` : `${a} + ${b}`;
 }
 
-/** The rollup columns that sum quantities: exact at any size (migration 10). */
-export const ROLLUP_QUANTITIES = ['gpu_seconds', 'input_tokens', 'output_tokens'] as const;
+/** The rollup columns that sum quantities: exact at any size (migrations 12 and 15). */
+export const ROLLUP_QUANTITIES: readonly string[] = QUANTITIES.map((q) => q.column);
 
 /**
  * Drops rollups that came to no receipts (an import writes the sums of what it read and then
@@ -167,9 +204,8 @@ export function rollupUpsertSql(dialect: Dialect): string {
     ? 'billctl_dec_add(receipt_rollups.reported_cost, excluded.reported_cost)'
     : 'trim_scale(receipt_rollups.reported_cost::numeric + excluded.reported_cost::numeric)::text';
   const quantities = ROLLUP_QUANTITIES.map((c) => `${c} = ${quantityAdd(dialect, `receipt_rollups.${c}`, `excluded.${c}`)}`);
-  return `INSERT INTO receipt_rollups (tenant_id, day, model_key, gpu_key, receipts, requests, gpu_seconds, input_tokens,
-      output_tokens, reported_cost, unsplit)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  return `INSERT INTO receipt_rollups (${ROLLUP_COLUMNS.join(', ')})
+    VALUES (${ROLLUP_COLUMNS.map(() => '?').join(', ')})
     ON CONFLICT (tenant_id, day, model_key, gpu_key) DO UPDATE SET
       receipts = receipt_rollups.receipts + excluded.receipts,
       requests = receipt_rollups.requests + excluded.requests,
@@ -208,15 +244,17 @@ export async function rebuildTenantRollups(db: SqlDriver, tenantId: string, time
         const key = `${day}\u0000${mk}\u0000${gk}`;
         const prev = acc.get(key);
         const cur: RollupDelta = [
-          tenantId, day, mk, gk, toBigInt(r.receipts), toBigInt(r.requests), toBigInt(r.gpu_seconds), toBigInt(r.input_tokens),
-          toBigInt(r.output_tokens), String(r.reported_cost ?? '0'), toBigInt(r.unsplit),
+          tenantId, day, mk, gk, toBigInt(r.receipts), toBigInt(r.requests), String(r.reported_cost ?? '0'), toBigInt(r.unsplit),
+          ...QUANTITIES.map((q) => toBigInt(r[q.column])),
         ];
         if (!prev) {
           acc.set(key, cur);
           return;
         }
-        for (const i of [4, 5, 6, 7, 8, 10] as const) prev[i] = BigInt(prev[i]) + BigInt(cur[i]);
-        prev[9] = Decimal.parse(prev[9]).add(Decimal.parse(cur[9])).normalize().toString();
+        for (let i: number = DELTA.receipts; i < cur.length; i++) {
+          if (i !== DELTA.reportedCost) prev[i] = BigInt(prev[i] as number | bigint) + BigInt(cur[i] as number | bigint);
+        }
+        prev[DELTA.reportedCost] = Decimal.parse(prev[DELTA.reportedCost]).add(Decimal.parse(cur[DELTA.reportedCost])).normalize().toString();
       };
       const grouped = await db.all<Row>(
         `SELECT ts - ((ts % ${BUCKET}) + ${BUCKET}) % ${BUCKET} AS bucket, model_key, gpu_key, ${sums}
@@ -233,9 +271,7 @@ export async function rebuildTenantRollups(db: SqlDriver, tenantId: string, time
       for (const b of uneven) {
         const single = await db.all<Row>(
           `SELECT ts, model_key, gpu_key, 1 AS receipts, billable AS requests,
-             CASE WHEN billable = 1 THEN gpu_seconds ELSE 0 END AS gpu_seconds,
-             CASE WHEN billable = 1 THEN input_tokens ELSE 0 END AS input_tokens,
-             CASE WHEN billable = 1 THEN output_tokens ELSE 0 END AS output_tokens,
+             ${ROLLUP_QUANTITIES.map((c) => `CASE WHEN billable = 1 THEN ${c} ELSE 0 END AS ${c}`).join(',\n             ')},
              CASE WHEN billable = 1 THEN reported_cost END AS reported_cost, unsplit
            FROM receipts WHERE tenant_id = ? AND ts >= ? AND ts < ?`,
           [tenantId, b, b + BUCKET],

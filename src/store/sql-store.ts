@@ -3,7 +3,8 @@
  * locks) is overridden by SqliteStore and PostgresStore.
  */
 import {
-  catalogFromStoredTerms, catalogTermsDocument, gpuRateFromStore, RateTable, tokenRateFromStore, type CatalogVersion,
+  catalogFromStoredTerms, catalogTermsDocument, gpuRateFromStore, OPTIONAL_TOKEN_PRICES, RateTable, TOKEN_PRICE_PROPS, tokenRateFromStore,
+  type CatalogVersion,
 } from '../domain/catalog.js';
 import { Decimal } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
@@ -29,6 +30,8 @@ import { receiptsInRange, rollupRows } from './receipts-sql.js';
 
 /** Catalog rates inserted per statement, and keys looked up per statement. */
 const RATE_ROWS = 500;
+/** catalog_rates columns: GPU rates use `price`, token rates `input`, `output` and the optional class prices. */
+const RATE_COLUMNS = ['version', 'kind', 'key', 'name', 'price', 'input', 'output', ...OPTIONAL_TOKEN_PRICES];
 const RATE_KEYS = 500;
 
 /** Tenants inserted per statement by insertTenantsIfAbsent. */
@@ -213,19 +216,25 @@ export abstract class SqlStore implements Store {
       let part: SqlValue[] = [];
       const flush = async () => {
         if (part.length === 0) return;
-        const rows = part.length / 7;
+        const rows = part.length / RATE_COLUMNS.length;
         await this.db.run(
-          `INSERT INTO catalog_rates (version, kind, key, name, price, input, output) VALUES ${Array(rows).fill(`(${placeholders(7)})`).join(', ')}`,
+          `INSERT INTO catalog_rates (${RATE_COLUMNS.join(', ')}) VALUES ${Array(rows).fill(`(${placeholders(RATE_COLUMNS.length)})`).join(', ')}`,
           part,
         );
         part = [];
       };
       const add = async (...row: SqlValue[]) => {
         part.push(...row);
-        if (part.length >= RATE_ROWS * 7) await flush();
+        if (part.length >= RATE_ROWS * RATE_COLUMNS.length) await flush();
       };
-      for (const g of c.gpuRates.values()) await add(c.version, 'gpu', g.key, g.name, g.price.toString(), null, null);
-      for (const t of c.tokenRates.values()) await add(c.version, 'token', t.key, t.name, null, t.input.toString(), t.output.toString());
+      const noClassPrices = OPTIONAL_TOKEN_PRICES.map(() => null);
+      for (const g of c.gpuRates.values()) await add(c.version, 'gpu', g.key, g.name, g.price.toString(), null, null, ...noClassPrices);
+      for (const t of c.tokenRates.values()) {
+        await add(
+          c.version, 'token', t.key, t.name, null, t.input.toString(), t.output.toString(),
+          ...OPTIONAL_TOKEN_PRICES.map((p) => t[TOKEN_PRICE_PROPS[p]]?.toString() ?? null),
+        );
+      }
       await flush();
     });
   }
@@ -253,7 +262,10 @@ export abstract class SqlStore implements Store {
     };
     await load(c.gpuRates, 'gpu', keys === 'all' ? [] : keys.gpus, (r) => gpuRateFromStore(String(r.key), String(r.name), String(r.price)));
     await load(c.tokenRates, 'token', keys === 'all' ? [] : keys.models, (r) =>
-      tokenRateFromStore(String(r.key), String(r.name), String(r.input), String(r.output)),
+      tokenRateFromStore(
+        String(r.key), String(r.name), String(r.input), String(r.output),
+        Object.fromEntries(OPTIONAL_TOKEN_PRICES.map((p) => [p, toStringOrNull(r[p])])),
+      ),
     );
   }
 

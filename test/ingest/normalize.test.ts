@@ -41,6 +41,7 @@ describe('the formats of receipts.md', () => {
       tenantId: 'acme', id: '5f0c', ts: Date.UTC(2026, 9, 3, 14, 7, 11, 250), billable: true, status: 'completed', userId: null,
       projectId: '9a1e', provider: null, model: 'Qwen-70B', modelKey: 'qwen-70b', gpuType: 'A100 80GB', gpuKey: 'a100-80gb',
       gpuSeconds: 412, inputTokens: 1800, outputTokens: 350, reportedCost: '0.4653', unsplit: false,
+      cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0, quantity: 0, eventType: null,
     });
   });
 

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { expect, it } from 'vitest';
 import { runPipeline } from '../../src/ingest/pipeline.js';
 import { RollupAccumulator } from '../../src/ingest/rollups.js';
-import { copyLine, ParcelDecoder, type PipelineJob, type RollupDelta, type WireParcel } from '../../src/ingest/types.js';
+import { copyLine, DELTA, ParcelDecoder, type PipelineJob, type RollupDelta, type WireParcel } from '../../src/ingest/types.js';
 
 const text = fc.oneof(
   fc.constantFrom('plain', 'a\tb', 'back\\slash', 'line\nbreak', 'cr\rx', 'ünïcödé', 'emoji😀', 'del\u007f', 'ctl\u0001x', '\\N'),
@@ -93,5 +93,5 @@ it('rollup sums found by codes equal the sums by names, also across a dictionary
     p.rows.forEach((row, i) => byNames.add(row, p.days[i]!));
   }
   expect(byKey(sums)).toEqual(byKey(byNames.deltas()));
-  expect(sums.reduce((n, d) => n + Number(d[4]), 0)).toBe(70_000);
+  expect(sums.reduce((n, d) => n + Number(d[DELTA.receipts]), 0)).toBe(70_000);
 });

@@ -1,4 +1,5 @@
 /** What rating reads from imports: receipts in (ts, id) byte order, daily rollups, rebuilt on a timezone change. */
+import { addSums, zeroSums } from '../../src/domain/quantities.js';
 import { afterAll, expect, it } from 'vitest';
 import { Decimal } from '../../src/domain/money.js';
 import { dayNumberOf, localDayNumber } from '../../src/domain/period.js';
@@ -28,16 +29,14 @@ function expectedRollups(receipts: Receipt[], tz: string): Omit<RollupRow, 'repo
     const key = `${day}|${r.modelKey ?? ''}|${r.gpuKey ?? ''}`;
     let a = m.get(key);
     if (!a) {
-      a = { day, modelKey: r.modelKey, gpuKey: r.gpuKey, receipts: 0n, requests: 0n, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n, reportedCost: Decimal.ZERO, unsplit: 0n };
+      a = { day, modelKey: r.modelKey, gpuKey: r.gpuKey, receipts: 0n, requests: 0n, ...zeroSums(), reportedCost: Decimal.ZERO, unsplit: 0n };
       m.set(key, a);
     }
     a.receipts++;
     if (r.unsplit) a.unsplit++;
     if (r.billable) {
       a.requests++;
-      a.gpuSeconds += BigInt(r.gpuSeconds);
-      a.inputTokens += BigInt(r.inputTokens);
-      a.outputTokens += BigInt(r.outputTokens);
+      addSums(a, r);
       if (r.reportedCost) a.reportedCost = a.reportedCost.add(Decimal.parse(r.reportedCost));
     }
   }

@@ -19,11 +19,14 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { UnitRollups } from '../../ingest/rollups.js';
-import { copyLine, RECEIPT_COLUMNS, rawText, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
+import { QUANTITIES } from '../../domain/quantities.js';
+import { copyLine, RECEIPT_COLUMNS, ROW, rawText, type Parcel, type ReceiptRow, type RollupDelta } from '../../ingest/types.js';
 import type { ReceiptVersion, ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';
-import { conflictReason, DELETE_EMPTY_ROLLUPS, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
-import { toNumber, type Row, type SqlValue } from '../sql.js';
+import {
+  conflictReason, DELETE_EMPTY_ROLLUPS, rollupUpsertSql, rowContent, storedContent, versionFromReceiptRow, versionFromRow,
+} from '../receipts-sql.js';
+import type { Row, SqlValue } from '../sql.js';
 import type { PostgresDriver } from './driver.js';
 
 const COPY = `COPY receipts (${RECEIPT_COLUMNS.join(', ')}) FROM STDIN`;
@@ -37,23 +40,14 @@ const STORED = `SELECT r.* FROM unnest(?::text[], ?::text[]) AS k(tenant_id, id)
 /** Receipts per COPY statement (three parcels: large enough to pay for its round trips, small enough for memory). */
 const COPY_ROWS = 6_144;
 
-/** Adds rollup sums given as eleven arrays (one per column). */
+/** The array type of each rollup column (RollupDelta order): quantity sums are numeric. */
+const ROLLUP_ARRAY_TYPES = ['text', 'int', 'text', 'text', 'bigint', 'bigint', 'text', 'bigint', ...QUANTITIES.map(() => 'numeric')];
+
+/** Adds rollup sums given as arrays (one per column). */
 const ROLLUP_UPSERT = rollupUpsertSql('postgres').replace(
   /VALUES \([^)]*\)/,
-  'SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::numeric[], ?::numeric[], ?::numeric[], ?::text[], ?::bigint[])',
+  `SELECT * FROM unnest(${ROLLUP_ARRAY_TYPES.map((t) => `?::${t}[]`).join(', ')})`,
 );
-
-/** The billing content of a stored row and of a new one, comparable as text. */
-function storedContent(r: Row): string {
-  return [
-    toNumber(r.ts), toNumber(r.billable), r.model_key ?? '', r.gpu_key ?? '', toNumber(r.gpu_seconds), toNumber(r.input_tokens),
-    toNumber(r.output_tokens),
-  ].join('|');
-}
-
-function rowContent(x: ReceiptRow): string {
-  return [x[2], x[3], x[9] ?? '', x[11] ?? '', x[12], x[13], x[14]].join('|');
-}
 
 class PostgresReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
@@ -147,7 +141,7 @@ class PostgresReceiptWriter implements ReceiptWriter {
   private async writeSums(lists: RollupDelta[][]): Promise<void> {
     for (const deltas of lists) {
       const column = (k: number) => deltas.map((d) => (typeof d[k] === 'bigint' ? d[k].toString() : d[k])) as unknown as SqlValue;
-      await this.driver.run(ROLLUP_UPSERT, Array.from({ length: 11 }, (_, k) => column(k)));
+      await this.driver.run(ROLLUP_UPSERT, ROLLUP_ARRAY_TYPES.map((_, k) => column(k)));
     }
   }
 
@@ -203,7 +197,9 @@ class PostgresReceiptWriter implements ReceiptWriter {
   private async lookupAndCopy(p: Parcel): Promise<void> {
     const { rows } = p;
     const stored = new Map<string, Row>();
-    const found = await this.driver.all<Row>(STORED, [rows.map((r) => r[0]) as unknown as SqlValue, rows.map((r) => r[1]) as unknown as SqlValue]);
+    const found = await this.driver.all<Row>(STORED, [
+      rows.map((r) => r[ROW.tenantId]) as unknown as SqlValue, rows.map((r) => r[ROW.id]) as unknown as SqlValue,
+    ]);
     for (const r of found) stored.set(`${String(r.tenant_id)}\u0000${String(r.id)}`, r);
     /** Identities first seen in this parcel, with their row. */
     const seen = new Map<string, ReceiptRow>();
@@ -211,14 +207,14 @@ class PostgresReceiptWriter implements ReceiptWriter {
     let fresh = 0;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
-      const key = `${row[0]}\u0000${row[1]}`;
+      const key = `${row[ROW.tenantId]}\u0000${row[ROW.id]}`;
       const old = stored.get(key);
       const first = old ? undefined : seen.get(key);
       if (!old && !first) {
         seen.set(key, row);
         text += copyLine(row);
         fresh++;
-        this.unsplit += row[16];
+        this.unsplit += row[ROW.unsplit];
         if (!this.summing) this.rollups.row(row, p.days[i]!, 1);
         continue;
       }
@@ -231,8 +227,9 @@ class PostgresReceiptWriter implements ReceiptWriter {
       const version: ReceiptVersion = old ? versionFromRow(old) : versionFromReceiptRow(first!);
       const incoming = versionFromReceiptRow(row);
       this.conflicts.push({
-        batchId: row[17], line: p.lines[i]!, kind: 'conflict', reason: conflictReason(row[0], row[1], version, incoming),
-        text: rawText(p, i), tenantId: row[0], receiptId: row[1], stored: version, incoming,
+        batchId: row[ROW.batchId], line: p.lines[i]!, kind: 'conflict',
+        reason: conflictReason(row[ROW.tenantId], row[ROW.id], version, incoming), text: rawText(p, i), tenantId: row[ROW.tenantId],
+        receiptId: row[ROW.id], stored: version, incoming,
       });
     }
     if (fresh > 0) await this.copy([Buffer.from(text)]);

@@ -11,19 +11,19 @@
  */
 import type Database from 'better-sqlite3';
 import { UnitRollups } from '../../ingest/rollups.js';
-import { RECEIPT_COLUMNS, rawText, type Parcel, type RollupDelta } from '../../ingest/types.js';
+import { RECEIPT_COLUMNS, ROW, rawText, type Parcel, type RollupDelta } from '../../ingest/types.js';
 import type { ReceiptWriter, RejectRecord, UnitResult } from '../ingest.js';
 import { SqlIngestStore } from '../ingest-sql.js';
-import { conflictReason, DELETE_EMPTY_ROLLUPS, rollupParams, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
+import {
+  conflictReason, DELETE_EMPTY_ROLLUPS, rollupParams, rollupUpsertSql, SAME_CONTENT_SQL, sameContentParams, versionFromReceiptRow,
+  versionFromRow,
+} from '../receipts-sql.js';
 import type { Row } from '../sql.js';
 import type { SqliteDriver } from './driver.js';
 
 const INSERT = `INSERT INTO receipts (${RECEIPT_COLUMNS.join(', ')}) VALUES (${RECEIPT_COLUMNS.map(() => '?').join(', ')})
   ON CONFLICT (tenant_id, id) DO NOTHING`;
 
-/** 1 when the stored receipt has the same billing content, 0 when it differs. */
-const SAME_CONTENT = `SELECT ts = ? AND billable = ? AND model_key IS ? AND gpu_key IS ? AND gpu_seconds = ? AND input_tokens = ?
-  AND output_tokens = ? FROM receipts WHERE tenant_id = ? AND id = ?`;
 
 class SqliteReceiptWriter implements ReceiptWriter {
   readonly wantsRollups = true;
@@ -50,7 +50,7 @@ class SqliteReceiptWriter implements ReceiptWriter {
     // cache that holds the hot index pages turns most of those writes into memory writes.
     driver.db.pragma(`cache_size = -${Number(process.env.BILLCTL_SQLITE_CACHE_MB ?? 32) * 1024}`);
     this.insert = driver.statement(INSERT);
-    this.sameContent = driver.statement(SAME_CONTENT).pluck();
+    this.sameContent = driver.statement(SAME_CONTENT_SQL).pluck();
     this.lookup = driver.statement('SELECT * FROM receipts WHERE tenant_id = ? AND id = ?');
     this.upsertRollup = driver.statement(rollupUpsertSql('sqlite'));
     this.deleteEmpty = driver.statement(DELETE_EMPTY_ROLLUPS);
@@ -87,14 +87,14 @@ class SqliteReceiptWriter implements ReceiptWriter {
       const row = rows[i]!;
       let same: unknown;
       if (lookupFirst) {
-        same = this.sameContent.get(row[2], row[3], row[9], row[11], row[12], row[13], row[14], row[0], row[1]);
+        same = this.sameContent.get(sameContentParams(row));
       } else if (insert.run(row).changes === 0) {
-        same = this.sameContent.get(row[2], row[3], row[9], row[11], row[12], row[13], row[14], row[0], row[1]);
+        same = this.sameContent.get(sameContentParams(row));
       }
       if (same === undefined) {
         if (lookupFirst) insert.run(row);
         imported++;
-        unsplit += row[16];
+        unsplit += row[ROW.unsplit];
         if (!summed) rollups.row(row, days[i]!, 1);
         continue;
       }
@@ -104,11 +104,13 @@ class SqliteReceiptWriter implements ReceiptWriter {
         this.duplicates++;
         continue;
       }
-      const stored = versionFromRow(this.lookup.get(row[0], row[1]) as Row);
+      const tenantId = row[ROW.tenantId];
+      const id = row[ROW.id];
+      const stored = versionFromRow(this.lookup.get(tenantId, id) as Row);
       const incoming = versionFromReceiptRow(row);
       this.conflicts.push({
-        batchId: row[17], line: p.lines[i]!, kind: 'conflict', reason: conflictReason(row[0], row[1], stored, incoming),
-        text: rawText(p, i), tenantId: row[0], receiptId: row[1], stored, incoming,
+        batchId: row[ROW.batchId], line: p.lines[i]!, kind: 'conflict', reason: conflictReason(tenantId, id, stored, incoming),
+        text: rawText(p, i), tenantId, receiptId: id, stored, incoming,
       });
     }
     if (rows.length > 0) this.knownShare = known / rows.length;
