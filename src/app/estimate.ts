@@ -110,7 +110,8 @@ export async function estimate(store: Store, tenant: Tenant, req: EstimateReques
   }
   const receipt: RatableReceipt = {
     id: HYPOTHETICAL_ID, ts: now, billable: true, modelKey, gpuKey,
-    gpuSeconds: req.gpuSeconds, inputTokens: req.inputTokens, outputTokens: req.outputTokens,
+    gpuSeconds: req.gpuSeconds, inputTokens: req.inputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: req.outputTokens,
+    reasoningTokens: 0,
   };
   const before = await rating.ratePeriod(tenant, period);
   const after = await rating.ratePeriod(tenant, period, [receipt]);

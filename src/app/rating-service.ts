@@ -5,7 +5,9 @@
  * engine in src/domain/rating.ts. Most of a month is rated from rollups, exactly.
  */
 import { createHash } from 'node:crypto';
-import { catalogDigest, versionAt, type CatalogVersion } from '../domain/catalog.js';
+import { catalogDigest, tokenClassPrice, versionAt, type CatalogVersion } from '../domain/catalog.js';
+import { perUnit, priceLine } from '../domain/price-models/index.js';
+import { hasTokens, QUANTITIES, TOKEN_CLASSES, totalTokens } from '../domain/quantities.js';
 import { Decimal, currencyDigits } from '../domain/money.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
 import { compareReceipts } from '../domain/receipt.js';
@@ -22,39 +24,43 @@ import type { RatingService } from './invoices.js';
 function aggregateOf(r: RollupRow): DayAggregate {
   // Aggregates reach the engine only for days whose keys all have prices (unpriced days are rated
   // receipt by receipt), so the receipt counts per kind only bound what a day holds.
-  return {
+  const a = {
     day: r.day,
     modelKey: r.modelKey,
     gpuKey: r.gpuKey,
     gpuSeconds: r.gpuSeconds,
-    inputTokens: r.inputTokens,
-    outputTokens: r.outputTokens,
     receipts: r.requests,
     gpuReceipts: r.gpuSeconds > 0n ? r.requests : 0n,
-    tokenReceipts: r.inputTokens + r.outputTokens > 0n ? r.requests : 0n,
-  };
+    tokenReceipts: totalTokens(r) > 0n ? r.requests : 0n,
+  } as DayAggregate;
+  for (const c of TOKEN_CLASSES) a[c.prop] = r[c.prop];
+  return a;
 }
 
 /** One receipt as a day aggregate of its own. */
 function receiptAggregate(timezone: string, r: RatableReceipt): DayAggregate {
-  return {
+  const a = {
     day: localDayNumber(timezone, r.ts),
     modelKey: r.modelKey,
     gpuKey: r.gpuKey,
     gpuSeconds: BigInt(r.gpuSeconds),
-    inputTokens: BigInt(r.inputTokens),
-    outputTokens: BigInt(r.outputTokens),
     receipts: 1n,
     gpuReceipts: r.gpuSeconds > 0 ? 1n : 0n,
-    tokenReceipts: r.inputTokens + r.outputTokens > 0 ? 1n : 0n,
-  };
+    tokenReceipts: hasTokens(r) ? 1n : 0n,
+  } as DayAggregate;
+  for (const c of TOKEN_CLASSES) a[c.prop] = BigInt(r[c.prop]);
+  return a;
 }
 
-/** True when a rollup row has usage its version cannot price (or no version at all). */
+/** True when a rollup row has usage its version cannot price (or no version at all): a token class without a price, too. */
 function unpricedRow(r: RollupRow, version: CatalogVersion | undefined): boolean {
   if (version === undefined) return r.requests > 0n;
   if (r.gpuSeconds > 0n && (r.gpuKey === null || !version.gpuRates.has(r.gpuKey))) return true;
-  if (r.inputTokens + r.outputTokens > 0n && (r.modelKey === null || !version.tokenRates.has(r.modelKey))) return true;
+  if (totalTokens(r) > 0n) {
+    const rate = r.modelKey === null ? undefined : version.tokenRates.get(r.modelKey);
+    if (rate === undefined) return true;
+    for (const c of TOKEN_CLASSES) if (r[c.prop] > 0n && tokenClassPrice(rate, c) === undefined) return true;
+  }
   return false;
 }
 
@@ -186,6 +192,9 @@ export class StoreRating implements RatingService {
     for (const v of this.versions) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}:${this.digest(v)}`);
     for (const r of await this.rollups(tenant, period)) {
       h.update(`\u0000${r.day}|${r.modelKey ?? ''}|${r.gpuKey ?? ''}|${r.receipts}|${r.requests}|${r.gpuSeconds}|${r.inputTokens}|${r.outputTokens}`);
+      // The other quantities only when there are any: fingerprints of periods without them stay as they were.
+      const more = QUANTITIES.filter((q) => q.extended);
+      if (more.some((q) => r[q.prop] !== 0n)) h.update(more.map((q) => `|${r[q.prop]}`).join(''));
     }
     return h.digest('hex');
   }
@@ -207,8 +216,10 @@ export class StoreRating implements RatingService {
       if (gpu && r.gpuSeconds > 0n) cost = cost.add(gpu.price.mul(r.gpuSeconds).mulDivRound(1n, SECONDS_PER_HOUR, 12));
       const tok = r.modelKey === null ? undefined : v.tokenRates.get(r.modelKey);
       if (tok) {
-        cost = cost.add(tok.input.mul(r.inputTokens).mulDivRound(1n, v.tokenUnit, 12));
-        cost = cost.add(tok.output.mul(r.outputTokens).mulDivRound(1n, v.tokenUnit, 12));
+        for (const c of TOKEN_CLASSES) {
+          const price = tokenClassPrice(tok, c);
+          if (price !== undefined && r[c.prop] > 0n) cost = cost.add(priceLine(perUnit(price, v.tokenUnit), r[c.prop], 12));
+        }
       }
       cost = cost.add(v.requestRate.mul(r.requests));
       byDay.set(r.day, cost);

@@ -226,7 +226,10 @@ export function invoiceTotals(
         break;
       case 'gpu':
       case 'input_tokens':
+      case 'cached_input_tokens':
+      case 'cache_write_tokens':
       case 'output_tokens':
+      case 'reasoning_tokens':
       case 'requests':
         usage = usage.add(amount);
         break;

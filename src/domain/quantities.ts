@@ -31,6 +31,9 @@ export type QuantityProp =
   | 'reasoningTokens'
   | 'quantity';
 
+/** The Receipt properties of the token classes. */
+export type TokenProp = 'inputTokens' | 'cachedInputTokens' | 'cacheWriteTokens' | 'outputTokens' | 'reasoningTokens';
+
 /** The five token classes: disjoint, their sum is a receipt's total tokens (receipts.md, "Token classes"). */
 export type TokenClass = 'input_tokens' | 'cached_input_tokens' | 'cache_write_tokens' | 'output_tokens' | 'reasoning_tokens';
 
@@ -70,10 +73,10 @@ export interface QuantityField<N extends QuantityName = QuantityName> {
 }
 
 /** A token class row. */
-export type TokenField = QuantityField<TokenClass> & { pool: 'tokens'; line: { kind: TokenClass; words: string }; price: NonNullable<QuantityField['price']> };
+export type TokenField = QuantityField<TokenClass> & { prop: TokenProp; pool: 'tokens'; line: { kind: TokenClass; words: string }; price: NonNullable<QuantityField['price']> };
 
 function tokenClass(
-  name: TokenClass, prop: QuantityProp, words: string, price: TokenPriceName, defaultsTo: TokenPriceName | null,
+  name: TokenClass, prop: TokenProp, words: string, price: TokenPriceName, defaultsTo: TokenPriceName | null,
   sources: readonly string[], included: readonly string[] = [], includedIn: QuantityName | null = null, extended = true,
   fallback: QuantityField['fallback'] = null,
 ): TokenField {
@@ -170,14 +173,14 @@ export function addSums(into: QuantitySums, from: Readonly<Record<QuantityProp, 
 }
 
 /** Total tokens (every class) of a receipt or sums. */
-export function totalTokens(x: Readonly<Record<QuantityProp, number | bigint>>): bigint {
+export function totalTokens(x: Readonly<Record<TokenProp, number | bigint>>): bigint {
   let t = 0n;
   for (const c of TOKEN_CLASSES) t += BigInt(x[c.prop]);
   return t;
 }
 
 /** Whether any token class is above 0. */
-export function hasTokens(x: Readonly<Record<QuantityProp, number | bigint>>): boolean {
+export function hasTokens(x: Readonly<Record<TokenProp, number | bigint>>): boolean {
   for (const c of TOKEN_CLASSES) if (x[c.prop] > 0) return true;
   return false;
 }

@@ -10,24 +10,34 @@
  * `detailDays` says which days those are, and `ratePeriod` checks the split is sound.
  */
 import { BillctlError, ExitCode, UsageError } from '../errors.js';
-import { versionIndexAt, type Allowances, type CatalogVersion, type PlanTerms } from './catalog.js';
+import { tokenClassPrice, versionIndexAt, type Allowances, type CatalogVersion, type PlanTerms } from './catalog.js';
 import { Decimal, currencyDigits } from './money.js';
 import { type Period, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
 import { type PriceModel, listedPrice, perUnit, priceLine } from './price-models/index.js';
+import { TOKEN_CLASSES, type TokenClass, type TokenField } from './quantities.js';
 import { type Receipt, compareIds, compareReceipts } from './receipt.js';
 import { type Tenant, planFor } from './tenant.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
 
-export type UsageKind = 'gpu' | 'input_tokens' | 'output_tokens' | 'requests';
+/** Usage line kinds: GPU, a line per token class of the field table (quantities.ts), requests. */
+export type UsageKind = 'gpu' | TokenClass | 'requests';
 export type RatedLineKind = 'fee' | UsageKind | 'discount';
 export type Unit = 'second' | 'token' | 'request';
 
-/** Invoice order of line kinds: fee first, usage by kind, discount last. */
+/** Invoice order of line kinds: fee first, usage by kind (token classes in table order), discount last. */
 export const LINE_KIND_ORDER: readonly RatedLineKind[] = [
-  'fee', 'gpu', 'input_tokens', 'output_tokens', 'requests', 'discount',
+  'fee', 'gpu', ...TOKEN_CLASSES.map((c) => c.name), 'requests', 'discount',
 ];
+
+/** The token class row of a line kind, or undefined for GPU, requests, fee and discount. */
+export function tokenClassOf(kind: string): TokenField | undefined {
+  return TOKEN_CLASSES.find((c) => c.name === kind);
+}
+
+/** The receipt properties rating reads: GPU seconds and the token classes. */
+export type RatedProp = 'gpuSeconds' | TokenField['prop'];
 
 /** The key of a requests line (one per catalog version); fee and discount lines are keyed by plan id. */
 export const REQUESTS_KEY = 'requests';
@@ -59,8 +69,11 @@ export interface RatedLine {
   unpriced: boolean;
 }
 
-/** How an unpriced key is named: by the namespace of its key. */
-export type UnpricedKind = 'gpu' | 'model' | 'requests';
+/**
+ * How an unpriced key is named: by the namespace of its key; a token class when the model has a
+ * rate but not for that class (cached input, cache write: billing-rules.md, "Token classes").
+ */
+export type UnpricedKind = 'gpu' | 'model' | TokenClass | 'requests';
 
 export interface UnpricedUsage {
   kind: UnpricedKind;
@@ -115,27 +128,22 @@ export interface RatedPeriod {
 }
 
 /** What rating reads of a receipt. */
-export type RatableReceipt = Pick<
-  Receipt, 'id' | 'ts' | 'billable' | 'modelKey' | 'gpuKey' | 'gpuSeconds' | 'inputTokens' | 'outputTokens'
->;
+export type RatableReceipt = Pick<Receipt, 'id' | 'ts' | 'billable' | 'modelKey' | 'gpuKey' | RatedProp>;
 
 /**
  * The sums of one tenant-local day's billable receipts with one (model key, gpu key), from rollups.
  * Every receipt of an aggregated day must be in that day's aggregates, and none of them passed as a receipt.
  */
-export interface DayAggregate {
+export interface DayAggregate extends Record<RatedProp, bigint> {
   /** Tenant-local day: whole days since 1970-01-01 local (period.ts `localDayNumber`). */
   day: number;
   modelKey: string | null;
   gpuKey: string | null;
-  gpuSeconds: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
   /** Billable receipts (API calls). */
   receipts: bigint;
   /** Of which with gpu_seconds > 0 (counts unpriced GPU usage exactly). */
   gpuReceipts: bigint;
-  /** Of which with input_tokens + output_tokens > 0 (counts unpriced model usage exactly). */
+  /** Of which with any token class > 0 (counts unpriced model usage exactly). */
   tokenReceipts: bigint;
 }
 
@@ -175,12 +183,9 @@ export interface DayBilled {
   calls: boolean;
 }
 
-/** What one receipt was billed for after allowances, and the catalog version that prices it. */
-export interface ReceiptBilled {
+/** What one receipt was billed for after allowances (GPU seconds, each token class), and the catalog version that prices it. */
+export interface ReceiptBilled extends Record<RatedProp, bigint> {
   version: CatalogVersion | undefined;
-  gpuSeconds: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
   /** 1 when its API call was not covered by the allowance. */
   calls: bigint;
 }
@@ -235,10 +240,15 @@ export class RatingInputError extends BillctlError {
 }
 
 export function describeUnpriced(u: UnpricedUsage): string {
-  const what = u.kind === 'requests' ? 'API requests' : `${u.kind === 'gpu' ? 'GPU' : 'model'} "${u.key}"`;
+  const cls = tokenClassOf(u.kind);
+  const what = u.kind === 'requests'
+    ? 'API requests'
+    : cls ? `${cls.line.words} of model "${u.key}"` : `${u.kind === 'gpu' ? 'GPU' : 'model'} "${u.key}"`;
   const where = u.catalogVersion === null
     ? 'before the first catalog version'
-    : u.kind === 'requests' ? `in catalog ${u.catalogVersion}` : `has no rate in catalog ${u.catalogVersion}`;
+    : u.kind === 'requests'
+      ? `in catalog ${u.catalogVersion}`
+      : cls ? `have no ${cls.price.name} price in catalog ${u.catalogVersion}` : `has no rate in catalog ${u.catalogVersion}`;
   return `${what} ${where}: ${u.receipts} receipt${u.receipts === 1n ? '' : 's'}`;
 }
 
@@ -293,7 +303,7 @@ export function resolvePlanTerms(tenant: RatingTenant, period: Period, versions:
 export interface DayTotals {
   day: number;
   gpuSeconds: bigint;
-  /** Input + output tokens. */
+  /** Tokens of every class. */
   tokens: bigint;
   /** Billable receipts (API calls). */
   receipts: bigint;
@@ -316,10 +326,10 @@ export function dayTotals(aggregates: Iterable<DayAggregate>): DayTotals[] {
   for (const a of aggregates) {
     const t = byDay.get(a.day);
     if (t === undefined) {
-      byDay.set(a.day, { day: a.day, gpuSeconds: a.gpuSeconds, tokens: a.inputTokens + a.outputTokens, receipts: a.receipts });
+      byDay.set(a.day, { day: a.day, gpuSeconds: a.gpuSeconds, tokens: classTokens(a), receipts: a.receipts });
     } else {
       t.gpuSeconds += a.gpuSeconds;
-      t.tokens += a.inputTokens + a.outputTokens;
+      t.tokens += classTokens(a);
       t.receipts += a.receipts;
     }
   }
@@ -373,6 +383,13 @@ export function detailDays(input: DetailDaysInput): Set<number> {
   return out;
 }
 
+/** Tokens of every class of an aggregate. */
+function classTokens(a: Readonly<Record<RatedProp, bigint>>): bigint {
+  let t = 0n;
+  for (const c of TOKEN_CLASSES) t += a[c.prop];
+  return t;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rating
 
@@ -386,8 +403,8 @@ interface Slot {
   readonly index: number;
   readonly version: CatalogVersion | undefined;
   readonly gpu: Map<string, LineAcc>;
-  readonly input: Map<string, LineAcc>;
-  readonly output: Map<string, LineAcc>;
+  /** Per token class (TOKEN_CLASSES order): lines by model key. */
+  readonly tokens: Map<string, LineAcc>[];
   /**
    * Present when the version has a request rate > 0 (billing-rules.md step 3). Receipts older than
    * every version have no version, so no request line: they are still named as unpriced API requests.
@@ -451,7 +468,7 @@ class PeriodRater {
     if (s === undefined) {
       const version = index === 0 ? undefined : this.versions[index - 1];
       s = {
-        index, version, gpu: new Map(), input: new Map(), output: new Map(),
+        index, version, gpu: new Map(), tokens: TOKEN_CLASSES.map(() => new Map<string, LineAcc>()),
         requests: version !== undefined && version.requestRate.sign() > 0 ? { used: 0n, included: 0n } : undefined,
       };
       this.slots[index] = s;
@@ -473,11 +490,11 @@ class PeriodRater {
   }
 
   unpricedList(): UnpricedUsage[] {
-    const order: Record<UnpricedKind, number> = { gpu: 0, model: 1, requests: 2 };
+    const order = (k: UnpricedKind) => (k === 'gpu' ? 0 : k === 'model' ? 1 : k === 'requests' ? 3 + TOKEN_CLASSES.length : 2 + TOKEN_CLASSES.findIndex((c) => c.name === k));
     const versionRank = (label: string | null) =>
       label === null ? -1 : this.versions.findIndex((v) => v.version === label);
     return [...this.unpriced.values()].sort(
-      (a, b) => order[a.kind] - order[b.kind] || compareIds(a.key, b.key) || versionRank(a.catalogVersion) - versionRank(b.catalogVersion),
+      (a, b) => order(a.kind) - order(b.kind) || compareIds(a.key, b.key) || versionRank(a.catalogVersion) - versionRank(b.catalogVersion),
     );
   }
 
@@ -485,7 +502,9 @@ class PeriodRater {
     const slot = this.slot(this.slotIndexAt(r.ts));
     const version = slot.version;
     this.receipts += 1n;
-    const billed: ReceiptBilled = { version, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n, calls: 0n };
+    const billed = { version, calls: 0n } as ReceiptBilled;
+    billed.gpuSeconds = 0n;
+    for (const c of TOKEN_CLASSES) billed[c.prop] = 0n;
     if (r.gpuSeconds > 0) {
       const key = r.gpuKey;
       if (key === null) throw new RatingInputError(`receipt ${r.id} has GPU seconds but no GPU type`);
@@ -496,25 +515,22 @@ class PeriodRater {
       addTo(slot.gpu, key, used, covered);
       if (version === undefined || !version.gpuRates.has(key)) this.noteUnpriced('gpu', key, slot, 1n);
     }
-    if (r.inputTokens > 0 || r.outputTokens > 0) {
+    let tokens = false;
+    for (const c of TOKEN_CLASSES) if (r[c.prop] > 0) tokens = true;
+    if (tokens) {
       const key = r.modelKey;
       if (key === null) throw new RatingInputError(`receipt ${r.id} has tokens but no model`);
-      // One pool for all models: the receipt's input first, then its output.
-      if (r.inputTokens > 0) {
-        const used = BigInt(r.inputTokens);
+      // One pool for all models and classes: the receipt's classes in table order (input, cached, cache write, output, reasoning).
+      for (let i = 0; i < TOKEN_CLASSES.length; i++) {
+        const c = TOKEN_CLASSES[i]!;
+        if (r[c.prop] <= 0) continue;
+        const used = BigInt(r[c.prop]);
         const covered = used < this.tokensLeft ? used : this.tokensLeft;
         this.tokensLeft -= covered;
-        billed.inputTokens = used - covered;
-        addTo(slot.input, key, used, covered);
+        billed[c.prop] = used - covered;
+        addTo(slot.tokens[i]!, key, used, covered);
       }
-      if (r.outputTokens > 0) {
-        const used = BigInt(r.outputTokens);
-        const covered = used < this.tokensLeft ? used : this.tokensLeft;
-        this.tokensLeft -= covered;
-        billed.outputTokens = used - covered;
-        addTo(slot.output, key, used, covered);
-      }
-      if (version === undefined || !version.tokenRates.has(key)) this.noteUnpriced('model', key, slot, 1n);
+      this.noteUnpricedTokens(key, slot, r, 1n);
     }
     // Every billable receipt is one API call, whether or not its version prices requests.
     const call = this.callsLeft > 0n ? 1n : 0n;
@@ -526,6 +542,21 @@ class PeriodRater {
     }
     if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, 1n);
     onReceipt?.(r, billed);
+  }
+
+  /**
+   * Names unpriced token usage of a model: no rate at all (kind `model`), or no price for a class
+   * that has no default (kind: the class), counting `receipts` for each.
+   */
+  private noteUnpricedTokens(key: string, slot: Slot, q: Readonly<Record<RatedProp, number | bigint>>, receipts: bigint): void {
+    const rate = slot.version?.tokenRates.get(key);
+    if (rate === undefined) {
+      this.noteUnpriced('model', key, slot, receipts);
+      return;
+    }
+    for (const c of TOKEN_CLASSES) {
+      if (q[c.prop] > 0 && tokenClassPrice(rate, c) === undefined) this.noteUnpriced(c.name, key, slot, receipts);
+    }
   }
 
   /**
@@ -556,13 +587,13 @@ class PeriodRater {
         addTo(slot.gpu, a.gpuKey, a.gpuSeconds, gpuCovered ? a.gpuSeconds : 0n);
         if (version === undefined || !version.gpuRates.has(a.gpuKey)) this.noteUnpriced('gpu', a.gpuKey, slot, a.gpuReceipts);
       }
-      if (a.inputTokens > 0n || a.outputTokens > 0n) {
+      if (classTokens(a) > 0n) {
         if (a.modelKey === null) throw new RatingInputError(`day ${d.day}: an aggregate has tokens but no model key`);
-        if (a.inputTokens > 0n) addTo(slot.input, a.modelKey, a.inputTokens, tokensCovered ? a.inputTokens : 0n);
-        if (a.outputTokens > 0n) addTo(slot.output, a.modelKey, a.outputTokens, tokensCovered ? a.outputTokens : 0n);
-        if (version === undefined || !version.tokenRates.has(a.modelKey)) {
-          this.noteUnpriced('model', a.modelKey, slot, a.tokenReceipts);
+        for (let i = 0; i < TOKEN_CLASSES.length; i++) {
+          const used = a[TOKEN_CLASSES[i]!.prop];
+          if (used > 0n) addTo(slot.tokens[i]!, a.modelKey, used, tokensCovered ? used : 0n);
         }
+        this.noteUnpricedTokens(a.modelKey, slot, a, a.tokenReceipts);
       }
       if (slot.requests !== undefined) {
         slot.requests.used += a.receipts;
@@ -574,7 +605,11 @@ class PeriodRater {
   }
 }
 
-/** The per-unit price of a usage line in a version, or undefined when the version has no rate for it. */
+/**
+ * The price model of a usage line in a version, or undefined when the version has no price for it
+ * (a token class without its own price takes its default: reasoning the output price; cached input
+ * and cache write have none).
+ */
 export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKind, key: string): PriceModel | undefined {
   if (version === undefined) return undefined;
   switch (kind) {
@@ -582,19 +617,14 @@ export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKi
       const rate = version.gpuRates.get(key);
       return rate && perUnit(rate.price, SECONDS_PER_HOUR);
     }
-    case 'input_tokens': {
-      const rate = version.tokenRates.get(key);
-      return rate && perUnit(rate.input, version.tokenUnit);
-    }
-    case 'output_tokens': {
-      const rate = version.tokenRates.get(key);
-      return rate && perUnit(rate.output, version.tokenUnit);
-    }
     case 'requests':
       return perUnit(version.requestRate, 1n);
     default: {
-      kind satisfies never;
-      throw new Error(`unknown usage kind ${String(kind)}`);
+      const cls = tokenClassOf(kind);
+      if (cls === undefined) throw new Error(`unknown usage kind ${String(kind)}`);
+      const rate = version.tokenRates.get(key);
+      const price = rate && tokenClassPrice(rate, cls);
+      return price && perUnit(price, version.tokenUnit);
     }
   }
 }
@@ -603,15 +633,11 @@ export function unitOf(kind: UsageKind): Unit {
   switch (kind) {
     case 'gpu':
       return 'second';
-    case 'input_tokens':
-    case 'output_tokens':
-      return 'token';
     case 'requests':
       return 'request';
-    default: {
-      kind satisfies never;
-      throw new Error(`unknown usage kind ${String(kind)}`);
-    }
+    default:
+      if (tokenClassOf(kind) === undefined) throw new Error(`unknown usage kind ${String(kind)}`);
+      return 'token';
   }
 }
 
@@ -619,15 +645,12 @@ function usageDescription(kind: UsageKind, key: string, version: CatalogVersion 
   switch (kind) {
     case 'gpu':
       return `${version?.gpuRates.get(key)?.name ?? key} GPU hours`;
-    case 'input_tokens':
-      return `${version?.tokenRates.get(key)?.name ?? key} input tokens`;
-    case 'output_tokens':
-      return `${version?.tokenRates.get(key)?.name ?? key} output tokens`;
     case 'requests':
       return 'API requests';
     default: {
-      kind satisfies never;
-      throw new Error(`unknown usage kind ${String(kind)}`);
+      const cls = tokenClassOf(kind);
+      if (cls === undefined) throw new Error(`unknown usage kind ${String(kind)}`);
+      return `${version?.tokenRates.get(key)?.name ?? key} ${cls.line.words}`;
     }
   }
 }
@@ -684,7 +707,7 @@ function aggregateDays(
   const byDay = new Map<number, AggregateDay>();
   for (const a of aggregates) {
     if (a.day < first || a.day > last) throw new RatingInputError(`an aggregate of day ${a.day} is outside period ${period}`);
-    if (a.gpuSeconds < 0n || a.inputTokens < 0n || a.outputTokens < 0n || a.receipts < 0n) {
+    if (a.gpuSeconds < 0n || a.receipts < 0n || TOKEN_CLASSES.some((c) => a[c.prop] < 0n)) {
       throw new RatingInputError(`an aggregate of day ${a.day} has a negative quantity`);
     }
     let d = byDay.get(a.day);
@@ -702,7 +725,7 @@ function aggregateDays(
     }
     d.aggregates.push(a);
     d.gpuSeconds += a.gpuSeconds;
-    d.tokens += a.inputTokens + a.outputTokens;
+    d.tokens += classTokens(a);
     d.receipts += a.receipts;
   }
   return [...byDay.values()].sort((a, b) => a.day - b.day);
@@ -760,8 +783,9 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   const usageLines: RatedLine[] = [];
   for (const s of slots) {
     for (const [key, acc] of s.gpu) usageLines.push(usageLine('gpu', key, acc, s, digits));
-    for (const [key, acc] of s.input) usageLines.push(usageLine('input_tokens', key, acc, s, digits));
-    for (const [key, acc] of s.output) usageLines.push(usageLine('output_tokens', key, acc, s, digits));
+    TOKEN_CLASSES.forEach((c, i) => {
+      for (const [key, acc] of s.tokens[i]!) usageLines.push(usageLine(c.name, key, acc, s, digits));
+    });
     if (s.requests !== undefined && s.requests.used > 0n) usageLines.push(usageLine('requests', REQUESTS_KEY, s.requests, s, digits));
   }
   const rank = new Map<string | null, number>([[null, -1], ...versions.map((v, i): [string, number] => [v.version, i])]);
@@ -846,18 +870,14 @@ export function dailyCharges(input: RatePeriodInput): { rated: RatedPeriod; days
       input.onReceipt?.(r, b);
       const day = localDayNumber(tz, r.ts);
       add('gpu', r.gpuKey, b.version, day, b.gpuSeconds);
-      add('input_tokens', r.modelKey, b.version, day, b.inputTokens);
-      add('output_tokens', r.modelKey, b.version, day, b.outputTokens);
+      for (const c of TOKEN_CLASSES) add(c.name, r.modelKey, b.version, day, b[c.prop]);
       add('requests', REQUESTS_KEY, b.version, day, b.calls);
     },
     onDay: (day, aggregates, b) => {
       input.onDay?.(day, aggregates, b);
       for (const a of aggregates) {
         if (b.gpu) add('gpu', a.gpuKey, b.version, day, a.gpuSeconds);
-        if (b.tokens) {
-          add('input_tokens', a.modelKey, b.version, day, a.inputTokens);
-          add('output_tokens', a.modelKey, b.version, day, a.outputTokens);
-        }
+        if (b.tokens) for (const c of TOKEN_CLASSES) add(c.name, a.modelKey, b.version, day, a[c.prop]);
         if (b.calls) add('requests', REQUESTS_KEY, b.version, day, a.receipts);
       }
     },

@@ -6,13 +6,15 @@
  * (GPU in seconds), dates are `YYYY-MM-DD` and periods `YYYY-MM`.
  */
 import type { Issuer } from '../config.js';
+import type { TokenClass } from '../domain/quantities.js';
 
 export type InvoiceStatus = 'draft' | 'finalized' | 'paid' | 'void';
 
 /** The unit a line's quantities are counted in (cli.md, invoice JSON). */
 export type LineUnit = 'second' | 'token' | 'request';
 
-export type UsageLineKind = 'gpu' | 'input_tokens' | 'output_tokens' | 'requests';
+/** GPU, a token class of the field table (domain/quantities.ts), requests. */
+export type UsageLineKind = 'gpu' | TokenClass | 'requests';
 
 /** A usage line of the table, or an adjustment line (then `kind` is the kind of line it corrects, fee and discount included). */
 export interface InvoiceDocumentLine {

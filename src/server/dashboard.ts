@@ -12,6 +12,7 @@
 import type { ServerResponse } from 'node:http';
 import { budgetStatus, currentPeriod, gpuHoursText, periodOption, tenantCurrency, type BudgetStatus } from '../app/budgets.js';
 import type { InvoiceLine } from '../domain/invoice.js';
+import { TOKEN_CLASSES } from '../domain/quantities.js';
 import { computeInvoice, projectedTotal, type ComputedInvoice } from '../app/invoices.js';
 import { StoreRating } from '../app/rating-service.js';
 import { usageReport, type UsageRow } from '../app/usage.js';
@@ -131,7 +132,9 @@ async function tenantPageData(s: Services, tenant: Tenant, period: Period, opera
 }
 
 const KIND_LABELS: Record<string, string> = {
-  fee: 'Plan fee', gpu: 'GPU time', input_tokens: 'Input tokens', output_tokens: 'Output tokens', requests: 'API requests',
+  fee: 'Plan fee', gpu: 'GPU time',
+  ...Object.fromEntries(TOKEN_CLASSES.map((c) => [c.name, `${c.line.words[0]!.toUpperCase()}${c.line.words.slice(1)}`])),
+  requests: 'API requests',
   discount: 'Discount', adjustment: 'Corrections to earlier periods', credit: 'Credits',
 };
 

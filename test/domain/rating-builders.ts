@@ -51,6 +51,9 @@ export interface ReceiptSpec {
   gs?: number;
   input?: number;
   output?: number;
+  cached?: number;
+  cacheWrite?: number;
+  reasoning?: number;
   billable?: boolean;
 }
 
@@ -60,11 +63,14 @@ export function receipt(s: ReceiptSpec): RatableReceipt {
     id: s.id ?? `r${String(counter).padStart(6, '0')}`,
     ts: typeof s.ts === 'string' ? ms(s.ts) : s.ts,
     billable: s.billable ?? true,
-    modelKey: s.model ?? ((s.input ?? 0) + (s.output ?? 0) > 0 ? 'qwen-70b' : null),
+    modelKey: s.model ?? ((s.input ?? 0) + (s.output ?? 0) + (s.cached ?? 0) + (s.cacheWrite ?? 0) + (s.reasoning ?? 0) > 0 ? 'qwen-70b' : null),
     gpuKey: s.gpu ?? ((s.gs ?? 0) > 0 ? 'a100-80gb' : null),
     gpuSeconds: s.gs ?? 0,
     inputTokens: s.input ?? 0,
     outputTokens: s.output ?? 0,
+    cachedInputTokens: s.cached ?? 0,
+    cacheWriteTokens: s.cacheWrite ?? 0,
+    reasoningTokens: s.reasoning ?? 0,
   };
 }
 
@@ -81,16 +87,19 @@ export function aggregatesOf(tz: string, receipts: readonly RatableReceipt[]): D
     if (!g) {
       g = {
         day, modelKey: r.modelKey, gpuKey: r.gpuKey, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n,
-        receipts: 0n, gpuReceipts: 0n, tokenReceipts: 0n,
+        cachedInputTokens: 0n, cacheWriteTokens: 0n, reasoningTokens: 0n, receipts: 0n, gpuReceipts: 0n, tokenReceipts: 0n,
       };
       groups.set(k, g);
     }
     g.gpuSeconds += BigInt(r.gpuSeconds);
     g.inputTokens += BigInt(r.inputTokens);
     g.outputTokens += BigInt(r.outputTokens);
+    g.cachedInputTokens += BigInt(r.cachedInputTokens);
+    g.cacheWriteTokens += BigInt(r.cacheWriteTokens);
+    g.reasoningTokens += BigInt(r.reasoningTokens);
     g.receipts += 1n;
     if (r.gpuSeconds > 0) g.gpuReceipts += 1n;
-    if (r.inputTokens + r.outputTokens > 0) g.tokenReceipts += 1n;
+    if (r.inputTokens + r.outputTokens + r.cachedInputTokens + r.cacheWriteTokens + r.reasoningTokens > 0) g.tokenReceipts += 1n;
   }
   return [...groups.values()];
 }
@@ -279,6 +288,7 @@ export function scenarioArb(opts: { maxReceipts?: number } = {}): fc.Arbitrary<S
         modelKey: r.model,
         gpuKey: r.gpu,
         gpuSeconds: gs,
+        cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0,
         inputTokens: r.model === null ? 0 : r.input,
         outputTokens: r.model === null ? 0 : r.output,
       };

@@ -222,7 +222,7 @@ describe('rating properties', () => {
       for (let i = 0; i < n; i++) {
         yield {
           id: `r${String(i).padStart(9, '0')}`, ts: start + i, billable: true, modelKey: 'qwen-70b', gpuKey: 'a100-80gb',
-          gpuSeconds: 1, inputTokens: 9_007_199_254_740, outputTokens: 1,
+          gpuSeconds: 1, inputTokens: 9_007_199_254_740, outputTokens: 1, cachedInputTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0,
         };
       }
     }
