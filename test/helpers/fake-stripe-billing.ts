@@ -237,6 +237,11 @@ export class FakeBilling {
     this.events.push(e);
   }
 
+  /** Records an event of `type` about `object` now, as Stripe would after a change it made. */
+  emit(type: string, object: unknown): void {
+    this.record(type, object);
+  }
+
   /** Events recorded from now on that `when` picks are left out of lists until `releaseEvents`. */
   holdEvents(when: (e: StoredEvent['object']) => boolean): void {
     this.holdWhen = when;
