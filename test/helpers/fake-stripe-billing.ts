@@ -343,17 +343,19 @@ export class FakeBilling {
 
   // -- prices ------------------------------------------------------------------------------------
 
-  private amountParam(o: Obj, whole: string, decimal: string, at: string): bigint | undefined {
+  private amountParam(o: Obj, whole: string, decimal: string, prefix: string): bigint | undefined {
+    /** `tiers[0][unit_amount]` for a tier (prefix `tiers[0][`), `unit_amount` for a price. */
+    const name = (field: string) => (prefix === '' ? field : `${prefix}${field}]`);
     const w = o[whole];
     const d = o[decimal];
-    if (w !== undefined && d !== undefined) throw invalid(`You may only specify one of these parameters: ${whole}, ${decimal}.`, { param: at + decimal });
+    if (w !== undefined && d !== undefined) throw invalid(`You may only specify one of these parameters: ${whole}, ${decimal}.`, { param: name(decimal) });
     if (w !== undefined) {
-      if (typeof w !== 'string' || !/^\d+$/.test(w)) throw invalid(`Invalid integer: ${String(w)}`, { param: at + whole });
+      if (typeof w !== 'string' || !/^\d+$/.test(w)) throw invalid(`Invalid integer: ${String(w)}`, { param: name(whole) });
       return BigInt(w) * SCALE;
     }
     if (d !== undefined) {
       const v = typeof d === 'string' ? scaled(d) : undefined;
-      if (v === undefined) throw invalid(`Invalid decimal: ${String(d)} (at most 12 decimal places)`, { param: at + decimal });
+      if (v === undefined) throw invalid(`Invalid decimal: ${String(d)} (at most 12 decimal places)`, { param: name(decimal) });
       return v;
     }
     return undefined;
