@@ -480,7 +480,7 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
   // To come with the catalog's token classes, plan rates and charges: a class priced above 0 with
   // no meter of its own (cached input, cache write, reasoning), or a charge on a metric, is
   // refused here ("needs a meter that does not exist"); plan rates reach this function through
-  // priceModelFor, given the plan.
+  // the PriceLookup, which is given the plan.
   // One token allowance for input and output tokens, drawn in receipt order (billing-rules.md,
   // step 2): a free tier per meter cannot say which tokens it covers.
   if (plan.included.tokens > 0n && (priced.has('input_tokens') || priced.has('output_tokens'))) {
