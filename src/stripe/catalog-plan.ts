@@ -449,7 +449,7 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
       out.reasons.push(
         `${meter}: ${tiered.map((x) => m.label(x.key)).join(', ')} ${tiered.length === 1 ? 'is a' : 'are'} ${[...new Set(tiered.map((x) => x.model.model))].join('/')} ` +
           `price${tiered.length === 1 ? '' : 's'}, which billctl applies to each ${what}'s line on its own, but Stripe's ${meter} meter sums ` +
-          `${models.map((x) => x.key).join(', ')} first, so its tiers would apply to the sum`,
+          `${models.map((x) => x.key).join(', ')} first, so its ${tiered.every((x) => x.model.model === 'package') ? 'packages would be counted over' : 'tiers would apply to'} the sum`,
       );
       priced.add(meter);
       continue;

@@ -291,5 +291,13 @@ describe('planStripeCatalog with price models', () => {
       'gpu_seconds: GPU rate a100-80gb, GPU rate h100 are graduated prices, which billctl applies to each GPU\'s line on its own, ' +
         "but Stripe's gpu_seconds meter sums a100-80gb, h100 first, so its tiers would apply to the sum",
     ]);
+    const d2 = doc();
+    (d2.token_rates as Record<string, unknown>)['gemma-2b'] = { input: '0.003', output: '0.006', name: 'Gemma-2B' };
+    const packages = planStripeCatalog(catalog(d2), (v, _p, kind, key) =>
+      kind === 'input_tokens' && key === 'gemma-2b' ? packagePrice(1_000_000n, D('3')) : priceModelOf(v, kind, key));
+    expect(packages.plans.find((p) => p.plan === 'starter')!.reasons).toEqual([
+      "input_tokens: input price of gemma-2b is a package price, which billctl applies to each model's line on its own, " +
+        "but Stripe's input_tokens meter sums qwen-70b, gemma-2b first, so its packages would be counted over the sum",
+    ]);
   });
 });
