@@ -8,22 +8,26 @@
 import { createHash } from 'node:crypto';
 import { Decimal, isKnownCurrency, readCatalogDecimal, readCatalogWhole, WHOLE_MAX } from './money.js';
 import { nameKey } from './names.js';
+import {
+  type CatalogPrice, catalogPriceDocument, catalogPriceFromStored, GPU_PRICE_UNIT, parseCatalogPrice, type PriceUnit,
+  REQUEST_PRICE_UNIT, tokenPriceUnit,
+} from './price-models/index.js';
 import { parseDate, parseRfc3339 } from './time.js';
 
 export interface GpuRate {
   key: string;
   name: string;
-  /** Price per GPU hour. */
-  price: Decimal;
+  /** Price per GPU hour: a decimal, or a price model with bounds in GPU hours (billing-rules.md, "Price models"). */
+  price: CatalogPrice;
 }
 
 export interface TokenRate {
   key: string;
   name: string;
-  /** Price per `tokenUnit` input tokens. */
-  input: Decimal;
-  /** Price per `tokenUnit` output tokens. */
-  output: Decimal;
+  /** Price per `tokenUnit` input tokens (or a price model with bounds in tokens). */
+  input: CatalogPrice;
+  /** Price per `tokenUnit` output tokens (or a price model with bounds in tokens). */
+  output: CatalogPrice;
 }
 
 export interface Allowances {
@@ -50,7 +54,8 @@ export interface CatalogVersion {
   gpuRates: ReadonlyMap<string, GpuRate>;
   tokenUnit: bigint;
   tokenRates: ReadonlyMap<string, TokenRate>;
-  requestRate: Decimal;
+  /** Price per billable receipt (or a price model with bounds in requests). */
+  requestRate: CatalogPrice;
   plans: ReadonlyMap<string, PlanTerms>;
 }
 
@@ -101,6 +106,17 @@ class Reader {
     }
     const d = readCatalogDecimal(v);
     return 'problem' in d ? this.problem(path, d.problem) : d.value;
+  }
+
+  /** A catalog price (billing-rules.md, "Price models"): a decimal or a price model, every problem by its path. */
+  price(v: unknown, path: string, unit: PriceUnit, required: boolean, fallback?: CatalogPrice): CatalogPrice | undefined {
+    if (v === undefined || v === null || v === '') {
+      if (required) return this.problem(path, 'missing');
+      return fallback;
+    }
+    const r = parseCatalogPrice(v, path, unit);
+    this.problems.push(...r.problems);
+    return r.price;
   }
 
   whole(v: unknown, path: string, fallback: bigint, min = 0n): bigint | undefined {
@@ -204,19 +220,20 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
     else currency = c;
   }
   const tokenUnit = r.whole(doc.token_unit, 'token_unit', 1000n, 1n);
-  const requestRate = r.decimal(doc.request_rate, 'request_rate', false, Decimal.ZERO);
+  const requestRate = r.price(doc.request_rate, 'request_rate', REQUEST_PRICE_UNIT, false, Decimal.ZERO);
+  const tokenPrice = tokenPriceUnit(tokenUnit ?? 1000n);
 
   const gpuRates = new Map<string, GpuRate>();
   for (const [key, raw, e] of r.keyed(doc.gpu_rates, 'gpu_rates')) {
-    const price = r.decimal(e.price, `gpu_rates.${key}.price`, true);
+    const price = r.price(e.price, `gpu_rates.${key}.price`, GPU_PRICE_UNIT, true);
     const name = r.text(e.name, `gpu_rates.${key}.name`, false) ?? raw.trim();
     if (price) gpuRates.set(key, { key, name, price });
   }
 
   const tokenRates = new Map<string, TokenRate>();
   for (const [key, raw, e] of r.keyed(doc.token_rates, 'token_rates')) {
-    const input = r.decimal(e.input, `token_rates.${key}.input`, true);
-    const output = r.decimal(e.output, `token_rates.${key}.output`, true);
+    const input = r.price(e.input, `token_rates.${key}.input`, tokenPrice, true);
+    const output = r.price(e.output, `token_rates.${key}.output`, tokenPrice, true);
     const name = r.text(e.name, `token_rates.${key}.name`, false) ?? raw.trim();
     if (input && output) tokenRates.set(key, { key, name, input, output });
   }
@@ -298,12 +315,13 @@ function documentWhole(n: bigint): number | string {
   return n <= WHOLE_MAX ? Number(n) : n.toString();
 }
 
-export function gpuRateDocument(v: GpuRate): Record<string, string> {
-  return { name: v.name, price: v.price.toString() };
+export function gpuRateDocument(v: GpuRate): Record<string, unknown> {
+  return { name: v.name, price: catalogPriceDocument(v.price, GPU_PRICE_UNIT) };
 }
 
-export function tokenRateDocument(v: TokenRate): Record<string, string> {
-  return { name: v.name, input: v.input.toString(), output: v.output.toString() };
+export function tokenRateDocument(v: TokenRate, tokenUnit: bigint): Record<string, unknown> {
+  const unit = tokenPriceUnit(tokenUnit);
+  return { name: v.name, input: catalogPriceDocument(v.input, unit), output: catalogPriceDocument(v.output, unit) };
 }
 
 /** The catalog's terms as a canonical document: everything but its GPU and token rates. */
@@ -314,7 +332,7 @@ export function catalogTermsDocument(c: CatalogVersion): Record<string, unknown>
     currency: c.currency,
     default_plan: c.defaultPlan,
     token_unit: documentWhole(c.tokenUnit),
-    request_rate: c.requestRate.toString(),
+    request_rate: catalogPriceDocument(c.requestRate, REQUEST_PRICE_UNIT),
     plans: Object.fromEntries(
       byKey(c.plans).map(([k, p]) => [
         k,
@@ -341,7 +359,7 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
     version, effective_from, currency, default_plan,
     gpu_rates: Object.fromEntries(byKey(c.gpuRates).map(([k, v]) => [k, gpuRateDocument(v)])),
     token_unit,
-    token_rates: Object.fromEntries(byKey(c.tokenRates).map(([k, v]) => [k, tokenRateDocument(v)])),
+    token_rates: Object.fromEntries(byKey(c.tokenRates).map(([k, v]) => [k, tokenRateDocument(v, c.tokenUnit)])),
     request_rate, plans,
   };
 }
@@ -353,7 +371,7 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
 export function catalogDigest(c: CatalogVersion): string {
   const h = createHash('sha256');
   const { version, effective_from, currency, default_plan, token_unit, request_rate, plans } = catalogTermsDocument(c);
-  const rates = <R>(name: string, m: ReadonlyMap<string, R>, doc: (r: R) => Record<string, string>) => {
+  const rates = <R>(name: string, m: ReadonlyMap<string, R>, doc: (r: R) => Record<string, unknown>) => {
     h.update(`,${JSON.stringify(name)}:{`);
     byKey(m).forEach(([k, r], i) => h.update(`${i === 0 ? '' : ','}${JSON.stringify(k)}:${JSON.stringify(doc(r))}`));
     h.update('}');
@@ -361,7 +379,7 @@ export function catalogDigest(c: CatalogVersion): string {
   h.update(JSON.stringify({ version, effective_from, currency, default_plan }).slice(0, -1));
   rates('gpu_rates', c.gpuRates, gpuRateDocument);
   h.update(`,"token_unit":${JSON.stringify(token_unit)}`);
-  rates('token_rates', c.tokenRates, tokenRateDocument);
+  rates('token_rates', c.tokenRates, (t) => tokenRateDocument(t, c.tokenUnit));
   h.update(`,"request_rate":${JSON.stringify(request_rate)},"plans":${JSON.stringify(plans)}}`);
   return h.digest('hex');
 }
@@ -449,11 +467,13 @@ export class RateTable<R> implements ReadonlyMap<string, R> {
 
 /** A GPU rate as the store keeps it (trusted: validated on import). */
 export function gpuRateFromStore(key: string, name: string, price: string): GpuRate {
-  return { key, name, price: Decimal.parse(price) };
+  return { key, name, price: catalogPriceFromStored(price, GPU_PRICE_UNIT) };
 }
 
-export function tokenRateFromStore(key: string, name: string, input: string, output: string): TokenRate {
-  return { key, name, input: Decimal.parse(input), output: Decimal.parse(output) };
+/** A token rate as the store keeps it; `tokenUnit` is its version's (tiered prices hold it). */
+export function tokenRateFromStore(key: string, name: string, input: string, output: string, tokenUnit = 1000n): TokenRate {
+  const unit = tokenPriceUnit(tokenUnit);
+  return { key, name, input: catalogPriceFromStored(input, unit), output: catalogPriceFromStored(output, unit) };
 }
 
 /**
@@ -462,7 +482,7 @@ export function tokenRateFromStore(key: string, name: string, input: string, out
  */
 export function catalogFromStoredTerms(terms: string): CatalogVersion {
   const d = JSON.parse(terms) as {
-    version: string; effective_from: string; currency: string; default_plan: string; token_unit: number | string; request_rate: string;
+    version: string; effective_from: string; currency: string; default_plan: string; token_unit: number | string; request_rate: unknown;
     plans: Record<string, {
       name: string; monthly_fee: string; hard_cap: boolean; usage_discount_percent: string;
       included: { gpu_hours: number | string; tokens: number | string; api_calls: number | string };
@@ -483,7 +503,7 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
     gpuRates: new RateTable<GpuRate>(`catalog ${d.version} GPU rates`),
     tokenUnit: BigInt(d.token_unit),
     tokenRates: new RateTable<TokenRate>(`catalog ${d.version} token rates`),
-    requestRate: Decimal.parse(d.request_rate),
+    requestRate: catalogPriceFromStored(d.request_rate, REQUEST_PRICE_UNIT),
     plans,
   };
 }

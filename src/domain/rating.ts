@@ -13,7 +13,9 @@ import { BillctlError, ExitCode, UsageError } from '../errors.js';
 import { versionIndexAt, type Allowances, type CatalogVersion, type PlanTerms } from './catalog.js';
 import { Decimal, currencyDigits } from './money.js';
 import { type Period, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
-import { type PriceModel, listedPrice, perUnit, priceLine } from './price-models/index.js';
+import {
+  GPU_PRICE_UNIT, isZeroPrice, listedPrice, modelOf, type PriceModel, priceLine, REQUEST_PRICE_UNIT, tokenPriceUnit,
+} from './price-models/index.js';
 import { type Receipt, compareIds, compareReceipts } from './receipt.js';
 import { type Tenant, planFor } from './tenant.js';
 
@@ -452,7 +454,7 @@ class PeriodRater {
       const version = index === 0 ? undefined : this.versions[index - 1];
       s = {
         index, version, gpu: new Map(), input: new Map(), output: new Map(),
-        requests: version !== undefined && version.requestRate.sign() > 0 ? { used: 0n, included: 0n } : undefined,
+        requests: version !== undefined && !isZeroPrice(version.requestRate) ? { used: 0n, included: 0n } : undefined,
       };
       this.slots[index] = s;
     }
@@ -574,24 +576,24 @@ class PeriodRater {
   }
 }
 
-/** The per-unit price of a usage line in a version, or undefined when the version has no rate for it. */
+/** The price model of a usage line in a version, or undefined when the version has no rate for it. */
 export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKind, key: string): PriceModel | undefined {
   if (version === undefined) return undefined;
   switch (kind) {
     case 'gpu': {
       const rate = version.gpuRates.get(key);
-      return rate && perUnit(rate.price, SECONDS_PER_HOUR);
+      return rate && modelOf(rate.price, GPU_PRICE_UNIT);
     }
     case 'input_tokens': {
       const rate = version.tokenRates.get(key);
-      return rate && perUnit(rate.input, version.tokenUnit);
+      return rate && modelOf(rate.input, tokenPriceUnit(version.tokenUnit));
     }
     case 'output_tokens': {
       const rate = version.tokenRates.get(key);
-      return rate && perUnit(rate.output, version.tokenUnit);
+      return rate && modelOf(rate.output, tokenPriceUnit(version.tokenUnit));
     }
     case 'requests':
-      return perUnit(version.requestRate, 1n);
+      return modelOf(version.requestRate, REQUEST_PRICE_UNIT);
     default: {
       kind satisfies never;
       throw new Error(`unknown usage kind ${String(kind)}`);

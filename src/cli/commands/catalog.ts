@@ -1,6 +1,7 @@
 /** catalog import | list | show */
 import { importCatalog } from '../../app/catalogs.js';
 import { catalogToDocument, type CatalogVersion } from '../../domain/catalog.js';
+import { catalogPriceText, GPU_PRICE_UNIT, REQUEST_PRICE_UNIT, tokenPriceUnit } from '../../domain/price-models/index.js';
 import { UsageError } from '../../errors.js';
 import type { Context } from '../context.js';
 import type { Column } from '../render.js';
@@ -99,14 +100,14 @@ export async function showCommand(ctx: Context, args: unknown[]): Promise<number
           `${p.included.apiCalls} calls${p.hardCap ? '; hard cap' : ''}` +
           (p.usageDiscountPercent.isZero() ? '' : `; ${p.usageDiscountPercent} % usage discount`),
       })),
-      ...[...c.gpuRates.values()].map((g) => ({ kind: 'gpu', key: g.key, name: g.name, price: `${g.price} per GPU hour` })),
+      ...[...c.gpuRates.values()].map((g) => ({ kind: 'gpu', key: g.key, name: g.name, price: `${catalogPriceText(g.price, GPU_PRICE_UNIT)} per GPU hour` })),
       ...[...c.tokenRates.values()].map((t) => ({
         kind: 'model',
         key: t.key,
         name: t.name,
-        price: `${t.input} in / ${t.output} out per ${c.tokenUnit} tokens`,
+        price: `${catalogPriceText(t.input, tokenPriceUnit(c.tokenUnit))} in / ${catalogPriceText(t.output, tokenPriceUnit(c.tokenUnit))} out per ${c.tokenUnit} tokens`,
       })),
-      { kind: 'requests', key: '', name: 'API requests', price: `${c.requestRate} per request` },
+      { kind: 'requests', key: '', name: 'API requests', price: `${catalogPriceText(c.requestRate, REQUEST_PRICE_UNIT)} per request` },
     ];
     if (ctx.format === 'table') {
       ctx.out(
