@@ -5,7 +5,7 @@
  * engine in src/domain/rating.ts. Most of a month is rated from rollups, exactly.
  */
 import { createHash } from 'node:crypto';
-import { catalogDigest, versionAt, type CatalogVersion } from '../domain/catalog.js';
+import { catalogDigest, gpuPriceFor, tokenPriceFor, versionAt, type CatalogVersion } from '../domain/catalog.js';
 import { ExactSum, currencyDigits } from '../domain/money.js';
 import { PriceRun } from '../domain/price-models/index.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
@@ -53,10 +53,10 @@ function receiptAggregate(timezone: string, r: RatableReceipt): DayAggregate {
 }
 
 /** True when a rollup row has usage its version cannot price (or no version at all). */
-function unpricedRow(r: RollupRow, version: CatalogVersion | undefined): boolean {
+function unpricedRow(r: RollupRow, version: CatalogVersion | undefined, planId: string): boolean {
   if (version === undefined) return r.requests > 0n;
-  if (r.gpuSeconds > 0n && (r.gpuKey === null || !version.gpuRates.has(r.gpuKey))) return true;
-  if (r.inputTokens + r.outputTokens > 0n && (r.modelKey === null || !version.tokenRates.has(r.modelKey))) return true;
+  if (r.gpuSeconds > 0n && (r.gpuKey === null || gpuPriceFor(version, r.gpuKey, planId) === undefined)) return true;
+  if (r.inputTokens + r.outputTokens > 0n && (r.modelKey === null || tokenPriceFor(version, r.modelKey, 'input', planId) === undefined)) return true;
   return false;
 }
 
@@ -155,7 +155,7 @@ export class StoreRating implements RatingService {
       versionStarts: this.versions.map((v) => v.effectiveFrom),
     });
     for (const r of rows) {
-      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)))) detail.add(r.day);
+      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)), terms.planId)) detail.add(r.day);
     }
     let receipts: RatableReceipt[] = [];
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
@@ -202,6 +202,8 @@ export class StoreRating implements RatingService {
     const byDay = new Map<number, ExactSum>();
     const runs = new Map<string, PriceRun>();
     let currency: string | undefined;
+    // At the prices of the tenant's plan for the period (its rates, else list prices).
+    const planId = planFor(tenant.plans, period);
     const rows = [...(await this.rollups(tenant, period))].sort((a, b) => a.day - b.day);
     for (const r of rows) {
       if (r.requests === 0n) continue;
@@ -215,7 +217,7 @@ export class StoreRating implements RatingService {
         const id = JSON.stringify([v.version, kind, key]);
         let run = runs.get(id);
         if (run === undefined) {
-          const model = priceModelFor(v, kind, key);
+          const model = priceModelFor(v, kind, key, planId);
           if (model === undefined) return;
           runs.set(id, (run = new PriceRun(model)));
         }

@@ -100,7 +100,7 @@ function billedValue(r: Receipt, b: ReceiptBilled, into: ExactSum, runs: Map<str
     const id = JSON.stringify([v.version, kind, key]);
     let run = runs.get(id);
     if (run === undefined) {
-      const model = priceModelFor(v, kind, key);
+      const model = priceModelFor(v, kind, key, b.planId);
       runs.set(id, (run = model === undefined ? null : new PriceRun(model)));
     }
     run?.add(units, into);

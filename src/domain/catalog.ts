@@ -36,6 +36,29 @@ export interface Allowances {
   apiCalls: bigint;
 }
 
+/** A price a plan gives a GPU instead of the list price (billing-rules.md, "Plan rates"). */
+export interface PlanGpuRate {
+  key: string;
+  /** Its display name, when the plan gives one (else the list's, else the key). */
+  name?: string;
+  price: CatalogPrice;
+}
+
+/** Class prices a plan gives a model instead of the list prices; a class it does not name is the list price. */
+export interface PlanTokenRate {
+  key: string;
+  name?: string;
+  input?: CatalogPrice;
+  output?: CatalogPrice;
+}
+
+/** `plans.<p>.rates`: prices in the catalog's own form that replace list prices for the plan's tenants. */
+export interface PlanRates {
+  gpuRates: ReadonlyMap<string, PlanGpuRate>;
+  tokenRates: ReadonlyMap<string, PlanTokenRate>;
+  requestRate?: CatalogPrice;
+}
+
 export interface PlanTerms {
   id: string;
   name: string;
@@ -43,6 +66,10 @@ export interface PlanTerms {
   included: Allowances;
   hardCap: boolean;
   usageDiscountPercent: Decimal;
+  /** The plan's own prices, when it has any. */
+  rates?: PlanRates;
+  /** `minimum_commitment`: the least the period's fee + usage − discount comes to (a true-up line makes up the rest); 0: none. */
+  minimumCommitment?: Decimal;
 }
 
 export interface CatalogVersion {
@@ -73,7 +100,8 @@ const TOP_FIELDS = new Set([
   'version', 'effective_from', 'currency', 'default_plan', 'gpu_rates', 'token_unit',
   'token_rates', 'request_rate', 'plans',
 ]);
-const PLAN_FIELDS = new Set(['name', 'monthly_fee', 'included', 'hard_cap', 'usage_discount_percent']);
+const PLAN_FIELDS = new Set(['name', 'monthly_fee', 'included', 'hard_cap', 'usage_discount_percent', 'rates', 'minimum_commitment']);
+const PLAN_RATE_FIELDS = new Set(['gpu_rates', 'token_rates', 'request_rate']);
 const INCLUDED_FIELDS = new Set(['gpu_hours', 'tokens', 'api_calls']);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -275,8 +303,13 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
       r.problem(`${p}.usage_discount_percent`, `${discount} is more than 100`);
     }
     const name = r.text(e.name, `${p}.name`, false) ?? raw.trim();
-    if (monthlyFee && included && discount) {
-      plans.set(id, { id, name, monthlyFee, included, hardCap, usageDiscountPercent: discount });
+    const rates = e.rates === undefined || e.rates === null ? undefined : planRates(r, e.rates, `${p}.rates`, tokenPrice, tokenRates);
+    const minimumCommitment = r.decimal(e.minimum_commitment, `${p}.minimum_commitment`, false, Decimal.ZERO);
+    if (monthlyFee && included && discount && rates !== null && minimumCommitment) {
+      plans.set(id, {
+        id, name, monthlyFee, included, hardCap, usageDiscountPercent: discount, ...(rates ? { rates } : {}),
+        ...(minimumCommitment.isZero() ? {} : { minimumCommitment }),
+      });
     }
   }
 
@@ -302,6 +335,58 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
     catalog: { version, effectiveFrom, currency, defaultPlan, gpuRates, tokenUnit, tokenRates, requestRate, plans },
     problems: [],
     warnings: r.warnings,
+  };
+}
+
+/**
+ * Reads `plans.<p>.rates` (billing-rules.md, "Plan rates"); null when it has problems (named by
+ * path). A model only the plan names must price input and output, as a list entry does.
+ */
+function planRates(
+  r: Reader, v: unknown, path: string, tokenUnit: PriceUnit, list: ReadonlyMap<string, TokenRate> | 'trusted',
+): PlanRates | null {
+  if (!isRecord(v)) {
+    r.problem(path, 'must be a map (gpu_rates, token_rates, request_rate)');
+    return null;
+  }
+  const before = r.problems.length;
+  r.unknownFields(v, PLAN_RATE_FIELDS, path);
+  const gpuRates = new Map<string, PlanGpuRate>();
+  for (const [key, , e] of r.keyed(v.gpu_rates, `${path}.gpu_rates`)) {
+    const price = r.price(e.price, `${path}.gpu_rates.${key}.price`, GPU_PRICE_UNIT, true);
+    const name = r.text(e.name, `${path}.gpu_rates.${key}.name`, false);
+    if (price !== undefined) gpuRates.set(key, { key, price, ...(name !== undefined ? { name } : {}) });
+  }
+  const tokenRates = new Map<string, PlanTokenRate>();
+  for (const [key, , e] of r.keyed(v.token_rates, `${path}.token_rates`)) {
+    const at = `${path}.token_rates.${key}`;
+    const listed = list === 'trusted' || list.has(key);
+    const input = r.price(e.input, `${at}.input`, tokenUnit, !listed);
+    const output = r.price(e.output, `${at}.output`, tokenUnit, !listed);
+    const name = r.text(e.name, `${at}.name`, false);
+    if (listed && list !== 'trusted' && (e.input ?? '') === '' && (e.output ?? '') === '') {
+      r.problem(at, 'names no price (input or output)');
+    }
+    tokenRates.set(key, { key, ...(name !== undefined ? { name } : {}), ...(input ? { input } : {}), ...(output ? { output } : {}) });
+  }
+  const requestRate = r.price(v.request_rate, `${path}.request_rate`, REQUEST_PRICE_UNIT, false);
+  if (r.problems.length > before) return null;
+  return { gpuRates, tokenRates, ...(requestRate !== undefined ? { requestRate } : {}) };
+}
+
+/** `plans.<p>.rates` as a document, in the catalog's form: only the fields the plan gives. */
+function planRatesDocument(rates: PlanRates, tokenUnit: bigint): Record<string, unknown> {
+  const tokens = tokenPriceUnit(tokenUnit);
+  return {
+    gpu_rates: Object.fromEntries(byKey(rates.gpuRates).map(([k, g]) => [k, {
+      ...(g.name !== undefined ? { name: g.name } : {}), price: catalogPriceDocument(g.price, GPU_PRICE_UNIT),
+    }])),
+    token_rates: Object.fromEntries(byKey(rates.tokenRates).map(([k, t]) => [k, {
+      ...(t.name !== undefined ? { name: t.name } : {}),
+      ...(t.input !== undefined ? { input: catalogPriceDocument(t.input, tokens) } : {}),
+      ...(t.output !== undefined ? { output: catalogPriceDocument(t.output, tokens) } : {}),
+    }])),
+    ...(rates.requestRate !== undefined ? { request_rate: catalogPriceDocument(rates.requestRate, REQUEST_PRICE_UNIT) } : {}),
   };
 }
 
@@ -346,6 +431,8 @@ export function catalogTermsDocument(c: CatalogVersion): Record<string, unknown>
           },
           hard_cap: p.hardCap,
           usage_discount_percent: p.usageDiscountPercent.toString(),
+          ...(p.rates ? { rates: planRatesDocument(p.rates, c.tokenUnit) } : {}),
+          ...(p.minimumCommitment === undefined || p.minimumCommitment.isZero() ? {} : { minimum_commitment: p.minimumCommitment.toString() }),
         },
       ]),
     ),
@@ -486,13 +573,18 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
     plans: Record<string, {
       name: string; monthly_fee: string; hard_cap: boolean; usage_discount_percent: string;
       included: { gpu_hours: number | string; tokens: number | string; api_calls: number | string };
+      rates?: unknown;
+      minimum_commitment?: string;
     }>;
   };
+  const tokenUnit = BigInt(d.token_unit);
   const plans = new Map<string, PlanTerms>();
   for (const [id, p] of Object.entries(d.plans)) {
     plans.set(id, {
       id, name: p.name, monthlyFee: Decimal.parse(p.monthly_fee), hardCap: p.hard_cap, usageDiscountPercent: Decimal.parse(p.usage_discount_percent),
       included: { gpuHours: BigInt(p.included.gpu_hours), tokens: BigInt(p.included.tokens), apiCalls: BigInt(p.included.api_calls) },
+      ...(p.rates !== undefined ? { rates: storedPlanRates(p.rates, `plans.${id}.rates`, tokenUnit) } : {}),
+      ...(p.minimum_commitment === undefined ? {} : { minimumCommitment: Decimal.parse(p.minimum_commitment) }),
     });
   }
   return {
@@ -506,6 +598,45 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
     requestRate: catalogPriceFromStored(d.request_rate, REQUEST_PRICE_UNIT),
     plans,
   };
+}
+
+/** Stored plan rates back (trusted: validated on import); a model only the plan prices is checked as on import. */
+function storedPlanRates(v: unknown, path: string, tokenUnit: bigint): PlanRates {
+  const r = new Reader(() => undefined);
+  const rates = planRates(r, v, path, tokenPriceUnit(tokenUnit), 'trusted');
+  if (rates === null) throw new Error(`stored plan rates do not read back: ${r.problems.join('; ')}`);
+  return rates;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prices a plan gives (billing-rules.md, "Plan rates"): the plan's price for a class, else the list price.
+
+function planRatesOf(v: CatalogVersion, planId: string | undefined): PlanRates | undefined {
+  return planId === undefined ? undefined : v.plans.get(planId)?.rates;
+}
+
+/** The price of a GPU hour for the plan's tenants in this version; undefined: no price. */
+export function gpuPriceFor(v: CatalogVersion, key: string, planId?: string): CatalogPrice | undefined {
+  return planRatesOf(v, planId)?.gpuRates.get(key)?.price ?? v.gpuRates.get(key)?.price;
+}
+
+/** The price of `token_unit` tokens of a class for the plan's tenants; undefined: the model has no price. */
+export function tokenPriceFor(v: CatalogVersion, key: string, cls: 'input' | 'output', planId?: string): CatalogPrice | undefined {
+  return planRatesOf(v, planId)?.tokenRates.get(key)?.[cls] ?? v.tokenRates.get(key)?.[cls];
+}
+
+/** The price of a billable receipt for the plan's tenants. */
+export function requestPriceFor(v: CatalogVersion, planId?: string): CatalogPrice {
+  return planRatesOf(v, planId)?.requestRate ?? v.requestRate;
+}
+
+/** The display name of a GPU or model: the list's, else the plan's, else undefined. */
+export function rateNameFor(v: CatalogVersion, kind: 'gpu' | 'model', key: string, planId?: string): string | undefined {
+  const listed = kind === 'gpu' ? v.gpuRates.get(key) : v.tokenRates.get(key);
+  if (listed !== undefined) return listed.name;
+  const plan = planRatesOf(v, planId);
+  const own = kind === 'gpu' ? plan?.gpuRates.get(key) : plan?.tokenRates.get(key);
+  return own === undefined ? undefined : own.name ?? key;
 }
 
 /** Index of the version in effect at `t` (greatest effectiveFrom <= t) in sorted `versions`, or -1. */

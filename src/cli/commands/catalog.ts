@@ -98,7 +98,9 @@ export async function showCommand(ctx: Context, args: unknown[]): Promise<number
         price:
           `fee ${p.monthlyFee} ${c.currency}/month; includes ${p.included.gpuHours} GPU h, ${p.included.tokens} tokens, ` +
           `${p.included.apiCalls} calls${p.hardCap ? '; hard cap' : ''}` +
-          (p.usageDiscountPercent.isZero() ? '' : `; ${p.usageDiscountPercent} % usage discount`),
+          (p.usageDiscountPercent.isZero() ? '' : `; ${p.usageDiscountPercent} % usage discount`) +
+          (p.minimumCommitment === undefined ? '' : `; minimum commitment ${p.minimumCommitment} ${c.currency}`) +
+          (p.rates === undefined ? '' : '; own rates (see --format json)'),
       })),
       ...[...c.gpuRates.values()].map((g) => ({ kind: 'gpu', key: g.key, name: g.name, price: `${catalogPriceText(g.price, GPU_PRICE_UNIT)} per GPU hour` })),
       ...[...c.tokenRates.values()].map((t) => ({
