@@ -5,12 +5,14 @@
  * engine in src/domain/rating.ts. Most of a month is rated from rollups, exactly.
  */
 import { createHash } from 'node:crypto';
-import { catalogDigest, versionAt, type CatalogVersion } from '../domain/catalog.js';
-import { Decimal, currencyDigits } from '../domain/money.js';
+import { catalogDigest, gpuPriceFor, tokenPriceFor, versionAt, type CatalogVersion } from '../domain/catalog.js';
+import { ExactSum, currencyDigits } from '../domain/money.js';
+import { PriceRun } from '../domain/price-models/index.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
 import { compareReceipts } from '../domain/receipt.js';
 import {
-  dailyCharges, dayTotals, detailDays, ratePeriod, resolvePlanTerms, sortVersions, SECONDS_PER_HOUR,
+  dailyCharges, dayTotals, detailDays, priceModelFor, ratePeriod, REQUESTS_KEY, resolvePlanTerms, sortVersions,
+  type UsageKind,
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
 import { planFor, type Tenant } from '../domain/tenant.js';
@@ -51,10 +53,10 @@ function receiptAggregate(timezone: string, r: RatableReceipt): DayAggregate {
 }
 
 /** True when a rollup row has usage its version cannot price (or no version at all). */
-function unpricedRow(r: RollupRow, version: CatalogVersion | undefined): boolean {
+function unpricedRow(r: RollupRow, version: CatalogVersion | undefined, planId: string): boolean {
   if (version === undefined) return r.requests > 0n;
-  if (r.gpuSeconds > 0n && (r.gpuKey === null || !version.gpuRates.has(r.gpuKey))) return true;
-  if (r.inputTokens + r.outputTokens > 0n && (r.modelKey === null || !version.tokenRates.has(r.modelKey))) return true;
+  if (r.gpuSeconds > 0n && (r.gpuKey === null || gpuPriceFor(version, r.gpuKey, planId) === undefined)) return true;
+  if (r.inputTokens + r.outputTokens > 0n && (r.modelKey === null || tokenPriceFor(version, r.modelKey, 'input', planId) === undefined)) return true;
   return false;
 }
 
@@ -153,7 +155,7 @@ export class StoreRating implements RatingService {
       versionStarts: this.versions.map((v) => v.effectiveFrom),
     });
     for (const r of rows) {
-      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)))) detail.add(r.day);
+      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)), terms.planId)) detail.add(r.day);
     }
     let receipts: RatableReceipt[] = [];
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
@@ -192,29 +194,42 @@ export class StoreRating implements RatingService {
 
   /**
    * Each day's usage at list prices (before allowances and discount), for spike alerts: exact,
-   * rounded once per day to the currency's minor unit. (The invoice charts `dailyCharges`.)
+   * rounded once per day to the currency's minor unit. (The invoice charts `dailyCharges`.) Each
+   * (kind, key, version) is priced by price-models as one running line over the period's days:
+   * a day costs its units' share after the earlier days' (see `PriceRun`); per unit, units × price.
    */
   async dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]> {
-    const byDay = new Map<number, Decimal>();
+    const byDay = new Map<number, ExactSum>();
+    const runs = new Map<string, PriceRun>();
     let currency: string | undefined;
-    for (const r of await this.rollups(tenant, period)) {
+    // At the prices of the tenant's plan for the period (its rates, else list prices).
+    const planId = planFor(tenant.plans, period);
+    const rows = [...(await this.rollups(tenant, period))].sort((a, b) => a.day - b.day);
+    for (const r of rows) {
       if (r.requests === 0n) continue;
       const v = versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day));
       if (v === undefined) continue;
       currency ??= v.currency;
-      let cost = byDay.get(r.day) ?? Decimal.ZERO;
-      const gpu = r.gpuKey === null ? undefined : v.gpuRates.get(r.gpuKey);
-      if (gpu && r.gpuSeconds > 0n) cost = cost.add(gpu.price.mul(r.gpuSeconds).mulDivRound(1n, SECONDS_PER_HOUR, 12));
-      const tok = r.modelKey === null ? undefined : v.tokenRates.get(r.modelKey);
-      if (tok) {
-        cost = cost.add(tok.input.mul(r.inputTokens).mulDivRound(1n, v.tokenUnit, 12));
-        cost = cost.add(tok.output.mul(r.outputTokens).mulDivRound(1n, v.tokenUnit, 12));
-      }
-      cost = cost.add(v.requestRate.mul(r.requests));
-      byDay.set(r.day, cost);
+      let cost = byDay.get(r.day);
+      if (cost === undefined) byDay.set(r.day, (cost = new ExactSum()));
+      const charge = (kind: UsageKind, key: string | null, units: bigint) => {
+        if (key === null || units <= 0n) return;
+        const id = JSON.stringify([v.version, kind, key]);
+        let run = runs.get(id);
+        if (run === undefined) {
+          const model = priceModelFor(v, kind, key, planId);
+          if (model === undefined) return;
+          runs.set(id, (run = new PriceRun(model)));
+        }
+        run.add(units, cost);
+      };
+      charge('gpu', r.gpuKey, r.gpuSeconds);
+      charge('input_tokens', r.modelKey, r.inputTokens);
+      charge('output_tokens', r.modelKey, r.outputTokens);
+      charge('requests', REQUESTS_KEY, r.requests);
     }
     const digits = currencyDigits(currency ?? 'USD');
-    return [...byDay.entries()].sort(([a], [b]) => a - b).map(([day, v]) => ({ date: formatDayNumber(day), amount: v.toFixed(digits) }));
+    return [...byDay.entries()].sort(([a], [b]) => a - b).map(([day, v]) => ({ date: formatDayNumber(day), amount: v.round(digits).toFixed(digits) }));
   }
 
   async periodsWithUsage(tenant: Tenant, before: Period): Promise<Period[]> {

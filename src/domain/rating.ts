@@ -10,10 +10,15 @@
  * `detailDays` says which days those are, and `ratePeriod` checks the split is sound.
  */
 import { BillctlError, ExitCode, UsageError } from '../errors.js';
-import { versionIndexAt, type Allowances, type CatalogVersion, type PlanTerms } from './catalog.js';
+import {
+  gpuPriceFor, rateNameFor, requestPriceFor, tokenPriceFor, versionIndexAt, type Allowances, type CatalogVersion, type PlanTerms,
+} from './catalog.js';
 import { Decimal, currencyDigits } from './money.js';
 import { type Period, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
-import { type PriceModel, listedPrice, perUnit, priceLine } from './price-models/index.js';
+import {
+  describePrice, GPU_PRICE_UNIT, isZeroPrice, plainPriceWords, listedPrice, modelOf, type PriceModel, priceLine, REQUEST_PRICE_UNIT, type TieredModelName,
+  tokenPriceUnit,
+} from './price-models/index.js';
 import { type Receipt, compareIds, compareReceipts } from './receipt.js';
 import { type Tenant, planFor } from './tenant.js';
 
@@ -21,12 +26,12 @@ import { type Tenant, planFor } from './tenant.js';
 // Types
 
 export type UsageKind = 'gpu' | 'input_tokens' | 'output_tokens' | 'requests';
-export type RatedLineKind = 'fee' | UsageKind | 'discount';
+export type RatedLineKind = 'fee' | UsageKind | 'discount' | 'commitment';
 export type Unit = 'second' | 'token' | 'request';
 
 /** Invoice order of line kinds: fee first, usage by kind, discount last. */
 export const LINE_KIND_ORDER: readonly RatedLineKind[] = [
-  'fee', 'gpu', 'input_tokens', 'output_tokens', 'requests', 'discount',
+  'fee', 'gpu', 'input_tokens', 'output_tokens', 'requests', 'discount', 'commitment',
 ];
 
 /** The key of a requests line (one per catalog version); fee and discount lines are keyed by plan id. */
@@ -53,6 +58,10 @@ export interface RatedLine {
   /** Price of `unitSize` units (GPU: per hour, unitSize 3600); null on fee, discount and unpriced lines. */
   unitPrice: Decimal | null;
   unitSize: bigint | null;
+  /** Set on a usage line priced by a graduated, volume or package model (its unit price and size are then null). */
+  priceModel?: TieredModelName;
+  /** Under such a model, how the billed quantity was priced, in words a customer can check ("first 2,000,000 at 0.006 / 1,000; ..."). */
+  priceWords?: string;
   /** Rounded to the currency's minor unit; negative only on the discount line. */
   amount: Decimal;
   /** Usage with no rate, billed at 0 under `allowUnpriced`. */
@@ -78,7 +87,9 @@ export interface PeriodTotals {
   usage: Decimal;
   /** D: the discount, as a positive amount (the line carries −D). */
   discount: Decimal;
-  /** S = fee + U − D. */
+  /** C: the minimum commitment true-up (0 when there is none). */
+  commitment: Decimal;
+  /** S = fee + U − D + C. */
   subtotal: Decimal;
   /** T = S × tax rate, rounded half up. */
   tax: Decimal;
@@ -106,6 +117,8 @@ export interface RatedPeriod {
   fee: RatedLine | null;
   usageLines: RatedLine[];
   discount: RatedLine | null;
+  /** The minimum commitment true-up (step 10), when the period falls short of it. */
+  commitment: RatedLine | null;
   totals: PeriodTotals;
   /** Empty unless `allowUnpriced` (otherwise rating throws UnpricedUsageError). */
   unpriced: UnpricedUsage[];
@@ -170,6 +183,8 @@ export interface RatePeriodInput {
 /** Whether an aggregated day's units of each pool were billed (true) or covered by allowance. */
 export interface DayBilled {
   version: CatalogVersion | undefined;
+  /** The plan whose prices (plan rates, else list prices) price the day. */
+  planId: string;
   gpu: boolean;
   tokens: boolean;
   calls: boolean;
@@ -178,6 +193,8 @@ export interface DayBilled {
 /** What one receipt was billed for after allowances, and the catalog version that prices it. */
 export interface ReceiptBilled {
   version: CatalogVersion | undefined;
+  /** The plan whose prices (plan rates, else list prices) price the receipt. */
+  planId: string;
   gpuSeconds: bigint;
   inputTokens: bigint;
   outputTokens: bigint;
@@ -430,6 +447,8 @@ class PeriodRater {
   constructor(
     readonly versions: readonly CatalogVersion[],
     readonly included: Allowances,
+    /** The plan whose rates price the period (else list prices). */
+    readonly planId: string,
   ) {
     this.slots = new Array<Slot | undefined>(versions.length + 1);
     this.gpuLeft = included.gpuHours * SECONDS_PER_HOUR;
@@ -452,7 +471,7 @@ class PeriodRater {
       const version = index === 0 ? undefined : this.versions[index - 1];
       s = {
         index, version, gpu: new Map(), input: new Map(), output: new Map(),
-        requests: version !== undefined && version.requestRate.sign() > 0 ? { used: 0n, included: 0n } : undefined,
+        requests: version !== undefined && !isZeroPrice(requestPriceFor(version, this.planId)) ? { used: 0n, included: 0n } : undefined,
       };
       this.slots[index] = s;
     }
@@ -485,7 +504,7 @@ class PeriodRater {
     const slot = this.slot(this.slotIndexAt(r.ts));
     const version = slot.version;
     this.receipts += 1n;
-    const billed: ReceiptBilled = { version, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n, calls: 0n };
+    const billed: ReceiptBilled = { version, planId: this.planId, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n, calls: 0n };
     if (r.gpuSeconds > 0) {
       const key = r.gpuKey;
       if (key === null) throw new RatingInputError(`receipt ${r.id} has GPU seconds but no GPU type`);
@@ -494,7 +513,7 @@ class PeriodRater {
       this.gpuLeft -= covered;
       billed.gpuSeconds = used - covered;
       addTo(slot.gpu, key, used, covered);
-      if (version === undefined || !version.gpuRates.has(key)) this.noteUnpriced('gpu', key, slot, 1n);
+      if (version === undefined || gpuPriceFor(version, key, this.planId) === undefined) this.noteUnpriced('gpu', key, slot, 1n);
     }
     if (r.inputTokens > 0 || r.outputTokens > 0) {
       const key = r.modelKey;
@@ -514,7 +533,7 @@ class PeriodRater {
         billed.outputTokens = used - covered;
         addTo(slot.output, key, used, covered);
       }
-      if (version === undefined || !version.tokenRates.has(key)) this.noteUnpriced('model', key, slot, 1n);
+      if (version === undefined || tokenPriceFor(version, key, 'input', this.planId) === undefined) this.noteUnpriced('model', key, slot, 1n);
     }
     // Every billable receipt is one API call, whether or not its version prices requests.
     const call = this.callsLeft > 0n ? 1n : 0n;
@@ -554,13 +573,13 @@ class PeriodRater {
       if (a.gpuSeconds > 0n) {
         if (a.gpuKey === null) throw new RatingInputError(`day ${d.day}: an aggregate has GPU seconds but no GPU key`);
         addTo(slot.gpu, a.gpuKey, a.gpuSeconds, gpuCovered ? a.gpuSeconds : 0n);
-        if (version === undefined || !version.gpuRates.has(a.gpuKey)) this.noteUnpriced('gpu', a.gpuKey, slot, a.gpuReceipts);
+        if (version === undefined || gpuPriceFor(version, a.gpuKey, this.planId) === undefined) this.noteUnpriced('gpu', a.gpuKey, slot, a.gpuReceipts);
       }
       if (a.inputTokens > 0n || a.outputTokens > 0n) {
         if (a.modelKey === null) throw new RatingInputError(`day ${d.day}: an aggregate has tokens but no model key`);
         if (a.inputTokens > 0n) addTo(slot.input, a.modelKey, a.inputTokens, tokensCovered ? a.inputTokens : 0n);
         if (a.outputTokens > 0n) addTo(slot.output, a.modelKey, a.outputTokens, tokensCovered ? a.outputTokens : 0n);
-        if (version === undefined || !version.tokenRates.has(a.modelKey)) {
+        if (version === undefined || tokenPriceFor(version, a.modelKey, 'input', this.planId) === undefined) {
           this.noteUnpriced('model', a.modelKey, slot, a.tokenReceipts);
         }
       }
@@ -570,28 +589,31 @@ class PeriodRater {
       }
       if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, a.receipts);
     }
-    onDay?.(d.day, d.aggregates, { version, gpu: !gpuCovered, tokens: !tokensCovered, calls: !callsCovered });
+    onDay?.(d.day, d.aggregates, { version, planId: this.planId, gpu: !gpuCovered, tokens: !tokensCovered, calls: !callsCovered });
   }
 }
 
-/** The per-unit price of a usage line in a version, or undefined when the version has no rate for it. */
-export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKind, key: string): PriceModel | undefined {
+/**
+ * The price model of a usage line in a version for the plan's tenants (the plan's rates, else list
+ * prices: billing-rules.md, "Plan rates"), or undefined when neither prices it. Without a plan: list prices.
+ */
+export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKind, key: string, planId?: string): PriceModel | undefined {
   if (version === undefined) return undefined;
   switch (kind) {
     case 'gpu': {
-      const rate = version.gpuRates.get(key);
-      return rate && perUnit(rate.price, SECONDS_PER_HOUR);
+      const price = gpuPriceFor(version, key, planId);
+      return price && modelOf(price, GPU_PRICE_UNIT);
     }
     case 'input_tokens': {
-      const rate = version.tokenRates.get(key);
-      return rate && perUnit(rate.input, version.tokenUnit);
+      const price = tokenPriceFor(version, key, 'input', planId);
+      return price && modelOf(price, tokenPriceUnit(version.tokenUnit));
     }
     case 'output_tokens': {
-      const rate = version.tokenRates.get(key);
-      return rate && perUnit(rate.output, version.tokenUnit);
+      const price = tokenPriceFor(version, key, 'output', planId);
+      return price && modelOf(price, tokenPriceUnit(version.tokenUnit));
     }
     case 'requests':
-      return perUnit(version.requestRate, 1n);
+      return modelOf(requestPriceFor(version, planId), REQUEST_PRICE_UNIT);
     default: {
       kind satisfies never;
       throw new Error(`unknown usage kind ${String(kind)}`);
@@ -615,14 +637,15 @@ export function unitOf(kind: UsageKind): Unit {
   }
 }
 
-function usageDescription(kind: UsageKind, key: string, version: CatalogVersion | undefined): string {
+function usageDescription(kind: UsageKind, key: string, version: CatalogVersion | undefined, planId: string): string {
+  const name = (k: 'gpu' | 'model') => (version && rateNameFor(version, k, key, planId)) ?? key;
   switch (kind) {
     case 'gpu':
-      return `${version?.gpuRates.get(key)?.name ?? key} GPU hours`;
+      return `${name('gpu')} GPU hours`;
     case 'input_tokens':
-      return `${version?.tokenRates.get(key)?.name ?? key} input tokens`;
+      return `${name('model')} input tokens`;
     case 'output_tokens':
-      return `${version?.tokenRates.get(key)?.name ?? key} output tokens`;
+      return `${name('model')} output tokens`;
     case 'requests':
       return 'API requests';
     default: {
@@ -634,8 +657,13 @@ function usageDescription(kind: UsageKind, key: string, version: CatalogVersion 
 
 export const UNPRICED_MARK = 'UNPRICED';
 
-function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digits: number): RatedLine {
-  const model = priceModelFor(slot.version, kind, key);
+/** The counting units a line's prices are for: a GPU hour of seconds, `token_unit` tokens, one request. */
+function lineUnitSize(kind: UsageKind, version: CatalogVersion | undefined): bigint {
+  return kind === 'gpu' ? SECONDS_PER_HOUR : kind === 'requests' ? 1n : version?.tokenUnit ?? 1000n;
+}
+
+function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digits: number, planId: string): RatedLine {
+  const model = priceModelFor(slot.version, kind, key, planId);
   const billed = acc.used - acc.included;
   const base = {
     kind, key, catalogVersion: slot.version?.version ?? null,
@@ -644,18 +672,19 @@ function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digit
   if (model === undefined) {
     return {
       ...base,
-      description: `${usageDescription(kind, key, slot.version)} (${UNPRICED_MARK})`,
+      description: `${usageDescription(kind, key, slot.version, planId)} (${UNPRICED_MARK})`,
       unitPrice: null,
       unitSize: kind === 'gpu' ? SECONDS_PER_HOUR : kind === 'requests' ? 1n : slot.version?.tokenUnit ?? null,
       amount: Decimal.of(0n, digits),
       unpriced: true,
     };
   }
-  const { unitPrice, unitSize } = listedPrice(model);
+  const { unitPrice, unitSize, priceModel } = listedPrice(model);
   return {
     ...base,
-    description: usageDescription(kind, key, slot.version),
+    description: usageDescription(kind, key, slot.version, planId),
     unitPrice, unitSize,
+    ...(priceModel !== null ? { priceModel, priceWords: describePrice(model, billed, plainPriceWords(unitOf(kind), lineUnitSize(kind, slot.version), digits)) } : {}),
     amount: priceLine(model, billed, digits),
     unpriced: false,
   };
@@ -720,7 +749,7 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   const versions = sortVersions(input.versions);
   const { start, end } = periodInterval(tz, period);
   const terms = resolvePlanTerms(tenant, period, versions);
-  const rater = new PeriodRater(versions, terms.plan.included);
+  const rater = new PeriodRater(versions, terms.plan.included, terms.planId);
 
   const days = aggregateDays(input.dayAggregates ?? [], tz, period, versions);
   let next = 0;
@@ -759,10 +788,11 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   const zero = Decimal.of(0n, digits);
   const usageLines: RatedLine[] = [];
   for (const s of slots) {
-    for (const [key, acc] of s.gpu) usageLines.push(usageLine('gpu', key, acc, s, digits));
-    for (const [key, acc] of s.input) usageLines.push(usageLine('input_tokens', key, acc, s, digits));
-    for (const [key, acc] of s.output) usageLines.push(usageLine('output_tokens', key, acc, s, digits));
-    if (s.requests !== undefined && s.requests.used > 0n) usageLines.push(usageLine('requests', REQUESTS_KEY, s.requests, s, digits));
+    const p = terms.planId;
+    for (const [key, acc] of s.gpu) usageLines.push(usageLine('gpu', key, acc, s, digits, p));
+    for (const [key, acc] of s.input) usageLines.push(usageLine('input_tokens', key, acc, s, digits, p));
+    for (const [key, acc] of s.output) usageLines.push(usageLine('output_tokens', key, acc, s, digits, p));
+    if (s.requests !== undefined && s.requests.used > 0n) usageLines.push(usageLine('requests', REQUESTS_KEY, s.requests, s, digits, p));
   }
   const rank = new Map<string | null, number>([[null, -1], ...versions.map((v, i): [string, number] => [v.version, i])]);
   const versionRank = (label: string | null) => rank.get(label) ?? versions.length;
@@ -781,9 +811,17 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
     amount: discountAmount.neg(),
   };
   const feeTotal = fee?.amount ?? zero;
-  const subtotal = feeTotal.add(usage).sub(discountAmount);
+  // Step 10: C = max(0, minimum_commitment − (fee + U − D)); adjustments of earlier periods never count toward it.
+  const before = feeTotal.add(usage).sub(discountAmount);
+  const shortfall = (plan.minimumCommitment ?? zero).round(digits).sub(before);
+  const commitment: RatedLine | null = shortfall.sign() > 0 ? {
+    ...fixedLine('commitment', planId, termsVersion.version, 'Minimum commitment true-up'),
+    amount: shortfall,
+  } : null;
+  const commitmentAmount = commitment?.amount ?? zero;
+  const subtotal = before.add(commitmentAmount);
   const tax = subtotal.mulDivRound(tenant.taxRate, 1n, digits);
-  const lines = [...(fee ? [fee] : []), ...usageLines, ...(discount ? [discount] : [])];
+  const lines = [...(fee ? [fee] : []), ...usageLines, ...(discount ? [discount] : []), ...(commitment ? [commitment] : [])];
   const inc = terms.plan.included;
   const granted = { gpu: inc.gpuHours * SECONDS_PER_HOUR, tokens: inc.tokens, calls: inc.apiCalls };
   return {
@@ -796,7 +834,8 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
     fee,
     usageLines,
     discount,
-    totals: { fee: feeTotal, usage, discount: discountAmount, subtotal, tax, total: subtotal.add(tax) },
+    commitment,
+    totals: { fee: feeTotal, usage, discount: discountAmount, commitment: commitmentAmount, subtotal, tax, total: subtotal.add(tax) },
     unpriced,
     allowances: {
       gpuSeconds: { granted: granted.gpu, consumed: granted.gpu - rater.gpuLeft },
@@ -807,7 +846,7 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   };
 }
 
-function fixedLine(kind: 'fee' | 'discount', key: string, catalogVersion: string, description: string): Omit<RatedLine, 'amount'> {
+function fixedLine(kind: 'fee' | 'discount' | 'commitment', key: string, catalogVersion: string, description: string): Omit<RatedLine, 'amount'> {
   return {
     kind, key, catalogVersion, description, used: 0n, included: 0n, billed: 0n,
     unit: null, unitPrice: null, unitSize: null, unpriced: false,
@@ -868,7 +907,7 @@ export function dailyCharges(input: RatePeriodInput): { rated: RatedPeriod; days
     const days = billed.get(lineId(line.kind as UsageKind, line.key, line.catalogVersion));
     const model = line.unpriced || line.catalogVersion === null
       ? undefined
-      : priceModelFor(versions.get(line.catalogVersion), line.kind as UsageKind, line.key);
+      : priceModelFor(versions.get(line.catalogVersion), line.kind as UsageKind, line.key, rated.plan.id);
     if (days === undefined || model === undefined) continue;
     let units = 0n;
     let before = Decimal.of(0n, rated.digits);

@@ -375,7 +375,10 @@ class InvoiceDrawing {
       case 'billed':
         return { text: formatQuantity(line[col.field], line.unit, f), style: 'regular' };
       case 'unit_price':
-        return { text: line.unpriced ? this.t.texts.unpriced : formatUnitPrice(line.unit_price, line.unit, line.unit_size, f), style: 'regular' };
+        return {
+          text: line.unpriced ? this.t.texts.unpriced : line.price_words ?? formatUnitPrice(line.unit_price, line.unit, line.unit_size, f),
+          style: 'regular',
+        };
       case 'amount':
         return { text: this.amount(line.amount), style: 'regular' };
       default:
@@ -474,6 +477,7 @@ class InvoiceDrawing {
       const label = c.base === undefined ? c.description : fillText(texts.discount, { description: c.description, base: this.amount(c.base) });
       rows.push(this.summaryRow(columns, label, this.amount(c.amount)));
     }
+    for (const c of d.charges.filter((x) => x.kind === 'commitment')) rows.push(this.summaryRow(columns, c.description, this.amount(c.amount)));
     this.table('lines', true, fillText(texts.lines_heading, { period: d.period }), '', columns, rows);
   }
 

@@ -314,6 +314,11 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "Stripe Billing: the prices catalog sync made, tenants' subscriptions, Stripe object states ranked",
     sql: STRIPE_BILLING_MIGRATION_SQL + STRIPE_OBJECT_RANK_MIGRATION_SQL,
   },
+  {
+    version: 15,
+    name: 'price models: the model that priced an invoice line, and its tiers in words',
+    sql: 'ALTER TABLE invoice_lines ADD COLUMN price_model TEXT; ALTER TABLE invoice_lines ADD COLUMN price_words TEXT;',
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -6,6 +6,7 @@ import {
   catalogFromStoredTerms, catalogTermsDocument, gpuRateFromStore, RateTable, tokenRateFromStore, type CatalogVersion,
 } from '../domain/catalog.js';
 import { Decimal } from '../domain/money.js';
+import { catalogPriceToStored, GPU_PRICE_UNIT, tokenPriceUnit } from '../domain/price-models/index.js';
 import type { Period } from '../domain/period.js';
 import type { BillingMode, PlanEntry, Tenant } from '../domain/tenant.js';
 import { SqlInvoiceRepo, type InvoiceRepo } from './invoice-repo.js';
@@ -224,8 +225,11 @@ export abstract class SqlStore implements Store {
         part.push(...row);
         if (part.length >= RATE_ROWS * 7) await flush();
       };
-      for (const g of c.gpuRates.values()) await add(c.version, 'gpu', g.key, g.name, g.price.toString(), null, null);
-      for (const t of c.tokenRates.values()) await add(c.version, 'token', t.key, t.name, null, t.input.toString(), t.output.toString());
+      const tokens = tokenPriceUnit(c.tokenUnit);
+      for (const g of c.gpuRates.values()) await add(c.version, 'gpu', g.key, g.name, catalogPriceToStored(g.price, GPU_PRICE_UNIT), null, null);
+      for (const t of c.tokenRates.values()) {
+        await add(c.version, 'token', t.key, t.name, null, catalogPriceToStored(t.input, tokens), catalogPriceToStored(t.output, tokens));
+      }
       await flush();
     });
   }
@@ -253,7 +257,7 @@ export abstract class SqlStore implements Store {
     };
     await load(c.gpuRates, 'gpu', keys === 'all' ? [] : keys.gpus, (r) => gpuRateFromStore(String(r.key), String(r.name), String(r.price)));
     await load(c.tokenRates, 'token', keys === 'all' ? [] : keys.models, (r) =>
-      tokenRateFromStore(String(r.key), String(r.name), String(r.input), String(r.output)),
+      tokenRateFromStore(String(r.key), String(r.name), String(r.input), String(r.output), c.tokenUnit),
     );
   }
 

@@ -421,7 +421,7 @@ function meterAllowance(plan: PlanTerms, meter: MeterKey): bigint {
  */
 export type PriceLookup = (v: CatalogVersion, plan: PlanTerms, kind: UsageKind, key: string) => PriceModel | undefined;
 
-const listPrice: PriceLookup = (v, _plan, kind, key) => priceModelFor(v, kind, key);
+const listPrice: PriceLookup = (v, plan, kind, key) => priceModelFor(v, kind, key, plan.id);
 
 function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: number, currencyReason: string | undefined, priceOf: PriceLookup): PlanSync {
   const out: PlanSync = { plan: plan.id, name: plan.name, prices: [], reasons: [], notes: [] };
@@ -477,10 +477,18 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
     const only = [...byShape.values()][0];
     if (only?.shape) shapes.set(meter, only.shape);
   }
-  // To come with the catalog's token classes, plan rates and charges: a class priced above 0 with
-  // no meter of its own (cached input, cache write, reasoning), or a charge on a metric, is
-  // refused here ("needs a meter that does not exist"); plan rates reach this function through
-  // the PriceLookup, which is given the plan.
+  // To come with the catalog's token classes and charges: a class priced above 0 with no meter of
+  // its own (cached input, cache write, reasoning), or a charge on a metric, is refused here
+  // ("needs a meter that does not exist"). Plan rates reach this function through the PriceLookup,
+  // given the plan; a GPU or model only the plan prices is not in the list keys above: refused.
+  const planOnly = [...(plan.rates?.gpuRates.keys() ?? [])].filter((k) => !v.gpuRates.has(k))
+    .concat([...(plan.rates?.tokenRates.keys() ?? [])].filter((k) => !v.tokenRates.has(k)));
+  if (planOnly.length > 0) {
+    out.reasons.push(`plan ${plan.id}: it prices ${planOnly.join(', ')}, which the list does not; syncing such plan-only prices is not supported yet`);
+  }
+  if (plan.minimumCommitment !== undefined && plan.minimumCommitment.sign() > 0) {
+    out.reasons.push(`plan ${plan.id}: its minimum commitment of ${plan.minimumCommitment} has no Stripe price; syncing it is not supported yet`);
+  }
   // One token allowance for input and output tokens, drawn in receipt order (billing-rules.md,
   // step 2): a free tier per meter cannot say which tokens it covers.
   if (plan.included.tokens > 0n && (priced.has('input_tokens') || priced.has('output_tokens'))) {

@@ -91,7 +91,7 @@ async function showInvoice(ctx: Context, store: Store, inv: InvoiceRecord, lines
   }
   const c = inv.currency;
   type Line = (typeof ls)[number];
-  const noQuantity = (l: Line) => l.kind === 'fee' || l.kind === 'discount' || l.kind === 'credit';
+  const noQuantity = (l: Line) => l.kind === 'fee' || l.kind === 'discount' || l.kind === 'commitment' || l.kind === 'credit';
   await ctx.rows<Line>(ls, [
     { header: 'description', value: (l) => l.description },
     { header: 'used', value: (l) => (noQuantity(l) ? '' : l.used), align: 'right' },
