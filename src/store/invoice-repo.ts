@@ -385,9 +385,9 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     await this.db.run("DELETE FROM invoices WHERE id = ? AND status = 'draft'", [Number(id)]);
   }
 
-  /** Postgres row locks (SQLite's BEGIN IMMEDIATE already lets one writer in at a time). */
+  /** Row locks where the store has them (src/store/dialect-adapter.ts). */
   private get forUpdate(): string {
-    return this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    return this.db.dialect.rowLock('update');
   }
 
   async lock(id: string): Promise<InvoiceRecord | undefined> {

@@ -78,7 +78,7 @@ export abstract class SqlStore implements Store {
   }
 
   get dialect() {
-    return this.db.dialect;
+    return this.db.dialect.name;
   }
 
   get location() {
@@ -113,7 +113,7 @@ export abstract class SqlStore implements Store {
         const done = await this.db.transaction(async () => {
           // Another process may have applied it since we looked.
           if (await this.db.get('SELECT 1 FROM schema_migrations WHERE version = ?', [m.version])) return false;
-          await this.db.exec(migrationSql(m, this.db.dialect));
+          await this.db.exec(migrationSql(m, this.db.dialect.name));
           await this.db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
             m.version,
             m.name,

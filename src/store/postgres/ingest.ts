@@ -24,6 +24,7 @@ import type { ReceiptVersion, ReceiptWriter, RejectRecord, UnitResult } from '..
 import { SqlIngestStore } from '../ingest-sql.js';
 import { conflictReason, DELETE_EMPTY_ROLLUPS, rollupUpsertSql, versionFromReceiptRow, versionFromRow } from '../receipts-sql.js';
 import { toNumber, type Row, type SqlValue } from '../sql.js';
+import { postgresDialect } from './dialect-adapter.js';
 import type { PostgresDriver } from './driver.js';
 
 const COPY = `COPY receipts (${RECEIPT_COLUMNS.join(', ')}) FROM STDIN`;
@@ -38,7 +39,7 @@ const STORED = `SELECT r.* FROM unnest(?::text[], ?::text[]) AS k(tenant_id, id)
 const COPY_ROWS = 6_144;
 
 /** Adds rollup sums given as eleven arrays (one per column). */
-const ROLLUP_UPSERT = rollupUpsertSql('postgres').replace(
+const ROLLUP_UPSERT = rollupUpsertSql(postgresDialect).replace(
   /VALUES \([^)]*\)/,
   'SELECT * FROM unnest(?::text[], ?::int[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::numeric[], ?::numeric[], ?::numeric[], ?::text[], ?::bigint[])',
 );
