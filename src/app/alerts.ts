@@ -22,7 +22,8 @@ import { LockHeldError, errorMessage } from '../errors.js';
 import type { Budget, UserBudget } from '../store/budget-repo.js';
 import type { RollupRow } from '../store/ingest.js';
 import type { AlertRecord, NewAlert } from '../store/alert-repo.js';
-import type { LockOwner } from '../store/lock-repo.js';
+import type { LockHolder, LockOwner } from '../store/lock-repo.js';
+import { withRunLock } from './run-lock.js';
 import type { Store } from '../store/store.js';
 import {
   currentPeriod, divide, gpuHoursText, projectMonthEnd, reachedPercent, userSpending, wholePercent,
@@ -32,8 +33,6 @@ import type { StoreRating } from './rating-service.js';
 export const ALLOWANCE_THRESHOLDS: readonly number[] = [80, 100, 120];
 /** One `alerts check` at a time: overlapping cron runs would post the same queued alert twice. */
 export const ALERTS_LOCK = 'alerts-check';
-const HEARTBEAT_MS = 5_000;
-const LOCK_STALE_MS = 60_000;
 /** After this many alerts in a row fail to post, the rest wait for the next run (the webhook is down). */
 export const WEBHOOK_GIVE_UP_AFTER = 3;
 /** A post still failing this long after its alert fired is given up (stale news; a URL that no run uses any more). */
@@ -296,7 +295,10 @@ export interface AlertsOptions {
   /** Check this period for every tenant (default: each tenant's period under way). */
   period?: Period;
   tenants?: Tenant[];
+  /** The instant checked (alerts fire at it). */
   now: number;
+  /** The run's clock (ms since the epoch), for its lock and heartbeat. */
+  clock: () => number;
   spikeFactor: Decimal;
   webhook?: string | null;
   poster?: Poster;
@@ -394,26 +396,11 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export async function checkAlerts(store: Store, rating: StoreRating, o: AlertsOptions): Promise<AlertsReport> {
   const owner = o.owner ?? { id: randomUUID(), host: os.hostname(), pid: process.pid };
-  const got = await store.locks.tryAcquire(ALERTS_LOCK, owner, Date.now(), LOCK_STALE_MS);
-  if (!got.acquired) {
-    const h = got.holder;
-    throw new LockHeldError(
-      `another alerts check holds the lock: host ${h.host}, pid ${h.pid}, since ${h.acquiredAt}; nothing was done`,
-      'A cron run overlapping the previous one is normal: the next run carries on. A dead run\'s lock is taken over after a minute.',
-    );
-  }
-  const heartbeat = setInterval(() => {
-    store.locks.heartbeat(ALERTS_LOCK, owner.id, Date.now()).catch(() => {
-      // a busy database: the next beat tries again
-    });
-  }, HEARTBEAT_MS);
-  heartbeat.unref();
-  try {
-    return await checkAlertsLocked(store, rating, o);
-  } finally {
-    clearInterval(heartbeat);
-    await store.locks.release(ALERTS_LOCK, owner.id).catch(() => {});
-  }
+  const held = (h: LockHolder) => new LockHeldError(
+    `another alerts check holds the lock: host ${h.host}, pid ${h.pid}, since ${h.acquiredAt}; nothing was done`,
+    'A cron run overlapping the previous one is normal: the next run carries on. A dead run\'s lock is taken over after a minute.',
+  );
+  return withRunLock(store, { name: ALERTS_LOCK, owner, now: o.clock, held }, () => checkAlertsLocked(store, rating, o));
 }
 
 async function checkAlertsLocked(store: Store, rating: StoreRating, o: AlertsOptions): Promise<AlertsReport> {

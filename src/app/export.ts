@@ -157,6 +157,8 @@ export const LINE_COLUMNS: readonly CsvColumn<Json>[] = [
   { header: 'unit_price', type: 'amount', value: j('unit_price') },
   { header: 'unit_size', type: 'quantity', value: j('unit_size') },
   { header: 'amount', type: 'amount', value: j('amount') },
+  { header: 'plan', type: 'text', value: j('plan') },
+  { header: 'price_model', type: 'text', value: j('price_model') },
 ];
 
 // Rows are read inside the generators, so a failed read aborts the sink (no temporary file is left).
@@ -172,7 +174,7 @@ export async function exportLines(store: Store, sink: CsvSink, filter: InvoiceFi
     for (const inv of await store.invoices.list(filter)) {
       const head = { invoice_id: inv.id, number: inv.number, tenant_id: inv.tenantId, invoice_period: inv.period };
       for (const l of await store.invoices.lines(inv.id)) {
-        yield { ...head, adjusts: null, ...(invoiceLineJson(l, inv.period, inv.currency) as unknown as Json) };
+        yield { ...head, adjusts: null, ...(invoiceLineJson(l, inv.period, inv.currency, inv.planId) as unknown as Json) };
       }
     }
   }

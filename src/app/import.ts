@@ -22,8 +22,7 @@ import { loadCovenantMap, type CovenantMap } from '../ingest/covenants.js';
 import { RollupAccumulator, ROLLUP_FLUSH_KEYS } from '../ingest/rollups.js';
 import { startReading, type Reading } from '../ingest/reading.js';
 import { expandInputs } from '../ingest/sources.js';
-import { cleanupOnInterrupt } from '../interrupt.js';
-import { sweepStaleTemps, tempPathFor } from '../export/atomic-file.js';
+import { withAtomicFile } from '../export/atomic-file.js';
 import {
   ParcelDecoder, ROW, type Checkpoint, type InputFormat, type Parcel, type PipelineEnd, type PipelineJob, type PipelineOptions,
   type SourceSpec,
@@ -670,32 +669,17 @@ export function rejectLine(file: string, e: RejectRecord): string {
  * the error is seen.
  */
 async function writeRejectsFile(file: string, entries: AsyncIterable<{ file: string; entry: RejectRecord }>): Promise<void> {
-  sweepStaleTemps(file);
-  const tmp = tempPathFor(file);
-  const fd = fs.openSync(tmp, 'w');
-  const done = cleanupOnInterrupt(() => fs.rmSync(tmp, { force: true }));
-  try {
-    try {
-      let buf = '';
-      for await (const { file: f, entry } of entries) {
-        buf += rejectLine(f, entry);
-        if (buf.length > 1 << 20) {
-          fs.writeFileSync(fd, buf);
-          buf = '';
-        }
+  await withAtomicFile(file, async ({ fd }) => {
+    let buf = '';
+    for await (const { file: f, entry } of entries) {
+      buf += rejectLine(f, entry);
+      if (buf.length > 1 << 20) {
+        fs.writeFileSync(fd, buf);
+        buf = '';
       }
-      fs.writeFileSync(fd, buf);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
     }
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  } finally {
-    done();
-  }
+    fs.writeFileSync(fd, buf);
+  });
 }
 
 const RESUME_HINT =

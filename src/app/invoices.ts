@@ -332,6 +332,7 @@ function docLine(l: Exclude<InvoiceLine, CreditLine>, currency: string, before: 
     unit_size: l.unitSize === null ? null : Number(l.unitSize),
     amount: formatAmount(l.amount, currency),
     ...(l.unpriced ? { unpriced: true } : {}),
+    ...(l.kind !== 'adjustment' && l.priceWords !== undefined ? { price_words: l.priceWords } : {}),
   };
   if (l.kind === 'adjustment') {
     const b = before.get(beforeKey(l.period, l)) ?? { billed: 0n, amount: Decimal.ZERO };
@@ -381,13 +382,14 @@ export function invoiceDocument(
     issue_date: inv.issueDate,
     due_date: inv.dueDate,
     currency: c,
-    lines: lines.flatMap((l) => (l.kind === 'adjustment' || l.kind === 'fee' || l.kind === 'discount' || l.kind === 'credit' ? [] : [docLine(l, c, before)])),
+    lines: lines.flatMap((l) =>
+      (l.kind === 'adjustment' || l.kind === 'fee' || l.kind === 'discount' || l.kind === 'commitment' || l.kind === 'credit' ? [] : [docLine(l, c, before)])),
     adjustments: [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([period, g]) => ({ period, lines: g.lines, total: formatAmount(g.total, c) })),
     charges: lines
-      .filter((l) => l.kind === 'fee' || l.kind === 'discount')
+      .filter((l) => l.kind === 'fee' || l.kind === 'discount' || l.kind === 'commitment')
       .map((l) => ({
-        kind: l.kind as 'fee' | 'discount', description: l.description, amount: formatAmount(l.amount, c),
+        kind: l.kind as 'fee' | 'discount' | 'commitment', description: l.description, amount: formatAmount(l.amount, c),
         ...(l.kind === 'discount' ? { base: usage } : {}),
       })),
     subtotal: formatAmount(t.subtotal, c),
@@ -547,7 +549,7 @@ export function invoiceJson(inv: InvoiceRecord, lines?: readonly InvoiceLine[]):
     out.credits = formatAmount(inv.totals.credits, c);
     out.prepaid_applied = formatAmount(inv.prepaidApplied, c);
     out.void_reason = inv.voidReason;
-    out.lines = lines.map((l) => invoiceLineJson(l, inv.period, c));
+    out.lines = lines.map((l) => invoiceLineJson(l, inv.period, c, inv.planId));
   }
   return out;
 }

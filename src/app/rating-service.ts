@@ -5,14 +5,15 @@
  * engine in src/domain/rating.ts. Most of a month is rated from rollups, exactly.
  */
 import { createHash } from 'node:crypto';
-import { catalogDigest, tokenClassPrice, versionAt, type CatalogVersion } from '../domain/catalog.js';
-import { perUnit, priceLine } from '../domain/price-models/index.js';
+import { catalogDigest, gpuPriceFor, tokenClassPrice, tokenPriceFor, versionAt, type CatalogVersion } from '../domain/catalog.js';
+import { ExactSum, currencyDigits } from '../domain/money.js';
+import { PriceRun } from '../domain/price-models/index.js';
 import { hasTokens, QUANTITIES, TOKEN_CLASSES, totalTokens } from '../domain/quantities.js';
-import { Decimal, currencyDigits } from '../domain/money.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
 import { compareReceipts } from '../domain/receipt.js';
 import {
-  dailyCharges, dayTotals, detailDays, ratePeriod, resolvePlanTerms, sortVersions, SECONDS_PER_HOUR,
+  dailyCharges, dayTotals, detailDays, priceModelFor, ratePeriod, REQUESTS_KEY, resolvePlanTerms, sortVersions,
+  type UsageKind,
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
 import { planFor, type Tenant } from '../domain/tenant.js';
@@ -52,14 +53,13 @@ function receiptAggregate(timezone: string, r: RatableReceipt): DayAggregate {
   return a;
 }
 
-/** True when a rollup row has usage its version cannot price (or no version at all): a token class without a price, too. */
-function unpricedRow(r: RollupRow, version: CatalogVersion | undefined): boolean {
+/** True when a rollup row has usage its version cannot price for the plan (or no version at all): a token class without a price, too. */
+function unpricedRow(r: RollupRow, version: CatalogVersion | undefined, planId: string): boolean {
   if (version === undefined) return r.requests > 0n;
-  if (r.gpuSeconds > 0n && (r.gpuKey === null || !version.gpuRates.has(r.gpuKey))) return true;
+  if (r.gpuSeconds > 0n && (r.gpuKey === null || gpuPriceFor(version, r.gpuKey, planId) === undefined)) return true;
   if (totalTokens(r) > 0n) {
-    const rate = r.modelKey === null ? undefined : version.tokenRates.get(r.modelKey);
-    if (rate === undefined) return true;
-    for (const c of TOKEN_CLASSES) if (r[c.prop] > 0n && tokenClassPrice(rate, c) === undefined) return true;
+    if (r.modelKey === null || tokenPriceFor(version, r.modelKey, 'input', planId) === undefined) return true;
+    for (const c of TOKEN_CLASSES) if (r[c.prop] > 0n && tokenClassPrice(version, r.modelKey, c, planId) === undefined) return true;
   }
   return false;
 }
@@ -159,7 +159,7 @@ export class StoreRating implements RatingService {
       versionStarts: this.versions.map((v) => v.effectiveFrom),
     });
     for (const r of rows) {
-      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)))) detail.add(r.day);
+      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)), terms.planId)) detail.add(r.day);
     }
     let receipts: RatableReceipt[] = [];
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
@@ -201,31 +201,41 @@ export class StoreRating implements RatingService {
 
   /**
    * Each day's usage at list prices (before allowances and discount), for spike alerts: exact,
-   * rounded once per day to the currency's minor unit. (The invoice charts `dailyCharges`.)
+   * rounded once per day to the currency's minor unit. (The invoice charts `dailyCharges`.) Each
+   * (kind, key, version) is priced by price-models as one running line over the period's days:
+   * a day costs its units' share after the earlier days' (see `PriceRun`); per unit, units × price.
    */
   async dailyCosts(tenant: Tenant, period: Period): Promise<DailyCost[]> {
-    const byDay = new Map<number, Decimal>();
+    const byDay = new Map<number, ExactSum>();
+    const runs = new Map<string, PriceRun>();
     let currency: string | undefined;
-    for (const r of await this.rollups(tenant, period)) {
+    // At the prices of the tenant's plan for the period (its rates, else list prices).
+    const planId = planFor(tenant.plans, period);
+    const rows = [...(await this.rollups(tenant, period))].sort((a, b) => a.day - b.day);
+    for (const r of rows) {
       if (r.requests === 0n) continue;
       const v = versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day));
       if (v === undefined) continue;
       currency ??= v.currency;
-      let cost = byDay.get(r.day) ?? Decimal.ZERO;
-      const gpu = r.gpuKey === null ? undefined : v.gpuRates.get(r.gpuKey);
-      if (gpu && r.gpuSeconds > 0n) cost = cost.add(gpu.price.mul(r.gpuSeconds).mulDivRound(1n, SECONDS_PER_HOUR, 12));
-      const tok = r.modelKey === null ? undefined : v.tokenRates.get(r.modelKey);
-      if (tok) {
-        for (const c of TOKEN_CLASSES) {
-          const price = tokenClassPrice(tok, c);
-          if (price !== undefined && r[c.prop] > 0n) cost = cost.add(priceLine(perUnit(price, v.tokenUnit), r[c.prop], 12));
+      let cost = byDay.get(r.day);
+      if (cost === undefined) byDay.set(r.day, (cost = new ExactSum()));
+      const charge = (kind: UsageKind, key: string | null, units: bigint) => {
+        if (key === null || units <= 0n) return;
+        const id = JSON.stringify([v.version, kind, key]);
+        let run = runs.get(id);
+        if (run === undefined) {
+          const model = priceModelFor(v, kind, key, planId);
+          if (model === undefined) return;
+          runs.set(id, (run = new PriceRun(model)));
         }
-      }
-      cost = cost.add(v.requestRate.mul(r.requests));
-      byDay.set(r.day, cost);
+        run.add(units, cost);
+      };
+      charge('gpu', r.gpuKey, r.gpuSeconds);
+      for (const c of TOKEN_CLASSES) charge(c.name, r.modelKey, r[c.prop]);
+      charge('requests', REQUESTS_KEY, r.requests);
     }
     const digits = currencyDigits(currency ?? 'USD');
-    return [...byDay.entries()].sort(([a], [b]) => a - b).map(([day, v]) => ({ date: formatDayNumber(day), amount: v.toFixed(digits) }));
+    return [...byDay.entries()].sort(([a], [b]) => a - b).map(([day, v]) => ({ date: formatDayNumber(day), amount: v.round(digits).toFixed(digits) }));
   }
 
   async periodsWithUsage(tenant: Tenant, before: Period): Promise<Period[]> {

@@ -8,10 +8,11 @@
  * the tenant would have been stopped at the cap. Ties go to the current plan, then to the plan id
  * in code point order, so the advice is deterministic.
  */
-import type { Allowances } from '../domain/catalog.js';
+import type { Allowances, CatalogVersion } from '../domain/catalog.js';
 import { Decimal, ExactSum, formatAmount } from '../domain/money.js';
 import { addMonths, type Period } from '../domain/period.js';
-import { RatingError, SECONDS_PER_HOUR, resolvePlanTerms, type RatedPeriod } from '../domain/rating.js';
+import { addPriceShare } from '../domain/price-models/index.js';
+import { priceModelFor, RatingError, SECONDS_PER_HOUR, resolvePlanTerms, type RatedPeriod } from '../domain/rating.js';
 import { compareIds } from '../domain/receipt.js';
 import { planFor, type Tenant } from '../domain/tenant.js';
 import { errorMessage } from '../errors.js';
@@ -70,18 +71,23 @@ export function onPlan(tenant: Tenant, planId: string): Tenant {
   return { ...tenant, plans: [{ plan: planId, from: null, seq: 1, setAt: '' }] };
 }
 
-/** The models by list-price cost, largest first, until they cover 80 % of all models' cost (at most 5). */
-export function topModels(rated: RatedPeriod): ModelCost[] {
+/**
+ * The models by list-price cost, largest first, until they cover 80 % of all models' cost (at most 5).
+ * A line's cost is its used units (before allowances) priced by its price model, exactly.
+ */
+export function topModels(rated: RatedPeriod, versions: readonly CatalogVersion[]): ModelCost[] {
+  const byLabel = new Map(versions.map((v) => [v.version, v]));
   const byModel = new Map<string, { sum: ExactSum; name: string }>();
   const total = new ExactSum();
   for (const l of rated.usageLines) {
-    if (l.unitPrice === null || l.unitSize === null || l.used === 0n) continue;
-    const v = l.unitPrice.mul(l.used);
-    total.add(v, l.unitSize);
+    if (l.unpriced || l.catalogVersion === null || l.used === 0n || l.kind === 'fee' || l.kind === 'discount' || l.kind === 'commitment') continue;
+    const model = priceModelFor(byLabel.get(l.catalogVersion), l.kind, l.key, rated.plan.id);
+    if (model === undefined) continue;
+    addPriceShare(total, model, l.used);
     if (l.kind !== 'input_tokens' && l.kind !== 'output_tokens') continue;
     let m = byModel.get(l.key);
     if (!m) byModel.set(l.key, (m = { sum: new ExactSum(), name: l.description.replace(/ (input|output) tokens$/, '') }));
-    m.sum.add(v, l.unitSize);
+    addPriceShare(m.sum, model, l.used);
   }
   const digits = rated.digits;
   const totalAmount = total.round(digits + 6);
@@ -152,7 +158,7 @@ export async function recommendPlans(
       }
       report.rows.push({
         tenantId: tenant.id, period, currency: currentRated.currency, currentPlan, currentAmount, plans,
-        recommended, saving, savingPercent, topModels: topModels(currentRated),
+        recommended, saving, savingPercent, topModels: topModels(currentRated, rating.versions),
       });
     } catch (err) {
       if (!(err instanceof RatingError)) throw err;

@@ -14,7 +14,7 @@ import type { CatalogVersion } from '../domain/catalog.js';
 import { UsageError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import {
-  planStripeCatalog, priceDifferences, priceDigest, type DesiredPrice, type DesiredProduct, type PriceItem, type StripePriceShape,
+  planStripeCatalog, priceDifferences, priceDigest, type DesiredPrice, type DesiredProduct, type PriceItem, type PriceLookup, type StripePriceShape,
 } from '../stripe/catalog-plan.js';
 import type { MeterKey, PriceSpec, StripeClient, StripePrice } from '../stripe/client.js';
 import { storedMeters } from './stripe-setup.js';
@@ -125,14 +125,14 @@ async function syncProduct(client: StripeClient, p: DesiredProduct, dryRun: bool
 export async function syncCatalog(
   store: Store,
   client: StripeClient,
-  req: { version?: string; dryRun: boolean; meters: MeterNames; now: number },
+  req: { version?: string; dryRun: boolean; meters: MeterNames; now: number; priceOf?: PriceLookup },
 ): Promise<CatalogSyncReport> {
   const versions = await versionsToSync(store, req.version, req.now);
   // Every rate of a version decides its meters' prices.
   for (const v of versions) await store.loadRates(v, 'all');
   const meters = await storedMeters(store, req.meters, client.livemode);
   const meterId = (item: PriceItem): string | null => (item === 'fee' ? null : meters[item as MeterKey].id);
-  const plans = versions.map(planStripeCatalog);
+  const plans = versions.map((v) => planStripeCatalog(v, req.priceOf));
 
   const products = new Map<string, DesiredProduct>();
   for (const p of plans) for (const d of p.products) products.set(d.id, d);

@@ -32,6 +32,7 @@ import {
   BUCKET_MS, eventIdentifier, planPush, triageUnsent, type BucketSize, type BucketTotal,
 } from '../stripe/push-plan.js';
 import { runJobs, type Attempt } from '../stripe/scheduler.js';
+import { acquireRunLock, DEFAULT_HEARTBEAT_MS, DEFAULT_LOCK_STALE_MS } from './run-lock.js';
 import { storedMeters } from './stripe-setup.js';
 
 export const PUSH_LOCK = 'stripe-push';
@@ -45,9 +46,9 @@ export const ERROR_REPORTS_SETTING = 'stripe.push.error_reports_seen';
 export const LAST_RUN_SETTING = 'stripe.push.last_run';
 export const LAST_CLEAN_RUN_SETTING = 'stripe.push.last_clean_run';
 
-export const HEARTBEAT_MS = 5_000;
+export const HEARTBEAT_MS = DEFAULT_HEARTBEAT_MS;
 /** A lock whose heartbeat is older than this belongs to a dead run (on another host) and is taken over. */
-export const LOCK_STALE_MS = 60_000;
+export const LOCK_STALE_MS = DEFAULT_LOCK_STALE_MS;
 
 export interface PushRequest {
   /** Receipts with ts < until are pushed. */
@@ -257,32 +258,19 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     queue = next.catch(() => undefined);
     return next;
   };
-  let heartbeat: NodeJS.Timeout | undefined;
-  let beat = async (): Promise<void> => {};
-  let lockLost = false;
-  if (!req.dryRun) {
-    const got = await store.locks.tryAcquire(PUSH_LOCK, deps.owner, deps.now(), LOCK_STALE_MS);
-    if (!got.acquired) {
-      throw new LockHeldError(
-        lockHeldMessage(got.holder, deps.now()),
+  // While requests are in flight the timer beats; during planning (one query after another,
+  // which never lets a timer run on SQLite) the loop beats between tenants.
+  const lock = req.dryRun
+    ? undefined
+    : await acquireRunLock(store, {
+      name: PUSH_LOCK, owner: deps.owner, now: () => deps.now(), staleMs: LOCK_STALE_MS, heartbeatMs: HEARTBEAT_MS, db,
+      held: (holder, now) => new LockHeldError(
+        lockHeldMessage(holder, now),
         'A cron run overlapping the previous one is normal: the next run carries on. If no push is running, the lock is taken over once its heartbeat is a minute old.',
-      );
-    }
-    let lastBeat = deps.now();
-    beat = async () => {
-      if (deps.now() - lastBeat < HEARTBEAT_MS) return;
-      lastBeat = deps.now();
-      try {
-        if (!(await db(() => store.locks.heartbeat(PUSH_LOCK, deps.owner.id, deps.now())))) lockLost = true;
-      } catch {
-        // A busy database: the next beat tries again; the lock goes stale only after a minute.
-      }
-    };
-    // While requests are in flight the timer beats; during planning (one query after another,
-    // which never lets a timer run on SQLite) the loop beats between tenants.
-    heartbeat = setInterval(() => void beat(), HEARTBEAT_MS);
-    heartbeat.unref();
-  }
+      ),
+    });
+  const beat = async () => lock?.beat();
+  const lockLost = () => lock?.lost === true;
 
   try {
     // Read under the lock: a run that held it a moment ago may have fixed the bucket size.
@@ -312,7 +300,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     for (const t of allTenants) {
       if (t.billingMode !== 'stripe') continue;
       await beat();
-      if (lockLost) break;
+      if (lockLost()) break;
       const result = newTenant(t.id, t.stripeCustomerId, t.stripeCustomerId === null ? 'no_customer' : 'ok');
       results.set(t.id, result);
       if (t.stripeCustomerId === null) {
@@ -364,7 +352,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
 
     // -- triage every unsent row -------------------------------------------------------------
     // A run that lost the lock while planning leaves the sending to the run that took it.
-    const unsent = lockLost ? [] : [...(await db(() => store.ledger.unsent())), ...[...plannedNow.values()].flat()];
+    const unsent = lockLost() ? [] : [...(await db(() => store.ledger.unsent())), ...[...plannedNow.values()].flat()];
     const tenantsById = new Map(allTenants.map((t) => [t.id, t]));
     const sendable: LedgerRow[] = [];
     for (const row of unsent) {
@@ -492,7 +480,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
           maxDelayMs: retry.maxDelayMs,
           retryUntil,
           now: deps.now,
-          shouldStop: () => fatal !== undefined || lockLost || budgetSpent,
+          shouldStop: () => fatal !== undefined || lockLost() || budgetSpent,
           onSettled: () => deps.hooks?.settled?.(++done, items.length),
         },
       );
@@ -519,14 +507,14 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
         if (!settledIds.has(it.row.identifier)) it.tenant.events.retryLater++;
       }
       if (fatal) throw fatal;
-      if (budgetSpent && !lockLost) {
+      if (budgetSpent && !lockLost()) {
         const left = items.length - settled.filter((x) => x.ok).length;
         stopped =
           `Stripe kept failing after the retry budget (${Math.round(req.retryBudgetMs / 1000)} s) was spent: ` +
           `this run stopped and left ${left} event(s) for the next run`;
       }
     }
-    if (lockLost) {
+    if (lockLost()) {
       stopped = 'the lock was taken over by another run (this run stalled for over a minute); it stopped and left the rest to that run';
     }
 
@@ -544,12 +532,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     if (!req.dryRun) await db(() => recordRun(store, report, deps));
     return report;
   } finally {
-    if (heartbeat) clearInterval(heartbeat);
-    if (!req.dryRun) {
-      // A lock that could not be released goes stale on its own (or with its connection, on
-      // Postgres); the run's own outcome matters more.
-      await db(() => store.locks.release(PUSH_LOCK, deps.owner.id)).catch(() => {});
-    }
+    await lock?.release();
   }
 }
 

@@ -8,7 +8,10 @@
 import { createHash } from 'node:crypto';
 import { Decimal, ExactSum, currencyDigits, formatAmount } from '../domain/money.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, type Period } from '../domain/period.js';
-import { RatingError, SECONDS_PER_HOUR, UnpricedUsageError, type RatedPeriod, type ReceiptBilled } from '../domain/rating.js';
+import { PriceRun } from '../domain/price-models/index.js';
+import {
+  priceModelFor, RatingError, REQUESTS_KEY, UnpricedUsageError, type RatedPeriod, type ReceiptBilled, type UsageKind,
+} from '../domain/rating.js';
 import type { Receipt } from '../domain/receipt.js';
 import type { Tenant } from '../domain/tenant.js';
 import { errorMessage } from '../errors.js';
@@ -84,18 +87,28 @@ const emptyTotals = (): Totals => ({
   receipts: 0n, requests: 0n, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n, reported: new ExactSum(), amount: new ExactSum(),
 });
 
-/** The billed units of one receipt at its version's prices, exactly. */
-function billedValue(r: Receipt, b: ReceiptBilled, into: ExactSum): void {
+/**
+ * The billed units of one receipt at its version's prices, exactly: each of its lines' share of
+ * the line's price after the units billed before it (price-models `PriceRun`; per unit, units × price).
+ * `runs` holds the period's running lines, by (version, kind, key).
+ */
+function billedValue(r: Receipt, b: ReceiptBilled, into: ExactSum, runs: Map<string, PriceRun | null>): void {
   const v = b.version;
   if (v === undefined) return;
-  const gpu = r.gpuKey === null ? undefined : v.gpuRates.get(r.gpuKey);
-  if (gpu && b.gpuSeconds > 0n) into.add(gpu.price.mul(b.gpuSeconds), SECONDS_PER_HOUR);
-  const tok = r.modelKey === null ? undefined : v.tokenRates.get(r.modelKey);
-  if (tok) {
-    if (b.inputTokens > 0n) into.add(tok.input.mul(b.inputTokens), v.tokenUnit);
-    if (b.outputTokens > 0n) into.add(tok.output.mul(b.outputTokens), v.tokenUnit);
-  }
-  if (b.calls > 0n) into.add(v.requestRate.mul(b.calls));
+  const charge = (kind: UsageKind, key: string | null, units: bigint) => {
+    if (key === null || units <= 0n) return;
+    const id = JSON.stringify([v.version, kind, key]);
+    let run = runs.get(id);
+    if (run === undefined) {
+      const model = priceModelFor(v, kind, key, b.planId);
+      runs.set(id, (run = model === undefined ? null : new PriceRun(model)));
+    }
+    run?.add(units, into);
+  };
+  charge('gpu', r.gpuKey, b.gpuSeconds);
+  charge('input_tokens', r.modelKey, b.inputTokens);
+  charge('output_tokens', r.modelKey, b.outputTokens);
+  charge('requests', REQUESTS_KEY, b.calls);
 }
 
 function groupOfReceipt(by: 'day' | 'user' | 'provider', tz: string, r: Receipt): string | null {
@@ -136,9 +149,10 @@ async function groupedByReceipts(
   }
   // Rated receipt by receipt, in time order, so each group gets the units it was billed for.
   const byId = new Map(billable.map((r) => [r.id, r]));
+  const runs = new Map<string, PriceRun | null>();
   await rating.rateReceipts(tenant, period, billable, (rr, b) => {
     const r = byId.get(rr.id)!;
-    billedValue(r, b, totalsOf(groupOfReceipt(by, tenant.timezone, r)).amount);
+    billedValue(r, b, totalsOf(groupOfReceipt(by, tenant.timezone, r)).amount, runs);
   });
   return groups;
 }

@@ -8,30 +8,34 @@
 import { createHash } from 'node:crypto';
 import { Decimal, isKnownCurrency, readCatalogDecimal, readCatalogWhole, WHOLE_MAX } from './money.js';
 import { nameKey } from './names.js';
+import {
+  type CatalogPrice, catalogPriceDocument, catalogPriceFromStored, GPU_PRICE_UNIT, parseCatalogPrice, type PriceUnit,
+  REQUEST_PRICE_UNIT, tokenPriceUnit,
+} from './price-models/index.js';
 import { TOKEN_CLASSES, type TokenField, type TokenPriceName } from './quantities.js';
 import { parseDate, parseRfc3339 } from './time.js';
 
 export interface GpuRate {
   key: string;
   name: string;
-  /** Price per GPU hour. */
-  price: Decimal;
+  /** Price per GPU hour: a decimal, or a price model with bounds in GPU hours (billing-rules.md, "Price models"). */
+  price: CatalogPrice;
 }
 
 export interface TokenRate {
   key: string;
   name: string;
-  /** Price per `tokenUnit` input tokens. */
-  input: Decimal;
-  /** Price per `tokenUnit` output tokens. */
-  output: Decimal;
+  /** Price per `tokenUnit` input tokens (or a price model with bounds in tokens). */
+  input: CatalogPrice;
+  /** Price per `tokenUnit` output tokens (or a price model with bounds in tokens). */
+  output: CatalogPrice;
   /** Prices of the other token classes (billing-rules.md, "Token classes"), when the entry names them. */
-  cachedInput?: Decimal;
-  cacheWrite?: Decimal;
-  reasoning?: Decimal;
+  cachedInput?: CatalogPrice;
+  cacheWrite?: CatalogPrice;
+  reasoning?: CatalogPrice;
 }
 
-/** The TokenRate property of each token class price of the field table. */
+/** The TokenRate (and PlanTokenRate) property of each token class price of the field table. */
 export const TOKEN_PRICE_PROPS: Readonly<Record<TokenPriceName, 'input' | 'output' | 'cachedInput' | 'cacheWrite' | 'reasoning'>> = {
   input: 'input', cached_input: 'cachedInput', cache_write: 'cacheWrite', output: 'output', reasoning: 'reasoning',
 };
@@ -41,20 +45,36 @@ export const OPTIONAL_TOKEN_PRICES: readonly TokenPriceName[] = TOKEN_CLASSES.ma
   (n) => n !== 'input' && n !== 'output',
 );
 
-/**
- * A token class's price in a rate: its own, else the price it defaults to (reasoning: output), else
- * undefined (cached input and cache write have no default: unpriced, never 0).
- */
-export function tokenClassPrice(rate: TokenRate, cls: TokenField): Decimal | undefined {
-  const own = rate[TOKEN_PRICE_PROPS[cls.price.name]];
-  if (own !== undefined) return own;
-  return cls.price.defaultsTo === null ? undefined : rate[TOKEN_PRICE_PROPS[cls.price.defaultsTo]];
-}
-
 export interface Allowances {
   gpuHours: bigint;
   tokens: bigint;
   apiCalls: bigint;
+}
+
+/** A price a plan gives a GPU instead of the list price (billing-rules.md, "Plan rates"). */
+export interface PlanGpuRate {
+  key: string;
+  /** Its display name, when the plan gives one (else the list's, else the key). */
+  name?: string;
+  price: CatalogPrice;
+}
+
+/** Class prices a plan gives a model instead of the list prices; a class it does not name is the list price. */
+export interface PlanTokenRate {
+  key: string;
+  name?: string;
+  input?: CatalogPrice;
+  output?: CatalogPrice;
+  cachedInput?: CatalogPrice;
+  cacheWrite?: CatalogPrice;
+  reasoning?: CatalogPrice;
+}
+
+/** `plans.<p>.rates`: prices in the catalog's own form that replace list prices for the plan's tenants. */
+export interface PlanRates {
+  gpuRates: ReadonlyMap<string, PlanGpuRate>;
+  tokenRates: ReadonlyMap<string, PlanTokenRate>;
+  requestRate?: CatalogPrice;
 }
 
 export interface PlanTerms {
@@ -64,6 +84,10 @@ export interface PlanTerms {
   included: Allowances;
   hardCap: boolean;
   usageDiscountPercent: Decimal;
+  /** The plan's own prices, when it has any. */
+  rates?: PlanRates;
+  /** `minimum_commitment`: the least the period's fee + usage − discount comes to (a true-up line makes up the rest); 0: none. */
+  minimumCommitment?: Decimal;
 }
 
 export interface CatalogVersion {
@@ -75,7 +99,8 @@ export interface CatalogVersion {
   gpuRates: ReadonlyMap<string, GpuRate>;
   tokenUnit: bigint;
   tokenRates: ReadonlyMap<string, TokenRate>;
-  requestRate: Decimal;
+  /** Price per billable receipt (or a price model with bounds in requests). */
+  requestRate: CatalogPrice;
   plans: ReadonlyMap<string, PlanTerms>;
 }
 
@@ -93,7 +118,8 @@ const TOP_FIELDS = new Set([
   'version', 'effective_from', 'currency', 'default_plan', 'gpu_rates', 'token_unit',
   'token_rates', 'request_rate', 'plans',
 ]);
-const PLAN_FIELDS = new Set(['name', 'monthly_fee', 'included', 'hard_cap', 'usage_discount_percent']);
+const PLAN_FIELDS = new Set(['name', 'monthly_fee', 'included', 'hard_cap', 'usage_discount_percent', 'rates', 'minimum_commitment']);
+const PLAN_RATE_FIELDS = new Set(['gpu_rates', 'token_rates', 'request_rate']);
 const INCLUDED_FIELDS = new Set(['gpu_hours', 'tokens', 'api_calls']);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -126,6 +152,17 @@ class Reader {
     }
     const d = readCatalogDecimal(v);
     return 'problem' in d ? this.problem(path, d.problem) : d.value;
+  }
+
+  /** A catalog price (billing-rules.md, "Price models"): a decimal or a price model, every problem by its path. */
+  price(v: unknown, path: string, unit: PriceUnit, required: boolean, fallback?: CatalogPrice): CatalogPrice | undefined {
+    if (v === undefined || v === null || v === '') {
+      if (required) return this.problem(path, 'missing');
+      return fallback;
+    }
+    const r = parseCatalogPrice(v, path, unit);
+    this.problems.push(...r.problems);
+    return r.price;
   }
 
   whole(v: unknown, path: string, fallback: bigint, min = 0n): bigint | undefined {
@@ -229,23 +266,24 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
     else currency = c;
   }
   const tokenUnit = r.whole(doc.token_unit, 'token_unit', 1000n, 1n);
-  const requestRate = r.decimal(doc.request_rate, 'request_rate', false, Decimal.ZERO);
+  const requestRate = r.price(doc.request_rate, 'request_rate', REQUEST_PRICE_UNIT, false, Decimal.ZERO);
+  const tokenPrice = tokenPriceUnit(tokenUnit ?? 1000n);
 
   const gpuRates = new Map<string, GpuRate>();
   for (const [key, raw, e] of r.keyed(doc.gpu_rates, 'gpu_rates')) {
-    const price = r.decimal(e.price, `gpu_rates.${key}.price`, true);
+    const price = r.price(e.price, `gpu_rates.${key}.price`, GPU_PRICE_UNIT, true);
     const name = r.text(e.name, `gpu_rates.${key}.name`, false) ?? raw.trim();
     if (price) gpuRates.set(key, { key, name, price });
   }
 
   const tokenRates = new Map<string, TokenRate>();
   for (const [key, raw, e] of r.keyed(doc.token_rates, 'token_rates')) {
-    const input = r.decimal(e.input, `token_rates.${key}.input`, true);
-    const output = r.decimal(e.output, `token_rates.${key}.output`, true);
+    const input = r.price(e.input, `token_rates.${key}.input`, tokenPrice, true);
+    const output = r.price(e.output, `token_rates.${key}.output`, tokenPrice, true);
     const name = r.text(e.name, `token_rates.${key}.name`, false) ?? raw.trim();
     const rate: TokenRate | undefined = input && output ? { key, name, input, output } : undefined;
     for (const price of OPTIONAL_TOKEN_PRICES) {
-      const d = r.decimal(e[price], `token_rates.${key}.${price}`, false);
+      const d = r.price(e[price], `token_rates.${key}.${price}`, tokenPrice, false);
       if (rate && d) rate[TOKEN_PRICE_PROPS[price]] = d;
     }
     if (rate) tokenRates.set(key, rate);
@@ -288,8 +326,13 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
       r.problem(`${p}.usage_discount_percent`, `${discount} is more than 100`);
     }
     const name = r.text(e.name, `${p}.name`, false) ?? raw.trim();
-    if (monthlyFee && included && discount) {
-      plans.set(id, { id, name, monthlyFee, included, hardCap, usageDiscountPercent: discount });
+    const rates = e.rates === undefined || e.rates === null ? undefined : planRates(r, e.rates, `${p}.rates`, tokenPrice, tokenRates);
+    const minimumCommitment = r.decimal(e.minimum_commitment, `${p}.minimum_commitment`, false, Decimal.ZERO);
+    if (monthlyFee && included && discount && rates !== null && minimumCommitment) {
+      plans.set(id, {
+        id, name, monthlyFee, included, hardCap, usageDiscountPercent: discount, ...(rates ? { rates } : {}),
+        ...(minimumCommitment.isZero() ? {} : { minimumCommitment }),
+      });
     }
   }
 
@@ -318,6 +361,67 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
   };
 }
 
+/**
+ * Reads `plans.<p>.rates` (billing-rules.md, "Plan rates"); null when it has problems (named by
+ * path). A model only the plan names must price input and output, as a list entry does.
+ */
+function planRates(
+  r: Reader, v: unknown, path: string, tokenUnit: PriceUnit, list: ReadonlyMap<string, TokenRate> | 'trusted',
+): PlanRates | null {
+  if (!isRecord(v)) {
+    r.problem(path, 'must be a map (gpu_rates, token_rates, request_rate)');
+    return null;
+  }
+  const before = r.problems.length;
+  r.unknownFields(v, PLAN_RATE_FIELDS, path);
+  const gpuRates = new Map<string, PlanGpuRate>();
+  for (const [key, , e] of r.keyed(v.gpu_rates, `${path}.gpu_rates`)) {
+    const price = r.price(e.price, `${path}.gpu_rates.${key}.price`, GPU_PRICE_UNIT, true);
+    const name = r.text(e.name, `${path}.gpu_rates.${key}.name`, false);
+    if (price !== undefined) gpuRates.set(key, { key, price, ...(name !== undefined ? { name } : {}) });
+  }
+  const tokenRates = new Map<string, PlanTokenRate>();
+  for (const [key, , e] of r.keyed(v.token_rates, `${path}.token_rates`)) {
+    const at = `${path}.token_rates.${key}`;
+    const listed = list === 'trusted' || list.has(key);
+    const input = r.price(e.input, `${at}.input`, tokenUnit, !listed);
+    const output = r.price(e.output, `${at}.output`, tokenUnit, !listed);
+    const name = r.text(e.name, `${at}.name`, false);
+    if (listed && list !== 'trusted' && [...TOKEN_CLASSES.map((c) => c.price.name)].every((p) => (e[p] ?? '') === '')) {
+      r.problem(at, 'names no price (input or output)');
+    }
+    const rate: PlanTokenRate = { key, ...(name !== undefined ? { name } : {}), ...(input ? { input } : {}), ...(output ? { output } : {}) };
+    for (const price of OPTIONAL_TOKEN_PRICES) {
+      const d = r.price(e[price], `${at}.${price}`, tokenUnit, false);
+      if (d) rate[TOKEN_PRICE_PROPS[price]] = d;
+    }
+    tokenRates.set(key, rate);
+  }
+  const requestRate = r.price(v.request_rate, `${path}.request_rate`, REQUEST_PRICE_UNIT, false);
+  if (r.problems.length > before) return null;
+  return { gpuRates, tokenRates, ...(requestRate !== undefined ? { requestRate } : {}) };
+}
+
+/** `plans.<p>.rates` as a document, in the catalog's form: only the fields the plan gives. */
+function planRatesDocument(rates: PlanRates, tokenUnit: bigint): Record<string, unknown> {
+  const tokens = tokenPriceUnit(tokenUnit);
+  return {
+    gpu_rates: Object.fromEntries(byKey(rates.gpuRates).map(([k, g]) => [k, {
+      ...(g.name !== undefined ? { name: g.name } : {}), price: catalogPriceDocument(g.price, GPU_PRICE_UNIT),
+    }])),
+    token_rates: Object.fromEntries(byKey(rates.tokenRates).map(([k, t]) => [k, {
+      ...(t.name !== undefined ? { name: t.name } : {}),
+      ...(t.input !== undefined ? { input: catalogPriceDocument(t.input, tokens) } : {}),
+      ...(t.output !== undefined ? { output: catalogPriceDocument(t.output, tokens) } : {}),
+      ...Object.fromEntries(OPTIONAL_TOKEN_PRICES.flatMap((p) => {
+        const price = t[TOKEN_PRICE_PROPS[p]];
+        return price === undefined ? [] : [[p, catalogPriceDocument(price, tokens)]];
+      })),
+    }])),
+    ...(rates.requestRate !== undefined ? { request_rate: catalogPriceDocument(rates.requestRate, REQUEST_PRICE_UNIT) } : {}),
+  };
+}
+
 const byKey = <T>(m: ReadonlyMap<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 /**
@@ -328,16 +432,17 @@ function documentWhole(n: bigint): number | string {
   return n <= WHOLE_MAX ? Number(n) : n.toString();
 }
 
-export function gpuRateDocument(v: GpuRate): Record<string, string> {
-  return { name: v.name, price: v.price.toString() };
+export function gpuRateDocument(v: GpuRate): Record<string, unknown> {
+  return { name: v.name, price: catalogPriceDocument(v.price, GPU_PRICE_UNIT) };
 }
 
-export function tokenRateDocument(v: TokenRate): Record<string, string> {
-  const doc: Record<string, string> = { name: v.name, input: v.input.toString(), output: v.output.toString() };
+export function tokenRateDocument(v: TokenRate, tokenUnit: bigint): Record<string, unknown> {
+  const unit = tokenPriceUnit(tokenUnit);
+  const doc: Record<string, unknown> = { name: v.name, input: catalogPriceDocument(v.input, unit), output: catalogPriceDocument(v.output, unit) };
   // Only the class prices the entry names: the document (and digest) of a catalog without them stays as it was.
   for (const price of OPTIONAL_TOKEN_PRICES) {
-    const d = v[TOKEN_PRICE_PROPS[price]];
-    if (d !== undefined) doc[price] = d.toString();
+    const p = v[TOKEN_PRICE_PROPS[price]];
+    if (p !== undefined) doc[price] = catalogPriceDocument(p, unit);
   }
   return doc;
 }
@@ -350,7 +455,7 @@ export function catalogTermsDocument(c: CatalogVersion): Record<string, unknown>
     currency: c.currency,
     default_plan: c.defaultPlan,
     token_unit: documentWhole(c.tokenUnit),
-    request_rate: c.requestRate.toString(),
+    request_rate: catalogPriceDocument(c.requestRate, REQUEST_PRICE_UNIT),
     plans: Object.fromEntries(
       byKey(c.plans).map(([k, p]) => [
         k,
@@ -364,6 +469,8 @@ export function catalogTermsDocument(c: CatalogVersion): Record<string, unknown>
           },
           hard_cap: p.hardCap,
           usage_discount_percent: p.usageDiscountPercent.toString(),
+          ...(p.rates ? { rates: planRatesDocument(p.rates, c.tokenUnit) } : {}),
+          ...(p.minimumCommitment === undefined || p.minimumCommitment.isZero() ? {} : { minimum_commitment: p.minimumCommitment.toString() }),
         },
       ]),
     ),
@@ -377,7 +484,7 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
     version, effective_from, currency, default_plan,
     gpu_rates: Object.fromEntries(byKey(c.gpuRates).map(([k, v]) => [k, gpuRateDocument(v)])),
     token_unit,
-    token_rates: Object.fromEntries(byKey(c.tokenRates).map(([k, v]) => [k, tokenRateDocument(v)])),
+    token_rates: Object.fromEntries(byKey(c.tokenRates).map(([k, v]) => [k, tokenRateDocument(v, c.tokenUnit)])),
     request_rate, plans,
   };
 }
@@ -389,7 +496,7 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
 export function catalogDigest(c: CatalogVersion): string {
   const h = createHash('sha256');
   const { version, effective_from, currency, default_plan, token_unit, request_rate, plans } = catalogTermsDocument(c);
-  const rates = <R>(name: string, m: ReadonlyMap<string, R>, doc: (r: R) => Record<string, string>) => {
+  const rates = <R>(name: string, m: ReadonlyMap<string, R>, doc: (r: R) => Record<string, unknown>) => {
     h.update(`,${JSON.stringify(name)}:{`);
     byKey(m).forEach(([k, r], i) => h.update(`${i === 0 ? '' : ','}${JSON.stringify(k)}:${JSON.stringify(doc(r))}`));
     h.update('}');
@@ -397,7 +504,7 @@ export function catalogDigest(c: CatalogVersion): string {
   h.update(JSON.stringify({ version, effective_from, currency, default_plan }).slice(0, -1));
   rates('gpu_rates', c.gpuRates, gpuRateDocument);
   h.update(`,"token_unit":${JSON.stringify(token_unit)}`);
-  rates('token_rates', c.tokenRates, tokenRateDocument);
+  rates('token_rates', c.tokenRates, (t) => tokenRateDocument(t, c.tokenUnit));
   h.update(`,"request_rate":${JSON.stringify(request_rate)},"plans":${JSON.stringify(plans)}}`);
   return h.digest('hex');
 }
@@ -485,16 +592,19 @@ export class RateTable<R> implements ReadonlyMap<string, R> {
 
 /** A GPU rate as the store keeps it (trusted: validated on import). */
 export function gpuRateFromStore(key: string, name: string, price: string): GpuRate {
-  return { key, name, price: Decimal.parse(price) };
+  return { key, name, price: catalogPriceFromStored(price, GPU_PRICE_UNIT) };
 }
 
+/** A token rate as the store keeps it; `tokenUnit` is its version's (tiered prices hold it). */
 export function tokenRateFromStore(
-  key: string, name: string, input: string, output: string, optional: Partial<Record<TokenPriceName, string | null>> = {},
+  key: string, name: string, input: string, output: string, tokenUnit = 1000n,
+  optional: Partial<Record<TokenPriceName, string | null>> = {},
 ): TokenRate {
-  const rate: TokenRate = { key, name, input: Decimal.parse(input), output: Decimal.parse(output) };
+  const unit = tokenPriceUnit(tokenUnit);
+  const rate: TokenRate = { key, name, input: catalogPriceFromStored(input, unit), output: catalogPriceFromStored(output, unit) };
   for (const price of OPTIONAL_TOKEN_PRICES) {
     const t = optional[price];
-    if (t !== undefined && t !== null) rate[TOKEN_PRICE_PROPS[price]] = Decimal.parse(t);
+    if (t !== undefined && t !== null) rate[TOKEN_PRICE_PROPS[price]] = catalogPriceFromStored(t, unit);
   }
   return rate;
 }
@@ -505,17 +615,22 @@ export function tokenRateFromStore(
  */
 export function catalogFromStoredTerms(terms: string): CatalogVersion {
   const d = JSON.parse(terms) as {
-    version: string; effective_from: string; currency: string; default_plan: string; token_unit: number | string; request_rate: string;
+    version: string; effective_from: string; currency: string; default_plan: string; token_unit: number | string; request_rate: unknown;
     plans: Record<string, {
       name: string; monthly_fee: string; hard_cap: boolean; usage_discount_percent: string;
       included: { gpu_hours: number | string; tokens: number | string; api_calls: number | string };
+      rates?: unknown;
+      minimum_commitment?: string;
     }>;
   };
+  const tokenUnit = BigInt(d.token_unit);
   const plans = new Map<string, PlanTerms>();
   for (const [id, p] of Object.entries(d.plans)) {
     plans.set(id, {
       id, name: p.name, monthlyFee: Decimal.parse(p.monthly_fee), hardCap: p.hard_cap, usageDiscountPercent: Decimal.parse(p.usage_discount_percent),
       included: { gpuHours: BigInt(p.included.gpu_hours), tokens: BigInt(p.included.tokens), apiCalls: BigInt(p.included.api_calls) },
+      ...(p.rates !== undefined ? { rates: storedPlanRates(p.rates, `plans.${id}.rates`, tokenUnit) } : {}),
+      ...(p.minimum_commitment === undefined ? {} : { minimumCommitment: Decimal.parse(p.minimum_commitment) }),
     });
   }
   return {
@@ -526,9 +641,60 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
     gpuRates: new RateTable<GpuRate>(`catalog ${d.version} GPU rates`),
     tokenUnit: BigInt(d.token_unit),
     tokenRates: new RateTable<TokenRate>(`catalog ${d.version} token rates`),
-    requestRate: Decimal.parse(d.request_rate),
+    requestRate: catalogPriceFromStored(d.request_rate, REQUEST_PRICE_UNIT),
     plans,
   };
+}
+
+/** Stored plan rates back (trusted: validated on import); a model only the plan prices is checked as on import. */
+function storedPlanRates(v: unknown, path: string, tokenUnit: bigint): PlanRates {
+  const r = new Reader(() => undefined);
+  const rates = planRates(r, v, path, tokenPriceUnit(tokenUnit), 'trusted');
+  if (rates === null) throw new Error(`stored plan rates do not read back: ${r.problems.join('; ')}`);
+  return rates;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prices a plan gives (billing-rules.md, "Plan rates"): the plan's price for a class, else the list price.
+
+function planRatesOf(v: CatalogVersion, planId: string | undefined): PlanRates | undefined {
+  return planId === undefined ? undefined : v.plans.get(planId)?.rates;
+}
+
+/** The price of a GPU hour for the plan's tenants in this version; undefined: no price. */
+export function gpuPriceFor(v: CatalogVersion, key: string, planId?: string): CatalogPrice | undefined {
+  return planRatesOf(v, planId)?.gpuRates.get(key)?.price ?? v.gpuRates.get(key)?.price;
+}
+
+/** The price of `token_unit` tokens of a class for the plan's tenants; undefined: the model has no price. */
+export function tokenPriceFor(v: CatalogVersion, key: string, cls: TokenPriceName, planId?: string): CatalogPrice | undefined {
+  const prop = TOKEN_PRICE_PROPS[cls];
+  return planRatesOf(v, planId)?.tokenRates.get(key)?.[prop] ?? v.tokenRates.get(key)?.[prop];
+}
+
+/**
+ * A token class's price for the plan's tenants: its own (the plan's, else the list's), else the
+ * price it defaults to resolved the same way (reasoning: output), else undefined (cached input and
+ * cache write have no default: unpriced, never 0).
+ */
+export function tokenClassPrice(v: CatalogVersion, key: string, cls: TokenField, planId?: string): CatalogPrice | undefined {
+  const own = tokenPriceFor(v, key, cls.price.name, planId);
+  if (own !== undefined) return own;
+  return cls.price.defaultsTo === null ? undefined : tokenPriceFor(v, key, cls.price.defaultsTo, planId);
+}
+
+/** The price of a billable receipt for the plan's tenants. */
+export function requestPriceFor(v: CatalogVersion, planId?: string): CatalogPrice {
+  return planRatesOf(v, planId)?.requestRate ?? v.requestRate;
+}
+
+/** The display name of a GPU or model: the list's, else the plan's, else undefined. */
+export function rateNameFor(v: CatalogVersion, kind: 'gpu' | 'model', key: string, planId?: string): string | undefined {
+  const listed = kind === 'gpu' ? v.gpuRates.get(key) : v.tokenRates.get(key);
+  if (listed !== undefined) return listed.name;
+  const plan = planRatesOf(v, planId);
+  const own = kind === 'gpu' ? plan?.gpuRates.get(key) : plan?.tokenRates.get(key);
+  return own === undefined ? undefined : own.name ?? key;
 }
 
 /** Index of the version in effect at `t` (greatest effectiveFrom <= t) in sorted `versions`, or -1. */

@@ -5,6 +5,7 @@
  */
 import { Decimal, currencyDigits } from './money.js';
 import type { Period } from './period.js';
+import type { TieredModelName } from './price-models/index.js';
 import {
   LINE_KIND_ORDER, type RatedLine, type RatedLineKind, type RatedPeriod, type Unit, type UsageKind, unitOf,
 } from './rating.js';
@@ -150,7 +151,7 @@ export function lateUsageAdjustments(input: LateUsageInput): AdjustmentLine[] {
   for (const s of gone) {
     const amount = s.amount.neg().round(digits);
     if (amount.isZero()) continue;
-    const usage = s.kind !== 'fee' && s.kind !== 'discount';
+    const usage = s.kind !== 'fee' && s.kind !== 'discount' && s.kind !== 'commitment';
     const description = s.description ?? stripPrefix(s.line.description, prefix);
     out.push({
       kind: 'adjustment',
@@ -222,6 +223,7 @@ export function invoiceTotals(
     const amount = l.amount.round(digits);
     switch (l.kind) {
       case 'fee':
+      case 'commitment':
         fee = fee.add(amount);
         break;
       case 'gpu':
@@ -281,11 +283,18 @@ export interface InvoiceLineJson {
   unit: Unit | null;
   unit_price: string | null;
   unit_size: bigint | null;
+  /** The plan whose terms priced the line; null on adjustments and credits. */
+  plan: string | null;
+  /** On a line priced by a graduated, volume or package model (its unit price and size are null). */
+  price_model?: TieredModelName;
   amount: string;
 }
 
-/** A line as cli.md's JSON: amounts with exactly the currency's minor digits, prices as their decimal text. */
-export function invoiceLineJson(line: InvoiceLine, invoicePeriod: Period, currency: string): InvoiceLineJson {
+/**
+ * A line as cli.md's JSON: amounts with exactly the currency's minor digits, prices as their decimal
+ * text. `plan` is the invoice's plan: the plan of its own lines (null on adjustments and credits).
+ */
+export function invoiceLineJson(line: InvoiceLine, invoicePeriod: Period, currency: string, plan: string | null = null): InvoiceLineJson {
   const digits = currencyDigits(currency);
   return {
     kind: line.kind,
@@ -300,6 +309,8 @@ export function invoiceLineJson(line: InvoiceLine, invoicePeriod: Period, curren
     unit: line.unit,
     unit_price: line.unitPrice === null ? null : line.unitPrice.toString(),
     unit_size: line.unitSize,
+    plan: line.kind === 'adjustment' || line.kind === 'credit' ? null : plan,
+    ...(line.priceModel !== undefined ? { price_model: line.priceModel } : {}),
     amount: line.amount.toFixed(digits),
   };
 }

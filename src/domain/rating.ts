@@ -10,10 +10,16 @@
  * `detailDays` says which days those are, and `ratePeriod` checks the split is sound.
  */
 import { BillctlError, ExitCode, UsageError } from '../errors.js';
-import { tokenClassPrice, versionIndexAt, type Allowances, type CatalogVersion, type PlanTerms } from './catalog.js';
+import {
+  gpuPriceFor, rateNameFor, requestPriceFor, tokenClassPrice, tokenPriceFor, versionIndexAt, type Allowances, type CatalogVersion,
+  type PlanTerms,
+} from './catalog.js';
 import { Decimal, currencyDigits } from './money.js';
 import { type Period, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
-import { type PriceModel, listedPrice, perUnit, priceLine } from './price-models/index.js';
+import {
+  describePrice, GPU_PRICE_UNIT, isZeroPrice, plainPriceWords, listedPrice, modelOf, type PriceModel, priceLine, REQUEST_PRICE_UNIT, type TieredModelName,
+  tokenPriceUnit,
+} from './price-models/index.js';
 import { TOKEN_CLASSES, type TokenClass, type TokenField } from './quantities.js';
 import { type Receipt, compareIds, compareReceipts } from './receipt.js';
 import { type Tenant, planFor } from './tenant.js';
@@ -23,12 +29,12 @@ import { type Tenant, planFor } from './tenant.js';
 
 /** Usage line kinds: GPU, a line per token class of the field table (quantities.ts), requests. */
 export type UsageKind = 'gpu' | TokenClass | 'requests';
-export type RatedLineKind = 'fee' | UsageKind | 'discount';
+export type RatedLineKind = 'fee' | UsageKind | 'discount' | 'commitment';
 export type Unit = 'second' | 'token' | 'request';
 
 /** Invoice order of line kinds: fee first, usage by kind (token classes in table order), discount last. */
 export const LINE_KIND_ORDER: readonly RatedLineKind[] = [
-  'fee', 'gpu', ...TOKEN_CLASSES.map((c) => c.name), 'requests', 'discount',
+  'fee', 'gpu', ...TOKEN_CLASSES.map((c) => c.name), 'requests', 'discount', 'commitment',
 ];
 
 /** The token class row of a line kind, or undefined for GPU, requests, fee and discount. */
@@ -63,6 +69,10 @@ export interface RatedLine {
   /** Price of `unitSize` units (GPU: per hour, unitSize 3600); null on fee, discount and unpriced lines. */
   unitPrice: Decimal | null;
   unitSize: bigint | null;
+  /** Set on a usage line priced by a graduated, volume or package model (its unit price and size are then null). */
+  priceModel?: TieredModelName;
+  /** Under such a model, how the billed quantity was priced, in words a customer can check ("first 2,000,000 at 0.006 / 1,000; ..."). */
+  priceWords?: string;
   /** Rounded to the currency's minor unit; negative only on the discount line. */
   amount: Decimal;
   /** Usage with no rate, billed at 0 under `allowUnpriced`. */
@@ -91,7 +101,9 @@ export interface PeriodTotals {
   usage: Decimal;
   /** D: the discount, as a positive amount (the line carries −D). */
   discount: Decimal;
-  /** S = fee + U − D. */
+  /** C: the minimum commitment true-up (0 when there is none). */
+  commitment: Decimal;
+  /** S = fee + U − D + C. */
   subtotal: Decimal;
   /** T = S × tax rate, rounded half up. */
   tax: Decimal;
@@ -119,6 +131,8 @@ export interface RatedPeriod {
   fee: RatedLine | null;
   usageLines: RatedLine[];
   discount: RatedLine | null;
+  /** The minimum commitment true-up (step 10), when the period falls short of it. */
+  commitment: RatedLine | null;
   totals: PeriodTotals;
   /** Empty unless `allowUnpriced` (otherwise rating throws UnpricedUsageError). */
   unpriced: UnpricedUsage[];
@@ -178,6 +192,8 @@ export interface RatePeriodInput {
 /** Whether an aggregated day's units of each pool were billed (true) or covered by allowance. */
 export interface DayBilled {
   version: CatalogVersion | undefined;
+  /** The plan whose prices (plan rates, else list prices) price the day. */
+  planId: string;
   gpu: boolean;
   tokens: boolean;
   calls: boolean;
@@ -186,6 +202,8 @@ export interface DayBilled {
 /** What one receipt was billed for after allowances (GPU seconds, each token class), and the catalog version that prices it. */
 export interface ReceiptBilled extends Record<RatedProp, bigint> {
   version: CatalogVersion | undefined;
+  /** The plan whose prices (plan rates, else list prices) price the receipt. */
+  planId: string;
   /** 1 when its API call was not covered by the allowance. */
   calls: bigint;
 }
@@ -447,6 +465,8 @@ class PeriodRater {
   constructor(
     readonly versions: readonly CatalogVersion[],
     readonly included: Allowances,
+    /** The plan whose rates price the period (else list prices). */
+    readonly planId: string,
   ) {
     this.slots = new Array<Slot | undefined>(versions.length + 1);
     this.gpuLeft = included.gpuHours * SECONDS_PER_HOUR;
@@ -469,7 +489,7 @@ class PeriodRater {
       const version = index === 0 ? undefined : this.versions[index - 1];
       s = {
         index, version, gpu: new Map(), tokens: TOKEN_CLASSES.map(() => new Map<string, LineAcc>()),
-        requests: version !== undefined && version.requestRate.sign() > 0 ? { used: 0n, included: 0n } : undefined,
+        requests: version !== undefined && !isZeroPrice(requestPriceFor(version, this.planId)) ? { used: 0n, included: 0n } : undefined,
       };
       this.slots[index] = s;
     }
@@ -502,7 +522,7 @@ class PeriodRater {
     const slot = this.slot(this.slotIndexAt(r.ts));
     const version = slot.version;
     this.receipts += 1n;
-    const billed = { version, calls: 0n } as ReceiptBilled;
+    const billed = { version, planId: this.planId, calls: 0n } as ReceiptBilled;
     billed.gpuSeconds = 0n;
     for (const c of TOKEN_CLASSES) billed[c.prop] = 0n;
     if (r.gpuSeconds > 0) {
@@ -513,7 +533,7 @@ class PeriodRater {
       this.gpuLeft -= covered;
       billed.gpuSeconds = used - covered;
       addTo(slot.gpu, key, used, covered);
-      if (version === undefined || !version.gpuRates.has(key)) this.noteUnpriced('gpu', key, slot, 1n);
+      if (version === undefined || gpuPriceFor(version, key, this.planId) === undefined) this.noteUnpriced('gpu', key, slot, 1n);
     }
     let tokens = false;
     for (const c of TOKEN_CLASSES) if (r[c.prop] > 0) tokens = true;
@@ -549,13 +569,13 @@ class PeriodRater {
    * that has no default (kind: the class), counting `receipts` for each.
    */
   private noteUnpricedTokens(key: string, slot: Slot, q: Readonly<Record<RatedProp, number | bigint>>, receipts: bigint): void {
-    const rate = slot.version?.tokenRates.get(key);
-    if (rate === undefined) {
+    const version = slot.version;
+    if (version === undefined || tokenPriceFor(version, key, 'input', this.planId) === undefined) {
       this.noteUnpriced('model', key, slot, receipts);
       return;
     }
     for (const c of TOKEN_CLASSES) {
-      if (q[c.prop] > 0 && tokenClassPrice(rate, c) === undefined) this.noteUnpriced(c.name, key, slot, receipts);
+      if (q[c.prop] > 0 && tokenClassPrice(version, key, c, this.planId) === undefined) this.noteUnpriced(c.name, key, slot, receipts);
     }
   }
 
@@ -585,7 +605,7 @@ class PeriodRater {
       if (a.gpuSeconds > 0n) {
         if (a.gpuKey === null) throw new RatingInputError(`day ${d.day}: an aggregate has GPU seconds but no GPU key`);
         addTo(slot.gpu, a.gpuKey, a.gpuSeconds, gpuCovered ? a.gpuSeconds : 0n);
-        if (version === undefined || !version.gpuRates.has(a.gpuKey)) this.noteUnpriced('gpu', a.gpuKey, slot, a.gpuReceipts);
+        if (version === undefined || gpuPriceFor(version, a.gpuKey, this.planId) === undefined) this.noteUnpriced('gpu', a.gpuKey, slot, a.gpuReceipts);
       }
       if (classTokens(a) > 0n) {
         if (a.modelKey === null) throw new RatingInputError(`day ${d.day}: an aggregate has tokens but no model key`);
@@ -601,30 +621,30 @@ class PeriodRater {
       }
       if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, a.receipts);
     }
-    onDay?.(d.day, d.aggregates, { version, gpu: !gpuCovered, tokens: !tokensCovered, calls: !callsCovered });
+    onDay?.(d.day, d.aggregates, { version, planId: this.planId, gpu: !gpuCovered, tokens: !tokensCovered, calls: !callsCovered });
   }
 }
 
 /**
- * The price model of a usage line in a version, or undefined when the version has no price for it
- * (a token class without its own price takes its default: reasoning the output price; cached input
- * and cache write have none).
+ * The price model of a usage line in a version for the plan's tenants (the plan's rates, else list
+ * prices: billing-rules.md, "Plan rates"), or undefined when neither prices it. Without a plan: list
+ * prices. A token class without its own price takes its default (reasoning: the output price);
+ * cached input and cache write have none.
  */
-export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKind, key: string): PriceModel | undefined {
+export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKind, key: string, planId?: string): PriceModel | undefined {
   if (version === undefined) return undefined;
   switch (kind) {
     case 'gpu': {
-      const rate = version.gpuRates.get(key);
-      return rate && perUnit(rate.price, SECONDS_PER_HOUR);
+      const price = gpuPriceFor(version, key, planId);
+      return price && modelOf(price, GPU_PRICE_UNIT);
     }
     case 'requests':
-      return perUnit(version.requestRate, 1n);
+      return modelOf(requestPriceFor(version, planId), REQUEST_PRICE_UNIT);
     default: {
       const cls = tokenClassOf(kind);
       if (cls === undefined) throw new Error(`unknown usage kind ${String(kind)}`);
-      const rate = version.tokenRates.get(key);
-      const price = rate && tokenClassPrice(rate, cls);
-      return price && perUnit(price, version.tokenUnit);
+      const price = tokenClassPrice(version, key, cls, planId);
+      return price && modelOf(price, tokenPriceUnit(version.tokenUnit));
     }
   }
 }
@@ -641,24 +661,30 @@ export function unitOf(kind: UsageKind): Unit {
   }
 }
 
-function usageDescription(kind: UsageKind, key: string, version: CatalogVersion | undefined): string {
+function usageDescription(kind: UsageKind, key: string, version: CatalogVersion | undefined, planId: string): string {
+  const name = (k: 'gpu' | 'model') => (version && rateNameFor(version, k, key, planId)) ?? key;
   switch (kind) {
     case 'gpu':
-      return `${version?.gpuRates.get(key)?.name ?? key} GPU hours`;
+      return `${name('gpu')} GPU hours`;
     case 'requests':
       return 'API requests';
     default: {
       const cls = tokenClassOf(kind);
       if (cls === undefined) throw new Error(`unknown usage kind ${String(kind)}`);
-      return `${version?.tokenRates.get(key)?.name ?? key} ${cls.line.words}`;
+      return `${name('model')} ${cls.line.words}`;
     }
   }
 }
 
 export const UNPRICED_MARK = 'UNPRICED';
 
-function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digits: number): RatedLine {
-  const model = priceModelFor(slot.version, kind, key);
+/** The counting units a line's prices are for: a GPU hour of seconds, `token_unit` tokens, one request. */
+function lineUnitSize(kind: UsageKind, version: CatalogVersion | undefined): bigint {
+  return kind === 'gpu' ? SECONDS_PER_HOUR : kind === 'requests' ? 1n : version?.tokenUnit ?? 1000n;
+}
+
+function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digits: number, planId: string): RatedLine {
+  const model = priceModelFor(slot.version, kind, key, planId);
   const billed = acc.used - acc.included;
   const base = {
     kind, key, catalogVersion: slot.version?.version ?? null,
@@ -667,18 +693,19 @@ function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digit
   if (model === undefined) {
     return {
       ...base,
-      description: `${usageDescription(kind, key, slot.version)} (${UNPRICED_MARK})`,
+      description: `${usageDescription(kind, key, slot.version, planId)} (${UNPRICED_MARK})`,
       unitPrice: null,
       unitSize: kind === 'gpu' ? SECONDS_PER_HOUR : kind === 'requests' ? 1n : slot.version?.tokenUnit ?? null,
       amount: Decimal.of(0n, digits),
       unpriced: true,
     };
   }
-  const { unitPrice, unitSize } = listedPrice(model);
+  const { unitPrice, unitSize, priceModel } = listedPrice(model);
   return {
     ...base,
-    description: usageDescription(kind, key, slot.version),
+    description: usageDescription(kind, key, slot.version, planId),
     unitPrice, unitSize,
+    ...(priceModel !== null ? { priceModel, priceWords: describePrice(model, billed, plainPriceWords(unitOf(kind), lineUnitSize(kind, slot.version), digits)) } : {}),
     amount: priceLine(model, billed, digits),
     unpriced: false,
   };
@@ -743,7 +770,7 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   const versions = sortVersions(input.versions);
   const { start, end } = periodInterval(tz, period);
   const terms = resolvePlanTerms(tenant, period, versions);
-  const rater = new PeriodRater(versions, terms.plan.included);
+  const rater = new PeriodRater(versions, terms.plan.included, terms.planId);
 
   const days = aggregateDays(input.dayAggregates ?? [], tz, period, versions);
   let next = 0;
@@ -782,11 +809,12 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   const zero = Decimal.of(0n, digits);
   const usageLines: RatedLine[] = [];
   for (const s of slots) {
-    for (const [key, acc] of s.gpu) usageLines.push(usageLine('gpu', key, acc, s, digits));
+    const p = terms.planId;
+    for (const [key, acc] of s.gpu) usageLines.push(usageLine('gpu', key, acc, s, digits, p));
     TOKEN_CLASSES.forEach((c, i) => {
-      for (const [key, acc] of s.tokens[i]!) usageLines.push(usageLine(c.name, key, acc, s, digits));
+      for (const [key, acc] of s.tokens[i]!) usageLines.push(usageLine(c.name, key, acc, s, digits, p));
     });
-    if (s.requests !== undefined && s.requests.used > 0n) usageLines.push(usageLine('requests', REQUESTS_KEY, s.requests, s, digits));
+    if (s.requests !== undefined && s.requests.used > 0n) usageLines.push(usageLine('requests', REQUESTS_KEY, s.requests, s, digits, p));
   }
   const rank = new Map<string | null, number>([[null, -1], ...versions.map((v, i): [string, number] => [v.version, i])]);
   const versionRank = (label: string | null) => rank.get(label) ?? versions.length;
@@ -805,9 +833,17 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
     amount: discountAmount.neg(),
   };
   const feeTotal = fee?.amount ?? zero;
-  const subtotal = feeTotal.add(usage).sub(discountAmount);
+  // Step 10: C = max(0, minimum_commitment − (fee + U − D)); adjustments of earlier periods never count toward it.
+  const before = feeTotal.add(usage).sub(discountAmount);
+  const shortfall = (plan.minimumCommitment ?? zero).round(digits).sub(before);
+  const commitment: RatedLine | null = shortfall.sign() > 0 ? {
+    ...fixedLine('commitment', planId, termsVersion.version, 'Minimum commitment true-up'),
+    amount: shortfall,
+  } : null;
+  const commitmentAmount = commitment?.amount ?? zero;
+  const subtotal = before.add(commitmentAmount);
   const tax = subtotal.mulDivRound(tenant.taxRate, 1n, digits);
-  const lines = [...(fee ? [fee] : []), ...usageLines, ...(discount ? [discount] : [])];
+  const lines = [...(fee ? [fee] : []), ...usageLines, ...(discount ? [discount] : []), ...(commitment ? [commitment] : [])];
   const inc = terms.plan.included;
   const granted = { gpu: inc.gpuHours * SECONDS_PER_HOUR, tokens: inc.tokens, calls: inc.apiCalls };
   return {
@@ -820,7 +856,8 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
     fee,
     usageLines,
     discount,
-    totals: { fee: feeTotal, usage, discount: discountAmount, subtotal, tax, total: subtotal.add(tax) },
+    commitment,
+    totals: { fee: feeTotal, usage, discount: discountAmount, commitment: commitmentAmount, subtotal, tax, total: subtotal.add(tax) },
     unpriced,
     allowances: {
       gpuSeconds: { granted: granted.gpu, consumed: granted.gpu - rater.gpuLeft },
@@ -831,7 +868,7 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   };
 }
 
-function fixedLine(kind: 'fee' | 'discount', key: string, catalogVersion: string, description: string): Omit<RatedLine, 'amount'> {
+function fixedLine(kind: 'fee' | 'discount' | 'commitment', key: string, catalogVersion: string, description: string): Omit<RatedLine, 'amount'> {
   return {
     kind, key, catalogVersion, description, used: 0n, included: 0n, billed: 0n,
     unit: null, unitPrice: null, unitSize: null, unpriced: false,
@@ -888,7 +925,7 @@ export function dailyCharges(input: RatePeriodInput): { rated: RatedPeriod; days
     const days = billed.get(lineId(line.kind as UsageKind, line.key, line.catalogVersion));
     const model = line.unpriced || line.catalogVersion === null
       ? undefined
-      : priceModelFor(versions.get(line.catalogVersion), line.kind as UsageKind, line.key);
+      : priceModelFor(versions.get(line.catalogVersion), line.kind as UsageKind, line.key, rated.plan.id);
     if (days === undefined || model === undefined) continue;
     let units = 0n;
     let before = Decimal.of(0n, rated.digits);

@@ -10,12 +10,9 @@
  * billctl itself wrote (amounts, quantities, timestamps, dates) are left alone, after a check that
  * they are plain numbers (anything else in such a column is neutralised like text).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { cleanupOnInterrupt } from '../interrupt.js';
-import { sweepStaleTemps, tempPathFor } from './atomic-file.js';
+import { openAtomicFile } from './atomic-file.js';
 
 /** `text` is data from outside (ids, names, models): neutralised. The rest is written by billctl. */
 export type CsvCellType = 'text' | 'amount' | 'quantity' | 'timestamp' | 'date' | 'flag';
@@ -97,12 +94,8 @@ const BATCH = 500;
  * (backpressure), so memory stays flat.
  */
 export async function openCsvSink(out: string, stdout: Writable, options: { excel: boolean }): Promise<CsvSink> {
-  const toStdout = out === '-';
-  const final = toStdout ? '' : path.resolve(out);
-  const tmp = toStdout ? '' : tempPathFor(final);
-  if (!toStdout) sweepStaleTemps(final);
-  const dest: Writable = toStdout ? stdout : fs.createWriteStream(tmp);
-  const done = toStdout ? () => {} : cleanupOnInterrupt(() => fs.rmSync(tmp, { force: true }));
+  const file = out === '-' ? undefined : openAtomicFile(out);
+  const dest: Writable = file ? file.stream() : stdout;
   let failed: Error | undefined;
   const onError = (e: Error) => (failed = e);
   dest.on('error', onError);
@@ -123,23 +116,13 @@ export async function openCsvSink(out: string, stdout: Writable, options: { exce
     },
     async close() {
       await flush();
-      if (toStdout) {
-        dest.off('error', onError);
-        return;
-      }
-      dest.end();
-      await once(dest, 'close');
-      if (failed) throw failed;
-      fs.renameSync(tmp, final);
-      done();
+      dest.off('error', onError);
+      await file?.commit();
     },
     async abort() {
       batch = [];
-      if (!toStdout) {
-        dest.destroy();
-        fs.rmSync(tmp, { force: true });
-        done();
-      } else dest.off('error', onError);
+      dest.off('error', onError);
+      file?.abort();
     },
   };
 }

@@ -18,7 +18,7 @@ export type UsageLineKind = 'gpu' | TokenClass | 'requests';
 
 /** A usage line of the table, or an adjustment line (then `kind` is the kind of line it corrects, fee and discount included). */
 export interface InvoiceDocumentLine {
-  kind: UsageLineKind | 'fee' | 'discount';
+  kind: UsageLineKind | 'fee' | 'discount' | 'commitment';
   /** As the invoice stores it: "Qwen-70B output tokens", "Adjustment for 2026-10: Qwen-70B input tokens". */
   description: string;
   /** Null for usage older than every catalog version, and on fee and discount adjustments. */
@@ -37,6 +37,8 @@ export interface InvoiceDocumentLine {
   amount: string;
   /** Billed at 0.00 under `--allow-unpriced`: no rate in the catalog version (the PDF says "not charged"). */
   unpriced?: boolean;
+  /** A line priced by tiers or packages: how, in words ("first 2,000,000 at 0.006 / 1,000; next ..."), shown for its price. */
+  price_words?: string;
   /**
    * On an adjustment line: what its period's invoice and earlier adjustments billed for the line
    * before this correction, and what is billed for it now (units in `unit`, and the amount). The
@@ -56,7 +58,7 @@ export interface AdjustmentGroup {
 
 /** The plan fee and the usage discount (a negative amount), shown in the totals block. */
 export interface InvoiceCharge {
-  kind: 'fee' | 'discount';
+  kind: 'fee' | 'discount' | 'commitment';
   description: string;
   amount: string;
   /** On the discount: the usage amount it is a percentage of. */

@@ -4,7 +4,6 @@
  * invoice (issue date, else the period's first day), the file /ID is pdfkit's hash of that info,
  * and font subset tags follow the order fonts are first used. Nothing reads the clock or random.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import PDFDocument from 'pdfkit';
 import { UsageError } from '../errors.js';
@@ -15,7 +14,7 @@ import { fillText, formatAmountText, formatMoney, formatPercent, formatQuantity,
 import { invoiceDocumentProblems, type CreditNoteSection, type InvoiceDocument, type InvoiceDocumentLine } from './invoice-document.js';
 import { readImage, type AdjustmentField, type BlockName, type LoadedTemplate, type TableColumn } from './template.js';
 import { makeDirectory } from '../make-directory.js';
-import { processAlive } from '../process-alive.js';
+import { writeFileAtomic } from '../export/atomic-file.js';
 
 export { loadInvoiceTemplate, type LoadedTemplate } from './template.js';
 
@@ -375,7 +374,10 @@ class InvoiceDrawing {
       case 'billed':
         return { text: formatQuantity(line[col.field], line.unit, f), style: 'regular' };
       case 'unit_price':
-        return { text: line.unpriced ? this.t.texts.unpriced : formatUnitPrice(line.unit_price, line.unit, line.unit_size, f), style: 'regular' };
+        return {
+          text: line.unpriced ? this.t.texts.unpriced : line.price_words ?? formatUnitPrice(line.unit_price, line.unit, line.unit_size, f),
+          style: 'regular',
+        };
       case 'amount':
         return { text: this.amount(line.amount), style: 'regular' };
       default:
@@ -474,6 +476,7 @@ class InvoiceDrawing {
       const label = c.base === undefined ? c.description : fillText(texts.discount, { description: c.description, base: this.amount(c.base) });
       rows.push(this.summaryRow(columns, label, this.amount(c.amount)));
     }
+    for (const c of d.charges.filter((x) => x.kind === 'commitment')) rows.push(this.summaryRow(columns, c.description, this.amount(c.amount)));
     this.table('lines', true, fillText(texts.lines_heading, { period: d.period }), '', columns, rows);
   }
 
@@ -736,42 +739,22 @@ export function renderInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate)
   });
 }
 
-/** Directories this thread has created and swept of killed runs' temporary files. */
-const swept = new Set<string>();
+/** Directories this thread has made sure exist. */
+const made = new Set<string>();
 
 /**
- * Renders an invoice and writes it to `outPath` atomically: a temporary file beside it
- * (`.<name>.<pid>.tmp`), flushed to disk, then renamed over the target, so a crash leaves the old
- * file or the new one, never half. Two runs writing the same invoice at once each rename their own
- * identical bytes into place. What a killed run left behind (a temporary PDF file of a pid that no
- * longer runs) is removed when a thread first writes to the directory, so a re-run ends with
- * exactly what one clean run leaves (once per directory: sweeping per file would read the whole
- * directory for each of a thousand invoices).
+ * Renders an invoice and writes it to `outPath` atomically (src/export/atomic-file.ts), so a crash
+ * leaves the old file or the new one, never half. What a killed run left behind (a temporary file
+ * of a pid that no longer runs) is removed when a thread first writes to the directory, so a
+ * re-run ends with exactly what one clean run leaves (once per directory: sweeping per file would
+ * read the whole directory for each of a thousand invoices).
  */
 export async function writeInvoicePdf(doc: InvoiceDocument, template: LoadedTemplate, outPath: string): Promise<void> {
   const bytes = await renderInvoicePdf(doc, template);
   const dir = path.dirname(outPath);
-  const base = path.basename(outPath);
-  if (!swept.has(dir)) {
+  if (!made.has(dir)) {
     makeDirectory(dir);
-    for (const name of await fs.promises.readdir(dir)) {
-      const m = /^\.(.+\.pdf)\.(\d+)\.tmp$/.exec(name);
-      if (m && !processAlive(Number(m[2]))) await fs.promises.rm(path.join(dir, name), { force: true });
-    }
-    swept.add(dir);
+    made.add(dir);
   }
-  const temp = path.join(dir, `.${base}.${process.pid}.tmp`);
-  try {
-    const handle = await fs.promises.open(temp, 'w');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.promises.rename(temp, outPath);
-  } catch (err) {
-    await fs.promises.rm(temp, { force: true });
-    throw err;
-  }
+  writeFileAtomic(outPath, bytes, { sweep: 'directory' });
 }

@@ -140,7 +140,7 @@ const KIND_LABELS: Record<string, string> = {
 
 /** A line's quantities in a customer's words: GPU time in hours, how much of the usage was billed. */
 function usageText(l: InvoiceLine): string {
-  if (l.kind === 'fee' || l.kind === 'discount' || l.kind === 'credit') return '';
+  if (l.kind === 'fee' || l.kind === 'discount' || l.kind === 'commitment' || l.kind === 'credit') return '';
   const q = (n: bigint) => (l.unit === 'second' ? `${count(gpuHoursText(n))} h` : count(n));
   const unit = l.unit === 'second' ? '' : ` ${l.unit}${l.used === 1n ? '' : 's'}`;
   if (l.kind === 'adjustment') return `${l.billed < 0n ? '−' : '+'}${q(l.billed < 0n ? -l.billed : l.billed)}${unit} billed`;

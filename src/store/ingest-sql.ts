@@ -135,7 +135,7 @@ export abstract class SqlIngestStore implements IngestStore {
   }
 
   async tenantTimezones(lock = false): Promise<Map<string, string>> {
-    const forShare = lock && this.db.dialect === 'postgres' ? ' FOR SHARE' : '';
+    const forShare = lock ? this.db.dialect.rowLock('share') : '';
     const rows = await this.db.all<Row>(`SELECT id, timezone FROM tenants${forShare}`);
     return new Map(rows.map((r) => [String(r.id), String(r.timezone)]));
   }
@@ -143,12 +143,7 @@ export abstract class SqlIngestStore implements IngestStore {
 
 /** The ingest side of a store, with its dialect's receipt writer (loaded on demand). */
 export async function openIngestStore(db: SqlDriver): Promise<IngestStore> {
-  if (db.dialect === 'sqlite') {
-    const { SqliteIngestStore } = await import('./sqlite/ingest.js');
-    return new SqliteIngestStore(db as import('./sqlite/driver.js').SqliteDriver);
-  }
-  const { PostgresIngestStore } = await import('./postgres/ingest.js');
-  return new PostgresIngestStore(db as import('./postgres/driver.js').PostgresDriver);
+  return db.dialect.ingestStore(db);
 }
 
 /** Recomputes a tenant's rollups (SQLite's decimal functions come with every connection: sqlite/functions.ts). */

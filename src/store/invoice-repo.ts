@@ -5,6 +5,7 @@
 import { Decimal } from '../domain/money.js';
 import type { AdjustmentLine, BilledLine, CreditLine, InvoiceLine, InvoiceTotals } from '../domain/invoice.js';
 import type { Period } from '../domain/period.js';
+import type { TieredModelName } from '../domain/price-models/index.js';
 import type { RatedLineKind, Unit } from '../domain/rating.js';
 import { toNumber, toStringOrNull, type Row, type SqlDriver, type SqlValue } from './sql.js';
 
@@ -222,6 +223,8 @@ function lineRow(r: Row): InvoiceLine {
     unitSize: r.unit_size === null ? null : BigInt(String(r.unit_size)),
     amount: dec(r.amount),
     unpriced: toNumber(r.unpriced) === 1,
+    ...(r.price_model === null || r.price_model === undefined ? {} : { priceModel: String(r.price_model) as TieredModelName }),
+    ...(r.price_words === null || r.price_words === undefined ? {} : { priceWords: String(r.price_words) }),
   };
   if (String(r.kind) === 'adjustment') {
     return { ...base, kind: 'adjustment', adjusts: String(r.adjusts) as RatedLineKind, period: String(r.period) } satisfies AdjustmentLine;
@@ -332,12 +335,13 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     for (const l of lines) {
       await this.db.run(
         `INSERT INTO invoice_lines (invoice_id, seq, kind, adjusts, key, catalog_version, period, description, used, included,
-           billed, unit, unit_price, unit_size, amount, unpriced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           billed, unit, unit_price, unit_size, amount, unpriced, price_model, price_words)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           id, ++seq, l.kind, l.kind === 'adjustment' ? l.adjusts : null, l.key, l.catalogVersion,
           l.kind === 'adjustment' ? l.period : period, l.description, l.used.toString(), l.included.toString(),
           l.billed.toString(), l.unit, l.unitPrice?.toString() ?? null, l.unitSize?.toString() ?? null, l.amount.toString(),
-          l.unpriced ? 1 : 0,
+          l.unpriced ? 1 : 0, l.priceModel ?? null, l.priceWords ?? null,
         ],
       );
     }
@@ -381,9 +385,9 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     await this.db.run("DELETE FROM invoices WHERE id = ? AND status = 'draft'", [Number(id)]);
   }
 
-  /** Postgres row locks (SQLite's BEGIN IMMEDIATE already lets one writer in at a time). */
+  /** Row locks where the store has them (src/store/dialect-adapter.ts). */
   private get forUpdate(): string {
-    return this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    return this.db.dialect.rowLock('update');
   }
 
   async lock(id: string): Promise<InvoiceRecord | undefined> {

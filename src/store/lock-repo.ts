@@ -47,14 +47,15 @@ export interface LockRepo {
 }
 
 export class SqlLockRepo implements LockRepo {
-  /** Advisory keys held by this session, per lock name (Postgres). */
+  /** Advisory keys held by this session, per lock name (stores with advisory locks). */
   private readonly advisory = new Map<string, string>();
 
-  constructor(
-    private readonly db: SqlDriver,
-    /** Maps a lock name to a 64-bit advisory key (Postgres only). */
-    private readonly advisoryKey?: (name: string) => string,
-  ) {}
+  constructor(private readonly db: SqlDriver) {}
+
+  /** The store's session advisory locks, if it has them (src/store/dialect-adapter.ts). */
+  private get advisoryLocks() {
+    return this.db.dialect.advisoryLocks;
+  }
 
   private holderOf(r: Row): LockHolder {
     return {
@@ -64,15 +65,15 @@ export class SqlLockRepo implements LockRepo {
   }
 
   async tryAcquire(name: string, owner: LockOwner, now: number, staleMs: number): Promise<LockAttempt> {
-    if (this.advisoryKey) {
-      const key = this.advisoryKey(name);
-      const got = await this.db.get<Row>('SELECT pg_try_advisory_lock(?::bigint) AS ok', [key]);
-      if (got?.ok !== true) return { acquired: false, holder: await this.advisoryHolder(name, now, staleMs) };
+    const advisory = this.advisoryLocks;
+    if (advisory) {
+      const key = await advisory.tryLock(this.db, `lock:${name}`);
+      if (key === undefined) return { acquired: false, holder: await this.advisoryHolder(name, now, staleMs) };
       this.advisory.set(name, key);
     }
     const result = await this.db.transaction(async (): Promise<LockAttempt> => {
       const r = await this.db.get<Row>('SELECT * FROM locks WHERE name = ?', [name]);
-      if (r && String(r.owner) !== owner.id && !this.advisoryKey) {
+      if (r && String(r.owner) !== owner.id && !advisory) {
         const holder = this.holderOf(r);
         const stale = now - holder.heartbeatAt > staleMs;
         const dead = holder.host === owner.host && !processAlive(holder.pid);
@@ -125,6 +126,6 @@ export class SqlLockRepo implements LockRepo {
     const key = this.advisory.get(name);
     if (key === undefined) return;
     this.advisory.delete(name);
-    await this.db.run('SELECT pg_advisory_unlock(?::bigint)', [key]);
+    await this.advisoryLocks?.unlock(this.db, key);
   }
 }

@@ -316,6 +316,11 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 15,
+    name: 'price models: the model that priced an invoice line, and its tiers in words',
+    sql: 'ALTER TABLE invoice_lines ADD COLUMN price_model TEXT; ALTER TABLE invoice_lines ADD COLUMN price_words TEXT;',
+  },
+  {
+    version: 16,
     name: 'receipt token classes, event type and quantity; their rollup sums; token class prices',
     // The field table's new quantities (domain/quantities.ts): a receipt column each (0 for every
     // receipt stored before: none had them) and a rollup sum each; the event type's key. Token rates

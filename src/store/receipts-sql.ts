@@ -9,8 +9,8 @@ import { formatInstant } from '../domain/time.js';
 import { QUANTITIES, QUANTITY_COUNT } from '../domain/quantities.js';
 import { DELTA, ROLLUP_COLUMNS, ROW, rowQuantity, type ReceiptRow, type RollupDelta } from '../ingest/types.js';
 import type { ReceiptQuery, ReceiptVersion, RollupRow } from './ingest.js';
-import { sqliteInteger } from './sqlite/functions.js';
-import { toBigInt, toNumber, toStringOrNull, type Dialect, type Row, type SqlDriver, type SqlValue } from './sql.js';
+import type { DialectAdapter } from './dialect-adapter.js';
+import { toBigInt, toNumber, toStringOrNull, type Row, type SqlDriver, type SqlValue } from './sql.js';
 
 export function receiptFromRow(r: Row): Receipt {
   const x: Receipt = {
@@ -179,16 +179,16 @@ export async function rollupRows(db: SqlDriver, tenantId: string, firstDay: numb
  * The sum of a quantity over rows, exact at any size: Postgres sums bigints as numeric; SQLite's
  * SUM() fails past 2^63 − 1, so its sums go through billctl_int_sum (sqlite/functions.ts).
  */
-export function quantitySum(dialect: Dialect, expr: string): string {
-  return dialect === 'sqlite' ? `billctl_int_sum(${expr})` : `sum(${expr})`;
+export function quantitySum(dialect: DialectAdapter, expr: string): string {
+  return dialect.quantitySum(expr);
 }
 
 /** a + b of two quantity sums, exact at any size (SQLite's `+` turns to an inexact float past 2^63 − 1). */
-function quantityAdd(dialect: Dialect, a: string, b: string): string {
-  return dialect === 'sqlite' ? `billctl_int_add(${a}, ${b})` : `${a} + ${b}`;
+function quantityAdd(dialect: DialectAdapter, a: string, b: string): string {
+  return dialect.quantityAdd(a, b);
 }
 
-/** The rollup columns that sum quantities: exact at any size (migrations 12 and 15). */
+/** The rollup columns that sum quantities: exact at any size (migrations 12 and 16). */
 export const ROLLUP_QUANTITIES: readonly string[] = QUANTITIES.map((q) => q.column);
 
 /**
@@ -199,10 +199,8 @@ export const ROLLUP_QUANTITIES: readonly string[] = QUANTITIES.map((q) => q.colu
 export const DELETE_EMPTY_ROLLUPS = 'DELETE FROM receipt_rollups WHERE receipts = 0';
 
 /** Adds rollup sums to what is stored (a key not yet there is inserted). */
-export function rollupUpsertSql(dialect: Dialect): string {
-  const cost = dialect === 'sqlite'
-    ? 'billctl_dec_add(receipt_rollups.reported_cost, excluded.reported_cost)'
-    : 'trim_scale(receipt_rollups.reported_cost::numeric + excluded.reported_cost::numeric)::text';
+export function rollupUpsertSql(dialect: DialectAdapter): string {
+  const cost = dialect.decimalAdd('receipt_rollups.reported_cost', 'excluded.reported_cost');
   const quantities = ROLLUP_QUANTITIES.map((c) => `${c} = ${quantityAdd(dialect, `receipt_rollups.${c}`, `excluded.${c}`)}`);
   return `INSERT INTO receipt_rollups (${ROLLUP_COLUMNS.join(', ')})
     VALUES (${ROLLUP_COLUMNS.map(() => '?').join(', ')})
@@ -223,9 +221,7 @@ const WINDOW = 31 * 86_400_000;
  * where it is not is summed receipt by receipt), and each quarter hour goes to its local day.
  */
 export async function rebuildTenantRollups(db: SqlDriver, tenantId: string, timezone: string): Promise<void> {
-  const cost = db.dialect === 'sqlite'
-    ? 'billctl_dec_sum(CASE WHEN billable = 1 THEN reported_cost END)'
-    : 'trim_scale(COALESCE(sum(CASE WHEN billable = 1 THEN reported_cost::numeric END), 0))::text';
+  const cost = db.dialect.decimalSum('CASE WHEN billable = 1 THEN reported_cost END');
   const quantities = ROLLUP_QUANTITIES.map((c) => `${quantitySum(db.dialect, `CASE WHEN billable = 1 THEN ${c} ELSE 0 END`)} AS ${c}`);
   const sums = `count(*) AS receipts, sum(billable) AS requests, ${quantities.join(', ')},
       ${cost} AS reported_cost, sum(unsplit) AS unsplit`;
@@ -287,6 +283,6 @@ export async function rebuildTenantRollups(db: SqlDriver, tenantId: string, time
  * A rollup delta as statement parameters: sums as numbers while exact, beyond 2^53 as SQLite
  * keeps them (an integer up to 64 bits, then decimal text) or as text for Postgres's numeric.
  */
-export function rollupParams(d: RollupDelta, dialect: Dialect): SqlValue[] {
-  return d.map((v) => (typeof v !== 'bigint' ? v : dialect === 'sqlite' ? sqliteInteger(v) : v.toString()));
+export function rollupParams(d: RollupDelta, dialect: DialectAdapter): SqlValue[] {
+  return d.map((v) => (typeof v !== 'bigint' ? v : dialect.quantityParam(v)));
 }

@@ -7,6 +7,7 @@ import {
   type CatalogVersion,
 } from '../domain/catalog.js';
 import { Decimal } from '../domain/money.js';
+import { catalogPriceToStored, GPU_PRICE_UNIT, tokenPriceUnit } from '../domain/price-models/index.js';
 import type { Period } from '../domain/period.js';
 import type { BillingMode, PlanEntry, Tenant } from '../domain/tenant.js';
 import { SqlInvoiceRepo, type InvoiceRepo } from './invoice-repo.js';
@@ -80,7 +81,7 @@ export abstract class SqlStore implements Store {
   }
 
   get dialect() {
-    return this.db.dialect;
+    return this.db.dialect.name;
   }
 
   get location() {
@@ -115,7 +116,7 @@ export abstract class SqlStore implements Store {
         const done = await this.db.transaction(async () => {
           // Another process may have applied it since we looked.
           if (await this.db.get('SELECT 1 FROM schema_migrations WHERE version = ?', [m.version])) return false;
-          await this.db.exec(migrationSql(m, this.db.dialect));
+          await this.db.exec(migrationSql(m, this.db.dialect.name));
           await this.db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
             m.version,
             m.name,
@@ -227,12 +228,18 @@ export abstract class SqlStore implements Store {
         part.push(...row);
         if (part.length >= RATE_ROWS * RATE_COLUMNS.length) await flush();
       };
+      const tokens = tokenPriceUnit(c.tokenUnit);
       const noClassPrices = OPTIONAL_TOKEN_PRICES.map(() => null);
-      for (const g of c.gpuRates.values()) await add(c.version, 'gpu', g.key, g.name, g.price.toString(), null, null, ...noClassPrices);
+      for (const g of c.gpuRates.values()) {
+        await add(c.version, 'gpu', g.key, g.name, catalogPriceToStored(g.price, GPU_PRICE_UNIT), null, null, ...noClassPrices);
+      }
       for (const t of c.tokenRates.values()) {
         await add(
-          c.version, 'token', t.key, t.name, null, t.input.toString(), t.output.toString(),
-          ...OPTIONAL_TOKEN_PRICES.map((p) => t[TOKEN_PRICE_PROPS[p]]?.toString() ?? null),
+          c.version, 'token', t.key, t.name, null, catalogPriceToStored(t.input, tokens), catalogPriceToStored(t.output, tokens),
+          ...OPTIONAL_TOKEN_PRICES.map((p) => {
+            const price = t[TOKEN_PRICE_PROPS[p]];
+            return price === undefined ? null : catalogPriceToStored(price, tokens);
+          }),
         );
       }
       await flush();
@@ -263,7 +270,7 @@ export abstract class SqlStore implements Store {
     await load(c.gpuRates, 'gpu', keys === 'all' ? [] : keys.gpus, (r) => gpuRateFromStore(String(r.key), String(r.name), String(r.price)));
     await load(c.tokenRates, 'token', keys === 'all' ? [] : keys.models, (r) =>
       tokenRateFromStore(
-        String(r.key), String(r.name), String(r.input), String(r.output),
+        String(r.key), String(r.name), String(r.input), String(r.output), c.tokenUnit,
         Object.fromEntries(OPTIONAL_TOKEN_PRICES.map((p) => [p, toStringOrNull(r[p])])),
       ),
     );

@@ -3,12 +3,15 @@
  * implement this driver, so the store's SQL is written once. Statements use `?` placeholders;
  * the Postgres driver numbers them.
  */
+import type { DialectAdapter } from './dialect-adapter.js';
+
 export type SqlValue = string | number | bigint | null;
 export type Row = Record<string, unknown>;
 export type Dialect = 'sqlite' | 'postgres';
 
 export interface SqlDriver {
-  readonly dialect: Dialect;
+  /** The SQL that differs between the stores (src/store/dialect-adapter.ts). */
+  readonly dialect: DialectAdapter;
   /** Where the store is, safe to print (no password). */
   readonly location: string;
   all<T = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;

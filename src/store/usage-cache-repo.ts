@@ -52,7 +52,7 @@ export class SqlUsageCacheRepo implements UsageCacheRepo {
   constructor(private readonly db: SqlDriver) {}
 
   async periodTotals(firstDay: number, lastDay: number, withReportedCost: boolean, tenantIds?: readonly string[]): Promise<Map<string, PeriodTotals>> {
-    const sum = !withReportedCost ? "'0'" : this.db.dialect === 'postgres' ? 'SUM(reported_cost::numeric)::text' : 'billctl_dec_sum(reported_cost)';
+    const sum = !withReportedCost ? "'0'" : this.db.dialect.decimalSum('reported_cost');
     const rows = await this.db.all<Row>(
       `SELECT tenant_id, COUNT(*) AS n, SUM(receipts) AS receipts, SUM(requests) AS requests,
          ${ROLLUP_QUANTITIES.map((c) => `${quantitySum(this.db.dialect, c)} AS ${c}`).join(', ')}, ${sum} AS reported_cost

@@ -13,6 +13,10 @@
  *   over a meter of seconds: price × 100 / 3600 cents);
  * - an allowance becomes a free first tier on its meter, which works for GPU seconds and API calls
  *   but not for the token pool that input and output tokens share in receipt order;
+ * - graduated and volume prices become tiered prices, package prices a per-unit price of the
+ *   package with `transform_quantity` (see meteredShape for what each cannot express); billctl
+ *   prices each key's line through its tiers on its own, so a tiered price is refused on a meter
+ *   that sums several keys;
  * - a usage discount (rounded once over all usage lines) has no exact Stripe form;
  * - a monthly fee must be whole minor units, and the currency must have the minor unit ISO 4217
  *   (and billctl's invoices) give it.
@@ -23,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import type { CatalogVersion, PlanTerms } from '../domain/catalog.js';
 import { currencyDigits, Decimal } from '../domain/money.js';
-import type { PriceModel } from '../domain/price-models/index.js';
+import type { PriceModel, PriceTier } from '../domain/price-models/index.js';
 import { priceModelFor, REQUESTS_KEY, SECONDS_PER_HOUR, type UsageKind } from '../domain/rating.js';
 import { METER_KEYS, type MeterKey } from './client.js';
 
@@ -95,6 +99,8 @@ const METER_PRODUCTS: Record<MeterKey, { name: string; unitLabel: string }> = {
   output_tokens: { name: 'Output tokens', unitLabel: 'token' },
   api_calls: { name: 'API calls', unitLabel: 'call' },
 };
+
+const count = (n: bigint) => n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
 const hash = (text: string, n: number) => createHash('sha256').update(text, 'utf8').digest('hex').slice(0, n);
 
@@ -203,43 +209,143 @@ export interface ShapeContext {
 
 export type ShapeResult = { shape: StripePriceShape } | { refused: string };
 
+/** The largest bound or divisor billctl sends: Stripe's integers are read back as JavaScript numbers. */
+const MAX_WHOLE = BigInt(Number.MAX_SAFE_INTEGER);
+
+type Step<T> = { ok: T } | { refused: string };
+
+/** A price per `unitSize` units in minor units per meter unit, exact in 12 decimals, or why not. */
+function unitAmountOf(price: Decimal, unitSize: bigint, digits: number, c: ShapeContext, where: string): Step<Decimal> {
+  const unit = minorPerUnit(price, unitSize, digits);
+  if ('ok' in unit) return unit;
+  return {
+    refused:
+      `${c.label}${where}: ${price.toString()} ${c.currency} per ${c.priceUnit} is ${approx(unit.num, unit.den)} ` +
+      `of Stripe's minor unit (1/${10 ** digits} ${c.currency}) per ${c.unit}, more than the ${STRIPE_DECIMALS} decimals ` +
+      "Stripe's unit_amount_decimal holds: Stripe cannot bill it exactly",
+  };
+}
+
+/** An amount as a whole number of minor units (Stripe's flat amounts), or undefined. */
+function wholeMinor(amount: Decimal, digits: number): Decimal | undefined {
+  return exactRatio(amount.units * 10n ** BigInt(digits), 10n ** BigInt(amount.scale), 0);
+}
+
+function flatAmountOf(fee: Decimal, digits: number, c: ShapeContext, where: string): Step<Decimal> {
+  const minor = wholeMinor(fee, digits);
+  return minor !== undefined ? { ok: minor }
+    : { refused: `${c.label}${where}: its flat fee ${fee.toString()} ${c.currency} is not a whole number of ${c.currency}'s minor unit, which Stripe's flat_amount counts` };
+}
+
+/** A tier bound in the meter's units as Stripe holds it, or why not. */
+function boundOf(upTo: bigint, c: ShapeContext, where: string): Step<bigint> {
+  return upTo <= MAX_WHOLE ? { ok: upTo }
+    : { refused: `${c.label}${where}: its bound, ${count(upTo)} ${c.unit}s on Stripe's meter, is above 2^53 − 1, the largest whole number billctl sends to Stripe and reads back exactly` };
+}
+
+/** The tiers of a graduated or volume model in the meter's units, shifted by `shift`, exact or refused. */
+function stripeTiers(tiers: readonly PriceTier[], unitSize: bigint, digits: number, c: ShapeContext, shift: bigint): Step<StripeTier[]> {
+  const out: StripeTier[] = [];
+  for (const [i, t] of tiers.entries()) {
+    const where = ` (tiers[${i}])`;
+    const unit = unitAmountOf(t.price, unitSize, digits, c, where);
+    if ('refused' in unit) return unit;
+    const flat = flatAmountOf(t.flatFee, digits, c, where);
+    if ('refused' in flat) return flat;
+    let upTo: bigint | null = null;
+    if (t.upTo !== null) {
+      const b = boundOf(t.upTo + shift, c, where);
+      if ('refused' in b) return b;
+      upTo = b.ok;
+    }
+    out.push({ upTo, unitAmount: unit.ok, flatAmount: flat.ok });
+  }
+  return { ok: out };
+}
+
+const FREE_TIER = (upTo: bigint): StripeTier => ({ upTo, unitAmount: Decimal.ZERO, flatAmount: Decimal.ZERO });
+
 /**
- * The Stripe price that bills a meter exactly as `model` prices its billed quantity, with the
- * plan's allowance as a free first tier. One case per price model. Graduated, volume and package
- * prices are refused for now; they would map as: graduated → `tiers_mode=graduated` (tier bounds
- * in the meter's units, after the free tier), volume → `tiers_mode=volume` (refused with an
- * allowance: Stripe's volume tier would hold the used quantity, billctl's the billed one), package
- * → `transform_quantity[divide_by]` with `round=up` (refused with an allowance or inside tiers),
- * once Stripe's rounding of tiers is checked against billctl's one rounding per line.
+ * The Stripe price that bills a meter exactly as `model` prices its billed quantity (the metered
+ * quantity less the plan's allowance), or why Stripe cannot. One case per price model. Tier
+ * bounds and package sizes are held in counting units, which are the meter's units (seconds,
+ * tokens, calls): they stay whole. Stripe bills a first tier's flat amount even for a period
+ * without usage, where billctl bills a flat fee only when the tier holds some of the billed
+ * quantity, so a flat fee on the tier that holds 0 is refused.
+ *
+ * - per_unit: `unit_amount_decimal`; an allowance is a free first tier (graduated).
+ * - graduated: `tiers_mode=graduated`; an allowance is a free first tier and every bound moves up
+ *   by it, so tier i holds the same units of the billed quantity in both.
+ * - volume: `tiers_mode=volume`. After an allowance A, billctl prices q = Q − A in the tier that
+ *   holds q; Stripe prices all of Q in the tier that holds Q. With bounds moved up by A and a free
+ *   tier up to A, a tier's Stripe amount is Q × unit + flat, billctl's (Q − A) × unit + fee: equal
+ *   exactly when flat = fee − A × unit, which Stripe can hold only when it is ≥ 0 and whole.
+ * - package: `transform_quantity[divide_by]` = size, `round=up`, unit amount = the package price:
+ *   ⌈Q / size⌉ × price, billctl's rule. After an allowance ⌈(Q − A) / size⌉ has no Stripe form
+ *   (transform_quantity cannot be combined with tiers).
  */
 export function meteredShape(model: PriceModel, digits: number, c: ShapeContext): ShapeResult {
+  const A = c.allowance;
   switch (model.model) {
     case 'per_unit': {
-      const unit = minorPerUnit(model.price, model.unitSize, digits);
-      if (!('ok' in unit)) {
-        return {
-          refused:
-            `${c.label}: ${model.price.toString()} ${c.currency} per ${c.priceUnit} is ${approx(unit.num, unit.den)} ` +
-            `of Stripe's minor unit (1/${10 ** digits} ${c.currency}) per ${c.unit}, more than the ${STRIPE_DECIMALS} decimals ` +
-            "Stripe's unit_amount_decimal holds: Stripe cannot bill it exactly",
-        };
-      }
-      if (c.allowance === 0n || unit.ok.isZero()) return { shape: { scheme: 'per_unit', unitAmount: unit.ok, transformQuantity: null } };
-      return {
-        shape: {
-          scheme: 'tiered',
-          tiersMode: 'graduated',
-          tiers: [
-            { upTo: c.allowance, unitAmount: Decimal.ZERO, flatAmount: Decimal.ZERO },
-            { upTo: null, unitAmount: unit.ok, flatAmount: Decimal.ZERO },
-          ],
-        },
-      };
+      const unit = unitAmountOf(model.price, model.unitSize, digits, c, '');
+      if ('refused' in unit) return unit;
+      if (A === 0n || unit.ok.isZero()) return { shape: { scheme: 'per_unit', unitAmount: unit.ok, transformQuantity: null } };
+      const free = boundOf(A, c, ' (the allowance)');
+      if ('refused' in free) return free;
+      return { shape: { scheme: 'tiered', tiersMode: 'graduated', tiers: [FREE_TIER(A), { upTo: null, unitAmount: unit.ok, flatAmount: Decimal.ZERO }] } };
     }
     case 'graduated':
-    case 'volume':
-    case 'package':
-      return { refused: `${c.label}: billctl does not sync a ${model.model} price to Stripe; bill this plan by invoice` };
+    case 'volume': {
+      const tiers = stripeTiers(model.tiers, model.unitSize, digits, c, A);
+      if ('refused' in tiers) return tiers;
+      if (A === 0n) {
+        const first = model.tiers[0]!;
+        if (!first.flatFee.isZero()) {
+          return {
+            refused:
+              `${c.label} (tiers[0]): its flat fee ${first.flatFee.toString()} ${c.currency} is billed by billctl only when the billed quantity is above 0; ` +
+              "Stripe bills the first tier's flat amount for a quantity of 0 too (a period without usage)",
+          };
+        }
+        return { shape: { scheme: 'tiered', tiersMode: model.model, tiers: tiers.ok } };
+      }
+      const free = boundOf(A, c, ' (the allowance)');
+      if ('refused' in free) return free;
+      if (model.model === 'graduated') return { shape: { scheme: 'tiered', tiersMode: 'graduated', tiers: [FREE_TIER(A), ...tiers.ok] } };
+      const shifted: StripeTier[] = [FREE_TIER(A)];
+      for (const [i, t] of tiers.ok.entries()) {
+        const flat = t.flatAmount.sub(t.unitAmount.mul(A));
+        if (flat.sign() < 0 || wholeMinor(flat, 0) === undefined) {
+          return {
+            refused:
+              `${c.label}: a volume price after the plan's allowance of ${count(A)} ${c.unit}s: billctl prices the billed quantity (after the allowance) ` +
+              "at the tier that holds it, Stripe's volume tiers price the whole metered quantity, allowance included; a tier's flat amount could take " +
+              `the allowance's ${t.unitAmount.mul(A).normalize().toString()} minor units back only where it is at least that and stays whole ` +
+              `(tiers[${i}]: ${t.flatAmount.normalize().toString()}), so Stripe cannot bill it exactly`,
+          };
+        }
+        shifted.push({ upTo: t.upTo, unitAmount: t.unitAmount, flatAmount: flat.normalize() });
+      }
+      return { shape: { scheme: 'tiered', tiersMode: 'volume', tiers: shifted } };
+    }
+    case 'package': {
+      if (A > 0n) {
+        return {
+          refused:
+            `${c.label}: a package price after the plan's allowance of ${count(A)} ${c.unit}s: billctl counts the packages of the billed quantity ` +
+            "(after the allowance), Stripe's transform_quantity divides the whole metered quantity and cannot be combined with a free tier",
+        };
+      }
+      const unit = exactRatio(model.price.units * 10n ** BigInt(digits), 10n ** BigInt(model.price.scale));
+      if (unit === undefined) {
+        return { refused: `${c.label}: its package price ${model.price.toString()} ${c.currency} has more than ${STRIPE_DECIMALS} decimals of ${c.currency}'s minor unit` };
+      }
+      if (model.size > MAX_WHOLE) {
+        return { refused: `${c.label}: its package of ${count(model.size)} ${c.unit}s is above 2^53 − 1, the largest whole number billctl sends to Stripe and reads back exactly` };
+      }
+      return { shape: { scheme: 'per_unit', unitAmount: unit, transformQuantity: { divideBy: model.size, round: 'up' } } };
+    }
     default: {
       model satisfies never;
       throw new Error(`unknown price model ${JSON.stringify(model)}`);
@@ -309,9 +415,15 @@ function meterAllowance(plan: PlanTerms, meter: MeterKey): bigint {
   }
 }
 
-const count = (n: bigint) => n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+/**
+ * The price model of a key of a usage kind under a plan: the catalog's list price by default
+ * (priceModelFor); plan rates and tests give their own.
+ */
+export type PriceLookup = (v: CatalogVersion, plan: PlanTerms, kind: UsageKind, key: string) => PriceModel | undefined;
 
-function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: number, currencyReason: string | undefined): PlanSync {
+const listPrice: PriceLookup = (v, plan, kind, key) => priceModelFor(v, kind, key, plan.id);
+
+function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: number, currencyReason: string | undefined, priceOf: PriceLookup): PlanSync {
   const out: PlanSync = { plan: plan.id, name: plan.name, prices: [], reasons: [], notes: [] };
   if (currencyReason) out.reasons.push(currencyReason);
   const shapes = new Map<MeterKey, StripePriceShape>();
@@ -325,9 +437,24 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
     }
     const byShape = new Map<string, { shape: StripePriceShape | null; keys: string[] }>();
     const ctx = { currency, allowance: meterAllowance(plan, meter), unit: m.unit, priceUnit: m.priceUnit };
-    for (const key of m.keys) {
-      const model = priceModelFor(v, m.kind, key);
-      if (model === undefined) continue;
+    const models = m.keys.flatMap((key) => {
+      const model = priceOf(v, plan, m.kind, key);
+      return model === undefined ? [] : [{ key, model }];
+    });
+    // billctl prices each key's line through its tiers (or packages) on its own; Stripe's meter
+    // sums the keys first, so its tiers would apply to the sum.
+    const tiered = models.filter((x) => x.model.model !== 'per_unit');
+    if (models.length > 1 && tiered.length > 0) {
+      const what = m.kind === 'gpu' ? 'GPU' : 'model';
+      out.reasons.push(
+        `${meter}: ${tiered.map((x) => m.label(x.key)).join(', ')} ${tiered.length === 1 ? 'is a' : 'are'} ${[...new Set(tiered.map((x) => x.model.model))].join('/')} ` +
+          `price${tiered.length === 1 ? '' : 's'}, which billctl applies to each ${what}'s line on its own, but Stripe's ${meter} meter sums ` +
+          `${models.map((x) => x.key).join(', ')} first, so its ${tiered.every((x) => x.model.model === 'package') ? 'packages would be counted over' : 'tiers would apply to'} the sum`,
+      );
+      priced.add(meter);
+      continue;
+    }
+    for (const { key, model } of models) {
       const r = meteredShape(model, digits, { ...ctx, label: m.label(key) });
       let k: string;
       if ('refused' in r) {
@@ -350,10 +477,18 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
     const only = [...byShape.values()][0];
     if (only?.shape) shapes.set(meter, only.shape);
   }
-  // To come with the catalog's token classes, plan rates and charges: a class priced above 0 with
-  // no meter of its own (cached input, cache write, reasoning), or a charge on a metric, is
-  // refused here ("needs a meter that does not exist"); plan rates reach this function through
-  // priceModelFor, given the plan.
+  // To come with the catalog's token classes and charges: a class priced above 0 with no meter of
+  // its own (cached input, cache write, reasoning), or a charge on a metric, is refused here
+  // ("needs a meter that does not exist"). Plan rates reach this function through the PriceLookup,
+  // given the plan; a GPU or model only the plan prices is not in the list keys above: refused.
+  const planOnly = [...(plan.rates?.gpuRates.keys() ?? [])].filter((k) => !v.gpuRates.has(k))
+    .concat([...(plan.rates?.tokenRates.keys() ?? [])].filter((k) => !v.tokenRates.has(k)));
+  if (planOnly.length > 0) {
+    out.reasons.push(`plan ${plan.id}: it prices ${planOnly.join(', ')}, which the list does not; syncing such plan-only prices is not supported yet`);
+  }
+  if (plan.minimumCommitment !== undefined && plan.minimumCommitment.sign() > 0) {
+    out.reasons.push(`plan ${plan.id}: its minimum commitment of ${plan.minimumCommitment} has no Stripe price; syncing it is not supported yet`);
+  }
   // One token allowance for input and output tokens, drawn in receipt order (billing-rules.md,
   // step 2): a free tier per meter cannot say which tokens it covers.
   if (plan.included.tokens > 0n && (priced.has('input_tokens') || priced.has('output_tokens'))) {
@@ -392,10 +527,10 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
 }
 
 /** Products and prices for every plan of a version, and why a plan cannot be billed by Stripe. */
-export function planStripeCatalog(v: CatalogVersion): CatalogSyncPlan {
+export function planStripeCatalog(v: CatalogVersion, priceOf: PriceLookup = listPrice): CatalogSyncPlan {
   const digits = currencyDigits(v.currency);
   const currencyReason = currencyProblem(v.currency);
-  const plans = [...v.plans.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((p) => planSync(v, p, v.currency, digits, currencyReason));
+  const plans = [...v.plans.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((p) => planSync(v, p, v.currency, digits, currencyReason, priceOf));
   const products = new Map<string, DesiredProduct>();
   for (const p of plans) {
     for (const price of p.prices) {

@@ -43,6 +43,12 @@ describeEachBackend('credit notes', (backend) => {
     expect(none.stderr).toContain('Its credit notes already total its 117.81 USD: nothing is left to credit.');
     const list = await s.json<NoteJson[]>(['credit-note', 'list', '--tenant', 'acme']);
     expect(list.map((n) => n.number)).toEqual(['CN-2026-000001', 'CN-2026-000002', 'CN-2026-000003']);
+    const shown = await s.json<NoteJson>(['credit-note', 'show', 'CN-2026-000002']);
+    expect(shown).toEqual(list[1]);
+    expect([shown.number, shown.net, shown.tax, shown.total, shown.reason]).toEqual(['CN-2026-000002', '20.00', '3.80', '23.80', 'Outage on 2026-10-12']);
+    const table = (await s.run(['credit-note', 'show', 'CN-2026-000002', '--format', 'table'])).stdout;
+    expect(table).toContain('CN-2026-000002');
+    expect(table).toContain('Outage on 2026-10-12');
     expect(await grants(s)).toEqual([]);
     // A void is refused once a credit note corrects the invoice.
     const voided = await s.run(['invoice', 'void', 'INV-2026-000001', '--reason', 'x', '--yes'], 2);

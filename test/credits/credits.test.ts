@@ -4,7 +4,10 @@
  * drafts that show and follow their draws, draws recorded at finalize and returned by void,
  * balances, late usage that never touches credit lines, and the audit log.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { pdfText, squash } from '../pdf/poppler.js';
 import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
 import { csvOf } from '../helpers/store-setup.js';
 import { clockStore, credits, grants, issue, proTenant, show, type GrantJson } from './helpers.js';
@@ -36,6 +39,13 @@ describeEachBackend('credits', (backend) => {
     await s.run(['invoice', 'finalize', '1', '--issue-date', '2026-11-02', '--yes']);
     const inv = await show(s, 'INV-2026-000001');
     expect([inv.total, inv.prepaid_applied, inv.amount_due]).toEqual(['105.91', '50.00', '55.91']);
+    // The customer's document: the promotional credit a row the subtotal adds up, the prepaid one after the total.
+    const text = squash(pdfText(fs.readFileSync(path.join(s.dir, inv.pdf!)), undefined, 'raw'));
+    expect(text).toContain('Launch promotion -10.00');
+    expect(text).toContain('Subtotal 89.00');
+    expect(text).toContain('Paid in advance -50.00');
+    expect(text).toContain('55.91');
+    expect(text).not.toMatch(/UNPRICED|prepaid_applied|credit_note/);
     expect((await grants(s)).map((g) => [g.drawn, g.balance, g.status])).toEqual([['10.00', '0.00', 'used'], ['50.00', '0.00', 'used']]);
     expect((await s.json<{ draws: unknown[] }>(['credit', 'show', '2'])).draws).toEqual([
       { invoice_id: '1', number: 'INV-2026-000001', period: '2026-10', status: 'recorded', issue_date: '2026-11-02', amount: '50.00', returned_at: null },

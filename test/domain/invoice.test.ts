@@ -57,7 +57,7 @@ describe('late usage: the worked example of billing-rules.md', () => {
     expect(JSON.parse(toJson(invoiceLineJson(lines[2]!, '2026-11', 'USD')))).toEqual({
       kind: 'adjustment', adjusts: 'input_tokens', key: 'qwen-70b', catalog_version: '2026-01', period: '2026-10',
       description: 'Adjustment for 2026-10: Qwen-70B input tokens', used: 500000, included: 200000, billed: 300000,
-      unit: 'token', unit_price: '0.003', unit_size: 1000, amount: '0.90',
+      unit: 'token', unit_price: '0.003', unit_size: 1000, plan: null, amount: '0.90',
     });
     expect(invoiceLineJson(lines[0]!, '2026-11', 'USD').period).toBe('2026-11');
   });

@@ -11,6 +11,12 @@ import { periodInterval } from '../../src/domain/period.js';
 import { type RatedPeriod, ratePeriod } from '../../src/domain/rating.js';
 import { type Scenario, makeVersion, rateAll, scenarioArb, scenarioTenant, summary } from './rating-builders.js';
 
+/** This reference prices per unit: its catalogs hold plain decimals (price models have their own tests). */
+function perUnitPrice(p: CatalogVersion['requestRate']): Decimal {
+  if (!(p instanceof Decimal)) throw new Error('the reference prices plain decimals only');
+  return p;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The reference
 
@@ -73,7 +79,7 @@ function reference(s: Scenario, digits: number) {
       add('output_tokens', r.modelKey!, v, BigInt(r.outputTokens), c);
     }
     [c, calls] = take(calls, 1n);
-    if (v !== undefined && v.requestRate.sign() > 0) add('requests', 'requests', v, 1n, c);
+    if (v !== undefined && perUnitPrice(v.requestRate).sign() > 0) add('requests', 'requests', v, 1n, c);
   }
   const byLabel = new Map(versions.map((v) => [v.version, v]));
   for (const l of lines.values()) {
@@ -81,10 +87,10 @@ function reference(s: Scenario, digits: number) {
     const billed = l.used - l.included;
     let price: [Decimal, bigint] | undefined;
     if (v !== undefined) {
-      if (l.kind === 'gpu' && v.gpuRates.has(l.key)) price = [v.gpuRates.get(l.key)!.price, 3600n];
-      if (l.kind === 'input_tokens' && v.tokenRates.has(l.key)) price = [v.tokenRates.get(l.key)!.input, v.tokenUnit];
-      if (l.kind === 'output_tokens' && v.tokenRates.has(l.key)) price = [v.tokenRates.get(l.key)!.output, v.tokenUnit];
-      if (l.kind === 'requests') price = [v.requestRate, 1n];
+      if (l.kind === 'gpu' && v.gpuRates.has(l.key)) price = [perUnitPrice(v.gpuRates.get(l.key)!.price), 3600n];
+      if (l.kind === 'input_tokens' && v.tokenRates.has(l.key)) price = [perUnitPrice(v.tokenRates.get(l.key)!.input), v.tokenUnit];
+      if (l.kind === 'output_tokens' && v.tokenRates.has(l.key)) price = [perUnitPrice(v.tokenRates.get(l.key)!.output), v.tokenUnit];
+      if (l.kind === 'requests') price = [perUnitPrice(v.requestRate), 1n];
     }
     if (price === undefined) l.unpriced = true;
     else l.amount = roundTo(Decimal.of(billed), price[0], price[1], digits);

@@ -5,7 +5,10 @@
  * - a price is immutable: only `active`, `metadata`, `nickname`, `lookup_key` (with
  *   `transfer_lookup_key`) and `tax_behavior` change; anything else is an unknown parameter;
  * - a lookup_key belongs to one price: another create with it is refused unless it transfers it;
- * - `tiers` are in a price only when expanded (`expand[]=tiers`, `expand[]=data.tiers` in lists);
+ * - a tiered price (`billing_scheme=tiered`) needs `tiers_mode` (graduated or volume) and `tiers`,
+ *   each with a unit or a flat amount and a whole `up_to` above the one before, the last `inf`;
+ *   `tiers` are in a price only when expanded (`expand[]=tiers`, `expand[]=data.tiers` in lists);
+ *   a quantity of 0 falls in the first tier, whose flat amount Stripe bills;
  * - a metered price bills a meter (`recurring[meter]`), has no quantity on its subscription item,
  *   and one subscription holds a price once;
  * - products may be created with their own id, once;
@@ -237,6 +240,11 @@ export class FakeBilling {
     this.events.push(e);
   }
 
+  /** Records an event of `type` about `object` now, as Stripe would after a change it made. */
+  emit(type: string, object: unknown): void {
+    this.record(type, object);
+  }
+
   /** Events recorded from now on that `when` picks are left out of lists until `releaseEvents`. */
   holdEvents(when: (e: StoredEvent['object']) => boolean): void {
     this.holdWhen = when;
@@ -335,17 +343,19 @@ export class FakeBilling {
 
   // -- prices ------------------------------------------------------------------------------------
 
-  private amountParam(o: Obj, whole: string, decimal: string, at: string): bigint | undefined {
+  private amountParam(o: Obj, whole: string, decimal: string, prefix: string): bigint | undefined {
+    /** `tiers[0][unit_amount]` for a tier (prefix `tiers[0][`), `unit_amount` for a price. */
+    const name = (field: string) => (prefix === '' ? field : `${prefix}${field}]`);
     const w = o[whole];
     const d = o[decimal];
-    if (w !== undefined && d !== undefined) throw invalid(`You may only specify one of these parameters: ${whole}, ${decimal}.`, { param: at + decimal });
+    if (w !== undefined && d !== undefined) throw invalid(`You may only specify one of these parameters: ${whole}, ${decimal}.`, { param: name(decimal) });
     if (w !== undefined) {
-      if (typeof w !== 'string' || !/^\d+$/.test(w)) throw invalid(`Invalid integer: ${String(w)}`, { param: at + whole });
+      if (typeof w !== 'string' || !/^\d+$/.test(w)) throw invalid(`Invalid integer: ${String(w)}`, { param: name(whole) });
       return BigInt(w) * SCALE;
     }
     if (d !== undefined) {
       const v = typeof d === 'string' ? scaled(d) : undefined;
-      if (v === undefined) throw invalid(`Invalid decimal: ${String(d)} (at most 12 decimal places)`, { param: at + decimal });
+      if (v === undefined) throw invalid(`Invalid decimal: ${String(d)} (at most 12 decimal places)`, { param: name(decimal) });
       return v;
     }
     return undefined;
@@ -408,11 +418,12 @@ export class FakeBilling {
         onlyKnown(tier, ['up_to', 'unit_amount', 'unit_amount_decimal', 'flat_amount', 'flat_amount_decimal']);
         const upTo = str(tier, 'up_to', true)!;
         if (upTo !== 'inf' && !/^\d+$/.test(upTo)) throw invalid(`Invalid ${at}[up_to]: a whole number or inf`, { param: `${at}[up_to]` });
-        return {
-          upTo: upTo === 'inf' ? null : BigInt(upTo),
-          unit: this.amountParam(tier, 'unit_amount', 'unit_amount_decimal', `${at}[`) ?? 0n,
-          flat: this.amountParam(tier, 'flat_amount', 'flat_amount_decimal', `${at}[`) ?? 0n,
-        };
+        const unitAmount = this.amountParam(tier, 'unit_amount', 'unit_amount_decimal', `${at}[`);
+        const flatAmount = this.amountParam(tier, 'flat_amount', 'flat_amount_decimal', `${at}[`);
+        if (unitAmount === undefined && flatAmount === undefined) {
+          throw invalid(`Each tier needs a unit_amount or a flat_amount: ${at}.`, { code: 'parameter_missing', param: `${at}[unit_amount]` });
+        }
+        return { upTo: upTo === 'inf' ? null : BigInt(upTo), unit: unitAmount ?? 0n, flat: flatAmount ?? 0n };
       });
       tiers.forEach((t, i) => {
         const last = i === tiers!.length - 1;
@@ -805,19 +816,19 @@ export class FakeBilling {
       }
       return roundAmount(q * this.unitAmount(p));
     }
+    // A quantity of 0 falls in the first tier: Stripe bills its flat amount (graduated and volume).
     const tiers = p.tiers!;
     if (p.object.tiers_mode === 'volume') {
-      if (quantity === 0n) return 0n;
       const t = tiers.find((x) => x.upTo === null || quantity <= x.upTo * SCALE)!;
       return roundAmount(quantity * t.unit + t.flat * SCALE);
     }
     let total = 0n;
     let below = 0n;
-    for (const t of tiers) {
+    for (const [i, t] of tiers.entries()) {
       const top = t.upTo === null ? quantity : t.upTo * SCALE;
       const part = (quantity < top ? quantity : top) - below;
-      if (part <= 0n) break;
-      total += part * t.unit + t.flat * SCALE;
+      if (part <= 0n && i > 0) break;
+      total += (part > 0n ? part * t.unit : 0n) + t.flat * SCALE;
       below = top;
     }
     return roundAmount(total);

@@ -183,7 +183,7 @@ describeEachBackend('export', (backend) => {
     const [lh, ...lines] = rows((await s.run(['export', 'lines', '--tenant', 'berlin'])).stdout);
     expect(lh).toEqual([
       'invoice_id', 'number', 'tenant_id', 'invoice_period', 'kind', 'adjusts', 'key', 'catalog_version', 'period', 'description',
-      'used', 'included', 'billed', 'unit', 'unit_price', 'unit_size', 'amount',
+      'used', 'included', 'billed', 'unit', 'unit_price', 'unit_size', 'amount', 'plan', 'price_model',
     ]);
     const berlin = list.find((o) => o.tenant_id === 'berlin')!;
     const shown = parseJson<{ lines: Record<string, unknown>[] }>((await s.run(['invoice', 'show', String(berlin.id), '--format', 'json'])).stdout);

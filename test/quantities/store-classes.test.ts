@@ -1,7 +1,7 @@
 /**
  * The field table's new quantities through the store, on every backend: written, summed in
  * rollups, compared as billing content; every new reject with file and line; and a store an older
- * billctl imported, re-imported after migration 15, has no conflict and no new receipt.
+ * billctl imported, re-imported after migration 16, has no conflict and no new receipt.
  */
 import { createHash } from 'node:crypto';
 import { afterAll, expect, it } from 'vitest';

@@ -8,7 +8,7 @@ afterAll(dropSchemas);
 interface LineJson {
   kind: string; key: string; catalog_version: string | null; period: string; description: string;
   used: number; included: number; billed: number; unit: string | null; unit_price: string | null; unit_size: number | null;
-  amount: string; adjusts?: string;
+  plan?: string | null; amount: string; adjusts?: string;
 }
 interface InvoiceJson { subtotal: string; tax: string; total: string; currency: string; lines: LineJson[]; status: string; number: string | null }
 
@@ -33,19 +33,19 @@ describeEachBackend('the worked example of billing-rules.md', (backend) => {
     expect(inv.lines).toEqual([
       {
         kind: 'fee', key: 'pro', catalog_version: '2026-01', period: '2026-10', description: 'Pro plan fee',
-        used: 0, included: 0, billed: 0, unit: null, unit_price: null, unit_size: null, amount: '99.00',
+        used: 0, included: 0, billed: 0, unit: null, unit_price: null, unit_size: null, plan: 'pro', amount: '99.00',
       },
       {
         kind: 'gpu', key: 'a100-80gb', catalog_version: '2026-01', period: '2026-10', description: 'A100 80GB GPU hours',
-        used: 363600, included: 360000, billed: 3600, unit: 'second', unit_price: '4.00', unit_size: 3600, amount: '4.00',
+        used: 363600, included: 360000, billed: 3600, unit: 'second', unit_price: '4.00', unit_size: 3600, plan: 'pro', amount: '4.00',
       },
       {
         kind: 'input_tokens', key: 'qwen-70b', catalog_version: '2026-01', period: '2026-10', description: 'Qwen-70B input tokens',
-        used: 9400000, included: 9400000, billed: 0, unit: 'token', unit_price: '0.003', unit_size: 1000, amount: '0.00',
+        used: 9400000, included: 9400000, billed: 0, unit: 'token', unit_price: '0.003', unit_size: 1000, plan: 'pro', amount: '0.00',
       },
       {
         kind: 'output_tokens', key: 'qwen-70b', catalog_version: '2026-01', period: '2026-10', description: 'Qwen-70B output tokens',
-        used: 1700000, included: 600000, billed: 1100000, unit: 'token', unit_price: '0.006', unit_size: 1000, amount: '6.60',
+        used: 1700000, included: 600000, billed: 1100000, unit: 'token', unit_price: '0.006', unit_size: 1000, plan: 'pro', amount: '6.60',
       },
     ]);
     // The usage report shows the same period (cli.md's usage JSON, exactly).

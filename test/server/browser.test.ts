@@ -78,6 +78,28 @@ const plain = (shown: string) => shown.replace(/ [A-Z]{3}$/, '').replace(/,/g, '
     await page.close();
   }, 60_000);
 
+  it('shows the by-model breakdown, the budget and its alert as usage, budget list and alerts list give them', async () => {
+    expect((await cli(['budget', 'set', 'acme', '--monthly', '150', '--thresholds', '50'], { cwd: dir, env: NOW })).code).toBe(0);
+    const checked = JSON.parse((await cli(['alerts', 'check', '--format', 'json'], { cwd: dir, env: NOW })).stdout) as { new_alerts: { tenant_id: string; text: string }[] };
+    const alert = checked.new_alerts.find((a) => a.tenant_id === 'acme')!;
+    expect(alert.text).toBe('acme has spent 99.00 USD of its 150.00 USD monthly budget in 2026-11 (66 %), past the 50 % threshold.');
+    const budget = (JSON.parse((await cli(['budget', 'list', '--format', 'json'], { cwd: dir, env: NOW })).stdout) as { tenant_id: string; spent: string }[])
+      .find((b) => b.tenant_id === 'acme')!;
+    const byModel = JSON.parse((await cli(['usage', '--tenant', 'acme', '--period', '2026-10', '--by', 'model', '--format', 'json'], { cwd: dir, env: NOW })).stdout) as
+      { model: string; rated_amount: string }[];
+    expect(byModel.map((m) => m.model)).toEqual(['gemma-2b', 'qwen-30b', 'qwen-70b']);
+    const page = await browser.newPage();
+    await page.goto(`${h.url}/login`);
+    await page.fill('input[name=token]', token);
+    await Promise.all([page.waitForURL(`${h.url}/tenants/acme`), page.click('button[type=submit]')]);
+    expect(plain((await page.textContent('[data-field=budget_spent]'))!)).toBe(budget.spent);
+    expect(await page.textContent('body')).toContain(alert.text);
+    await page.goto(`${h.url}/tenants/acme?period=2026-10`);
+    const models = await page.$$eval('tr[data-model]', (trs) => trs.map((tr) => [tr.getAttribute('data-model'), tr.lastElementChild!.textContent]));
+    expect(models.map(([m, a]) => [m, plain(a!)])).toEqual(byModel.map((m) => [m.model, m.rated_amount]));
+    await page.close();
+  }, 60_000);
+
   it('works without JavaScript', async () => {
     const ctx = await browser.newContext({ javaScriptEnabled: false });
     const page = await ctx.newPage();

@@ -19,8 +19,8 @@ const SECRET = 'whsec_crash';
 const NOW_ISO = '2026-10-20T12:00:00Z';
 const NOW_S = Date.parse(NOW_ISO) / 1000;
 
-function serve(db: string, cwd: string): Promise<{ child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', db], {
+function serve(db: string, cwd: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; stderr: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', db, ...extra], {
     cwd, env: { ...process.env, STRIPE_WEBHOOK_SECRET: SECRET, BILLCTL_NOW: NOW_ISO, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -123,5 +123,33 @@ describeEachBackend('billctl serve, killed and stopped', (backend) => {
     } finally {
       await store.close();
     }
+  }, 60_000);
+
+  it('--host and --format json: one JSON object per request log line, no token value', async () => {
+    const s = await opsStore(await backend.fresh());
+    await addTenant(s, 'acme', 'pro');
+    const server = await serve(s.db, s.dir, ['--host', '127.0.0.1', '--format', 'json']);
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const health = await fetch(`${server.url}/healthz?token=sekrit`);
+    expect(health.status).toBe(200);
+    await health.arrayBuffer();
+    const denied = await fetch(`${server.url}/v1/tenants/acme/quota`);
+    expect(denied.status).toBe(401);
+    await denied.arrayBuffer();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    const lines = server.stderr().split('\n').filter((l) => l !== '');
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const requests = entries.filter((e) => 'method' in e);
+    expect(requests.map((e) => [e.method, e.path, e.status, e.token])).toEqual([
+      ['GET', '/healthz?token=[redacted]', 200, null],
+      ['GET', '/v1/tenants/acme/quota', 401, null],
+    ]);
+    for (const e of requests) {
+      expect(Object.keys(e).sort()).toEqual(['bytes', 'method', 'ms', 'path', 'status', 'time', 'token']);
+      expect(typeof e.ms).toBe('number');
+    }
+    expect(server.stderr()).not.toContain('sekrit');
+    expect(entries.some((e) => typeof e.message === 'string' && (e.message as string).includes('listening on http://127.0.0.1:'))).toBe(true);
   }, 60_000);
 });

@@ -122,6 +122,18 @@ describeEachBackend('the Stripe webhook', (backend) => {
     expect((await h.store.stripeEvents.get('evt_f'))!.outcome).toBe('older than, or behind, the state recorded: invoice in_7 open');
   });
 
+  it('an invoice voided after it was finalized is void, and a late finalized does not reopen it', async () => {
+    const inv = (id: string, type: string, created: number) =>
+      stripeEvent(id, type, { id: 'in_v', customer: 'cus_acme', number: 'ACME-V', currency: 'usd', amount_due: 2500, amount_paid: 0 }, created);
+    expect((await post(inv('evt_vf', 'invoice.finalized', NOW_S - 30))).status).toBe(200);
+    expect((await post(inv('evt_vv', 'invoice.voided', NOW_S))).json()).toEqual({ received: true, id: 'evt_vv', duplicate: false });
+    expect((await h.store.stripeEvents.get('evt_vv'))!.outcome).toBe('recorded: invoice in_v void');
+    expect((await post(inv('evt_vf2', 'invoice.finalized', NOW_S + 5))).status).toBe(200);
+    expect((await h.store.stripeEvents.objects('acme')).find((o) => o.objectId === 'in_v'))
+      .toMatchObject({ status: 'void', eventId: 'evt_vv', fields: { number: 'ACME-V', amount_due: '25.00', currency: 'USD' } });
+    expect((await h.store.stripeEvents.get('evt_vf2'))!.outcome).toBe('older than, or behind, the state recorded: invoice in_v open');
+  });
+
   it('stores, and otherwise ignores, events of invoice-mode tenants, unknown customers and other types', async () => {
     await post(stripeEvent('evt_inv', 'invoice.paid', { id: 'in_9', customer: 'cus_inv' }, NOW_S));
     await post(stripeEvent('evt_who', 'invoice.paid', { id: 'in_8', customer: 'cus_nobody' }, NOW_S));

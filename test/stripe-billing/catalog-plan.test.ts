@@ -4,12 +4,14 @@ import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseCatalog, type CatalogVersion } from '../../src/domain/catalog.js';
 import { Decimal } from '../../src/domain/money.js';
-import { graduated, packagePrice, perUnit, volume } from '../../src/domain/price-models/index.js';
+import { graduated, packagePrice, perUnit, priceLine, volume, type PriceModel, type PriceTier } from '../../src/domain/price-models/index.js';
 import {
-  currencyProblem, exactRatio, meteredShape, planStripeCatalog, priceLookupKey, shapeKey,
+  currencyProblem, exactRatio, meteredShape, planStripeCatalog, priceLookupKey, shapeKey, type ShapeContext, type StripePriceShape,
 } from '../../src/stripe/catalog-plan.js';
+import { priceModelFor as priceModelOf } from '../../src/domain/rating.js';
 import { sampleCatalogDoc } from '../helpers/fixtures.js';
 import { STRIPE_READY_CATALOG } from '../helpers/stripe-catalog.js';
+import { stripeAmount } from '../helpers/stripe-tiers.js';
 
 function catalog(doc: unknown): CatalogVersion {
   const r = parseCatalog(doc);
@@ -31,13 +33,6 @@ describe('meteredShape', () => {
         'GPU rate a100-80gb: 4.00 USD per GPU hour is 0.11111111111111… of Stripe\'s minor unit (1/100 USD) per second, ' +
         "more than the 12 decimals Stripe's unit_amount_decimal holds: Stripe cannot bill it exactly",
     });
-  });
-
-  it('refuses graduated, volume and package prices, never billing them otherwise', () => {
-    const tiers = [{ upTo: 36_000n, price: Decimal.parse('0.90'), flatFee: Decimal.ZERO }, { upTo: null, price: Decimal.parse('0.72'), flatFee: Decimal.ZERO }];
-    expect(meteredShape(graduated(tiers, 3600n), 2, ctx)).toEqual({ refused: 'GPU rate a100-80gb: billctl does not sync a graduated price to Stripe; bill this plan by invoice' });
-    expect(meteredShape(volume(tiers, 3600n), 2, ctx)).toEqual({ refused: 'GPU rate a100-80gb: billctl does not sync a volume price to Stripe; bill this plan by invoice' });
-    expect(meteredShape(packagePrice(3600n, Decimal.parse('1')), 2, ctx)).toEqual({ refused: 'GPU rate a100-80gb: billctl does not sync a package price to Stripe; bill this plan by invoice' });
   });
 
   it('an allowance becomes a free first tier up to it, then the unit price (graduated)', () => {
@@ -139,5 +134,170 @@ describe('planStripeCatalog', () => {
     expect(priceLookupKey('2026-10', 'pro', 'fee')).toBe('billctl:2026-10:pro:fee');
     const long = priceLookupKey('v'.repeat(150), 'p'.repeat(100), 'gpu_seconds');
     expect(long).toMatch(/^billctl:[0-9a-f]{40}:gpu_seconds$/);
+  });
+});
+
+const D = (t: string) => Decimal.parse(t);
+const tier = (upTo: bigint | null, price: string, flatFee = '0'): PriceTier => ({ upTo, price: D(price), flatFee: D(flatFee) });
+
+/** The shape, or the test fails with the refusal. */
+function shapeOf(model: PriceModel, digits: number, c: ShapeContext): StripePriceShape {
+  const r = meteredShape(model, digits, c);
+  if ('refused' in r) throw new Error(r.refused);
+  return r.shape;
+}
+
+/** Stripe's amount for each metered quantity equals billctl's for the billed quantity (after the allowance). */
+function expectSameAmounts(model: PriceModel, shape: StripePriceShape, allowance: bigint, digits: number, quantities: bigint[]): void {
+  for (const q of quantities) {
+    const billed = q > allowance ? q - allowance : 0n;
+    expect([q, stripeAmount(shape, q, digits).toString()]).toEqual([q, priceLine(model, billed, digits).toString()]);
+  }
+}
+
+const tokens = { currency: 'USD', label: 'input price of qwen-70b', allowance: 0n, unit: 'token', priceUnit: '1000 tokens' };
+
+describe('meteredShape: graduated, volume and package prices', () => {
+  const gpuTiers = [tier(36_000n, '0.90'), tier(null, '0.72', '5')];
+  const GPU_QUANTITIES = [0n, 1n, 3_599n, 3_600n, 3_601n, 35_999n, 36_000n, 36_001n, 39_600n, 39_601n, 100_000n, 123_457n];
+
+  it('graduated GPU hours over a meter of seconds: cents per second in each tier, bounds in seconds, flat fees in cents', () => {
+    const model = graduated(gpuTiers, 3600n);
+    const shape = shapeOf(model, 2, ctx);
+    expect(shapeKey(shape)).toBe(JSON.stringify(['tiered', 'graduated', [['36000', '0.025', '0'], ['inf', '0.02', '500']]]));
+    expectSameAmounts(model, shape, 0n, 2, GPU_QUANTITIES);
+    // 10 h at 0.90 and 1 s at 0.72 with its flat fee: 9.00 + 0.0002 + 5 = 14.00.
+    expect(stripeAmount(shape, 36_001n, 2).toString()).toBe('14.00');
+  });
+
+  it('graduated after an allowance: a free first tier and every bound moved up by it', () => {
+    const model = graduated(gpuTiers, 3600n);
+    const shape = shapeOf(model, 2, { ...ctx, allowance: 3600n });
+    expect(shapeKey(shape)).toBe(JSON.stringify(['tiered', 'graduated', [['3600', '0', '0'], ['39600', '0.025', '0'], ['inf', '0.02', '500']]]));
+    expectSameAmounts(model, shape, 3600n, 2, GPU_QUANTITIES);
+    // A flat fee on the first priced tier is fine after an allowance: the free tier holds 0.
+    const fee = graduated([tier(1_000n, '0.006', '1'), tier(null, '0.004')], 1000n);
+    const s2 = shapeOf(fee, 2, { ...tokens, allowance: 500n });
+    expect(shapeKey(s2)).toBe(JSON.stringify(['tiered', 'graduated', [['500', '0', '0'], ['1500', '0.0006', '100'], ['inf', '0.0004', '0']]]));
+    expectSameAmounts(fee, s2, 500n, 2, [0n, 499n, 500n, 501n, 1_500n, 1_501n, 2_000_000n]);
+  });
+
+  it('graduated tokens per 1,000 in JPY and KWD', () => {
+    const jpy = graduated([tier(2_000_000n, '0.5'), tier(null, '0.25')], 1000n);
+    const js = shapeOf(jpy, 0, { ...tokens, currency: 'JPY' });
+    expect(shapeKey(js)).toBe(JSON.stringify(['tiered', 'graduated', [['2000000', '0.0005', '0'], ['inf', '0.00025', '0']]]));
+    expectSameAmounts(jpy, js, 0n, 0, [0n, 999n, 1_000n, 2_000_000n, 2_000_001n, 3_333_333n]);
+    const kwd = graduated([tier(1_000n, '0.0011'), tier(null, '0.0009', '0.5')], 1000n);
+    const ks = shapeOf(kwd, 3, { ...tokens, currency: 'KWD' });
+    expect(shapeKey(ks)).toBe(JSON.stringify(['tiered', 'graduated', [['1000', '0.0011', '0'], ['inf', '0.0009', '500']]]));
+    expectSameAmounts(kwd, ks, 0n, 3, [0n, 1n, 1_000n, 1_001n, 987_654n]);
+  });
+
+  it('volume: the tier holding the quantity prices all of it', () => {
+    const model = volume(gpuTiers, 3600n);
+    const shape = shapeOf(model, 2, ctx);
+    expect(shapeKey(shape)).toBe(JSON.stringify(['tiered', 'volume', [['36000', '0.025', '0'], ['inf', '0.02', '500']]]));
+    expectSameAmounts(model, shape, 0n, 2, GPU_QUANTITIES);
+    // 36,001 s all at 0.72 an hour, and the flat fee: 7.2002 + 5 = 12.20.
+    expect(stripeAmount(shape, 36_001n, 2).toString()).toBe('12.20');
+  });
+
+  it('volume after an allowance: exact only when every flat fee can take the allowance back', () => {
+    // billctl prices q = Q − 3,600 at the tier holding q; Stripe prices all of Q: each tier's flat
+    // amount is its fee less 3,600 s at its price (100 − 90 and 100 − 72 cents).
+    const model = volume([tier(36_000n, '0.90', '1'), tier(null, '0.72', '1')], 3600n);
+    const shape = shapeOf(model, 2, { ...ctx, allowance: 3600n });
+    expect(shapeKey(shape)).toBe(JSON.stringify(['tiered', 'volume', [['3600', '0', '0'], ['39600', '0.025', '10'], ['inf', '0.02', '28']]]));
+    expectSameAmounts(model, shape, 3600n, 2, GPU_QUANTITIES);
+    expect(meteredShape(volume(gpuTiers, 3600n), 2, { ...ctx, allowance: 3600n })).toEqual({
+      refused:
+        "GPU rate a100-80gb: a volume price after the plan's allowance of 3,600 seconds: billctl prices the billed quantity (after the allowance) " +
+        "at the tier that holds it, Stripe's volume tiers price the whole metered quantity, allowance included; a tier's flat amount could take " +
+        "the allowance's 90 minor units back only where it is at least that and stays whole (tiers[0]: 0), so Stripe cannot bill it exactly",
+    });
+  });
+
+  it('package: a per-unit price of the package with transform_quantity divide_by = size, round up', () => {
+    // Issue 14's example: Gemma-2B input by packages of 1,000,000 tokens at 0.05: 1,500,000 tokens cost 0.10.
+    const model = packagePrice(1_000_000n, D('0.05'));
+    const shape = shapeOf(model, 2, tokens);
+    expect(shapeKey(shape)).toBe(JSON.stringify(['per_unit', '5', ['1000000', 'up']]));
+    expect(stripeAmount(shape, 1_500_000n, 2).toString()).toBe('0.10');
+    expectSameAmounts(model, shape, 0n, 2, [0n, 1n, 999_999n, 1_000_000n, 1_000_001n, 1_500_000n, 7_000_000n]);
+    // GPU packages of 10 hours (36,000 s) at 8.125: Stripe's unit amount holds decimals of a cent.
+    const gpu = packagePrice(36_000n, D('8.125'));
+    const gs = shapeOf(gpu, 2, ctx);
+    expect(shapeKey(gs)).toBe(JSON.stringify(['per_unit', '812.5', ['36000', 'up']]));
+    expectSameAmounts(gpu, gs, 0n, 2, [0n, 1n, 36_000n, 36_001n, 72_001n, 108_000n]);
+  });
+
+  it('refuses, with the reason, what Stripe cannot bill exactly', () => {
+    // The issue-14 example's RTX 4090 price beyond 10 h: 0.75 an hour is 0.0208333… cents a second.
+    expect(meteredShape(volume([tier(36_000n, '0.90'), tier(null, '0.75', '1')], 3600n), 2, { ...ctx, label: 'GPU rate rtx-4090' })).toEqual({
+      refused:
+        "GPU rate rtx-4090 (tiers[1]): 0.75 USD per GPU hour is 0.02083333333333… of Stripe's minor unit (1/100 USD) per second, " +
+        "more than the 12 decimals Stripe's unit_amount_decimal holds: Stripe cannot bill it exactly",
+    });
+    expect(meteredShape(graduated([tier(10n, '1', '0.005'), tier(null, '0.5')], 1n), 2, { ...ctx, label: 'request_rate', unit: 'call', priceUnit: 'request' })).toEqual({
+      refused: "request_rate (tiers[0]): its flat fee 0.005 USD is not a whole number of USD's minor unit, which Stripe's flat_amount counts",
+    });
+    const firstFee = 'GPU rate a100-80gb (tiers[0]): its flat fee 2 USD is billed by billctl only when the billed quantity is above 0; ' +
+      "Stripe bills the first tier's flat amount for a quantity of 0 too (a period without usage)";
+    expect(meteredShape(graduated([tier(3600n, '0.90', '2'), tier(null, '0.72')], 3600n), 2, ctx)).toEqual({ refused: firstFee });
+    expect(meteredShape(volume([tier(3600n, '0.90', '2'), tier(null, '0.72')], 3600n), 2, ctx)).toEqual({ refused: firstFee });
+    expect(meteredShape(packagePrice(3600n, D('1')), 2, { ...ctx, allowance: 36_000n })).toEqual({
+      refused:
+        "GPU rate a100-80gb: a package price after the plan's allowance of 36,000 seconds: billctl counts the packages of the billed quantity " +
+        "(after the allowance), Stripe's transform_quantity divides the whole metered quantity and cannot be combined with a free tier",
+    });
+    expect(meteredShape(graduated([tier(2n ** 53n, '0.003'), tier(null, '0.002')], 1000n), 2, { ...tokens, allowance: 10n })).toEqual({
+      refused:
+        'input price of qwen-70b (tiers[0]): its bound, 9,007,199,254,741,002 tokens on Stripe\'s meter, is above 2^53 − 1, ' +
+        'the largest whole number billctl sends to Stripe and reads back exactly',
+    });
+  });
+});
+
+describe('planStripeCatalog with price models', () => {
+  const doc = () => YAML.parse(STRIPE_READY_CATALOG) as Record<string, unknown>;
+
+  it('each meter priced by a model: tiers in the meter units, allowances as free tiers', () => {
+    const models: Record<string, PriceModel> = {
+      gpu: graduated([tier(36_000n, '0.90'), tier(null, '0.72', '5')], 3600n),
+      input_tokens: volume([tier(1_000_000n, '0.003'), tier(null, '0.002')], 1000n),
+      output_tokens: packagePrice(1_000_000n, D('5')),
+      requests: graduated([tier(10_000n, '0.0001'), tier(null, '0.00005')], 1n),
+    };
+    const plan = planStripeCatalog(catalog(doc()), (_v, _p, kind) => models[kind]);
+    const pro = plan.plans.find((p) => p.plan === 'pro')!;
+    expect(pro.reasons).toEqual([]);
+    expect(pro.prices.map((p) => [p.item, shapeKey(p.shape)])).toEqual([
+      ['gpu_seconds', JSON.stringify(['tiered', 'graduated', [['36000', '0', '0'], ['72000', '0.025', '0'], ['inf', '0.02', '500']]])],
+      ['input_tokens', JSON.stringify(['tiered', 'volume', [['1000000', '0.0003', '0'], ['inf', '0.0002', '0']]])],
+      ['output_tokens', JSON.stringify(['per_unit', '500', ['1000000', 'up']])],
+      ['api_calls', JSON.stringify(['tiered', 'graduated', [['1000', '0', '0'], ['11000', '0.01', '0'], ['inf', '0.005', '0']]])],
+      ['fee', JSON.stringify(['per_unit', '9900', null])],
+    ]);
+  });
+
+  it('refuses a tiered or package price on a meter that sums several GPUs or models', () => {
+    const d = doc();
+    (d.gpu_rates as Record<string, unknown>)['h100'] = { price: '3.60', name: 'H100' };
+    const model = graduated([tier(36_000n, '0.90'), tier(null, '0.72')], 3600n);
+    const plan = planStripeCatalog(catalog(d), (v, _p, kind, key) => (kind === 'gpu' ? model : priceModelOf(v, kind, key)));
+    const pro = plan.plans.find((p) => p.plan === 'pro')!;
+    expect(pro.prices).toEqual([]);
+    expect(pro.reasons).toEqual([
+      'gpu_seconds: GPU rate a100-80gb, GPU rate h100 are graduated prices, which billctl applies to each GPU\'s line on its own, ' +
+        "but Stripe's gpu_seconds meter sums a100-80gb, h100 first, so its tiers would apply to the sum",
+    ]);
+    const d2 = doc();
+    (d2.token_rates as Record<string, unknown>)['gemma-2b'] = { input: '0.003', output: '0.006', name: 'Gemma-2B' };
+    const packages = planStripeCatalog(catalog(d2), (v, _p, kind, key) =>
+      kind === 'input_tokens' && key === 'gemma-2b' ? packagePrice(1_000_000n, D('3')) : priceModelOf(v, kind, key));
+    expect(packages.plans.find((p) => p.plan === 'starter')!.reasons).toEqual([
+      "input_tokens: input price of gemma-2b is a package price, which billctl applies to each model's line on its own, " +
+        "but Stripe's input_tokens meter sums qwen-70b, gemma-2b first, so its packages would be counted over the sum",
+    ]);
   });
 });

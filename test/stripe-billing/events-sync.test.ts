@@ -86,4 +86,31 @@ describeEachBackend('stripe events sync', (backend) => {
     expect(objects.find((o) => o.objectId === first.id)).toMatchObject({ status: 'paid' });
     expect(objects.find((o) => o.objectId === sub)).toMatchObject({ status: 'active', fields: { cancel_at_period_end: true } });
   });
+
+  it('reads every page (starting_after) and handles 230 events oldest first, then nothing on the next run', async () => {
+    await w.runJson<EventsJson>(['stripe', 'events', 'sync']);
+    const base = Date.parse('2026-10-10T14:00:00Z');
+    for (let i = 0; i < 230; i++) {
+      w.setNow(new Date(base + i * 1000).toISOString());
+      w.fake.billing.emit('invoice.finalized', { id: `in_page_${i}`, object: 'invoice', customer: w.fake.billing.subscriptions.get(sub)!.customer, number: `P-${i}`, currency: 'usd', amount_due: 100 + i, amount_paid: 0, status: 'open' });
+    }
+    w.setNow('2026-10-10T15:00:00Z');
+    const before = w.fake.requests.length;
+    const synced = await w.runJson<EventsJson>(['stripe', 'events', 'sync']);
+    const pages = w.fake.requests.slice(before).filter((r) => r.method === 'GET' && r.path === '/v1/events');
+    expect(pages.length).toBe(3);
+    expect(pages.filter((r) => r.query.includes('starting_after')).length).toBe(2);
+    // The cursor is read again with created >= its second: the event it names comes back as a replay.
+    expect([synced.fetched, synced.stored, synced.replays]).toEqual([231, 230, 1]);
+    const mine = synced.events.filter((e) => e.stored);
+    expect(mine.every((e) => e.type === 'invoice.finalized' && e.tenant_id === 'acme')).toBe(true);
+    // Handled oldest first, across the pages Stripe lists newest first.
+    expect(mine.map((e) => e.outcome)).toEqual(Array.from({ length: 230 }, (_, i) => `recorded: invoice in_page_${i} open`));
+    const objects = await w.withStore((s) => s.stripeEvents.objects('acme'));
+    expect(objects.filter((o) => o.objectId.startsWith('in_page_'))).toHaveLength(230);
+    expect(objects.find((o) => o.objectId === 'in_page_229')).toMatchObject({ status: 'open', fields: { number: 'P-229', amount_due: '3.29' } });
+    expect(synced.cursor!.created).toBe('2026-10-10T14:03:49.000Z');
+    const again = await w.runJson<EventsJson>(['stripe', 'events', 'sync']);
+    expect(again.stored).toBe(0);
+  });
 });

@@ -287,6 +287,71 @@ describe('fake Stripe: meters, meter events and summaries', () => {
   });
 });
 
+describe('fake Stripe: tiered prices', () => {
+  beforeEach(() => start());
+
+  const base = async () => {
+    const m = await meter();
+    await stripe.products.create({ id: 'billctl_gpu_seconds', name: 'GPU time' });
+    return {
+      currency: 'usd', product: 'billctl_gpu_seconds',
+      recurring: { interval: 'month' as const, usage_type: 'metered' as const, meter: m.id },
+    };
+  };
+  /** The SDK's answer as JSON (its decimals are Decimal objects). */
+  const plain = (x: unknown): unknown => JSON.parse(JSON.stringify(x));
+  const dec = (t: string) => Stripe.Decimal.from(t);
+  const tiers: Stripe.PriceCreateParams.Tier[] = [
+    { up_to: 36000, unit_amount_decimal: dec('0'), flat_amount_decimal: dec('0') },
+    { up_to: 72000, unit_amount_decimal: dec('0.025') },
+    { up_to: 'inf', unit_amount_decimal: dec('0.02'), flat_amount: 500 },
+  ];
+
+  it('requires tiers_mode and tiers, the last up_to=inf, bounds increasing, an amount in each tier; no unit_amount or transform_quantity beside them', async () => {
+    const b = await base();
+    const bad = async (extra: Record<string, unknown>) => failure(stripe.prices.create({ ...b, billing_scheme: 'tiered', ...extra } as Stripe.PriceCreateParams));
+    expect(await bad({ tiers })).toMatchObject({ statusCode: 400, code: 'parameter_missing', param: 'tiers_mode' });
+    expect(await bad({ tiers_mode: 'graduated' })).toMatchObject({ statusCode: 400, code: 'parameter_missing', param: 'tiers' });
+    expect(await bad({ tiers_mode: 'stepped', tiers })).toMatchObject({ statusCode: 400, param: 'tiers_mode' });
+    expect(await bad({ tiers_mode: 'volume', tiers: tiers.slice(0, 2) })).toMatchObject({ statusCode: 400, param: 'tiers[1][up_to]' });
+    expect(await bad({ tiers_mode: 'volume', tiers: [tiers[1], tiers[0], tiers[2]] })).toMatchObject({ statusCode: 400, param: 'tiers[1][up_to]' });
+    expect(await bad({ tiers_mode: 'volume', tiers: [{ up_to: 10 }, tiers[2]] })).toMatchObject({ statusCode: 400, code: 'parameter_missing', param: 'tiers[0][unit_amount]' });
+    expect(await bad({ tiers_mode: 'volume', tiers: [{ up_to: 'inf', unit_amount_decimal: dec('0.1234567890123') }] })).toMatchObject({ statusCode: 400, param: 'tiers[0][unit_amount_decimal]' });
+    expect(await bad({ tiers_mode: 'volume', tiers, unit_amount: 5 })).toMatchObject({ statusCode: 400, param: 'unit_amount' });
+    expect(await bad({ tiers_mode: 'volume', tiers, transform_quantity: { divide_by: 10, round: 'up' } })).toMatchObject({ statusCode: 400, param: 'transform_quantity' });
+    expect(await failure(stripe.prices.create({ ...b, unit_amount: 5, tiers_mode: 'graduated' } as Stripe.PriceCreateParams))).toMatchObject({ statusCode: 400, param: 'tiers' });
+    expect(fake.billing.prices.size).toBe(0);
+  });
+
+  it('holds a graduated price, shows its tiers only when expanded, and never changes them', async () => {
+    const b = await base();
+    const p = await stripe.prices.create({ ...b, billing_scheme: 'tiered', tiers_mode: 'graduated', tiers, lookup_key: 'k1', expand: ['tiers'] });
+    expect(keysOf(p)).toEqual([...keysOf(stripeFixture('price')), 'tiers'].sort());
+    expect(p).toMatchObject({ billing_scheme: 'tiered', tiers_mode: 'graduated', unit_amount: null, unit_amount_decimal: null, transform_quantity: null });
+    const shown = [
+      { flat_amount: 0, flat_amount_decimal: '0', unit_amount: 0, unit_amount_decimal: '0', up_to: 36000 },
+      { flat_amount: 0, flat_amount_decimal: '0', unit_amount: null, unit_amount_decimal: '0.025', up_to: 72000 },
+      { flat_amount: 500, flat_amount_decimal: '500', unit_amount: null, unit_amount_decimal: '0.02', up_to: null },
+    ];
+    expect(plain(p.tiers)).toEqual(shown);
+    expect('tiers' in (await stripe.prices.retrieve(p.id))).toBe(false);
+    expect(plain((await stripe.prices.retrieve(p.id, { expand: ['tiers'] })).tiers)).toEqual(shown);
+    expect(plain((await stripe.prices.list({ lookup_keys: ['k1'], expand: ['data.tiers'] })).data.map((x) => x.tiers))).toEqual([shown]);
+    expect('tiers' in (await stripe.prices.list({ lookup_keys: ['k1'] })).data[0]!).toBe(false);
+    expect(await failure(stripe.prices.update(p.id, { tiers } as Stripe.PriceUpdateParams))).toMatchObject({ statusCode: 400, code: 'parameter_unknown', param: 'tiers' });
+    expect(await failure(stripe.prices.update(p.id, { tiers_mode: 'volume' } as Stripe.PriceUpdateParams))).toMatchObject({ statusCode: 400, code: 'parameter_unknown', param: 'tiers_mode' });
+    // 100,000 s: 36,000 free, 36,000 at 0.025, 28,000 at 0.02 and the flat 500 (cents); a quantity of 0 is in the first tier.
+    const stored = fake.billing.prices.get(p.id)!;
+    expect(fake.billing.amountFor(stored, 100_000n * 10n ** 12n)).toBe(900n + 560n + 500n);
+    expect(fake.billing.amountFor(stored, 0n)).toBe(0n);
+    const volume = await stripe.prices.create({
+      ...b, billing_scheme: 'tiered', tiers_mode: 'volume', tiers: [{ up_to: 10, flat_amount: 100 }, { up_to: 'inf', unit_amount: 3 }],
+    });
+    expect(fake.billing.amountFor(fake.billing.prices.get(volume.id)!, 0n)).toBe(100n);
+    expect(fake.billing.amountFor(fake.billing.prices.get(volume.id)!, 11n * 10n ** 12n)).toBe(33n);
+  });
+});
+
 describe('fake Stripe: faults, as the SDK sees them', () => {
   let customer: string;
   const send = (s: Stripe, identifier: string, value = '1', idempotencyKey = identifier) =>

@@ -46,7 +46,7 @@ export async function checkCommand(ctx: Context, _args: unknown[], opts: Record<
   return ctx.withStore(async (store) => {
     const tenants = opts.tenant === undefined ? undefined : [await requireTenant(store, String(opts.tenant))];
     const rating = await StoreRating.load(store, false);
-    const report = await checkAlerts(store, rating, { period, tenants, now: ctx.clock.now(), spikeFactor: factor, webhook });
+    const report = await checkAlerts(store, rating, { period, tenants, now: ctx.clock.now(), clock: () => ctx.clock.now(), spikeFactor: factor, webhook });
     if (report.fired.length > 0 || (report.webhook?.sent ?? 0) > 0) {
       await ctx.audit(store, 'alerts check', {
         fired: report.fired.length, posted: report.webhook?.sent ?? 0, post_failures: report.webhook?.failed ?? 0,

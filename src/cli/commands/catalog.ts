@@ -1,6 +1,7 @@
 /** catalog import | list | show */
 import { importCatalog } from '../../app/catalogs.js';
 import { catalogToDocument, type CatalogVersion } from '../../domain/catalog.js';
+import { catalogPriceText, GPU_PRICE_UNIT, REQUEST_PRICE_UNIT, tokenPriceUnit } from '../../domain/price-models/index.js';
 import { UsageError } from '../../errors.js';
 import type { Context } from '../context.js';
 import type { Column } from '../render.js';
@@ -97,16 +98,18 @@ export async function showCommand(ctx: Context, args: unknown[]): Promise<number
         price:
           `fee ${p.monthlyFee} ${c.currency}/month; includes ${p.included.gpuHours} GPU h, ${p.included.tokens} tokens, ` +
           `${p.included.apiCalls} calls${p.hardCap ? '; hard cap' : ''}` +
-          (p.usageDiscountPercent.isZero() ? '' : `; ${p.usageDiscountPercent} % usage discount`),
+          (p.usageDiscountPercent.isZero() ? '' : `; ${p.usageDiscountPercent} % usage discount`) +
+          (p.minimumCommitment === undefined ? '' : `; minimum commitment ${p.minimumCommitment} ${c.currency}`) +
+          (p.rates === undefined ? '' : '; own rates (see --format json)'),
       })),
-      ...[...c.gpuRates.values()].map((g) => ({ kind: 'gpu', key: g.key, name: g.name, price: `${g.price} per GPU hour` })),
+      ...[...c.gpuRates.values()].map((g) => ({ kind: 'gpu', key: g.key, name: g.name, price: `${catalogPriceText(g.price, GPU_PRICE_UNIT)} per GPU hour` })),
       ...[...c.tokenRates.values()].map((t) => ({
         kind: 'model',
         key: t.key,
         name: t.name,
-        price: `${t.input} in / ${t.output} out per ${c.tokenUnit} tokens`,
+        price: `${catalogPriceText(t.input, tokenPriceUnit(c.tokenUnit))} in / ${catalogPriceText(t.output, tokenPriceUnit(c.tokenUnit))} out per ${c.tokenUnit} tokens`,
       })),
-      { kind: 'requests', key: '', name: 'API requests', price: `${c.requestRate} per request` },
+      { kind: 'requests', key: '', name: 'API requests', price: `${catalogPriceText(c.requestRate, REQUEST_PRICE_UNIT)} per request` },
     ];
     if (ctx.format === 'table') {
       ctx.out(

@@ -2,25 +2,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  computeInvoice, draftJobOf, drawPdfs, finalizeDraft, generateDraft, invoiceJson, isDraftCurrent, pdfJobOf, previewJson, previewRecord,
-  projectedTotal, recordedPdfJobOf, requireInvoice, settlementOf, stampedJobOf, stampedPath, uninvoicedPeriods, writePdfs, type GenerateOutcome,
+  computeInvoice, draftJobOf, drawPdfs, invoiceJson, isDraftCurrent, previewJson, previewRecord,
+  projectedTotal, recordedPdfJobOf, requireInvoice, settlementOf, stampedJobOf, stampedPath, uninvoicedPeriods, writePdfs,
 } from '../../app/invoices.js';
 import { checkVoidable, planPayment, recordPayment, reverseLastPayment, voidInvoice } from '../../app/settlement.js';
 import {
   checkPeriodBegun, checkPeriodEnded, customersWarning, incompleteCustomer, issuerWarning, type IssueOverrides,
 } from '../../app/invoice-guards.js';
+import { finalizeRun, generateRun, wouldBeInvoiced, type InvoiceRunDeps, type RunReport } from '../../app/invoice-run.js';
 import { StoreRating } from '../../app/rating-service.js';
 import { requireTenant } from '../../app/tenants.js';
 import { formatAmount } from '../../domain/money.js';
 import { isPeriod, periodInterval, type Period } from '../../domain/period.js';
-import { RatingError } from '../../domain/rating.js';
 import { invoicedPeriod, type Tenant } from '../../domain/tenant.js';
 import { formatUtcDate, parseDate } from '../../domain/time.js';
-import { BillctlError, ExitCode, UsageError, errorMessage } from '../../errors.js';
+import { BillctlError, ExitCode, UsageError } from '../../errors.js';
 import { INVOICE_STATUSES, type InvoiceRecord, type InvoiceStatus } from '../../store/invoice-repo.js';
 import type { Store } from '../../store/store.js';
-import type { Config } from '../../config.js';
-import type { PdfRenderer } from '../../pdf/render-pool.js';
 import type { Context } from '../context.js';
 import { jsonColumns, type Column } from '../render.js';
 
@@ -91,7 +89,7 @@ async function showInvoice(ctx: Context, store: Store, inv: InvoiceRecord, lines
   }
   const c = inv.currency;
   type Line = (typeof ls)[number];
-  const noQuantity = (l: Line) => l.kind === 'fee' || l.kind === 'discount' || l.kind === 'credit';
+  const noQuantity = (l: Line) => l.kind === 'fee' || l.kind === 'discount' || l.kind === 'commitment' || l.kind === 'credit';
   await ctx.rows<Line>(ls, [
     { header: 'description', value: (l) => l.description },
     { header: 'used', value: (l) => (noQuantity(l) ? '' : l.used), align: 'right' },
@@ -139,137 +137,6 @@ export async function previewCommand(ctx: Context, _args: unknown[], opts: Recor
   });
 }
 
-interface RunReport {
-  outcomes: GenerateOutcome[];
-  /** Drafts that, remade when finalized, had nothing left to bill. */
-  removed: InvoiceRecord[];
-  /** Tenants that failed; with `number`, the invoice was issued and only its PDF failed. */
-  failed: { tenantId: string; number?: string; error: string }[];
-  warnings: { tenantId: string; period: Period; message: string }[];
-  finalized: InvoiceRecord[];
-  pdfs: string[];
-}
-
-/** PDFs drawn at once while issuing: enough to keep every worker busy, few enough for flat memory. */
-const MAX_PDFS_IN_FLIGHT = 8;
-
-/**
- * Issues drafts one transaction each (so a crash or a concurrent run leaves whole invoices) and
- * draws each one's PDF as soon as it is issued, on worker threads while the next is issued (or,
- * with `generate --finalize`, while the next tenant's draft is made: the workers start at once).
- * `ratingFor` picks the rating of a draft (one made with --allow-unpriced keeps it). `finish`
- * also draws the PDFs that a run killed after issuing left unwritten.
- */
-class Finalizer {
-  private readonly written: { id: string; pdf: string | null; file: string }[] = [];
-  /** At most a few PDFs in flight: issuing waits for drawing, so memory stays flat however many tenants. */
-  private readonly inFlight = new Set<Promise<void>>();
-  private readonly periods = new Set<Period>();
-
-  private constructor(
-    private readonly ctx: Context,
-    private readonly store: Store,
-    private readonly config: Config,
-    private readonly renderer: PdfRenderer,
-    private readonly ratingFor: (draft: InvoiceRecord) => StoreRating,
-    private readonly issueDate: string,
-    private readonly out: string,
-    private readonly report: RunReport,
-  ) {}
-
-  /** `periods`: where to look for issued invoices a killed run left without a PDF (with those of the drafts finalized). */
-  static async start(
-    ctx: Context, store: Store, ratingFor: (draft: InvoiceRecord) => StoreRating, expected: number, issueDate: string, out: string, report: RunReport,
-    periods: readonly Period[],
-  ): Promise<Finalizer> {
-    const config = await ctx.config();
-    const { pdfRenderer } = await import('../../pdf/render-pool.js');
-    const renderer = await pdfRenderer(config.invoice.template, expected);
-    const f = new Finalizer(ctx, store, config, renderer, ratingFor, issueDate, out, report);
-    for (const p of periods) f.periods.add(p);
-    return f;
-  }
-
-  private async draw(inv: InvoiceRecord): Promise<void> {
-    while (this.inFlight.size >= MAX_PDFS_IN_FLIGHT) await Promise.race(this.inFlight);
-    const job = await pdfJobOf(inv, this.out, this.ctx.io.cwd);
-    const p: Promise<void> = this.renderer.render(job).then((error) => {
-      this.inFlight.delete(p);
-      if (error === null) this.written.push({ id: inv.id, pdf: inv.pdf, file: job.file });
-      else this.report.failed.push({ tenantId: inv.tenantId, number: inv.number!, error: `${inv.number} was issued, but its PDF could not be written: ${error}` });
-    });
-    this.inFlight.add(p);
-  }
-
-  /** Issues one draft and queues its PDF. */
-  async finalize(d: InvoiceRecord): Promise<void> {
-    const { ctx, store, report } = this;
-    this.periods.add(d.period);
-    try {
-      const done = await finalizeDraft(store, this.ratingFor(d), this.config, d.id, this.issueDate, ctx.nowIso(), ctx.auditor(store));
-      if (!done) return; // another run issued it first
-      if (done.status === 'removed') {
-        ctx.notice(`${d.tenantId} ${d.period}: remade from the current data, the draft had nothing left to bill and was removed`);
-        report.removed.push(d);
-        return;
-      }
-      if (done.regenerated) ctx.notice(`${d.tenantId} ${d.period}: the draft was out of date and was remade before issuing`);
-      // The report keeps what its JSON shows, not the frozen document.
-      report.finalized.push({ ...done.invoice, document: null });
-      await this.draw(done.invoice);
-    } catch (err) {
-      if (!(err instanceof UsageError) && !(err instanceof RatingError)) throw err;
-      report.failed.push({ tenantId: d.tenantId, error: errorMessage(err) });
-    }
-  }
-
-  /** Draws what killed runs left undrawn, waits for every PDF, and records where each is. */
-  async finish(): Promise<void> {
-    const { ctx, store, report } = this;
-    try {
-      const ours = new Set(report.finalized.map((i) => i.id));
-      for (const period of this.periods) {
-        for (const inv of await store.invoices.list({ period })) {
-          if (ours.has(inv.id) || inv.status === 'draft' || inv.status === 'void' || !inv.document) continue;
-          if (inv.pdf && fs.existsSync(path.resolve(ctx.io.cwd, inv.pdf))) continue;
-          await this.draw(inv);
-        }
-      }
-      await Promise.all(this.inFlight);
-    } finally {
-      await this.close();
-    }
-    // A commit per invoice, not one transaction for all: holding every issued invoice's row lock
-    // at once deadlocks with a finalize run beside this one (on Postgres) that is issuing.
-    for (const w of this.written) {
-      if (w.pdf !== w.file) await store.invoices.setPdf(w.id, w.file, ctx.nowIso());
-      report.pdfs.push(w.file);
-    }
-    // The report shows each invoice with the PDF it now has.
-    const files = new Map(this.written.map((w) => [w.id, w.file]));
-    for (const inv of report.finalized) inv.pdf = files.get(inv.id) ?? inv.pdf;
-  }
-
-  /** Stops the workers (after a failure, without waiting for what is in flight). */
-  async close(): Promise<void> {
-    await this.renderer.close();
-  }
-}
-
-async function finalizeMany(
-  ctx: Context, store: Store, ratingFor: (draft: InvoiceRecord) => StoreRating, drafts: InvoiceRecord[], issueDate: string, out: string,
-  report: RunReport, periods: readonly Period[],
-): Promise<void> {
-  const finalizer = await Finalizer.start(ctx, store, ratingFor, drafts.length, issueDate, out, report, periods);
-  try {
-    for (const d of drafts) await finalizer.finalize(d);
-  } catch (err) {
-    await finalizer.close();
-    throw err;
-  }
-  await finalizer.finish();
-}
-
 /**
  * The confirmation before issuing: the guard rails' warnings go to stderr in every case, and a
  * question on a terminal names them first; a script has said --yes (without it there is no
@@ -290,24 +157,12 @@ function overridesOf(opts: Record<string, unknown>): IssueOverrides {
   };
 }
 
-/** Of these tenants, those that a run would issue an invoice to (a draft or something to bill, and none issued yet). */
-async function wouldBeInvoiced(store: Store, rating: StoreRating, tenants: readonly Tenant[], period: Period, today: string): Promise<Tenant[]> {
-  const out: Tenant[] = [];
-  for (const t of tenants) {
-    const live = await store.invoices.findLive(t.id, period);
-    if (live !== undefined ? live.status === 'draft' : await hasSomethingToBill(store, rating, t, period, today)) out.push(t);
-  }
-  return out;
-}
-
-/** A tenant whose rating fails (unpriced usage, say) is reported by the run itself, not here. */
-async function hasSomethingToBill(store: Store, rating: StoreRating, t: Tenant, period: Period, today: string): Promise<boolean> {
-  try {
-    return (await computeInvoice(store, rating, t, period, today)) !== undefined;
-  } catch (err) {
-    if (err instanceof RatingError) return false;
-    throw err;
-  }
+/** What the invoice run needs from the command's context. */
+async function runDeps(ctx: Context, store: Store, issueDate: string): Promise<InvoiceRunDeps> {
+  return {
+    store, config: await ctx.config(), cwd: ctx.io.cwd, issueDate, nowIso: () => ctx.nowIso(), audit: ctx.auditor(store),
+    notice: (text) => ctx.notice(text),
+  };
 }
 
 function issueDateOf(ctx: Context, opts: Record<string, unknown>): string {
@@ -393,41 +248,8 @@ export async function generateCommand(ctx: Context, _args: unknown[], opts: Reco
       ];
       await confirmIssue(ctx, warnings, `Generate and finalize the ${period} invoices of ${tenants.length} tenant(s)? Issued numbers are permanent.`);
     }
-    const report: RunReport = { outcomes: [], removed: [], failed: [], warnings: [], finalized: [], pdfs: [] };
-    // With --finalize each draft is issued as soon as it is made, and its PDF drawn on the workers
-    // while the next tenant's draft is made: the same invoices and numbers (tenant order) as
-    // making every draft first, in about half the time on two cores.
-    const finalizer = opts.finalize === true
-      ? await Finalizer.start(ctx, store, () => rating, tenants.length, issueDate, await outDir(ctx, opts), report, [period])
-      : undefined;
-    try {
-      for (const t of tenants) {
-        let draft: InvoiceRecord | undefined;
-        try {
-          // The draft and its audit entry commit together.
-          const o = await store.transaction(async () => {
-            const made = await generateDraft(store, rating, t, period, ctx.nowIso());
-            if (made.status === 'created' || made.status === 'updated') {
-              await ctx.audit(store, 'invoice generate', { tenant: t.id, period, invoice: made.invoice!.id, [made.status]: 1 });
-            }
-            return made;
-          });
-          report.outcomes.push(o);
-          for (const p of await uninvoicedPeriods(store, rating, t, period)) {
-            report.warnings.push({ tenantId: t.id, period: p, message: 'billable receipts and no invoice' });
-          }
-          if (o.invoice && o.invoice.status === 'draft') draft = o.invoice;
-        } catch (err) {
-          if (!(err instanceof UsageError)) throw err;
-          report.failed.push({ tenantId: t.id, error: errorMessage(err) });
-        }
-        if (finalizer && draft) await finalizer.finalize(draft);
-      }
-    } catch (err) {
-      await finalizer?.close();
-      throw err;
-    }
-    await finalizer?.finish();
+    const out = opts.finalize === true ? await outDir(ctx, opts) : undefined;
+    const report = await generateRun(await runDeps(ctx, store, issueDate), rating, tenants, period, out);
     const notIssued = report.failed.find((f) => f.number === undefined);
     if (opts.all !== true && notIssued !== undefined) throw new UsageError(notIssued.error);
     const issued = report.outcomes.find((o) => o.status === 'issued');
@@ -470,11 +292,11 @@ export async function finalizeCommand(ctx: Context, args: unknown[], opts: Recor
     }
     const unpriced = new Set<string>();
     for (const d of drafts) if ((await store.invoices.lines(d.id)).some((l) => l.unpriced)) unpriced.add(d.id);
-    const report: RunReport = { outcomes: [], removed: [], failed: [], warnings: [], finalized: [], pdfs: [] };
     // A draft made with --allow-unpriced is finalized the same way: that choice was made when it was generated.
     const strict = await loadRating(store, opts.allowUnpriced === true);
     const lenient = await loadRating(store, true);
-    await finalizeMany(ctx, store, (d) => (unpriced.has(d.id) ? lenient : strict), drafts, issueDate, await outDir(ctx, opts), report, id === undefined ? [period] : []);
+    const deps = await runDeps(ctx, store, issueDate);
+    const report = await finalizeRun(deps, drafts, (d) => (unpriced.has(d.id) ? lenient : strict), await outDir(ctx, opts), id === undefined ? [period] : []);
     // One invoice that could not be issued is a usage error; one issued whose PDF failed is reported as done in part (exit 3).
     const notIssued = report.failed.find((f) => f.number === undefined);
     if (id !== undefined && notIssued !== undefined) throw new UsageError(notIssued.error);

@@ -19,11 +19,15 @@ export function graduated(tiers: readonly PriceTier[], unitSize: bigint): Gradua
 }
 
 export function graduatedAmount(p: GraduatedPrice, billed: bigint, digits: number): Decimal {
-  // Σ part × price / unitSize + Σ fees = (Σ part × price + Σ fees × unitSize) / unitSize: one division, one rounding.
+  return graduatedNumerator(p, billed).mulDivRound(1n, p.unitSize, digits);
+}
+
+/** The exact amount × unitSize: Σ part × price + Σ fees × unitSize (the amount is this / unitSize, one division). */
+export function graduatedNumerator(p: GraduatedPrice, billed: bigint): Decimal {
   let numerator = Decimal.ZERO;
   tierParts(p.tiers, billed).forEach((part, i) => {
     const tier = p.tiers[i]!;
     if (part > 0n) numerator = numerator.add(tier.price.mul(part)).add(tier.flatFee.mul(p.unitSize));
   });
-  return numerator.mulDivRound(1n, p.unitSize, digits);
+  return numerator;
 }

@@ -20,7 +20,13 @@ export function volume(tiers: readonly PriceTier[], unitSize: bigint): VolumePri
 
 export function volumeAmount(p: VolumePrice, billed: bigint, digits: number): Decimal {
   if (billed === 0n) return Decimal.of(0n, digits);
+  return volumeNumerator(p, billed).mulDivRound(1n, p.unitSize, digits);
+}
+
+/** The exact amount × unitSize: billed × price + fee × unitSize of the tier holding it (0 for nothing billed). */
+export function volumeNumerator(p: VolumePrice, billed: bigint): Decimal {
+  if (billed === 0n) return Decimal.ZERO;
   const tier = p.tiers[tierHolding(p.tiers, billed)]!;
   // billed × price / unitSize + fee, as (billed × price + fee × unitSize) / unitSize: one rounding.
-  return tier.price.mul(billed).add(tier.flatFee.mul(p.unitSize)).mulDivRound(1n, p.unitSize, digits);
+  return tier.price.mul(billed).add(tier.flatFee.mul(p.unitSize));
 }

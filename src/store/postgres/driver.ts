@@ -8,6 +8,7 @@ import { BillctlError, ConnectionLostError, ExitCode, UsageError } from '../../e
 import { redactUrl } from '../location.js';
 import { numberPlaceholders, type SqlDriver, type SqlValue } from '../sql.js';
 import { shellWord } from '../../shell-word.js';
+import { postgresDialect } from './dialect-adapter.js';
 
 export interface PostgresOptions {
   create: boolean;
@@ -87,7 +88,7 @@ export async function createDatabaseIfMissing(url: string): Promise<boolean> {
 }
 
 export class PostgresDriver implements SqlDriver {
-  readonly dialect = 'postgres' as const;
+  readonly dialect = postgresDialect;
   readonly location: string;
   readonly schema: string;
   private readonly sqlCache = new Map<string, string>();

@@ -27,6 +27,7 @@ import {
   conflictReason, DELETE_EMPTY_ROLLUPS, rollupUpsertSql, rowContent, storedContent, versionFromReceiptRow, versionFromRow,
 } from '../receipts-sql.js';
 import type { Row, SqlValue } from '../sql.js';
+import { postgresDialect } from './dialect-adapter.js';
 import type { PostgresDriver } from './driver.js';
 
 const COPY = `COPY receipts (${RECEIPT_COLUMNS.join(', ')}) FROM STDIN`;
@@ -44,7 +45,7 @@ const COPY_ROWS = 6_144;
 const ROLLUP_ARRAY_TYPES = ['text', 'int', 'text', 'text', 'bigint', 'bigint', 'text', 'bigint', ...QUANTITIES.map(() => 'numeric')];
 
 /** Adds rollup sums given as arrays (one per column). */
-const ROLLUP_UPSERT = rollupUpsertSql('postgres').replace(
+const ROLLUP_UPSERT = rollupUpsertSql(postgresDialect).replace(
   /VALUES \([^)]*\)/,
   `SELECT * FROM unnest(${ROLLUP_ARRAY_TYPES.map((t) => `?::${t}[]`).join(', ')})`,
 );

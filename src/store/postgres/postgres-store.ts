@@ -1,23 +1,16 @@
 import { SqlLockRepo } from '../lock-repo.js';
 import { SqlStore } from '../sql-store.js';
+import { advisoryKey } from './dialect-adapter.js';
 import type { PostgresDriver } from './driver.js';
 
-/** A 64-bit advisory lock key per schema and purpose, so stores sharing a database do not collide. */
-export function advisoryKey(schema: string, purpose: string): string {
-  let h = 0xcbf29ce484222325n;
-  for (const ch of Buffer.from(`${schema}\u0000${purpose}`, 'utf8')) {
-    h ^= BigInt(ch);
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
-  }
-  return BigInt.asIntN(64, h).toString();
-}
+export { advisoryKey };
 
 export class PostgresStore extends SqlStore {
   readonly locks: SqlLockRepo;
 
   constructor(override readonly db: PostgresDriver) {
     super(db);
-    this.locks = new SqlLockRepo(db, (name) => advisoryKey(db.schema, `lock:${name}`));
+    this.locks = new SqlLockRepo(db);
   }
 
   protected async withMigrationLock<T>(fn: () => Promise<T>): Promise<T> {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqlDriver, SqlValue } from '../sql.js';
 import { makeDirectory } from '../../make-directory.js';
+import { sqliteDialect } from './dialect-adapter.js';
 import { decimalSqlFunctions } from './functions.js';
 
 export interface SqliteOptions {
@@ -16,7 +17,7 @@ export interface SqliteOptions {
 }
 
 export class SqliteDriver implements SqlDriver {
-  readonly dialect = 'sqlite' as const;
+  readonly dialect = sqliteDialect;
   readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private depth = 0;

@@ -19,6 +19,7 @@ import {
   versionFromRow,
 } from '../receipts-sql.js';
 import type { Row } from '../sql.js';
+import { sqliteDialect } from './dialect-adapter.js';
 import type { SqliteDriver } from './driver.js';
 
 const INSERT = `INSERT INTO receipts (${RECEIPT_COLUMNS.join(', ')}) VALUES (${RECEIPT_COLUMNS.map(() => '?').join(', ')})
@@ -52,14 +53,14 @@ class SqliteReceiptWriter implements ReceiptWriter {
     this.insert = driver.statement(INSERT);
     this.sameContent = driver.statement(SAME_CONTENT_SQL).pluck();
     this.lookup = driver.statement('SELECT * FROM receipts WHERE tenant_id = ? AND id = ?');
-    this.upsertRollup = driver.statement(rollupUpsertSql('sqlite'));
+    this.upsertRollup = driver.statement(rollupUpsertSql(sqliteDialect));
     this.deleteEmpty = driver.statement(DELETE_EMPTY_ROLLUPS);
     this.rollups = this.newRollups();
   }
 
   private newRollups(): UnitRollups {
     return new UnitRollups((deltas) => {
-      for (const d of deltas) this.upsertRollup.run(rollupParams(d, 'sqlite'));
+      for (const d of deltas) this.upsertRollup.run(rollupParams(d, sqliteDialect));
     }, this.rollupKeys);
   }
 
