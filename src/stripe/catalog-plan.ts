@@ -481,6 +481,19 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
   // its own (cached input, cache write, reasoning), or a charge on a metric, is refused here
   // ("needs a meter that does not exist"). Plan rates reach this function through the PriceLookup,
   // given the plan; a GPU or model only the plan prices is not in the list keys above: refused.
+  const classes: [string, 'cachedInput' | 'cacheWrite' | 'reasoning'][] = [['cached_input', 'cachedInput'], ['cache_write', 'cacheWrite'], ['reasoning', 'reasoning']];
+  const classPriced = new Set<string>();
+  for (const rates of [v.tokenRates, plan.rates?.tokenRates]) {
+    for (const [key, rate] of rates ?? []) {
+      for (const [name, prop] of classes) if (rate[prop] !== undefined) classPriced.add(`${key} ${name}`);
+    }
+  }
+  if (classPriced.size > 0) {
+    out.reasons.push(
+      `plan ${plan.id}: ${[...classPriced].sort().join(', ')} ${classPriced.size === 1 ? 'has a price' : 'have prices'} of ${classPriced.size === 1 ? 'its' : 'their'} own, ` +
+        'and billctl has no Stripe meter for cached input, cache write or reasoning tokens yet: bill this plan by invoice',
+    );
+  }
   const planOnly = [...(plan.rates?.gpuRates.keys() ?? [])].filter((k) => !v.gpuRates.has(k))
     .concat([...(plan.rates?.tokenRates.keys() ?? [])].filter((k) => !v.tokenRates.has(k)));
   if (planOnly.length > 0) {

@@ -95,6 +95,20 @@ describe('planStripeCatalog', () => {
     expect(plan.plans.find((p) => p.plan === 'starter')!.prices.map((p) => p.item)).toEqual(['gpu_seconds', 'input_tokens', 'output_tokens', 'api_calls']);
   });
 
+  it('a token class with a price of its own has no Stripe meter: every plan is refused with the reason', () => {
+    const doc = YAML.parse(STRIPE_READY_CATALOG) as { token_rates: Record<string, Record<string, string>> };
+    doc.token_rates['qwen-70b']!.cached_input = '0.0015';
+    doc.token_rates['qwen-70b']!.reasoning = '0.008';
+    const plan = planStripeCatalog(catalog(doc));
+    for (const p of plan.plans) {
+      expect(p.reasons).toContain(
+        `plan ${p.plan}: qwen-70b cached_input, qwen-70b reasoning have prices of their own, and billctl has no Stripe meter for cached input, cache write or reasoning tokens yet: bill this plan by invoice`,
+      );
+    }
+    // Without them the same catalog syncs.
+    expect(planStripeCatalog(catalog(YAML.parse(STRIPE_READY_CATALOG))).plans.find((p) => p.plan === 'pro')!.reasons).toEqual([]);
+  });
+
   it('the sample catalog: every plan refused, each with every reason', () => {
     const plan = planStripeCatalog(catalog(sampleCatalogDoc()));
     expect(plan.plans.map((p) => [p.plan, p.prices.length])).toEqual([['enterprise', 0], ['free', 0], ['pro', 0]]);
