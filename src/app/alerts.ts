@@ -341,7 +341,7 @@ async function factsFor(
     if (err instanceof RatingError && !rows.some((r) => r.receipts > 0n) && !budget && users.length === 0) return 'skip';
     throw err;
   }
-  const terms = resolvePlanTerms(tenant, period, rating.versions);
+  const terms = resolvePlanTerms(tenant, period, rating.versionsFor(tenant));
   const interval = periodInterval(tenant.timezone, period);
   const current = o.now >= interval.start && o.now < interval.end;
   if (budget && budget.currency !== rated.currency) {

@@ -100,7 +100,7 @@ export async function estimate(store: Store, tenant: Tenant, req: EstimateReques
   const period = currentPeriod(tenant, now);
   // Usage already in the store without a price counts 0.00 (as budgets do); the request's own keys must have prices.
   const rating = await StoreRating.load(store, true);
-  const version = versionAt(rating.versions, now);
+  const version = versionAt(rating.versionsFor(tenant), now);
   if (version === undefined) throw new UsageError('no catalog version is in effect now', 'Import one with: billctl catalog import <file>');
   const modelKey = req.model === null ? null : nameKey(req.model);
   const gpuKey = req.gpu === null ? null : nameKey(req.gpu);

@@ -5,14 +5,16 @@
  * engine in src/domain/rating.ts. Most of a month is rated from rollups, exactly.
  */
 import { createHash } from 'node:crypto';
-import { catalogDigest, gpuPriceFor, tokenClassPrice, tokenPriceFor, versionAt, type CatalogVersion } from '../domain/catalog.js';
+import {
+  catalogDigest, currencyChain, gpuPriceFor, tenantCurrency, tokenClassPrice, tokenPriceFor, versionAt, type CatalogVersion,
+} from '../domain/catalog.js';
 import { ExactSum, currencyDigits } from '../domain/money.js';
 import { PriceRun } from '../domain/price-models/index.js';
 import { hasTokens, QUANTITIES, TOKEN_CLASSES, totalTokens } from '../domain/quantities.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
 import { compareReceipts } from '../domain/receipt.js';
 import {
-  dailyCharges, dayTotals, detailDays, priceModelFor, ratePeriod, REQUESTS_KEY, resolvePlanTerms, sortVersions,
+  dailyCharges, dayTotals, detailDays, NoCatalogError, priceModelFor, ratePeriod, REQUESTS_KEY, resolvePlanTerms, sortVersions,
   type UsageKind,
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
@@ -83,6 +85,20 @@ export class StoreRating implements RatingService {
     return new StoreRating(store, await store.listCatalogs(), allowUnpriced);
   }
 
+  private readonly chains = new Map<string, CatalogVersion[]>();
+
+  /**
+   * The versions this tenant is rated with: the chain of its currency (its own, else the currency
+   * of the newest version of all), billing-rules.md "Currencies". Every rating of a tenant reads these.
+   */
+  versionsFor(tenant: Pick<Tenant, 'currency'>): CatalogVersion[] {
+    const currency = tenantCurrency(tenant, this.versions);
+    if (currency === undefined) return [];
+    let chain = this.chains.get(currency);
+    if (chain === undefined) this.chains.set(currency, (chain = currencyChain(this.versions, currency)));
+    return chain;
+  }
+
   /**
    * Reads the rates of these keys in every version (those not read yet): rating looks up the
    * prices of the keys it meets, and a stored catalog's rates are read as they are needed.
@@ -148,7 +164,14 @@ export class StoreRating implements RatingService {
   private async ratingInput(tenant: Tenant, period: Period, extra: readonly RatableReceipt[] = []): Promise<RatePeriodInput> {
     const rows = (await this.rollups(tenant, period)).filter((r) => r.requests > 0n);
     await this.loadRates(extra);
-    const terms = resolvePlanTerms(tenant, period, this.versions);
+    const versions = this.versionsFor(tenant);
+    if (versions.length === 0 && this.versions.length > 0) {
+      throw new NoCatalogError(
+        `${tenant.id} ${period}: the tenant is billed in ${tenant.currency} and no catalog version is in ${tenant.currency}`,
+        `import a catalog version with currency: ${tenant.currency}, or change the tenant's currency with: billctl tenant update ${tenant.id} --currency <code>`,
+      );
+    }
+    const terms = resolvePlanTerms(tenant, period, versions);
     const aggregates = rows.map(aggregateOf);
     const extraAggregates = extra.map((r) => receiptAggregate(tenant.timezone, r));
     const detail = detailDays({
@@ -156,10 +179,10 @@ export class StoreRating implements RatingService {
       period,
       days: dayTotals([...aggregates, ...extraAggregates]),
       included: terms.plan.included,
-      versionStarts: this.versions.map((v) => v.effectiveFrom),
+      versionStarts: versions.map((v) => v.effectiveFrom),
     });
     for (const r of rows) {
-      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)), terms.planId)) detail.add(r.day);
+      if (!detail.has(r.day) && unpricedRow(r, versionAt(versions, startOfLocalDay(tenant.timezone, r.day)), terms.planId)) detail.add(r.day);
     }
     let receipts: RatableReceipt[] = [];
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
@@ -170,7 +193,7 @@ export class StoreRating implements RatingService {
     return {
       tenant,
       period,
-      versions: this.versions,
+      versions,
       allowUnpriced: this.allowUnpriced,
       receipts,
       dayAggregates: [...aggregates, ...extraAggregates].filter((a) => !detail.has(a.day)),
@@ -182,14 +205,14 @@ export class StoreRating implements RatingService {
     tenant: Tenant, period: Period, receipts: readonly RatableReceipt[], onReceipt: NonNullable<RatePeriodInput['onReceipt']>,
   ): Promise<RatedPeriod> {
     await this.loadRates(receipts);
-    return ratePeriod({ tenant, period, versions: this.versions, allowUnpriced: this.allowUnpriced, receipts, onReceipt });
+    return ratePeriod({ tenant, period, versions: this.versionsFor(tenant), allowUnpriced: this.allowUnpriced, receipts, onReceipt });
   }
 
   async fingerprint(tenant: Tenant, period: Period): Promise<string> {
     const { end } = periodInterval(tenant.timezone, period);
     const h = createHash('sha256');
     h.update(JSON.stringify([tenant.timezone, planFor(tenant.plans, period) ?? null, this.allowUnpriced]));
-    for (const v of this.versions) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}:${this.digest(v)}`);
+    for (const v of this.versionsFor(tenant)) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}:${this.digest(v)}`);
     for (const r of await this.rollups(tenant, period)) {
       h.update(`\u0000${r.day}|${r.modelKey ?? ''}|${r.gpuKey ?? ''}|${r.receipts}|${r.requests}|${r.gpuSeconds}|${r.inputTokens}|${r.outputTokens}`);
       // The other quantities only when there are any: fingerprints of periods without them stay as they were.
@@ -214,7 +237,7 @@ export class StoreRating implements RatingService {
     const rows = [...(await this.rollups(tenant, period))].sort((a, b) => a.day - b.day);
     for (const r of rows) {
       if (r.requests === 0n) continue;
-      const v = versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day));
+      const v = versionAt(this.versionsFor(tenant), startOfLocalDay(tenant.timezone, r.day));
       if (v === undefined) continue;
       currency ??= v.currency;
       let cost = byDay.get(r.day);

@@ -717,3 +717,27 @@ export function versionAt<V extends { effectiveFrom: number }>(versions: readonl
   const i = versionIndexAt(versions, t);
   return i < 0 ? undefined : versions[i];
 }
+
+/**
+ * The currency a tenant without one of its own is billed in (billing-rules.md, "Currencies"): that
+ * of the version with the greatest effective_from of all, the first imported of equals. `versions`
+ * are sorted by effectiveFrom, equals in import order. Undefined without any version.
+ */
+export function defaultCurrency(versions: readonly { effectiveFrom: number; currency: string }[]): string | undefined {
+  const last = versions[versions.length - 1];
+  if (last === undefined) return undefined;
+  return versions.find((v) => v.effectiveFrom === last.effectiveFrom)!.currency;
+}
+
+/**
+ * The chain of versions in one currency: the versions a tenant billed in it is rated with (the
+ * version in effect at t for the tenant is the one with the greatest effective_from <= t among them).
+ */
+export function currencyChain<V extends { currency: string }>(versions: readonly V[], currency: string): V[] {
+  return versions.every((v) => v.currency === currency) ? [...versions] : versions.filter((v) => v.currency === currency);
+}
+
+/** The tenant's currency: its own, else the default of all versions (undefined: no catalog yet). */
+export function tenantCurrency(tenant: { currency: string | null }, versions: readonly { effectiveFrom: number; currency: string }[]): string | undefined {
+  return tenant.currency ?? defaultCurrency(versions);
+}
