@@ -181,6 +181,13 @@ export class StoreRating implements RatingService {
       included: terms.plan.included,
       versionStarts: versions.map((v) => v.effectiveFrom),
     });
+    // Day rollups do not tell event types apart: when a version names non-request event types, the
+    // days it is in effect are rated receipt by receipt, so each receipt's event type decides.
+    for (const r of rows) {
+      const v = versionAt(versions, startOfLocalDay(tenant.timezone, r.day));
+      const w = versionAt(versions, startOfLocalDay(tenant.timezone, r.day + 1) - 1);
+      if ((v?.nonRequestEventTypes?.size ?? 0) > 0 || (w?.nonRequestEventTypes?.size ?? 0) > 0) detail.add(r.day);
+    }
     for (const r of rows) {
       if (!detail.has(r.day) && unpricedRow(r, versionAt(versions, startOfLocalDay(tenant.timezone, r.day)), terms.planId)) detail.add(r.day);
     }
