@@ -19,6 +19,7 @@ import {
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
 import { planFor, type Tenant } from '../domain/tenant.js';
+import { metricValues, type MetricReceipt } from '../domain/metrics.js';
 import type { RollupRow } from '../store/ingest.js';
 import type { Store, StoredCatalog } from '../store/store.js';
 import type { DailyCost } from '../pdf/invoice-document.js';
@@ -204,7 +205,25 @@ export class StoreRating implements RatingService {
       allowUnpriced: this.allowUnpriced,
       receipts,
       dayAggregates: [...aggregates, ...extraAggregates].filter((a) => !detail.has(a.day)),
+      ...(await this.metricInput(tenant, period, terms, extra)),
     };
+  }
+
+  /**
+   * The period's values of the metrics its plan charges for (none: nothing read). They are
+   * computed over the period's billable receipts, read once (rollups do not keep users or event types).
+   */
+  private async metricInput(
+    tenant: Tenant, period: Period, terms: ReturnType<typeof resolvePlanTerms>, extra: readonly RatableReceipt[] = [],
+  ): Promise<{ metricValues?: Map<string, bigint> }> {
+    const charges = terms.plan.charges;
+    if (charges === undefined || charges.size === 0) return {};
+    const defs = [...charges.keys()].map((k) => terms.version.metrics?.get(k)).filter((d) => d !== undefined);
+    const { start, end } = periodInterval(tenant.timezone, period);
+    const all: MetricReceipt[] = [];
+    for await (const r of this.store.receipts(tenant.id, start, end, { billableOnly: true })) all.push(r);
+    for (const r of extra) all.push({ userId: null, projectId: null, eventType: null, quantity: 0, ...r } as MetricReceipt);
+    return { metricValues: metricValues(defs, all) };
   }
 
   /** Rates the period from these receipts alone (all of its billable receipts, in order), telling `onReceipt` of each. */
@@ -212,7 +231,9 @@ export class StoreRating implements RatingService {
     tenant: Tenant, period: Period, receipts: readonly RatableReceipt[], onReceipt: NonNullable<RatePeriodInput['onReceipt']>,
   ): Promise<RatedPeriod> {
     await this.loadRates(receipts);
-    return ratePeriod({ tenant, period, versions: this.versionsFor(tenant), allowUnpriced: this.allowUnpriced, receipts, onReceipt });
+    const versions = this.versionsFor(tenant);
+    const metrics = await this.metricInput(tenant, period, resolvePlanTerms(tenant, period, versions));
+    return ratePeriod({ tenant, period, versions, allowUnpriced: this.allowUnpriced, receipts, onReceipt, ...metrics });
   }
 
   async fingerprint(tenant: Tenant, period: Period): Promise<string> {

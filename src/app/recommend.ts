@@ -80,7 +80,7 @@ export function topModels(rated: RatedPeriod, versions: readonly CatalogVersion[
   const byModel = new Map<string, { sum: ExactSum; name: string }>();
   const total = new ExactSum();
   for (const l of rated.usageLines) {
-    if (l.unpriced || l.catalogVersion === null || l.used === 0n || l.kind === 'fee' || l.kind === 'discount' || l.kind === 'commitment') continue;
+    if (l.unpriced || l.catalogVersion === null || l.used === 0n || l.kind === 'fee' || l.kind === 'discount' || l.kind === 'commitment' || l.kind === 'metric') continue;
     const model = priceModelFor(byLabel.get(l.catalogVersion), l.kind, l.key, rated.plan.id);
     if (model === undefined) continue;
     addPriceShare(total, model, l.used);

@@ -10,9 +10,9 @@ import { Decimal, isKnownCurrency, readCatalogDecimal, readCatalogWhole, WHOLE_M
 import { nameKey } from './names.js';
 import {
   type CatalogPrice, catalogPriceDocument, catalogPriceFromStored, GPU_PRICE_UNIT, parseCatalogPrice, type PriceUnit,
-  REQUEST_PRICE_UNIT, tokenPriceUnit,
+  metricPriceUnit, REQUEST_PRICE_UNIT, tokenPriceUnit,
 } from './price-models/index.js';
-import { TOKEN_CLASSES, type TokenField, type TokenPriceName } from './quantities.js';
+import { QUANTITIES, TOKEN_CLASSES, type TokenField, type TokenPriceName } from './quantities.js';
 import { parseDate, parseRfc3339 } from './time.js';
 
 export interface GpuRate {
@@ -88,6 +88,35 @@ export interface PlanTerms {
   rates?: PlanRates;
   /** `minimum_commitment`: the least the period's fee + usage − discount comes to (a true-up line makes up the rest); 0: none. */
   minimumCommitment?: Decimal;
+  /** `charges`: by metric key, what the plan bills of a catalog metric. */
+  charges?: ReadonlyMap<string, Charge>;
+}
+
+/** How a metric aggregates the period's billable receipts (billing-rules.md, "Custom metrics and charges"). */
+export type MetricAggregation = 'count' | 'sum' | 'max' | 'unique_count';
+export const METRIC_AGGREGATIONS: readonly MetricAggregation[] = ['count', 'sum', 'max', 'unique_count'];
+/** The fields `sum` and `max` read: the whole-number quantities of a receipt. */
+export const METRIC_NUMBER_FIELDS: readonly string[] = QUANTITIES.map((q) => q.name);
+/** The fields `unique_count` counts the distinct values of. */
+export const METRIC_TEXT_FIELDS: readonly string[] = ['user_id', 'project_id', 'model'];
+
+export interface MetricDef {
+  key: string;
+  name: string;
+  aggregation: MetricAggregation;
+  /** The receipt field read (null for `count`). */
+  field: string | null;
+  /** Event type keys the metric counts; null: every receipt. */
+  eventTypes: ReadonlySet<string> | null;
+  /** Metric units one price is for (default 1). */
+  unitSize: bigint;
+}
+
+/** A plan's charge for a metric: the units included, the price of the rest (any price model). */
+export interface Charge {
+  metric: string;
+  included: bigint;
+  price: CatalogPrice;
 }
 
 export interface CatalogVersion {
@@ -107,6 +136,8 @@ export interface CatalogVersion {
    * API call allowance and make no request line. Absent: none.
    */
   nonRequestEventTypes?: ReadonlySet<string>;
+  /** `metrics`: usage that is not GPU, tokens or requests, billed through plans' charges. Absent: none. */
+  metrics?: ReadonlyMap<string, MetricDef>;
 }
 
 export interface CatalogParseResult {
@@ -121,9 +152,11 @@ export const LABEL_MAX = 200;
 
 const TOP_FIELDS = new Set([
   'version', 'effective_from', 'currency', 'default_plan', 'gpu_rates', 'token_unit',
-  'token_rates', 'request_rate', 'plans', 'non_request_event_types',
+  'token_rates', 'request_rate', 'plans', 'non_request_event_types', 'metrics',
 ]);
-const PLAN_FIELDS = new Set(['name', 'monthly_fee', 'included', 'hard_cap', 'usage_discount_percent', 'rates', 'minimum_commitment']);
+const METRIC_FIELDS = new Set(['name', 'aggregation', 'field', 'event_types', 'unit_size']);
+const CHARGE_FIELDS = new Set(['included', 'price']);
+const PLAN_FIELDS = new Set(['name', 'monthly_fee', 'included', 'hard_cap', 'usage_discount_percent', 'rates', 'minimum_commitment', 'charges']);
 const PLAN_RATE_FIELDS = new Set(['gpu_rates', 'token_rates', 'request_rate']);
 const INCLUDED_FIELDS = new Set(['gpu_hours', 'tokens', 'api_calls']);
 
@@ -254,6 +287,59 @@ function parseEffectiveFrom(v: unknown, r: Reader): number | undefined {
  * `numberText` gives, where the source has it, how a number was written at a field path (YAML
  * reads an unquoted 2026.10 as 2026.1), so a problem can quote it as written.
  */
+/** Reads `metrics.<key>` (billing-rules.md, "Custom metrics and charges"); undefined when it has problems (named by path). */
+function parseMetric(r: Reader, key: string, raw: string, e: Record<string, unknown>): MetricDef | undefined {
+  const at = `metrics.${key}`;
+  const before = r.problems.length;
+  r.unknownFields(e, METRIC_FIELDS, at);
+  const name = r.text(e.name, `${at}.name`, false) ?? raw.trim();
+  const aggregation = r.text(e.aggregation, `${at}.aggregation`, true) as MetricAggregation | undefined;
+  if (aggregation !== undefined && !METRIC_AGGREGATIONS.includes(aggregation)) {
+    r.problem(`${at}.aggregation`, `"${aggregation}" is not one of ${METRIC_AGGREGATIONS.join(', ')}`);
+  }
+  const field = r.text(e.field, `${at}.field`, false) ?? null;
+  if (aggregation === 'count' && field !== null) r.problem(`${at}.field`, 'count counts receipts: it takes no field');
+  if ((aggregation === 'sum' || aggregation === 'max') && (field === null || !METRIC_NUMBER_FIELDS.includes(field))) {
+    r.problem(`${at}.field`, `${aggregation} needs a whole-number field: one of ${METRIC_NUMBER_FIELDS.join(', ')}`);
+  }
+  if (aggregation === 'unique_count' && (field === null || !METRIC_TEXT_FIELDS.includes(field))) {
+    r.problem(`${at}.field`, `unique_count needs one of ${METRIC_TEXT_FIELDS.join(', ')}`);
+  }
+  let eventTypes: Set<string> | null = null;
+  if (e.event_types !== undefined && e.event_types !== null) {
+    if (!Array.isArray(e.event_types) || e.event_types.length === 0) r.problem(`${at}.event_types`, 'must be a list of event types (like [agent-execution])');
+    else {
+      eventTypes = new Set();
+      e.event_types.forEach((t: unknown, i: number) => {
+        const k = typeof t === 'string' ? nameKey(t) : '';
+        if (k === '') r.problem(`${at}.event_types[${i}]`, 'must be an event type name (text)');
+        else eventTypes!.add(k);
+      });
+    }
+  }
+  const unitSize = r.whole(e.unit_size, `${at}.unit_size`, 1n, 1n);
+  if (r.problems.length > before || aggregation === undefined || unitSize === undefined) return undefined;
+  return { key, name, aggregation, field, eventTypes, unitSize };
+}
+
+/** A metric as a catalog document. */
+function metricDocument(m: MetricDef): Record<string, unknown> {
+  return {
+    name: m.name, aggregation: m.aggregation, ...(m.field !== null ? { field: m.field } : {}),
+    ...(m.eventTypes !== null ? { event_types: [...m.eventTypes].sort() } : {}),
+    ...(m.unitSize !== 1n ? { unit_size: documentWhole(m.unitSize) } : {}),
+  };
+}
+
+/** A metric back from its stored document (trusted: validated on import). */
+function storedMetric(key: string, d: Record<string, unknown>): MetricDef {
+  return {
+    key, name: String(d.name), aggregation: d.aggregation as MetricAggregation, field: typeof d.field === 'string' ? d.field : null,
+    eventTypes: Array.isArray(d.event_types) ? new Set(d.event_types as string[]) : null,
+    unitSize: d.unit_size === undefined ? 1n : BigInt(d.unit_size as number | string),
+  };
+}
+
 export function parseCatalog(doc: unknown, numberText: (path: string) => string | undefined = () => undefined): CatalogParseResult {
   const r = new Reader(numberText);
   if (!isRecord(doc)) {
@@ -283,6 +369,12 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
         else nonRequest.add(k);
       });
     }
+  }
+
+  const metrics = new Map<string, MetricDef>();
+  for (const [key, raw, e] of r.keyed(doc.metrics, 'metrics')) {
+    const m = parseMetric(r, key, raw, e);
+    if (m) metrics.set(key, m);
   }
 
   const gpuRates = new Map<string, GpuRate>();
@@ -344,10 +436,23 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
     const name = r.text(e.name, `${p}.name`, false) ?? raw.trim();
     const rates = e.rates === undefined || e.rates === null ? undefined : planRates(r, e.rates, `${p}.rates`, tokenPrice, tokenRates);
     const minimumCommitment = r.decimal(e.minimum_commitment, `${p}.minimum_commitment`, false, Decimal.ZERO);
+    const charges = new Map<string, Charge>();
+    for (const [metric, , c] of r.keyed(e.charges, `${p}.charges`)) {
+      const at = `${p}.charges.${metric}`;
+      r.unknownFields(c, CHARGE_FIELDS, at);
+      const def = metrics.get(metric);
+      if (def === undefined && !(isRecord(doc.metrics) && Object.keys(doc.metrics).some((k) => nameKey(k) === metric))) {
+        r.problem(at, `no metric "${metric}" in this catalog's metrics${metrics.size > 0 ? ` (metrics: ${[...metrics.keys()].join(', ')})` : ''}`);
+      }
+      const inc = r.whole(c.included, `${at}.included`, 0n);
+      const price = r.price(c.price, `${at}.price`, metricPriceUnit(def?.unitSize ?? 1n), true);
+      if (def && inc !== undefined && price !== undefined) charges.set(metric, { metric, included: inc, price });
+    }
     if (monthlyFee && included && discount && rates !== null && minimumCommitment) {
       plans.set(id, {
         id, name, monthlyFee, included, hardCap, usageDiscountPercent: discount, ...(rates ? { rates } : {}),
         ...(minimumCommitment.isZero() ? {} : { minimumCommitment }),
+        ...(charges.size > 0 ? { charges } : {}),
       });
     }
   }
@@ -374,6 +479,7 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
     catalog: {
       version, effectiveFrom, currency, defaultPlan, gpuRates, tokenUnit, tokenRates, requestRate, plans,
       ...(nonRequest.size > 0 ? { nonRequestEventTypes: nonRequest } : {}),
+      ...(metrics.size > 0 ? { metrics } : {}),
     },
     problems: [],
     warnings: r.warnings,
@@ -490,9 +596,16 @@ export function catalogTermsDocument(c: CatalogVersion): Record<string, unknown>
           usage_discount_percent: p.usageDiscountPercent.toString(),
           ...(p.rates ? { rates: planRatesDocument(p.rates, c.tokenUnit) } : {}),
           ...(p.minimumCommitment === undefined || p.minimumCommitment.isZero() ? {} : { minimum_commitment: p.minimumCommitment.toString() }),
+          ...(p.charges !== undefined && p.charges.size > 0 ? {
+            charges: Object.fromEntries(byKey(p.charges).map(([k, ch]) => [k, {
+              included: documentWhole(ch.included),
+              price: catalogPriceDocument(ch.price, metricPriceUnit(c.metrics?.get(k)?.unitSize ?? 1n)),
+            }])),
+          } : {}),
         },
       ]),
     ),
+    ...(c.metrics !== undefined && c.metrics.size > 0 ? { metrics: Object.fromEntries(byKey(c.metrics).map(([k, m]) => [k, metricDocument(m)])) } : {}),
     // Only when there are any, so documents and digests of catalogs without them never change.
     ...(c.nonRequestEventTypes !== undefined && c.nonRequestEventTypes.size > 0
       ? { non_request_event_types: [...c.nonRequestEventTypes].sort() }
@@ -502,7 +615,7 @@ export function catalogTermsDocument(c: CatalogVersion): Record<string, unknown>
 
 /** The catalog as a canonical document (sorted keys, decimals as text): stored, shown and hashed. Its rates must all be loaded. */
 export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
-  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans, non_request_event_types } = catalogTermsDocument(c);
+  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans, non_request_event_types, metrics } = catalogTermsDocument(c);
   return {
     version, effective_from, currency, default_plan,
     gpu_rates: Object.fromEntries(byKey(c.gpuRates).map(([k, v]) => [k, gpuRateDocument(v)])),
@@ -510,6 +623,7 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
     token_rates: Object.fromEntries(byKey(c.tokenRates).map(([k, v]) => [k, tokenRateDocument(v, c.tokenUnit)])),
     request_rate, plans,
     ...(non_request_event_types !== undefined ? { non_request_event_types } : {}),
+    ...(metrics !== undefined ? { metrics } : {}),
   };
 }
 
@@ -519,7 +633,7 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
  */
 export function catalogDigest(c: CatalogVersion): string {
   const h = createHash('sha256');
-  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans, non_request_event_types } = catalogTermsDocument(c);
+  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans, non_request_event_types, metrics } = catalogTermsDocument(c);
   const rates = <R>(name: string, m: ReadonlyMap<string, R>, doc: (r: R) => Record<string, unknown>) => {
     h.update(`,${JSON.stringify(name)}:{`);
     byKey(m).forEach(([k, r], i) => h.update(`${i === 0 ? '' : ','}${JSON.stringify(k)}:${JSON.stringify(doc(r))}`));
@@ -531,6 +645,7 @@ export function catalogDigest(c: CatalogVersion): string {
   rates('token_rates', c.tokenRates, (t) => tokenRateDocument(t, c.tokenUnit));
   h.update(`,"request_rate":${JSON.stringify(request_rate)},"plans":${JSON.stringify(plans)}`);
   if (non_request_event_types !== undefined) h.update(`,"non_request_event_types":${JSON.stringify(non_request_event_types)}`);
+  if (metrics !== undefined) h.update(`,"metrics":${JSON.stringify(metrics)}`);
   h.update('}');
   return h.digest('hex');
 }
@@ -647,9 +762,12 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
       included: { gpu_hours: number | string; tokens: number | string; api_calls: number | string };
       rates?: unknown;
       minimum_commitment?: string;
+      charges?: Record<string, { included: number | string; price: unknown }>;
     }>;
     non_request_event_types?: string[];
+    metrics?: Record<string, Record<string, unknown>>;
   };
+  const metrics = new Map(Object.entries(d.metrics ?? {}).map(([k, m]) => [k, storedMetric(k, m)]));
   const tokenUnit = BigInt(d.token_unit);
   const plans = new Map<string, PlanTerms>();
   for (const [id, p] of Object.entries(d.plans)) {
@@ -658,6 +776,11 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
       included: { gpuHours: BigInt(p.included.gpu_hours), tokens: BigInt(p.included.tokens), apiCalls: BigInt(p.included.api_calls) },
       ...(p.rates !== undefined ? { rates: storedPlanRates(p.rates, `plans.${id}.rates`, tokenUnit) } : {}),
       ...(p.minimum_commitment === undefined ? {} : { minimumCommitment: Decimal.parse(p.minimum_commitment) }),
+      ...(p.charges === undefined ? {} : {
+        charges: new Map(Object.entries(p.charges).map(([k, ch]) => [k, {
+          metric: k, included: BigInt(ch.included), price: catalogPriceFromStored(ch.price, metricPriceUnit(metrics.get(k)?.unitSize ?? 1n)),
+        }])),
+      }),
     });
   }
   return {
@@ -671,6 +794,7 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
     requestRate: catalogPriceFromStored(d.request_rate, REQUEST_PRICE_UNIT),
     plans,
     ...(d.non_request_event_types !== undefined ? { nonRequestEventTypes: new Set(d.non_request_event_types) } : {}),
+    ...(metrics.size > 0 ? { metrics } : {}),
   };
 }
 

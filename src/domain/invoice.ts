@@ -163,7 +163,7 @@ export function lateUsageAdjustments(input: LateUsageInput): AdjustmentLine[] {
       used: -s.used,
       included: -s.included,
       billed: -s.billed,
-      unit: usage ? unitOf(s.kind as UsageKind) : null,
+      unit: s.kind === 'metric' ? 'unit' : usage ? unitOf(s.kind as UsageKind) : null,
       unitPrice: null,
       unitSize: null,
       amount,
@@ -233,6 +233,7 @@ export function invoiceTotals(
       case 'output_tokens':
       case 'reasoning_tokens':
       case 'requests':
+      case 'metric':
         usage = usage.add(amount);
         break;
       case 'discount':

@@ -18,7 +18,7 @@ import { Decimal, currencyDigits } from './money.js';
 import { type Period, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
 import {
   describePrice, GPU_PRICE_UNIT, isZeroPrice, plainPriceWords, listedPrice, modelOf, type PriceModel, priceLine, REQUEST_PRICE_UNIT, type TieredModelName,
-  tokenPriceUnit,
+  metricPriceUnit, tokenPriceUnit,
 } from './price-models/index.js';
 import { TOKEN_CLASSES, type TokenClass, type TokenField } from './quantities.js';
 import { type Receipt, compareIds, compareReceipts } from './receipt.js';
@@ -29,12 +29,13 @@ import { type Tenant, planFor } from './tenant.js';
 
 /** Usage line kinds: GPU, a line per token class of the field table (quantities.ts), requests. */
 export type UsageKind = 'gpu' | TokenClass | 'requests';
-export type RatedLineKind = 'fee' | UsageKind | 'discount' | 'commitment';
-export type Unit = 'second' | 'token' | 'request';
+export type RatedLineKind = 'fee' | UsageKind | 'metric' | 'discount' | 'commitment';
+/** A line's counting unit: GPU seconds, tokens, requests, or a metric's units. */
+export type Unit = 'second' | 'token' | 'request' | 'unit';
 
 /** Invoice order of line kinds: fee first, usage by kind (token classes in table order), discount last. */
 export const LINE_KIND_ORDER: readonly RatedLineKind[] = [
-  'fee', 'gpu', ...TOKEN_CLASSES.map((c) => c.name), 'requests', 'discount', 'commitment',
+  'fee', 'gpu', ...TOKEN_CLASSES.map((c) => c.name), 'requests', 'metric', 'discount', 'commitment',
 ];
 
 /** The token class row of a line kind, or undefined for GPU, requests, fee and discount. */
@@ -190,6 +191,11 @@ export interface RatePeriodInput {
    * allowance covered all of the day or none of it): the day's billed units per aggregate.
    */
   onDay?: (day: number, aggregates: readonly DayAggregate[], billed: DayBilled) => void;
+  /**
+   * The period's metric values (domain/metrics.ts), by metric key, for the charges of the plan's
+   * terms (step 8). A charged metric not given is 0.
+   */
+  metricValues?: ReadonlyMap<string, bigint>;
 }
 
 /** Whether an aggregated day's units of each pool were billed (true) or covered by allowance. */
@@ -723,6 +729,34 @@ function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digit
 }
 
 /**
+ * Step 8: a line of kind `metric` per charge of the plan whose metric has a value: used = the
+ * value, included = what the charge covers, billed = the rest, priced by the charge's price (any
+ * model, for the metric's unit size). Terms (metrics, charges) from the version of the period's start.
+ */
+function metricLines(terms: ResolvedPlanTerms, values: ReadonlyMap<string, bigint> | undefined, digits: number): RatedLine[] {
+  const out: RatedLine[] = [];
+  const charges = terms.plan.charges;
+  if (charges === undefined) return out;
+  for (const [key, charge] of [...charges].sort(([a], [b]) => compareIds(a, b))) {
+    const def = terms.version.metrics?.get(key);
+    const used = values?.get(key) ?? 0n;
+    if (def === undefined || used === 0n) continue;
+    const included = used < charge.included ? used : charge.included;
+    const billed = used - included;
+    const model = modelOf(charge.price, metricPriceUnit(def.unitSize));
+    const { unitPrice, unitSize, priceModel } = listedPrice(model);
+    out.push({
+      kind: 'metric', key, catalogVersion: terms.version.version, description: def.name,
+      used, included, billed, unit: 'unit', unitPrice, unitSize,
+      ...(priceModel !== null ? { priceModel, priceWords: describePrice(model, billed, plainPriceWords('unit', def.unitSize, digits)) } : {}),
+      amount: priceLine(model, billed, digits),
+      unpriced: false,
+    });
+  }
+  return out;
+}
+
+/**
  * Invoice order: fee, then usage lines by kind (gpu, input_tokens, output_tokens, requests), key
  * (code point order) and catalog version (chronological; usage before every version first), then
  * the discount. `versionRank` gives a version label's chronological rank.
@@ -827,6 +861,7 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
     });
     if (s.requests !== undefined && s.requests.used > 0n) usageLines.push(usageLine('requests', REQUESTS_KEY, s.requests, s, digits, p));
   }
+  usageLines.push(...metricLines(terms, input.metricValues, digits));
   const rank = new Map<string | null, number>([[null, -1], ...versions.map((v, i): [string, number] => [v.version, i])]);
   const versionRank = (label: string | null) => rank.get(label) ?? versions.length;
   usageLines.sort((a, b) => compareRatedLines(a, b, versionRank));
@@ -933,6 +968,15 @@ export function dailyCharges(input: RatePeriodInput): { rated: RatedPeriod; days
   const versions = new Map(input.versions.map((v) => [v.version, v]));
   const byDay = new Map<number, Decimal>();
   for (const line of rated.usageLines) {
+    if (line.kind === 'metric') {
+      // A metric is a measure of the whole period (seats, the peak of storage): its charge falls on
+      // the period's last day, so the days still add up to the usage lines.
+      if (!line.amount.isZero()) {
+        const last = periodDays(input.period).last;
+        byDay.set(last, (byDay.get(last) ?? Decimal.of(0n, rated.digits)).add(line.amount));
+      }
+      continue;
+    }
     const days = billed.get(lineId(line.kind as UsageKind, line.key, line.catalogVersion));
     const model = line.unpriced || line.catalogVersion === null
       ? undefined

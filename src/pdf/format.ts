@@ -20,6 +20,8 @@ export interface UnitLabels {
   second: string;
   token: string;
   request: string;
+  /** A metric's unit. */
+  unit: string;
 }
 
 export interface NumberFormat {
@@ -76,6 +78,7 @@ export function formatQuantity(value: string, unit: LineUnit | null, f: NumberFo
       }
     case 'token':
     case 'request':
+    case 'unit':
       return groupDigits(value, f.thousands);
     case null:
       return '';
@@ -97,6 +100,8 @@ export function formatUnitPrice(price: string | null, unit: LineUnit | null, uni
       return per(size, f.units.token);
     case 'request':
       return per(size, f.units.request);
+    case 'unit':
+      return per(size, f.units.unit);
     default:
       return unit satisfies never;
   }

@@ -11,10 +11,10 @@ import type { TokenClass } from '../domain/quantities.js';
 export type InvoiceStatus = 'draft' | 'finalized' | 'paid' | 'void';
 
 /** The unit a line's quantities are counted in (cli.md, invoice JSON). */
-export type LineUnit = 'second' | 'token' | 'request';
+export type LineUnit = 'second' | 'token' | 'request' | 'unit';
 
 /** GPU, a token class of the field table (domain/quantities.ts), requests. */
-export type UsageLineKind = 'gpu' | TokenClass | 'requests';
+export type UsageLineKind = 'gpu' | TokenClass | 'requests' | 'metric';
 
 /** A usage line of the table, or an adjustment line (then `kind` is the kind of line it corrects, fee and discount included). */
 export interface InvoiceDocumentLine {

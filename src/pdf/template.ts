@@ -392,7 +392,7 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
     return s;
   };
   const unitsDoc = map(fmt.units, 'format.units');
-  known(unitsDoc, 'format.units.', ['hour', 'second', 'token', 'request']);
+  known(unitsDoc, 'format.units.', ['hour', 'second', 'token', 'request', 'unit']);
   const format: NumberFormat = {
     thousands: sep(fmt.thousands_separator, 'format.thousands_separator'),
     amountThousands: sep(fmt.amount_thousands_separator, 'format.amount_thousands_separator'),
@@ -402,6 +402,8 @@ function buildTemplate(doc: Doc, dir: string, file: string): LoadedTemplate {
       second: str(unitsDoc.second, 'format.units.second'),
       token: str(unitsDoc.token, 'format.units.token'),
       request: str(unitsDoc.request, 'format.units.request'),
+      // A metric's unit (seats, runs, gigabytes): layouts written before metrics lack it.
+      unit: unitsDoc.unit === undefined ? 'unit' : str(unitsDoc.unit, 'format.units.unit'),
     },
   };
 

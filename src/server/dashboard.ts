@@ -196,11 +196,15 @@ ${d.projected === null ? '' : figure('Projected for the month, before tax', mone
     const byKind = new Map<string, Decimal>();
     for (const l of p.lines) byKind.set(l.kind, (byKind.get(l.kind) ?? Decimal.ZERO).add(l.amount));
     const kindRows = [...byKind].map(([k, v]) => `<tr data-kind="${esc(k)}"><td>${esc(KIND_LABELS[k] ?? k)}</td><td class="num">${esc(money(formatAmount(v, c), c))}</td></tr>`);
-    const modelRows = d.byModel.filter((r) => r.group !== null && r.group !== undefined).map((r) =>
-      `<tr data-model="${esc(r.group)}"><td>${esc(r.group)}</td><td class="num wide">${count(r.inputTokens)}</td><td class="num wide">${count(r.outputTokens)}</td><td class="num">${esc(money(formatAmount(r.ratedAmount, r.currency), r.currency))}</td></tr>`);
+    // Token classes: input and output always, cached, cache write and reasoning when some model has them.
+    const models = d.byModel.filter((r) => r.group !== null && r.group !== undefined);
+    const classes = TOKEN_CLASSES.filter((c) => !c.extended || models.some((r) => r[c.prop] > 0n));
+    const modelRows = models.map((r) =>
+      `<tr data-model="${esc(r.group)}"><td>${esc(r.group)}</td>${classes.map((c) => `<td class="num wide">${count(r[c.prop])}</td>`).join('')}<td class="num">${esc(money(formatAmount(r.ratedAmount, r.currency), r.currency))}</td></tr>`);
+    const classHeads = classes.map((c) => `<th class="num wide">${esc(KIND_LABELS[c.name]!)}</th>`).join('');
     return `<div class="cards">
 <section class="card"><h2>By kind</h2><table><thead><tr><th>Kind</th><th class="num">Amount</th></tr></thead><tbody>${kindRows.join('')}</tbody></table></section>
-<section class="card"><h2>By model</h2>${modelRows.length === 0 ? '<p class="muted">No model usage in this period.</p>' : `<table><thead><tr><th>Model</th><th class="num wide">Input tokens</th><th class="num wide">Output tokens</th><th class="num">Amount</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>`}</section>
+<section class="card"><h2>By model</h2>${modelRows.length === 0 ? '<p class="muted">No model usage in this period.</p>' : `<table><thead><tr><th>Model</th>${classHeads}<th class="num">Amount</th></tr></thead><tbody>${modelRows.join('')}</tbody></table>`}</section>
 </div>`;
   },
   function daily(d) {

@@ -30,7 +30,7 @@ function hours(seconds: bigint, thousands: string): string {
  * Plain words for a line counted in `unit` with prices per `unitSize` of it: GPU seconds are
  * written in hours ("10 h", "0.90 / h"), tokens and requests as counts ("0.006 / 1,000").
  */
-export function plainPriceWords(unit: 'second' | 'token' | 'request', unitSize: bigint, digits: number, thousands = ','): PriceWords {
+export function plainPriceWords(unit: 'second' | 'token' | 'request' | 'unit', unitSize: bigint, digits: number, thousands = ','): PriceWords {
   const count = (n: bigint) => groupDigits(n.toString(), thousands);
   switch (unit) {
     case 'second':
@@ -46,6 +46,8 @@ export function plainPriceWords(unit: 'second' | 'token' | 'request', unitSize: 
       return { digits, quantity: count, unitPrice: (p) => `${p.toString()} / ${unitSize === 1n ? 'token' : count(unitSize)}` };
     case 'request':
       return { digits, quantity: count, unitPrice: (p) => `${p.toString()} / ${unitSize === 1n ? 'request' : `${count(unitSize)} requests`}` };
+    case 'unit':
+      return { digits, quantity: count, unitPrice: (p) => `${p.toString()} / ${unitSize === 1n ? 'unit' : `${count(unitSize)} units`}` };
     default:
       return unit satisfies never;
   }
