@@ -145,6 +145,12 @@ describeEachBackend('billctl serve API', (backend) => {
     expect([before.subtotal, after.subtotal]).toEqual(['99.00', '99.54']);
     expect((await h.get('/v1/tenants/acme/estimate?model=no-such-model&input_tokens=5', acme)).status).toBe(400);
     expect((await h.get('/v1/tenants/acme/estimate?input_tokens=5', acme)).status).toBe(400);
+    // A parameter per token class, the same as the CLI's flags: reasoning at the output price (no price of its own).
+    const rq = 'model=qwen-70b&reasoning_tokens=20000&output_tokens=5000';
+    const rr = await h.get(`/v1/tenants/gamma/estimate?${rq}`, op);
+    expect(rr.json()).toEqual(await cliJson(['estimate', '--tenant', 'gamma', '--model', 'qwen-70b', '--reasoning-tokens', '20000', '--output-tokens', '5000']));
+    expect(rr.json()).toMatchObject({ reasoning_tokens: 20000, output_tokens: 5000, cached_input_tokens: 0 });
+    expect((await h.get('/v1/tenants/gamma/estimate?model=qwen-70b&cached_input_tokens=x', op)).status).toBe(400);
   });
 
   it('metrics: billctl metrics for an operator token; 403 for a tenant token', async () => {
