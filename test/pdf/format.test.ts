@@ -16,7 +16,7 @@ import { addressLines, invoiceDocumentProblems, issuerFromConfig } from '../../s
 import { loadInvoiceTemplate } from '../../src/pdf/template.js';
 import { workedExample } from './fixtures.js';
 
-const f: NumberFormat = { thousands: ',', amountThousands: '', gpuQuantity: 'hms', units: { hour: 'h', second: 's', token: 'tokens', request: 'request' } };
+const f: NumberFormat = { thousands: ',', amountThousands: '', gpuQuantity: 'hms', units: { hour: 'h', second: 's', token: 'tokens', request: 'request', unit: 'unit' } };
 
 describe('PDF number formats', () => {
   it('groups digits of whole numbers and of amounts, keeping every digit', () => {
