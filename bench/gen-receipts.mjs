@@ -6,6 +6,7 @@
 //
 //   node bench/gen-receipts.mjs --count 1000000 --out bench/.data/r.jsonl [--csv bench/.data/r.csv] [--seed 1] [--tenants 200]
 //
+// A third of them carry token classes (cached input, cache write, reasoning).
 // Receipts run forward in time (as logs do) from 2026-09-01, ~2.5 s apart, over 200 tenants (or --tenants).
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -54,6 +55,14 @@ export function* receipts({ count, seed = 1, tenants = 200, start = Date.UTC(202
     const id = uuid(rand);
     const user = `u_${Math.floor(rand() * 5000)}`;
     const iso = new Date(ts).toISOString();
+    // Token classes (receipts.md, "Token classes") on a third of the receipts: cached input, cache
+    // write and reasoning, each its own count (the enhanced receipt's fields are not "included in").
+    const classes = i % 3 === 0;
+    const cached = classes ? Math.floor(rand() * 8000) : 0;
+    const cacheWrite = classes ? Math.floor(rand() * 2000) : 0;
+    const reasoning = classes ? Math.floor(rand() * 3000) : 0;
+    const inference = { model, input_tokens: input, output_tokens: output, cost_per_1k_tokens: 0.003, total_cost: infCost };
+    if (classes) Object.assign(inference, { cached_input_tokens: cached, cache_write_tokens: cacheWrite, reasoning_tokens: reasoning });
     const rec = {
       strike_id: id,
       covenant_id: covenants[t],
@@ -63,14 +72,18 @@ export function* receipts({ count, seed = 1, tenants = 200, start = Date.UTC(202
       user_id: user,
       cost_data: {
         gpu_allocation: { allocation_id: `al-${i}`, gpu_type: gpu, duration_seconds: seconds, rate_per_hour: Number(rate), total_cost: gpuCost },
-        inference: { model, input_tokens: input, output_tokens: output, cost_per_1k_tokens: 0.003, total_cost: infCost },
+        inference,
         total_usd: total,
         billing_metadata: { region: REGIONS[i % 3], node: `node-${i % 64}` },
       },
     };
     // The table row: tenant_id,id,ts,billable,status,user_id,project_id,provider,model,model_key,
-    // gpu_type,gpu_key,gpu_seconds,input_tokens,output_tokens,reported_cost,unsplit,batch_id
-    const csv = [tenant, id, ts, failed ? 0 : 1, status, user, covenants[t], '', model, modelKey, gpu, gpuKey, seconds, input, output, String(total), 0, 1].join(',');
+    // gpu_type,gpu_key,gpu_seconds,input_tokens,output_tokens,reported_cost,unsplit,batch_id, then
+    // migration 16's event_type,cached_input_tokens,cache_write_tokens,reasoning_tokens,quantity
+    const csv = [
+      tenant, id, ts, failed ? 0 : 1, status, user, covenants[t], '', model, modelKey, gpu, gpuKey, seconds, input, output, String(total), 0, 1,
+      '', cached, cacheWrite, reasoning, 0,
+    ].join(',');
     yield [JSON.stringify(rec), csv];
   }
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UsageError, ValidationError } from './errors.js';
 import { isKnownCurrency } from './domain/money.js';
+import { QUANTITIES, type TokenClass } from './domain/quantities.js';
 import { isPostgresUrl, storeLocationProblem, urlPassword } from './store/location.js';
 
 export interface Issuer {
@@ -19,12 +20,26 @@ export interface Issuer {
   footer: string;
 }
 
-export interface MeterNames {
-  gpu_seconds: string;
-  input_tokens: string;
-  output_tokens: string;
-  api_calls: string;
+/** billctl's Stripe meters: one per quantity of the field table that has a meter, and API calls (receipts). */
+export type MeterKey = 'gpu_seconds' | TokenClass | 'api_calls';
+export const METER_KEYS: readonly MeterKey[] = [
+  ...QUANTITIES.flatMap((q) => (q.meter ? [q.meter.key as MeterKey] : [])),
+  'api_calls',
+];
+/**
+ * The meters of quantities added after the first wave (the token classes cached input, cache write
+ * and reasoning): `stripe setup` makes one only once the store holds a receipt with the quantity,
+ * and a push needs one only for usage of it. The others always exist.
+ */
+export const SEEN_ONLY_METER_KEYS: readonly MeterKey[] = QUANTITIES.flatMap((q) => (q.meter && q.extended ? [q.meter.key as MeterKey] : []));
+export const isSeenOnlyMeter = (k: MeterKey): boolean => SEEN_ONLY_METER_KEYS.includes(k);
+/** The receipts column a meter sums (null: API calls count receipts). */
+export function meterColumn(k: MeterKey): string | null {
+  return QUANTITIES.find((q) => q.meter?.key === k)?.column ?? null;
 }
+
+/** Event names of the meters (`stripe.meters`), by meter key. */
+export type MeterNames = Record<MeterKey, string>;
 
 export interface Config {
   /** The file it came from, or null for built-in defaults. */
@@ -61,12 +76,8 @@ export function defaultConfig(): Config {
     invoice: { prefix: 'INV-', firstNumber: 1, out: 'invoices', template: null },
     creditNote: { prefix: 'CN-', firstNumber: 1 },
     stripe: {
-      meters: {
-        gpu_seconds: 'billctl_gpu_seconds',
-        input_tokens: 'billctl_input_tokens',
-        output_tokens: 'billctl_output_tokens',
-        api_calls: 'billctl_api_calls',
-      },
+      // billctl_<meter key> for every meter: billctl_gpu_seconds, billctl_input_tokens, ...
+      meters: Object.fromEntries(METER_KEYS.map((k) => [k, `billctl_${k}`])) as MeterNames,
       expiryMarginHours: 24,
     },
     alerts: { spikeFactor: '2', webhook: null },

@@ -131,8 +131,9 @@ export async function syncCatalog(
   // Every rate of a version decides its meters' prices.
   for (const v of versions) await store.loadRates(v, 'all');
   const meters = await storedMeters(store, req.meters, client.livemode);
-  const meterId = (item: PriceItem): string | null => (item === 'fee' ? null : meters[item as MeterKey].id);
-  const plans = versions.map((v) => planStripeCatalog(v, req.priceOf));
+  const meterId = (item: PriceItem): string | null => (item === 'fee' ? null : meters[item as MeterKey]!.id);
+  const setUp = new Set((Object.keys(meters) as MeterKey[]).filter((k) => meters[k] !== undefined));
+  const plans = versions.map((v) => planStripeCatalog(v, req.priceOf, setUp));
 
   const products = new Map<string, DesiredProduct>();
   for (const p of plans) for (const d of p.products) products.set(d.id, d);

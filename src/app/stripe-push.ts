@@ -278,7 +278,7 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
     // The stored meters are those of the config's event names (or this throws). A dry run shows
     // what would be sent even before `stripe setup`, and says that a push would refuse.
     let setupNeeded: string | null = null;
-    let meterIds: Record<MeterKey, { id: string }> | undefined;
+    let meterIds: Partial<Record<MeterKey, { id: string }>> | undefined;
     try {
       meterIds = await db(() => storedMeters(store, req.meters, deps.livemode));
     } catch (err) {
@@ -313,12 +313,23 @@ export async function pushUsage(store: Store, req: PushRequest, deps: PushDeps):
       // for the whole scan); a receipt landing meanwhile is simply pushed by the next run.
       const usage = await db(() => store.ledger.usage(t.id, bucketMs, req.until, t.stripeSince));
       const totals: BucketTotal[] = [];
+      const noMeter = new Set<MeterKey>();
       for (const u of usage) {
         for (const m of METER_KEYS) {
+          // Usage of a token class whose meter `stripe setup` has not made yet waits for it (the
+          // ledger sends what it does not hold, so the first run after setup sends all of it).
+          if (meterIds && meterIds[m] === undefined) {
+            if (u.due[m] + u.later[m] > 0n) {
+              addAmount(result.waiting, m, u.due[m] + u.later[m]);
+              noMeter.add(m);
+            }
+            continue;
+          }
           if (u.due[m] > 0n) totals.push({ tenantId: t.id, meter: m, bucketStart: u.bucketStart, total: u.due[m] });
           if (u.later[m] > 0n) addAmount(result.waiting, m, u.later[m]);
         }
       }
+      for (const m of noMeter) noteError(result, `${m}: no Stripe meter for it yet, so its usage waits — run billctl stripe setup`);
       // What the ledger holds and the new revisions: read and written in one transaction.
       const plan = async () => {
         const p = planPush(totals, await store.ledger.buckets(t.id), { now, bucket, marginMs: req.marginMs });
@@ -552,15 +563,17 @@ interface Rejection {
  * Reports that cannot be read now are read by the next run.
  */
 async function takeRejections(
-  store: Store, client: StripeClient, meters: Record<MeterKey, { id: string }>, db: <T>(fn: () => Promise<T>) => Promise<T>,
+  store: Store, client: StripeClient, meters: Partial<Record<MeterKey, { id: string }>>, db: <T>(fn: () => Promise<T>) => Promise<T>,
 ): Promise<Rejection[]> {
   const out = new Map<string, Rejection>();
   for (const meter of METER_KEYS) {
+    const meterId = meters[meter]?.id;
+    if (meterId === undefined) continue;
     const setting = `${ERROR_REPORTS_SETTING}.${meter}`;
     const seen = Number((await db(() => store.getSetting(setting))) ?? '0');
     let reports;
     try {
-      reports = (await client.meterErrorReports(meters[meter].id)).filter((r) => r.created > seen);
+      reports = (await client.meterErrorReports(meterId)).filter((r) => r.created > seen);
     } catch (err) {
       // Read by the next run; a refused key stops this one at its first event, as ever.
       if (err instanceof StripeCallError) continue;

@@ -83,7 +83,7 @@ export async function reconcile(
     let r = rows.get(k);
     if (!r) {
       r = {
-        tenantId, customerId, meter, eventName: meters[meter].eventName, stripe: null, sent: 0n, pending: 0n, uncertain: 0n, failed: 0n,
+        tenantId, customerId, meter, eventName: meters[meter]?.eventName ?? options.meters[meter], stripe: null, sent: 0n, pending: 0n, uncertain: 0n, failed: 0n,
         difference: null, invoiced: null, invoices: [], note: null,
       };
       rows.set(k, r);
@@ -102,7 +102,8 @@ export async function reconcile(
   for (const t of await store.listTenants()) {
     if (t.billingMode !== 'stripe' || t.stripeCustomerId === null) continue;
     if (options.tenantId !== undefined && t.id !== options.tenantId) continue;
-    for (const m of METER_KEYS) row(t.id, t.stripeCustomerId, m);
+    // Token class meters only once set up (stripe setup makes them when the store has seen the class).
+    for (const m of METER_KEYS) if (meters[m] !== undefined) row(t.id, t.stripeCustomerId, m);
   }
 
   const list = [...rows.values()].sort(
@@ -115,8 +116,13 @@ export async function reconcile(
   let fatal: StripeCallError | undefined;
   await pool(list, 4, async (r) => {
     if (fatal) return;
+    const meterId = meters[r.meter]?.id;
+    if (meterId === undefined) {
+      r.note = `no Stripe meter is set up for ${r.meter}: run billctl stripe setup`;
+      return;
+    }
     try {
-      const summaries = await client.listEventSummaries(meters[r.meter].id, r.customerId, startS, endS);
+      const summaries = await client.listEventSummaries(meterId, r.customerId, startS, endS);
       let total = 0n;
       for (const s of summaries) {
         const v = wholeValue(s.value);

@@ -1,10 +1,13 @@
 /**
- * `stripe setup`: finds or creates billctl's four Stripe billing meters (sum of `value`,
- * customer mapped by id) and stores their ids in the store's settings. Idempotent: meters are
+ * `stripe setup`: finds or creates billctl's Stripe billing meters (sum of `value`, customer
+ * mapped by id) and stores their ids in the store's settings: GPU seconds, input and output tokens
+ * and API calls always, and a meter per further token class of the field table (cached input,
+ * cache write, reasoning) once the store holds a receipt with it. Idempotent: meters are
  * found by event name first, and a create carries an idempotency key derived from the event
  * name, so a second run (or a run after a crash) creates nothing new.
  */
-import type { MeterNames } from '../config.js';
+import { isSeenOnlyMeter, meterColumn, type MeterNames } from '../config.js';
+import { QUANTITIES } from '../domain/quantities.js';
 import { UsageError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { METER_KEYS, meterMismatches, type StripeMeter as Meter, type MeterKey, type StripeClient } from '../stripe/client.js';
@@ -15,12 +18,13 @@ export const meterEventNameSetting = (key: MeterKey) => `stripe.meter.${key}.eve
 /** `true` or `false`: the Stripe mode (live or test) the stored meter ids belong to. */
 export const LIVEMODE_SETTING = 'stripe.livemode';
 
-export const METER_DISPLAY_NAMES: Record<MeterKey, string> = {
-  gpu_seconds: 'billctl GPU seconds',
-  input_tokens: 'billctl input tokens',
-  output_tokens: 'billctl output tokens',
-  api_calls: 'billctl API calls',
-};
+/** "billctl GPU seconds", "billctl input tokens", "billctl cached input tokens", ..., "billctl API calls". */
+export const METER_DISPLAY_NAMES = Object.fromEntries(
+  METER_KEYS.map((k) => {
+    const q = QUANTITIES.find((x) => x.meter?.key === k);
+    return [k, `billctl ${q ? (q.line?.words ?? q.meter!.name) : 'API calls'}`];
+  }),
+) as Record<MeterKey, string>;
 
 export type MeterAction = 'created' | 'found' | 'reactivated' | 'conflict' | 'would_create' | 'would_reactivate';
 
@@ -39,6 +43,8 @@ export interface MeterSetupResult {
 export interface MeterSetupReport {
   livemode: boolean;
   meters: MeterSetupResult[];
+  /** Token class meters not set up: no receipt of the store has the class (and none was set up before). */
+  notSeen: MeterKey[];
 }
 
 /** The meter to use for an event name among those listed: an active one first, then the newest. */
@@ -50,7 +56,15 @@ function pick(meters: Meter[], eventName: string): Meter | undefined {
 export async function setupMeters(store: Store, client: StripeClient, names: MeterNames, options: { dryRun: boolean }): Promise<MeterSetupReport> {
   const existing = await client.listMeters();
   const results: MeterSetupResult[] = [];
+  // A token class's meter once the store has seen the class (or once set up: it stays).
+  const optional = METER_KEYS.filter(isSeenOnlyMeter);
+  const seen = await store.ledger.seenColumns(optional.map((k) => meterColumn(k)!));
+  const notSeen: MeterKey[] = [];
+  for (const key of optional) {
+    if (!seen.has(meterColumn(key)!) && (await store.getSetting(meterIdSetting(key))) === undefined) notSeen.push(key);
+  }
   for (const key of METER_KEYS) {
+    if (notSeen.includes(key)) continue;
     const eventName = names[key];
     const stored = await store.getSetting(meterIdSetting(key));
     const base = { key, eventName, previousId: null as string | null, problem: null as string | null };
@@ -84,7 +98,7 @@ export async function setupMeters(store: Store, client: StripeClient, names: Met
       await store.setSetting(LIVEMODE_SETTING, String(client.livemode));
     });
   }
-  return { livemode: client.livemode, meters: results };
+  return { livemode: client.livemode, meters: results, notSeen };
 }
 
 export interface StoredMeter {
@@ -93,10 +107,17 @@ export interface StoredMeter {
 }
 
 /**
+ * The meters set up: every meter of the first wave, and the token class meters `stripe setup` made
+ * (a class the store had not seen has none: callers check).
+ */
+export type StoredMeters = Partial<Record<MeterKey, StoredMeter>> & Record<Exclude<MeterKey, 'cached_input_tokens' | 'cache_write_tokens' | 'reasoning_tokens'>, StoredMeter>;
+
+/**
  * The meter ids `stripe setup` stored, checked against the config's event names and the key's
  * mode. For the push and reconcile: a usage error that says to run setup when anything is off.
+ * A token class meter is optional (setup makes it once the store has seen the class).
  */
-export async function storedMeters(store: Store, names: MeterNames, livemode: boolean): Promise<Record<MeterKey, StoredMeter>> {
+export async function storedMeters(store: Store, names: MeterNames, livemode: boolean): Promise<StoredMeters> {
   const out: Partial<Record<MeterKey, StoredMeter>> = {};
   const problems: string[] = [];
   const mode = await store.getSetting(LIVEMODE_SETTING);
@@ -106,6 +127,7 @@ export async function storedMeters(store: Store, names: MeterNames, livemode: bo
   for (const key of METER_KEYS) {
     const id = await store.getSetting(meterIdSetting(key));
     const eventName = await store.getSetting(meterEventNameSetting(key));
+    if ((id === undefined || eventName === undefined) && isSeenOnlyMeter(key)) continue;
     if (id === undefined || eventName === undefined) problems.push(`no meter stored for ${key}`);
     else if (eventName !== names[key]) problems.push(`${key}: the stored meter is for ${eventName}, the config says ${names[key]}`);
     else out[key] = { id, eventName };
@@ -113,5 +135,5 @@ export async function storedMeters(store: Store, names: MeterNames, livemode: bo
   if (problems.length > 0) {
     throw new UsageError(`the Stripe meters are not set up for this config: ${problems.join('; ')}`, 'Run: billctl stripe setup');
   }
-  return out as Record<MeterKey, StoredMeter>;
+  return out as StoredMeters;
 }

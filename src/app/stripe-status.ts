@@ -7,7 +7,9 @@ import type { BillingMode } from '../domain/tenant.js';
 import { LEDGER_STATUSES, type LedgerRow, type LedgerStatus } from '../store/ledger-repo.js';
 import type { LockHolder } from '../store/lock-repo.js';
 import type { Store } from '../store/store.js';
+import { isSeenOnlyMeter } from '../config.js';
 import { METER_KEYS, type MeterKey } from '../stripe/client.js';
+import { meterIdSetting } from './stripe-setup.js';
 import type { BucketSize } from '../stripe/push-plan.js';
 import {
   BUCKET_SETTING, LAST_CLEAN_RUN_SETTING, LAST_RUN_SETTING, parseRunRecord, PUSH_LOCK, type PushRunRecord,
@@ -69,6 +71,11 @@ const later = (a: string | null, b: string | null) => (a === null ? b : b === nu
 export async function pushStatus(store: Store, options: { tenantId?: string } = {}): Promise<StatusReport> {
   const tenants = await store.listTenants();
   const summary = await store.ledger.summary();
+  // Token class meters are listed once `stripe setup` made them (or the ledger holds revisions of them).
+  const listed: MeterKey[] = [];
+  for (const m of METER_KEYS) {
+    if (!isSeenOnlyMeter(m) || (await store.getSetting(meterIdSetting(m))) !== undefined || summary.some((r) => r.meter === m)) listed.push(m);
+  }
   const byTenant = new Map<string, TenantStatus>();
   const tenantStatus = (id: string): TenantStatus => {
     let t = byTenant.get(id);
@@ -78,7 +85,7 @@ export async function pushStatus(store: Store, options: { tenantId?: string } = 
         tenantId: id,
         customerId: known?.stripeCustomerId ?? null,
         billingMode: known?.billingMode ?? null,
-        meters: METER_KEYS.map((meter) => ({ meter, byStatus: emptyCells(), oldestUnsent: null, lastSentAt: null })),
+        meters: listed.map((meter) => ({ meter, byStatus: emptyCells(), oldestUnsent: null, lastSentAt: null })),
         lastSentAt: null,
         subscription: null,
         invoices: [],

@@ -14,7 +14,7 @@
  */
 import type { MeterKey } from '../stripe/client.js';
 import type { LedgerBucket, NewRevision } from '../stripe/push-plan.js';
-import { bucketUsage, type BucketUsage } from './push-sql.js';
+import { bucketUsage, seenColumns, type BucketUsage } from './push-sql.js';
 import { placeholders, toBigInt, toNumber, toStringOrNull, type Row, type SqlDriver, type SqlValue } from './sql.js';
 
 export type LedgerStatus = 'pending' | 'sent' | 'failed' | 'expired' | 'uncertain';
@@ -105,6 +105,8 @@ export interface LedgerRepo {
   /** A tenant's billable usage per UTC bucket of `bucketMs`, split at `until` (see push-sql.ts). */
   /** Bucket sums of the tenant's billable receipts from `since` on (null: all). */
   usage(tenantId: string, bucketMs: number, until: number, since?: number | null): Promise<BucketUsage[]>;
+  /** Which of these receipt columns some receipt holds above 0 (the quantities the store has seen). */
+  seenColumns(columns: readonly string[]): Promise<Set<string>>;
   /** What the ledger holds per bucket, for planning (one tenant at a time keeps memory flat). */
   buckets(tenantId: string): Promise<LedgerBucket[]>;
   /** Records planned revisions: pending (to send) or expired (never to be sent). */
@@ -145,6 +147,10 @@ export class SqlLedgerRepo implements LedgerRepo {
 
   usage(tenantId: string, bucketMs: number, until: number, since: number | null = null): Promise<BucketUsage[]> {
     return bucketUsage(this.db, tenantId, bucketMs, until, since);
+  }
+
+  seenColumns(columns: readonly string[]): Promise<Set<string>> {
+    return seenColumns(this.db, columns);
   }
 
   async buckets(tenantId: string): Promise<LedgerBucket[]> {

@@ -4,6 +4,7 @@
  * tenant's receipts through the (tenant_id, ts, id) index; the SQL runs unchanged on SQLite and
  * Postgres (integer division truncates on both; the bucket size is a literal from a closed set).
  */
+import { meterColumn } from '../config.js';
 import { METER_KEYS, type MeterKey } from '../stripe/client.js';
 import { quantitySum } from './receipts-sql.js';
 import { toBigInt, toNumber, type Row, type SqlDriver } from './sql.js';
@@ -19,7 +20,7 @@ export interface BucketUsage {
   later: MeterAmounts;
 }
 
-export const zeroAmounts = (): MeterAmounts => ({ gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 0n });
+export const zeroAmounts = (): MeterAmounts => Object.fromEntries(METER_KEYS.map((m) => [m, 0n])) as MeterAmounts;
 
 /**
  * One row per bucket that holds a billable receipt of the tenant, oldest first. Receipts before
@@ -31,19 +32,18 @@ export async function bucketUsage(db: SqlDriver, tenantId: string, bucketMs: num
   // Every receipt is one API call, so api_calls counts rows.
   // Quantity sums are exact at any size (a bucket of receipts of 2^53 − 1 tokens passes 64 bits).
   const sum = (expr: string) => quantitySum(db.dialect, expr);
+  // A due and a later sum per meter, in METER_KEYS order (the field table's meters, then API calls).
+  const cols: string[] = [];
+  for (const m of METER_KEYS) {
+    const c = meterColumn(m);
+    cols.push(c === null ? `SUM(CASE WHEN ts < ? THEN 1 ELSE 0 END) AS ${m}` : `${sum(`CASE WHEN ts < ? THEN ${c} ELSE 0 END`)} AS ${m}`);
+    cols.push(c === null ? `SUM(CASE WHEN ts < ? THEN 0 ELSE 1 END) AS later_${m}` : `${sum(`CASE WHEN ts < ? THEN 0 ELSE ${c} END`)} AS later_${m}`);
+  }
   const rows = await db.all<Row>(
-    `SELECT ${bucket} AS bucket_start,
-       ${sum('CASE WHEN ts < ? THEN gpu_seconds ELSE 0 END')} AS gpu_seconds,
-       ${sum('CASE WHEN ts < ? THEN input_tokens ELSE 0 END')} AS input_tokens,
-       ${sum('CASE WHEN ts < ? THEN output_tokens ELSE 0 END')} AS output_tokens,
-       SUM(CASE WHEN ts < ? THEN 1 ELSE 0 END) AS api_calls,
-       ${sum('CASE WHEN ts < ? THEN 0 ELSE gpu_seconds END')} AS later_gpu_seconds,
-       ${sum('CASE WHEN ts < ? THEN 0 ELSE input_tokens END')} AS later_input_tokens,
-       ${sum('CASE WHEN ts < ? THEN 0 ELSE output_tokens END')} AS later_output_tokens,
-       SUM(CASE WHEN ts < ? THEN 0 ELSE 1 END) AS later_api_calls
+    `SELECT ${bucket} AS bucket_start, ${cols.join(', ')}
      FROM receipts WHERE tenant_id = ? AND billable = 1 AND ts >= ?
      GROUP BY ${bucket} ORDER BY ${bucket}`,
-    [until, until, until, until, until, until, until, until, tenantId, since ?? Number.MIN_SAFE_INTEGER],
+    [...cols.map(() => until), tenantId, since ?? Number.MIN_SAFE_INTEGER],
   );
   return rows.map((r) => {
     const due = zeroAmounts();
@@ -54,4 +54,18 @@ export async function bucketUsage(db: SqlDriver, tenantId: string, bucketMs: num
     }
     return { bucketStart: toNumber(r.bucket_start), due, later };
   });
+}
+
+/**
+ * Which of `columns` (receipt quantity columns, from the field table) some receipt holds above 0:
+ * one probe per column, stopping at the first such receipt.
+ */
+export async function seenColumns(db: SqlDriver, columns: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const c of columns) {
+    if (!/^[a-z_]+$/.test(c)) throw new Error(`bad column ${c}`);
+    const row = await db.get<Row>(`SELECT 1 AS seen FROM receipts WHERE ${c} > 0 LIMIT 1`);
+    if (row !== undefined) out.add(c);
+  }
+  return out;
 }

@@ -25,7 +25,9 @@
  * habit 4).
  */
 import { createHash } from 'node:crypto';
-import type { CatalogVersion, PlanTerms } from '../domain/catalog.js';
+import { TOKEN_PRICE_PROPS, type CatalogVersion, type PlanTerms } from '../domain/catalog.js';
+import { isSeenOnlyMeter } from '../config.js';
+import { TOKEN_CLASSES } from '../domain/quantities.js';
 import { currencyDigits, Decimal } from '../domain/money.js';
 import type { PriceModel, PriceTier } from '../domain/price-models/index.js';
 import { priceModelFor, REQUESTS_KEY, SECONDS_PER_HOUR, type UsageKind } from '../domain/rating.js';
@@ -93,12 +95,14 @@ export interface CatalogSyncPlan {
   plans: PlanSync[];
 }
 
-const METER_PRODUCTS: Record<MeterKey, { name: string; unitLabel: string }> = {
-  gpu_seconds: { name: 'GPU time', unitLabel: 'second' },
-  input_tokens: { name: 'Input tokens', unitLabel: 'token' },
-  output_tokens: { name: 'Output tokens', unitLabel: 'token' },
-  api_calls: { name: 'API calls', unitLabel: 'call' },
-};
+/** A token class meter's class (the field table's row), or undefined for GPU seconds and API calls. */
+const tokenClassOfMeter = (meter: MeterKey) => TOKEN_CLASSES.find((c) => c.meter?.key === meter);
+
+/** Stripe products of the meters: GPU time, a product per token class meter (the field table's meter names), API calls. */
+const METER_PRODUCTS = Object.fromEntries(METER_KEYS.map((m) => {
+  const cls = tokenClassOfMeter(m);
+  return [m, m === 'gpu_seconds' ? { name: 'GPU time', unitLabel: 'second' } : m === 'api_calls' ? { name: 'API calls', unitLabel: 'call' } : { name: cls!.meter!.name, unitLabel: 'token' }];
+})) as Record<MeterKey, { name: string; unitLabel: string }>;
 
 const count = (n: bigint) => n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
@@ -387,15 +391,15 @@ function meterKeys(v: CatalogVersion, meter: MeterKey): MeterKeys {
   switch (meter) {
     case 'gpu_seconds':
       return { kind: 'gpu', keys: [...v.gpuRates.keys()], unit: 'second', priceUnit: 'GPU hour', label: (k) => `GPU rate ${k}` };
-    case 'input_tokens':
-      return { kind: 'input_tokens', keys: [...v.tokenRates.keys()], unit: 'token', priceUnit: `${v.tokenUnit} tokens`, label: (k) => `input price of ${k}` };
-    case 'output_tokens':
-      return { kind: 'output_tokens', keys: [...v.tokenRates.keys()], unit: 'token', priceUnit: `${v.tokenUnit} tokens`, label: (k) => `output price of ${k}` };
     case 'api_calls':
       return { kind: 'requests', keys: [REQUESTS_KEY], unit: 'call', priceUnit: 'request', label: () => 'request_rate' };
-    default:
-      meter satisfies never;
-      throw new Error(`unknown meter ${String(meter)}`);
+    default: {
+      // A token class (the field table): priced per model.
+      const cls = tokenClassOfMeter(meter);
+      if (!cls) throw new Error(`unknown meter ${String(meter)}`);
+      const words = cls.price.name.replace('_', ' ');
+      return { kind: cls.name, keys: [...v.tokenRates.keys()], unit: 'token', priceUnit: `${v.tokenUnit} tokens`, label: (k) => `${words} price of ${k}` };
+    }
   }
 }
 
@@ -406,11 +410,8 @@ function meterAllowance(plan: PlanTerms, meter: MeterKey): bigint {
       return plan.included.gpuHours * SECONDS_PER_HOUR;
     case 'api_calls':
       return plan.included.apiCalls;
-    case 'input_tokens':
-    case 'output_tokens':
-      return 0n;
     default:
-      meter satisfies never;
+      // Token classes share one pool (see planSync).
       return 0n;
   }
 }
@@ -423,13 +424,18 @@ export type PriceLookup = (v: CatalogVersion, plan: PlanTerms, kind: UsageKind, 
 
 const listPrice: PriceLookup = (v, plan, kind, key) => priceModelFor(v, kind, key, plan.id);
 
-function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: number, currencyReason: string | undefined, priceOf: PriceLookup): PlanSync {
+function planSync(
+  v: CatalogVersion, plan: PlanTerms, currency: string, digits: number, currencyReason: string | undefined, priceOf: PriceLookup,
+  meters: ReadonlySet<MeterKey>,
+): PlanSync {
   const out: PlanSync = { plan: plan.id, name: plan.name, prices: [], reasons: [], notes: [] };
   if (currencyReason) out.reasons.push(currencyReason);
   const shapes = new Map<MeterKey, StripePriceShape>();
   /** Meters some key prices above 0 (whether or not Stripe can bill them). */
   const priced = new Set<MeterKey>();
   for (const meter of METER_KEYS) {
+    // A token class meter `stripe setup` has not made (the store holds no receipt of the class): see below.
+    if (!meters.has(meter)) continue;
     const m = meterKeys(v, meter);
     if (m.keys.length === 0) {
       out.notes.push(`${meter}: catalog ${v.version} prices no ${meter === 'gpu_seconds' ? 'GPU' : 'model'}, so no price bills this meter (billctl's own rating refuses such usage as unpriced)`);
@@ -441,6 +447,21 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
       const model = priceOf(v, plan, m.kind, key);
       return model === undefined ? [] : [{ key, model }];
     });
+    // A class some models do not price (cached input, cache write): billctl refuses their usage as
+    // unpriced, but one Stripe price on the meter would bill it.
+    if (models.length > 0 && models.length < m.keys.length) {
+      const unpriced = m.keys.filter((k) => !models.some((x) => x.key === k));
+      out.reasons.push(
+        `${meter}: ${unpriced.join(', ')} ${unpriced.length === 1 ? 'has' : 'have'} no ${m.label('').replace(/ of $/, '')} (billctl refuses such usage as unpriced), ` +
+          `but Stripe's ${meter} meter counts ${unpriced.length === 1 ? 'its' : 'their'} tokens with ${models.map((x) => x.key).join(', ')}, so one price would bill them`,
+      );
+      priced.add(meter);
+      continue;
+    }
+    if (models.length === 0 && tokenClassOfMeter(meter)) {
+      out.notes.push(`${meter}: catalog ${v.version} prices no model's ${m.label('').replace(/ price of $/, '')} tokens, so no price bills this meter (billctl's own rating refuses such usage as unpriced)`);
+      continue;
+    }
     // billctl prices each key's line through its tiers (or packages) on its own; Stripe's meter
     // sums the keys first, so its tiers would apply to the sum.
     const tiered = models.filter((x) => x.model.model !== 'per_unit');
@@ -477,21 +498,30 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
     const only = [...byShape.values()][0];
     if (only?.shape) shapes.set(meter, only.shape);
   }
-  // To come with the catalog's token classes and charges: a class priced above 0 with no meter of
-  // its own (cached input, cache write, reasoning), or a charge on a metric, is refused here
-  // ("needs a meter that does not exist"). Plan rates reach this function through the PriceLookup,
-  // given the plan; a GPU or model only the plan prices is not in the list keys above: refused.
-  const classes: [string, 'cachedInput' | 'cacheWrite' | 'reasoning'][] = [['cached_input', 'cachedInput'], ['cache_write', 'cacheWrite'], ['reasoning', 'reasoning']];
+  // A token class priced of its own (cached input, cache write, reasoning) whose meter `stripe setup`
+  // has not made yet is refused: its usage would reach no Stripe price. Plan rates reach this
+  // function through the PriceLookup, given the plan; a GPU or model only the plan prices is not in
+  // the list keys above: refused.
   const classPriced = new Set<string>();
-  for (const rates of [v.tokenRates, plan.rates?.tokenRates]) {
-    for (const [key, rate] of rates ?? []) {
-      for (const [name, prop] of classes) if (rate[prop] !== undefined) classPriced.add(`${key} ${name}`);
+  const noMeter = new Set<MeterKey>();
+  for (const cls of TOKEN_CLASSES) {
+    const meter = cls.meter!.key as MeterKey;
+    if (meters.has(meter)) continue;
+    for (const rates of [v.tokenRates, plan.rates?.tokenRates]) {
+      for (const [key, rate] of rates ?? []) {
+        if (rate[TOKEN_PRICE_PROPS[cls.price.name]] !== undefined) {
+          classPriced.add(`${key} ${cls.price.name}`);
+          noMeter.add(meter);
+        }
+      }
     }
   }
   if (classPriced.size > 0) {
+    const missing = METER_KEYS.filter((m) => noMeter.has(m));
     out.reasons.push(
       `plan ${plan.id}: ${[...classPriced].sort().join(', ')} ${classPriced.size === 1 ? 'has a price' : 'have prices'} of ${classPriced.size === 1 ? 'its' : 'their'} own, ` +
-        'and billctl has no Stripe meter for cached input, cache write or reasoning tokens yet: bill this plan by invoice',
+        `and there is no Stripe meter for ${missing.join(', ')} yet: run billctl stripe setup (it makes a meter for each token class the store holds receipts of), ` +
+        'or bill this plan by invoice',
     );
   }
   const planOnly = [...(plan.rates?.gpuRates.keys() ?? [])].filter((k) => !v.gpuRates.has(k))
@@ -504,9 +534,9 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
   }
   // One token allowance for input and output tokens, drawn in receipt order (billing-rules.md,
   // step 2): a free tier per meter cannot say which tokens it covers.
-  if (plan.included.tokens > 0n && (priced.has('input_tokens') || priced.has('output_tokens'))) {
+  if (plan.included.tokens > 0n && TOKEN_CLASSES.some((c) => priced.has(c.meter!.key as MeterKey))) {
     out.reasons.push(
-      `plan ${plan.id}: its ${count(plan.included.tokens)} included tokens are one pool that input and output tokens draw from in receipt order; ` +
+      `plan ${plan.id}: its ${count(plan.included.tokens)} included tokens are one pool that every token class draws from in receipt order; ` +
         'Stripe applies a free tier to each meter on its own, so it cannot bill the pool exactly',
     );
   }
@@ -539,11 +569,19 @@ function planSync(v: CatalogVersion, plan: PlanTerms, currency: string, digits: 
   return out;
 }
 
-/** Products and prices for every plan of a version, and why a plan cannot be billed by Stripe. */
-export function planStripeCatalog(v: CatalogVersion, priceOf: PriceLookup = listPrice): CatalogSyncPlan {
+/** The meters every store has (`stripe setup` makes token class meters only for classes the store has seen). */
+export const FIRST_WAVE_METERS: ReadonlySet<MeterKey> = new Set(METER_KEYS.filter((m) => !isSeenOnlyMeter(m)));
+
+/**
+ * Products and prices for every plan of a version, and why a plan cannot be billed by Stripe.
+ * `meters`: the meters set up (a token class meter bills that class; without it a plan pricing
+ * the class of its own is refused).
+ */
+export function planStripeCatalog(v: CatalogVersion, priceOf: PriceLookup = listPrice, meters: ReadonlySet<MeterKey> = FIRST_WAVE_METERS): CatalogSyncPlan {
   const digits = currencyDigits(v.currency);
   const currencyReason = currencyProblem(v.currency);
-  const plans = [...v.plans.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map((p) => planSync(v, p, v.currency, digits, currencyReason, priceOf));
+  const plans = [...v.plans.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((p) => planSync(v, p, v.currency, digits, currencyReason, priceOf, meters));
   const products = new Map<string, DesiredProduct>();
   for (const p of plans) {
     for (const price of p.prices) {

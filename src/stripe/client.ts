@@ -22,11 +22,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type Stripe from 'stripe';
-import type { MeterNames } from '../config.js';
+import { METER_KEYS, type MeterKey, type MeterNames } from '../config.js';
 import { BillctlError, ExitCode, UsageError } from '../errors.js';
 
-export type MeterKey = keyof MeterNames;
-export const METER_KEYS: readonly MeterKey[] = ['gpu_seconds', 'input_tokens', 'output_tokens', 'api_calls'];
+export { METER_KEYS, type MeterKey };
 
 /** The payload keys of billctl's meters: customer mapped by id, value under `value`. */
 export const CUSTOMER_PAYLOAD_KEY = 'stripe_customer_id';
@@ -106,7 +105,7 @@ export function parseStripeApiBase(text: string): StripeEndpoint {
   return { protocol, host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : protocol === 'http' ? 80 : 443 };
 }
 
-/** The four event names, from the config (`stripe.meters`). */
+/** The event names, from the config (`stripe.meters`). */
 export function meterEventNames(meters: MeterNames): Record<MeterKey, string> {
   return { ...meters };
 }

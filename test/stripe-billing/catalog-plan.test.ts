@@ -2,10 +2,12 @@
 import fc from 'fast-check';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { METER_KEYS } from '../../src/config.js';
 import { parseCatalog, type CatalogVersion } from '../../src/domain/catalog.js';
 import { Decimal } from '../../src/domain/money.js';
 import { graduated, packagePrice, perUnit, priceLine, volume, type PriceModel, type PriceTier } from '../../src/domain/price-models/index.js';
 import {
+  FIRST_WAVE_METERS,
   currencyProblem, exactRatio, meteredShape, planStripeCatalog, priceLookupKey, shapeKey, type ShapeContext, type StripePriceShape,
 } from '../../src/stripe/catalog-plan.js';
 import { priceModelFor as priceModelOf } from '../../src/domain/rating.js';
@@ -95,18 +97,72 @@ describe('planStripeCatalog', () => {
     expect(plan.plans.find((p) => p.plan === 'starter')!.prices.map((p) => p.item)).toEqual(['gpu_seconds', 'input_tokens', 'output_tokens', 'api_calls']);
   });
 
-  it('a token class with a price of its own has no Stripe meter: every plan is refused with the reason', () => {
+  it('a token class with a price of its own and no Stripe meter yet: every plan is refused, with what to run', () => {
     const doc = YAML.parse(STRIPE_READY_CATALOG) as { token_rates: Record<string, Record<string, string>> };
     doc.token_rates['qwen-70b']!.cached_input = '0.0015';
     doc.token_rates['qwen-70b']!.reasoning = '0.008';
     const plan = planStripeCatalog(catalog(doc));
     for (const p of plan.plans) {
-      expect(p.reasons).toContain(
-        `plan ${p.plan}: qwen-70b cached_input, qwen-70b reasoning have prices of their own, and billctl has no Stripe meter for cached input, cache write or reasoning tokens yet: bill this plan by invoice`,
-      );
+      expect(p.reasons).toEqual([
+        `plan ${p.plan}: qwen-70b cached_input, qwen-70b reasoning have prices of their own, and there is no Stripe meter for ` +
+          'cached_input_tokens, reasoning_tokens yet: run billctl stripe setup (it makes a meter for each token class the store holds receipts of), ' +
+          'or bill this plan by invoice',
+      ]);
     }
+    // Only the reasoning meter: cached input is still refused.
+    const some = planStripeCatalog(catalog(doc), undefined, new Set([...FIRST_WAVE_METERS, 'reasoning_tokens']));
+    expect(some.plans.find((p) => p.plan === 'pro')!.reasons).toEqual([
+      'plan pro: qwen-70b cached_input has a price of its own, and there is no Stripe meter for cached_input_tokens yet: ' +
+        'run billctl stripe setup (it makes a meter for each token class the store holds receipts of), or bill this plan by invoice',
+    ]);
     // Without them the same catalog syncs.
     expect(planStripeCatalog(catalog(YAML.parse(STRIPE_READY_CATALOG))).plans.find((p) => p.plan === 'pro')!.reasons).toEqual([]);
+  });
+
+  it('with the class meters set up, each class price goes to its meter; reasoning without a price of its own bills at the output price', () => {
+    const doc = YAML.parse(STRIPE_READY_CATALOG) as { token_rates: Record<string, Record<string, string>> };
+    doc.token_rates['qwen-70b']!.cached_input = '0.0015';
+    doc.token_rates['qwen-70b']!.cache_write = '0.00375';
+    const plan = planStripeCatalog(catalog(doc), undefined, new Set(METER_KEYS));
+    expect(plan.products.map((p) => [p.id, p.name, p.unitLabel])).toEqual([
+      ['billctl_gpu_seconds', 'GPU time', 'second'], ['billctl_input_tokens', 'Input tokens', 'token'],
+      ['billctl_cached_input_tokens', 'Cached input tokens', 'token'], ['billctl_cache_write_tokens', 'Cache write tokens', 'token'],
+      ['billctl_output_tokens', 'Output tokens', 'token'], ['billctl_reasoning_tokens', 'Reasoning tokens', 'token'],
+      ['billctl_api_calls', 'API calls', 'call'], ['billctl_plan_pro', 'Pro plan', null],
+    ]);
+    const pro = plan.plans.find((p) => p.plan === 'pro')!;
+    expect(pro.reasons).toEqual([]);
+    // Per 1,000 tokens in USD → cents per token: 0.0015 → 0.00015, 0.00375 → 0.000375, reasoning = output 0.006 → 0.0006.
+    expect(pro.prices.map((p) => [p.lookupKey, p.productId, shapeKey(p.shape)])).toEqual([
+      ['billctl:2026-10:pro:gpu_seconds', 'billctl_gpu_seconds', JSON.stringify(['tiered', 'graduated', [['36000', '0', '0'], ['inf', '0.1', '0']]])],
+      ['billctl:2026-10:pro:input_tokens', 'billctl_input_tokens', JSON.stringify(['per_unit', '0.0003', null])],
+      ['billctl:2026-10:pro:cached_input_tokens', 'billctl_cached_input_tokens', JSON.stringify(['per_unit', '0.00015', null])],
+      ['billctl:2026-10:pro:cache_write_tokens', 'billctl_cache_write_tokens', JSON.stringify(['per_unit', '0.000375', null])],
+      ['billctl:2026-10:pro:output_tokens', 'billctl_output_tokens', JSON.stringify(['per_unit', '0.0006', null])],
+      ['billctl:2026-10:pro:reasoning_tokens', 'billctl_reasoning_tokens', JSON.stringify(['per_unit', '0.0006', null])],
+      ['billctl:2026-10:pro:api_calls', 'billctl_api_calls', JSON.stringify(['tiered', 'graduated', [['1000', '0', '0'], ['inf', '0.01', '0']]])],
+      ['billctl:2026-10:pro:fee', 'billctl_plan_pro', JSON.stringify(['per_unit', '9900', null])],
+    ]);
+    // A class meter no model prices: no price on it, and a note (billctl refuses such usage as unpriced).
+    const bare = planStripeCatalog(catalog(YAML.parse(STRIPE_READY_CATALOG)), undefined, new Set(METER_KEYS)).plans.find((p) => p.plan === 'pro')!;
+    expect(bare.reasons).toEqual([]);
+    expect(bare.prices.map((p) => p.item)).toEqual(['gpu_seconds', 'input_tokens', 'output_tokens', 'reasoning_tokens', 'api_calls', 'fee']);
+    expect(bare.notes).toEqual([
+      "cached_input_tokens: catalog 2026-10 prices no model's cached input tokens, so no price bills this meter (billctl's own rating refuses such usage as unpriced)",
+      "cache_write_tokens: catalog 2026-10 prices no model's cache write tokens, so no price bills this meter (billctl's own rating refuses such usage as unpriced)",
+    ]);
+  });
+
+  it('a class some models price and others do not is refused: one Stripe price would bill the unpriced ones', () => {
+    const doc = YAML.parse(STRIPE_READY_CATALOG) as { token_rates: Record<string, Record<string, string>> };
+    doc.token_rates['qwen-70b']!.cached_input = '0.0015';
+    doc.token_rates['gemma-2b'] = { input: '0.003', output: '0.006', name: 'Gemma-2B' };
+    const pro = planStripeCatalog(catalog(doc), undefined, new Set(METER_KEYS)).plans.find((p) => p.plan === 'pro')!;
+    expect(pro.reasons).toEqual([
+      "cached_input_tokens: gemma-2b has no cached input price (billctl refuses such usage as unpriced), but Stripe's cached_input_tokens meter " +
+        'counts its tokens with qwen-70b, so one price would bill them',
+    ]);
+    expect(pro.prices).toEqual([]);
   });
 
   it('the sample catalog: every plan refused, each with every reason', () => {
@@ -122,7 +178,7 @@ describe('planStripeCatalog', () => {
         'so one price cannot bill them apart (a meter per model does not exist)',
     );
     expect(enterprise).toContain(
-      'plan enterprise: its 100,000,000 included tokens are one pool that input and output tokens draw from in receipt order; ' +
+      'plan enterprise: its 100,000,000 included tokens are one pool that every token class draws from in receipt order; ' +
         'Stripe applies a free tier to each meter on its own, so it cannot bill the pool exactly',
     );
     expect(enterprise).toContain(

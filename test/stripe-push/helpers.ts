@@ -10,20 +10,16 @@ import { mulberry32 as prng } from '../../src/prng.js';
 import { openStore } from '../../src/store/open.js';
 import type { SqlDriver } from '../../src/store/sql.js';
 import type { Store } from '../../src/store/store.js';
-import type { MeterKey } from '../../src/stripe/client.js';
+import { METER_KEYS, type MeterKey } from '../../src/stripe/client.js';
 import { tempDir, type Backend } from '../helpers/backends.js';
 import { BIN, cli, json, type CliResult } from '../helpers/cli.js';
 import { startFakeStripe, type FakeStripe, type FakeStripeOptions } from '../helpers/fake-stripe.js';
 
 export const H = 3_600_000;
 export const DAY = 24 * H;
-export const METERS: readonly MeterKey[] = ['gpu_seconds', 'input_tokens', 'output_tokens', 'api_calls'];
-export const EVENT_NAMES: Record<MeterKey, string> = {
-  gpu_seconds: 'billctl_gpu_seconds',
-  input_tokens: 'billctl_input_tokens',
-  output_tokens: 'billctl_output_tokens',
-  api_calls: 'billctl_api_calls',
-};
+/** Every meter: GPU seconds, the five token classes, API calls. */
+export const METERS: readonly MeterKey[] = METER_KEYS;
+export const EVENT_NAMES = Object.fromEntries(METERS.map((m) => [m, `billctl_${m}`])) as Record<MeterKey, string>;
 
 export interface TestReceipt {
   tenantId: string;
@@ -33,6 +29,9 @@ export interface TestReceipt {
   gpuSeconds: bigint;
   inputTokens: bigint;
   outputTokens: bigint;
+  cachedInputTokens?: bigint;
+  cacheWriteTokens?: bigint;
+  reasoningTokens?: bigint;
 }
 
 /** Seeded randomness, as everywhere in billctl's tests. */
@@ -79,10 +78,12 @@ export async function insertReceipts(db: string, receipts: readonly TestReceipt[
       for (const r of receipts) {
         await d.run(
           `INSERT INTO receipts (tenant_id, id, ts, billable, status, model, model_key, gpu_type, gpu_key, gpu_seconds, input_tokens,
-             output_tokens, unsplit, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
+             output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, unsplit, batch_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
           [
             r.tenantId, r.id, r.ts, r.billable ? 1 : 0, r.billable ? 'completed' : 'failed', 'qwen-70b', 'qwen-70b',
             r.gpuSeconds > 0n ? 'a100-80gb' : null, r.gpuSeconds > 0n ? 'a100-80gb' : null, r.gpuSeconds, r.inputTokens, r.outputTokens,
+            r.cachedInputTokens ?? 0n, r.cacheWriteTokens ?? 0n, r.reasoningTokens ?? 0n,
           ],
         );
       }
@@ -92,12 +93,15 @@ export async function insertReceipts(db: string, receipts: readonly TestReceipt[
 
 /** The receipts' own totals per meter: billable ones with ts < until. */
 export function totalsOf(receipts: readonly TestReceipt[], tenantId: string, until = Number.POSITIVE_INFINITY): Record<MeterKey, bigint> {
-  const t: Record<MeterKey, bigint> = { gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 0n };
+  const t = Object.fromEntries(METERS.map((m) => [m, 0n])) as Record<MeterKey, bigint>;
   for (const r of receipts) {
     if (r.tenantId !== tenantId || !r.billable || r.ts >= until) continue;
     t.gpu_seconds += r.gpuSeconds;
     t.input_tokens += r.inputTokens;
     t.output_tokens += r.outputTokens;
+    t.cached_input_tokens += r.cachedInputTokens ?? 0n;
+    t.cache_write_tokens += r.cacheWriteTokens ?? 0n;
+    t.reasoning_tokens += r.reasoningTokens ?? 0n;
     t.api_calls += 1n;
   }
   return t;

@@ -1,7 +1,8 @@
 /**
  * `stripe push` as cron runs it: child processes of the built bin/billctl.js (run
  * `npx tsc -p tsconfig.json` first), on SQLite and Postgres. Two pushes started at once, and a
- * push killed with SIGKILL in the middle and run again: Stripe still holds every unit once.
+ * push killed with SIGKILL in the middle and run again: Stripe still holds every unit once (token
+ * class meters included).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -81,8 +82,13 @@ describeEachBackend('stripe push in child processes', (backend) => {
   it('kill -9 in the middle of a push, then a re-run: pending events are resent under their identifiers, none twice', async () => {
     children = [];
     w = await pushWorld(backend);
-    const receipts = makeReceipts(12, ['acme', 'beta'], 60, w.now - 30 * H, w.now - 1000);
+    // A third of the receipts with token classes (cached input, reasoning): their meters, made by
+    // setup once the store holds them, are pushed exactly once like the others.
+    const receipts = makeReceipts(12, ['acme', 'beta'], 60, w.now - 30 * H, w.now - 1000)
+      .map((r, i) => (i % 3 === 0 ? { ...r, cachedInputTokens: BigInt(100 + i), reasoningTokens: BigInt(7 * i) } : r));
     await insertReceipts(w.db, receipts);
+    const setup = await w.run(['stripe', 'setup']);
+    expect(setup.code, setup.stderr).toBe(0);
     w.fake.setLatency(40);
     const run = spawnBillctl(['stripe', 'push', '--yes', '--quiet', '--format', 'json', '--concurrency', '2', '--rate', '1000'], w.env, w.dir);
     await waitFor(() => eventPosts(w.fake).length >= 20, 30_000, '20 meter events');

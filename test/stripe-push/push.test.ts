@@ -141,7 +141,7 @@ describeEachBackend('stripe push', (backend) => {
     expect(imported.code, imported.stderr).toBe(0);
     const { r, j } = await push();
     expect(r.code, r.stderr).toBe(0);
-    expect(j.tenants[0]!.sent).toEqual({ gpu_seconds: 412, input_tokens: 2000, output_tokens: 400, api_calls: 3 });
+    expect(j.tenants[0]!.sent).toEqual({ gpu_seconds: 412, input_tokens: 2000, output_tokens: 400, api_calls: 3, cached_input_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 });
     expect(w.fake.state.total(w.customers.acme!, EVENT_NAMES.api_calls)).toBe('3');
     expect(w.fake.state.total(w.customers.acme!, EVENT_NAMES.input_tokens)).toBe('2000');
     const nine = Date.parse('2026-11-21T09:00:00Z') / 1000;
@@ -210,13 +210,13 @@ describeEachBackend('stripe push', (backend) => {
     expect(r.code).toBe(3);
     const t = j.tenants[0]!;
     expect(t.result).toBe('ok');
-    expect(t.expired).toEqual({ gpu_seconds: 0, input_tokens: 107, output_tokens: 2, api_calls: 2 });
+    expect(t.expired).toEqual({ gpu_seconds: 0, input_tokens: 107, output_tokens: 2, api_calls: 2, cached_input_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 });
     expect(t.expired_buckets).toEqual({
       first: new Date(Math.floor((w.now - 40 * DAY) / H) * H).toISOString(),
       last: new Date(Math.floor((w.now - 34 * DAY - 12 * H) / H) * H).toISOString(),
       count: 2,
     });
-    expect(t.waiting).toEqual({ gpu_seconds: 0, input_tokens: 13, output_tokens: 1, api_calls: 1 });
+    expect(t.waiting).toEqual({ gpu_seconds: 0, input_tokens: 13, output_tokens: 1, api_calls: 1, cached_input_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 });
     expect(j.events.expired).toBe(6);
     expect(r.stderr).toMatch(/tenant acme: usage too old for Stripe \(buckets .* to .*\) was NOT sent: input_tokens 107, output_tokens 2, api_calls 2\. Bill it another way/);
     expectServerMatches(w.fake, w.customers.acme!, sendable, 'acme');
@@ -231,12 +231,12 @@ describeEachBackend('stripe push', (backend) => {
     await insertReceipts(w.db, [at(w.now - 40 * DAY + 1, 'x40b', 50n)]);
     const late = await push();
     expect(late.r.code).toBe(3);
-    expect(late.j.tenants[0]!.expired).toEqual({ gpu_seconds: 0, input_tokens: 50, output_tokens: 1, api_calls: 1 });
+    expect(late.j.tenants[0]!.expired).toEqual({ gpu_seconds: 0, input_tokens: 50, output_tokens: 1, api_calls: 1, cached_input_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 });
 
     // --until ahead of the clock: the receipt is due, but its bucket starts later than Stripe takes.
     const ahead = await push(['--until', new Date(w.now + 10 * H).toISOString()]);
     expect(ahead.r.code, ahead.r.stderr).toBe(0);
-    expect(ahead.j.tenants[0]!.waiting).toEqual({ gpu_seconds: 0, input_tokens: 13, output_tokens: 1, api_calls: 1 });
+    expect(ahead.j.tenants[0]!.waiting).toEqual({ gpu_seconds: 0, input_tokens: 13, output_tokens: 1, api_calls: 1, cached_input_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 });
     expect(ahead.j.events.planned).toBe(0);
 
     // Four hours on, the future receipt's bucket has come: it is sent.
@@ -309,7 +309,7 @@ describeEachBackend('stripe push', (backend) => {
     const { r, j } = await push();
     expect(r.code).toBe(3);
     const t = j.tenants[0]!;
-    expect(t.uncertain).toEqual({ gpu_seconds: 0, input_tokens: 700, output_tokens: 0, api_calls: 0 });
+    expect(t.uncertain).toEqual({ gpu_seconds: 0, input_tokens: 700, output_tokens: 0, api_calls: 0, cached_input_tokens: 0, cache_write_tokens: 0, reasoning_tokens: 0 });
     expect(t.events).toMatchObject({ uncertain: 1, already_sent: 1 });
     expect(r.stderr).toMatch(/1 event\(s\) sent over 23 hours ago without a confirmed answer were not resent/);
     const posts = eventPosts(w.fake).slice(postsBefore);

@@ -45,9 +45,9 @@ describeEachBackend('push ledger and run lock', (backend) => {
     ]);
     const hours = await store.ledger.usage('acme', H, T0 + 2 * H + 35);
     expect(hours).toEqual([
-      { bucketStart: T0, due: { gpu_seconds: 12n, input_tokens: 2n ** 62n + 100n, output_tokens: 11n, api_calls: 2n }, later: { gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 0n } },
-      { bucketStart: T0 + H, due: { gpu_seconds: 1n, input_tokens: 1n, output_tokens: 1n, api_calls: 1n }, later: { gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 0n } },
-      { bucketStart: T0 + 2 * H, due: { gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 1n }, later: { gpu_seconds: 3n, input_tokens: 3n, output_tokens: 3n, api_calls: 1n } },
+      { bucketStart: T0, due: { gpu_seconds: 12n, input_tokens: 2n ** 62n + 100n, output_tokens: 11n, api_calls: 2n, cached_input_tokens: 0n, cache_write_tokens: 0n, reasoning_tokens: 0n }, later: { gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 0n, cached_input_tokens: 0n, cache_write_tokens: 0n, reasoning_tokens: 0n } },
+      { bucketStart: T0 + H, due: { gpu_seconds: 1n, input_tokens: 1n, output_tokens: 1n, api_calls: 1n, cached_input_tokens: 0n, cache_write_tokens: 0n, reasoning_tokens: 0n }, later: { gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 0n, cached_input_tokens: 0n, cache_write_tokens: 0n, reasoning_tokens: 0n } },
+      { bucketStart: T0 + 2 * H, due: { gpu_seconds: 0n, input_tokens: 0n, output_tokens: 0n, api_calls: 1n, cached_input_tokens: 0n, cache_write_tokens: 0n, reasoning_tokens: 0n }, later: { gpu_seconds: 3n, input_tokens: 3n, output_tokens: 3n, api_calls: 1n, cached_input_tokens: 0n, cache_write_tokens: 0n, reasoning_tokens: 0n } },
     ]);
     const days = await store.ledger.usage('acme', DAY, T0 + DAY);
     expect(days).toHaveLength(1);

@@ -42,7 +42,7 @@ describeEachBackend('stripe push under Stripe rules', (backend) => {
     expect(first.r.code, first.r.stderr).toBe(0);
     const sent = first.j.events.sent;
     expect(sent).toBeGreaterThan(0);
-    expect(serverTotals(w.fake, gone)).toEqual({ gpu_seconds: '0', input_tokens: '0', output_tokens: '0', api_calls: '0' });
+    expect(serverTotals(w.fake, gone)).toEqual({ gpu_seconds: '0', input_tokens: '0', output_tokens: '0', api_calls: '0', cached_input_tokens: '0', cache_write_tokens: '0', reasoning_tokens: '0' });
 
     // Relinked to a live customer: the next push reads the error reports and sends the rejected events again, there.
     const fresh = w.fake.state.addCustomer({ name: 'acme again', metadata: { tenant_id: 'acme' } });

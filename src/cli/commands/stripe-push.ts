@@ -11,6 +11,7 @@ import { LIVEMODE_SETTING } from '../../app/stripe-setup.js';
 import { parseDate, parseRfc3339 } from '../../domain/time.js';
 import { UsageError } from '../../errors.js';
 import type { MeterAmounts } from '../../store/push-sql.js';
+import { isSeenOnlyMeter } from '../../config.js';
 import { METER_KEYS, openStripe, stripeEnv, type StripeClient } from '../../stripe/client.js';
 import type { BucketSize } from '../../stripe/push-plan.js';
 import type { Context } from '../context.js';
@@ -158,7 +159,9 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
           { header: 'customer', value: (t) => t.customerId },
           { header: 'result', value: (t) => t.result.replace('_', ' ') },
           { header: dryRun ? 'events to send' : 'events sent', value: (t) => (dryRun ? t.events.planned : t.events.sent + t.events.alreadySent), align: 'right' },
-          ...METER_KEYS.map((m) => ({ header: m, value: (t: TenantPush) => shown(t)[m], align: 'right' as const })),
+          // Token class meters (cached input, cache write, reasoning) only when some tenant has usage of them.
+          ...METER_KEYS.filter((m) => !isSeenOnlyMeter(m) || report.tenants.some((t) => shown(t)[m] !== 0n))
+            .map((m) => ({ header: m, value: (t: TenantPush) => shown(t)[m], align: 'right' as const })),
           { header: 'note', value: (t) => note(t, dryRun) },
         ],
         pushJson(report),

@@ -1,4 +1,7 @@
-/** stripe setup [--dry-run]: find or create the four billing meters and store their ids. */
+/**
+ * stripe setup [--dry-run]: find or create the billing meters (GPU seconds, input and output tokens,
+ * API calls, and one per further token class the store has seen) and store their ids.
+ */
 import { setupMeters, type MeterSetupResult } from '../../app/stripe-setup.js';
 import { ExitCode } from '../../errors.js';
 import { openStripe } from '../../stripe/client.js';
@@ -30,6 +33,7 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
         found: count('found'),
         reactivated: count('reactivated'),
         conflicts: count('conflict'),
+        not_seen: report.notSeen,
         meters: report.meters.map((m) => ({
           meter: m.key,
           event_name: m.eventName,
@@ -53,6 +57,12 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
         ],
         json,
       );
+      if (report.notSeen.length > 0) {
+        ctx.notice(
+          `No meter for ${report.notSeen.join(', ')}: no receipt in the store has them yet. ` +
+            'Run billctl stripe setup again once receipts with them arrive (billctl stripe push says when).',
+        );
+      }
       const conflicts = report.meters.filter((m) => m.action === 'conflict');
       if (conflicts.length > 0) {
         ctx.warn(

@@ -19,7 +19,9 @@ export function registerStripe(program: Command, state: RunState): void {
     stripe,
     state,
     'setup',
-    'find or create the four billing meters (sum of value, customer by id) and store their ids; running it again creates nothing',
+    'find or create the billing meters (sum of value, customer by id: GPU seconds, input and output tokens, API calls, and one per ' +
+      'token class the store holds receipts of: cached input, cache write, reasoning) and store their ids; running it again creates nothing ' +
+      '(run it again when a new token class arrives: stripe push says so)',
     ['billctl stripe setup', 'billctl stripe setup --dry-run --format json'],
     async () => ({ run: (await import('../commands/stripe-setup.js')).run }),
   ).option('--dry-run', 'show what would be created, change nothing');
