@@ -1,5 +1,5 @@
-// Issue 14: rating every tenant of a month with tiered prices (graduated GPU hours and output
-// tokens, volume input tokens, package requests) vs sqlite3 reading the month's receipts once in
+// Issue 14: rating every tenant of a month with tiered prices (graduated GPU hours, output and
+// cached input tokens, volume and package input tokens, package cache writes and requests) vs sqlite3 reading the month's receipts once in
 // (tenant_id, ts, id) order (goal <= 1.5x), on the store of the rating benchmark (2,000,000
 // receipts, 1,000 tenants) with its catalog replaced by a tiered one of the same label.
 import fs from 'node:fs';
@@ -19,9 +19,11 @@ gpu_rates:
   rtx-3090:  { name: "RTX 3090",  price: "0.60" }
 token_unit: 1000
 token_rates:
-  gemma-2b: { name: "Gemma-2B", input: { model: package, size: 1000000, price: "0.05" }, output: "0.0002" }
-  qwen-30b: { name: "Qwen-30B", input: { model: volume, tiers: [ { up_to: 5000000, price: "0.001" }, { up_to: null, price: "0.0008" } ] }, output: "0.002" }
-  qwen-70b: { name: "Qwen-70B", input: "0.003", output: { model: graduated, tiers: [ { up_to: 2000000, price: "0.006" }, { up_to: null, price: "0.004" } ] } }
+  gemma-2b: { name: "Gemma-2B", input: { model: package, size: 1000000, price: "0.05" }, output: "0.0002", cached_input: "0.00001", cache_write: "0.0001" }
+  qwen-30b: { name: "Qwen-30B", input: { model: volume, tiers: [ { up_to: 5000000, price: "0.001" }, { up_to: null, price: "0.0008" } ] }, output: "0.002",
+              cached_input: { model: graduated, tiers: [ { up_to: 1000000, price: "0.0001" }, { up_to: null, price: "0.00008" } ] }, cache_write: "0.001" }
+  qwen-70b: { name: "Qwen-70B", input: "0.003", output: { model: graduated, tiers: [ { up_to: 2000000, price: "0.006" }, { up_to: null, price: "0.004" } ] },
+              cached_input: "0.0003", cache_write: { model: package, size: 100000, price: "0.30" } }
 request_rate: { model: package, size: 1000, price: "0.10" }
 plans:
   free:       { name: "Free", monthly_fee: "0",   included: { gpu_hours: 10,  tokens: 1000000,  api_calls: 10000 },  hard_cap: true }
@@ -43,7 +45,7 @@ export async function run({ smoke, log }) {
   const { start, end } = monthBounds();
   const n = smoke ? 1 : 3;
   const ordered = await medianTime(n, 'sqlite3', [file,
-    `SELECT tenant_id, ts, id, billable, model_key, gpu_key, gpu_seconds, input_tokens, output_tokens FROM receipts WHERE ts >= ${start} AND ts < ${end} ORDER BY tenant_id, ts, id`]);
+    `SELECT tenant_id, ts, id, billable, model_key, gpu_key, gpu_seconds, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens FROM receipts WHERE ts >= ${start} AND ts < ${end} ORDER BY tenant_id, ts, id`]);
   const usage = ['usage', '--period', PERIOD, '--format', 'json', '--db', file];
   const cold = [];
   for (let i = 0; i < n; i++) {
