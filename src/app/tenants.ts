@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { Decimal, isKnownCurrency } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
 import { isPeriod, isValidTimeZone, periodInterval, periodOf, type Period } from '../domain/period.js';
-import { effectivePlanEntries, planFor, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
+import { effectivePlanEntries, fromDay, isPlanFrom, planOn, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
 import { typedLineBreaks } from '../config.js';
 import { unneutralise } from '../export/csv-writer.js';
 import { UsageError, ValidationError } from '../errors.js';
@@ -36,7 +36,8 @@ export interface TenantFields {
 export interface CheckedFields {
   patch: TenantPatch;
   plan?: string;
-  from?: Period | null;
+  /** A period `YYYY-MM` or a local date `YYYY-MM-DD`. */
+  from?: string | null;
 }
 
 /** The catalog facts tenant checks need: its plans and currency. */
@@ -119,7 +120,7 @@ export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefin
     else patch.stripeCustomerId = s === '' ? null : s;
   }
   if (!blank(f.from)) {
-    if (!isPeriod(f.from!.trim())) problems.push(`from: "${f.from}" is not a period (YYYY-MM)`);
+    if (!isPlanFrom(f.from!.trim())) problems.push(`from: "${f.from}" is not a period (YYYY-MM) or a date (YYYY-MM-DD)`);
     else out.from = f.from!.trim();
   }
   if (!blank(f.plan)) {
@@ -253,10 +254,10 @@ async function rebuildIfMoved(store: Store, before: Tenant, patch: TenantPatch):
 }
 
 /** True when the newest entry for `from` already says `plan` (setting it again changes nothing). */
-function samePlanEntry(t: Tenant, plan: string, from: Period | null): boolean {
+function samePlanEntry(t: Tenant, plan: string, from: string | null): boolean {
   const forFrom = t.plans.filter((e) => e.from === from);
   const last = forFrom[forFrom.length - 1];
-  return last !== undefined && last.plan === plan && planFor(t.plans, from ?? '0000-01') === plan;
+  return last !== undefined && last.plan === plan && planOn(t.plans, from === null ? '0000-01-01' : fromDay(from)) === plan;
 }
 
 /**
