@@ -17,6 +17,7 @@ import {
   formatDayNumber, localDayNumber, periodDays, periodInterval, type Period,
 } from '../domain/period.js';
 import { RatingError, SECONDS_PER_HOUR, resolvePlanTerms, type RatedPeriod } from '../domain/rating.js';
+import { totalTokens } from '../domain/quantities.js';
 import type { Tenant } from '../domain/tenant.js';
 import { LockHeldError, errorMessage } from '../errors.js';
 import type { Budget, UserBudget } from '../store/budget-repo.js';
@@ -65,7 +66,7 @@ export function usageFromRollups(rows: readonly RollupRow[]): PeriodUsage {
   const u: PeriodUsage = { gpuSeconds: 0n, tokens: 0n, apiCalls: 0n };
   for (const r of rows) {
     u.gpuSeconds += r.gpuSeconds;
-    u.tokens += r.inputTokens + r.outputTokens;
+    u.tokens += totalTokens(r);
     u.apiCalls += r.requests;
   }
   return u;
@@ -340,7 +341,7 @@ async function factsFor(
     if (err instanceof RatingError && !rows.some((r) => r.receipts > 0n) && !budget && users.length === 0) return 'skip';
     throw err;
   }
-  const terms = resolvePlanTerms(tenant, period, rating.versions);
+  const terms = resolvePlanTerms(tenant, period, rating.versionsFor(tenant));
   const interval = periodInterval(tenant.timezone, period);
   const current = o.now >= interval.start && o.now < interval.end;
   if (budget && budget.currency !== rated.currency) {

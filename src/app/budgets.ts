@@ -3,6 +3,7 @@
  * quota checks share: percentages of a limit are compared by cross-multiplication on Decimals
  * and bigints, never with JavaScript numbers.
  */
+import { defaultCurrency } from '../domain/catalog.js';
 import { Decimal, currencyDigits, formatAmount } from '../domain/money.js';
 import { isPeriod, periodInterval, periodOf, type Interval, type Period } from '../domain/period.js';
 import { RatingError, type RatedPeriod } from '../domain/rating.js';
@@ -116,9 +117,11 @@ export function parseThresholds(text: string, flag = '--thresholds'): number[] {
 // ---------------------------------------------------------------------------------------------
 // Use cases
 
-/** The currency a tenant is billed in: its own, else the newest catalog's. */
+/** The currency a tenant is billed in: its own, else the default (billing-rules.md, "Currencies"). */
 export async function tenantCurrency(store: Store, tenant: Tenant): Promise<string> {
-  return tenant.currency ?? (await newestCatalog(store)).catalog.currency;
+  if (tenant.currency !== null) return tenant.currency;
+  await newestCatalog(store); // (says what to do when there is none)
+  return defaultCurrency((await store.listCatalogs()).map((c) => c.catalog))!;
 }
 
 export async function setBudget(

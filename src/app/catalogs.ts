@@ -116,12 +116,12 @@ export async function importCatalog(
       }
     }
     const clash = (await store.listCatalogs()).find(
-      (c) => c.catalog.effectiveFrom === catalog.effectiveFrom && c.catalog.version !== catalog.version,
+      (c) => c.catalog.effectiveFrom === catalog.effectiveFrom && c.catalog.currency === catalog.currency && c.catalog.version !== catalog.version,
     );
     if (clash) {
       throw new UsageError(
-        `catalog version "${catalog.version}" starts at ${new Date(catalog.effectiveFrom).toISOString()}, like version "${clash.catalog.version}"`,
-        'Two versions cannot take effect at the same instant: change effective_from.',
+        `catalog version "${catalog.version}" starts at ${new Date(catalog.effectiveFrom).toISOString()}, like version "${clash.catalog.version}" (both ${catalog.currency})`,
+        'Two versions of one currency cannot take effect at the same instant: change effective_from.',
       );
     }
     await store.putCatalog(catalog, digest, path.resolve(file), options.at);

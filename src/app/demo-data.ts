@@ -180,3 +180,46 @@ export async function writeDemoFiles(dir: string, period: Period, seed = 2026): 
   await writeLines(late, lateLines(), false);
   return { receiptsDir, covenantMap, late, written };
 }
+
+/**
+ * Two tenants that show the second wave's pricing, with receipts of their own (a separate seed, so
+ * the tenants above get exactly the receipts they always did): Volta on the `team` plan (its own
+ * A100 80GB price, graduated Qwen-70B output tokens, a minimum commitment) and Zéphyr billed in
+ * euros, rated with the EUR catalog chain.
+ */
+export const DEMO_PRICING_TENANTS: (DemoTenant & { currency?: string })[] = [
+  { id: 'volta', name: 'Volta Robotics Inc.', plan: 'team', timezone: 'America/Los_Angeles', taxRate: '0.0725', taxLabel: 'Sales tax', netDays: 30, email: 'ap@volta.example', address: '200 Mission St\nSan Francisco, CA 94105\nUSA', weight: 0 },
+  { id: 'zephyr', name: 'Zéphyr Labs SAS', plan: 'pro', currency: 'EUR', timezone: 'Europe/Paris', taxRate: '0.2', taxLabel: 'TVA', netDays: 30, email: 'compta@zephyr.example', address: '8 rue de Rivoli\n75004 Paris\nFrance', weight: 0 },
+];
+
+/** The pricing tenants' receipts for the period, as OpenAI-style usage events: one JSON Lines file in `receiptsDir`. */
+export async function writePricingDemoFile(receiptsDir: string, period: Period, seed = 2027): Promise<number> {
+  const rnd = mulberry32(seed);
+  const [volta, zephyr] = DEMO_PRICING_TENANTS as [DemoTenant, DemoTenant];
+  let written = 0;
+  const lines = function* () {
+    for (let i = 0; i < 1500; i++) {
+      written++;
+      yield JSON.stringify({
+        id: `chatcmpl-volta-${i}`, tenant_id: volta.id, user_id: `robot-${Math.floor(rnd() * 12)}`, created_at: iso(instantIn(rnd, volta, period)),
+        model: 'Qwen-70B', usage: { prompt_tokens: 5000 + Math.floor(rnd() * 10_000), completion_tokens: 30_000 + Math.floor(rnd() * 40_000) },
+      });
+    }
+    for (let i = 0; i < 400; i++) {
+      written++;
+      yield JSON.stringify({
+        id: `job-volta-${i}`, tenant_id: volta.id, timestamp: iso(instantIn(rnd, volta, period)), gpu_type: 'A100 80GB', gpu_seconds: 900 + Math.floor(rnd() * 1800),
+      });
+    }
+    for (let i = 0; i < 800; i++) {
+      written++;
+      yield JSON.stringify({
+        id: `req-zephyr-${i}`, tenant_id: zephyr.id, created_at: iso(instantIn(rnd, zephyr, period)), model: pick(rnd, ['Qwen-30B', 'Gemma-2B']),
+        usage: { prompt_tokens: 2000 + Math.floor(rnd() * 30_000), completion_tokens: 500 + Math.floor(rnd() * 8000) },
+        ...(i % 4 === 0 ? { gpu_type: 'A100 40GB', gpu_seconds: 600 + Math.floor(rnd() * 3000) } : {}),
+      });
+    }
+  };
+  await writeLines(path.join(receiptsDir, 'pricing-tenants.jsonl'), lines(), false);
+  return written;
+}

@@ -9,6 +9,7 @@ import { versionAt } from '../domain/catalog.js';
 import { Decimal, formatAmount } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
 import { periodInterval, type Period } from '../domain/period.js';
+import { hasTokens, TOKEN_CLASSES, type TokenProp } from '../domain/quantities.js';
 import type { RatableReceipt, RatedLine, RatedPeriod } from '../domain/rating.js';
 import type { Tenant } from '../domain/tenant.js';
 import { UsageError } from '../errors.js';
@@ -16,11 +17,10 @@ import type { Store } from '../store/store.js';
 import { currentPeriod, projectMonthEnd } from './budgets.js';
 import { StoreRating } from './rating-service.js';
 
-export interface EstimateRequest {
+/** The hypothetical request: its model and GPU, GPU seconds and a count per token class (quantities.ts). */
+export interface EstimateRequest extends Record<TokenProp, number> {
   model: string | null;
   gpu: string | null;
-  inputTokens: number;
-  outputTokens: number;
   gpuSeconds: number;
 }
 
@@ -58,19 +58,22 @@ export function parseUnits(text: string | undefined, name: string): number {
   return Number(text.trim());
 }
 
-export function estimateRequest(o: { model?: string; gpu?: string; inputTokens?: string; outputTokens?: string; gpuSeconds?: string }, names: {
-  inputTokens: string; outputTokens: string; gpuSeconds: string; model: string; gpu: string;
-}): EstimateRequest {
-  const req: EstimateRequest = {
-    model: o.model === undefined || o.model.trim() === '' ? null : o.model,
-    gpu: o.gpu === undefined || o.gpu.trim() === '' ? null : o.gpu,
-    inputTokens: parseUnits(o.inputTokens, names.inputTokens),
-    outputTokens: parseUnits(o.outputTokens, names.outputTokens),
-    gpuSeconds: parseUnits(o.gpuSeconds, names.gpuSeconds),
+/**
+ * The request from flags (`style` 'flag': `--input-tokens`, `--cached-input-tokens`, ...) or query
+ * parameters ('param': `input_tokens`, `cached_input_tokens`, ...), each named by its field: `model`,
+ * `gpu`, `gpu_seconds` and every token class of the field table.
+ */
+export function estimateRequest(o: Readonly<Record<string, string | undefined>>, style: 'flag' | 'param'): EstimateRequest {
+  const name = (field: string) => (style === 'flag' ? `--${field.replace(/_/g, '-')}` : field);
+  const text = (field: string) => {
+    const v = o[field];
+    return v === undefined || v.trim() === '' ? null : v;
   };
-  if (req.model === null && req.gpu === null) throw new UsageError(`give ${names.model} (and tokens) or ${names.gpu} (and GPU seconds)`);
-  if (req.inputTokens + req.outputTokens > 0 && req.model === null) throw new UsageError(`tokens need a model: give ${names.model}`);
-  if (req.gpuSeconds > 0 && req.gpu === null) throw new UsageError(`GPU seconds need a GPU type: give ${names.gpu}`);
+  const req = { model: text('model'), gpu: text('gpu'), gpuSeconds: parseUnits(o.gpu_seconds, name('gpu_seconds')) } as EstimateRequest;
+  for (const c of TOKEN_CLASSES) req[c.prop] = parseUnits(o[c.name], name(c.name));
+  if (req.model === null && req.gpu === null) throw new UsageError(`give ${name('model')} (and tokens) or ${name('gpu')} (and GPU seconds)`);
+  if (hasTokens(req) && req.model === null) throw new UsageError(`tokens need a model: give ${name('model')}`);
+  if (req.gpuSeconds > 0 && req.gpu === null) throw new UsageError(`GPU seconds need a GPU type: give ${name('gpu')}`);
   return req;
 }
 
@@ -97,7 +100,7 @@ export async function estimate(store: Store, tenant: Tenant, req: EstimateReques
   const period = currentPeriod(tenant, now);
   // Usage already in the store without a price counts 0.00 (as budgets do); the request's own keys must have prices.
   const rating = await StoreRating.load(store, true);
-  const version = versionAt(rating.versions, now);
+  const version = versionAt(rating.versionsFor(tenant), now);
   if (version === undefined) throw new UsageError('no catalog version is in effect now', 'Import one with: billctl catalog import <file>');
   const modelKey = req.model === null ? null : nameKey(req.model);
   const gpuKey = req.gpu === null ? null : nameKey(req.gpu);
@@ -108,11 +111,8 @@ export async function estimate(store: Store, tenant: Tenant, req: EstimateReques
   if (gpuKey !== null && !version.gpuRates.has(gpuKey)) {
     throw new UsageError(`GPU "${req.gpu}" has no price in catalog ${version.version}`, 'See the GPU types and prices with: billctl catalog show');
   }
-  const receipt: RatableReceipt = {
-    id: HYPOTHETICAL_ID, ts: now, billable: true, modelKey, gpuKey,
-    gpuSeconds: req.gpuSeconds, inputTokens: req.inputTokens, cachedInputTokens: 0, cacheWriteTokens: 0, outputTokens: req.outputTokens,
-    reasoningTokens: 0,
-  };
+  const receipt = { id: HYPOTHETICAL_ID, ts: now, billable: true, modelKey, gpuKey, gpuSeconds: req.gpuSeconds } as RatableReceipt;
+  for (const c of TOKEN_CLASSES) receipt[c.prop] = req[c.prop];
   const before = await rating.ratePeriod(tenant, period);
   const after = await rating.ratePeriod(tenant, period, [receipt]);
   return {
@@ -136,8 +136,7 @@ export function estimateJson(e: Estimate): Record<string, unknown> {
     period: e.period,
     model: e.request.model,
     gpu: e.request.gpu,
-    input_tokens: e.request.inputTokens,
-    output_tokens: e.request.outputTokens,
+    ...Object.fromEntries(TOKEN_CLASSES.map((c) => [c.name, e.request[c.prop]])),
     gpu_seconds: e.request.gpuSeconds,
     currency: c,
     amount: formatAmount(e.amount, c),

@@ -8,6 +8,7 @@ import { invoiceLineJson } from '../domain/invoice.js';
 import { formatAmount } from '../domain/money.js';
 import { periodDays, periodInterval, type Period } from '../domain/period.js';
 import type { Receipt } from '../domain/receipt.js';
+import { QUANTITIES, REPORTED_QUANTITIES } from '../domain/quantities.js';
 import type { Tenant } from '../domain/tenant.js';
 import { formatInstant } from '../domain/time.js';
 import { writeCsv, type CsvColumn, type CsvSink } from '../export/csv-writer.js';
@@ -39,9 +40,9 @@ export const RECEIPT_COLUMNS: readonly CsvColumn<Receipt>[] = [
   { header: 'model_key', type: 'text', value: (r) => r.modelKey },
   { header: 'gpu_type', type: 'text', value: (r) => r.gpuType },
   { header: 'gpu_key', type: 'text', value: (r) => r.gpuKey },
-  { header: 'gpu_seconds', type: 'quantity', value: (r) => r.gpuSeconds },
-  { header: 'input_tokens', type: 'quantity', value: (r) => r.inputTokens },
-  { header: 'output_tokens', type: 'quantity', value: (r) => r.outputTokens },
+  { header: 'event_type', type: 'text', value: (r) => r.eventType },
+  // Every quantity of the field table (quantities.ts), in its order.
+  ...QUANTITIES.map((q): CsvColumn<Receipt> => ({ header: q.name, type: 'quantity', value: (r) => r[q.prop] })),
   // Validated decimal text from the receipt (kept for reconciliation); checked again as a number.
   { header: 'reported_cost', type: 'amount', value: (r) => r.reportedCost },
   { header: 'unsplit', type: 'flag', value: (r) => r.unsplit },
@@ -90,9 +91,7 @@ export function usageColumns(by: UsageGroupBy | undefined): CsvColumn<UsageRow>[
     ...(by === undefined ? [] : [{ header: GROUP_FIELD[by], type: by === 'day' ? 'date' : 'text', value: (r: UsageRow) => r.group ?? null } as CsvColumn<UsageRow>]),
     { header: 'receipts', type: 'quantity', value: (r) => r.receipts },
     { header: 'requests', type: 'quantity', value: (r) => r.requests },
-    { header: 'gpu_seconds', type: 'quantity', value: (r) => r.gpuSeconds },
-    { header: 'input_tokens', type: 'quantity', value: (r) => r.inputTokens },
-    { header: 'output_tokens', type: 'quantity', value: (r) => r.outputTokens },
+    ...REPORTED_QUANTITIES.map((q): CsvColumn<UsageRow> => ({ header: q.name, type: 'quantity', value: (r) => r[q.prop] })),
     { header: 'rated_amount', type: 'amount', value: amount((r) => r.ratedAmount) },
     { header: 'currency', type: 'text', value: (r) => r.currency },
     // Empty unless the period is under way (as in `usage --format json`, where the keys are absent then).

@@ -7,6 +7,7 @@
  */
 import { formatAmount } from '../domain/money.js';
 import { RatingError, UnpricedUsageError } from '../domain/rating.js';
+import { hasTokens, TOKEN_CLASSES } from '../domain/quantities.js';
 import { compareIds } from '../domain/receipt.js';
 import type { Tenant } from '../domain/tenant.js';
 import { errorMessage } from '../errors.js';
@@ -74,7 +75,7 @@ export interface MetricsReport {
 
 export async function collectMetrics(store: Store, rating: StoreRating, now: number, tenants?: Tenant[]): Promise<MetricsReport> {
   const gpu = family('billctl_usage_gpu_seconds', 'gauge', "GPU seconds of billable receipts in the tenant's period under way, by GPU type.");
-  const tokens = family('billctl_usage_tokens', 'gauge', "Tokens of billable receipts in the tenant's period under way, by model and direction (input, output).");
+  const tokens = family('billctl_usage_tokens', 'gauge', "Tokens of billable receipts in the tenant's period under way, by model and direction: the token class (input, cached_input, cache_write, output, reasoning; the last three only when there are any).");
   const requests = family('billctl_usage_requests', 'gauge', "Billable receipts (API calls) in the tenant's period under way.");
   const rated = family('billctl_rated_amount', 'gauge', "Rated amount before tax of the tenant's period under way (month to date), in its currency.");
   const ratingFailed = family('billctl_rating_failed', 'gauge', "1 when the tenant's period under way cannot be rated (for example usage without a price).");
@@ -91,15 +92,14 @@ export async function collectMetrics(store: Store, rating: StoreRating, now: num
     const period = currentPeriod(tenant, now);
     const rows = await rating.rollups(tenant, period);
     const byGpu = new Map<string, bigint>();
-    const byModel = new Map<string, { input: bigint; output: bigint }>();
+    const byModel = new Map<string, bigint[]>();
     let calls = 0n;
     for (const r of rows) {
       calls += r.requests;
       if (r.gpuKey !== null && r.gpuSeconds > 0n) byGpu.set(r.gpuKey, (byGpu.get(r.gpuKey) ?? 0n) + r.gpuSeconds);
-      if (r.modelKey !== null && r.inputTokens + r.outputTokens > 0n) {
-        const m = byModel.get(r.modelKey) ?? { input: 0n, output: 0n };
-        m.input += r.inputTokens;
-        m.output += r.outputTokens;
+      if (r.modelKey !== null && hasTokens(r)) {
+        const m = byModel.get(r.modelKey) ?? TOKEN_CLASSES.map(() => 0n);
+        TOKEN_CLASSES.forEach((c, i) => (m[i]! += r[c.prop]));
         byModel.set(r.modelKey, m);
       }
     }
@@ -107,8 +107,12 @@ export async function collectMetrics(store: Store, rating: StoreRating, now: num
     const p: [string, string] = ['period', period];
     for (const [k, v] of [...byGpu].sort(([a], [b]) => compareIds(a, b))) gpu.samples.push({ labels: [t, p, ['gpu', k]], value: v.toString() });
     for (const [k, v] of [...byModel].sort(([a], [b]) => compareIds(a, b))) {
-      tokens.samples.push({ labels: [t, p, ['model', k], ['direction', 'input']], value: v.input.toString() });
-      tokens.samples.push({ labels: [t, p, ['model', k], ['direction', 'output']], value: v.output.toString() });
+      // A sample per token class (`direction` is the class's catalog price name: input, cached_input,
+      // cache_write, output, reasoning); input and output always, the others when the model has them.
+      TOKEN_CLASSES.forEach((c, i) => {
+        if (c.extended && v[i] === 0n) return;
+        tokens.samples.push({ labels: [t, p, ['model', k], ['direction', c.price.name]], value: v[i]!.toString() });
+      });
     }
     requests.samples.push({ labels: [t, p], value: calls.toString() });
     try {

@@ -5,14 +5,16 @@
  * engine in src/domain/rating.ts. Most of a month is rated from rollups, exactly.
  */
 import { createHash } from 'node:crypto';
-import { catalogDigest, gpuPriceFor, tokenClassPrice, tokenPriceFor, versionAt, type CatalogVersion } from '../domain/catalog.js';
+import {
+  catalogDigest, currencyChain, gpuPriceFor, tenantCurrency, tokenClassPrice, tokenPriceFor, versionAt, type CatalogVersion,
+} from '../domain/catalog.js';
 import { ExactSum, currencyDigits } from '../domain/money.js';
 import { PriceRun } from '../domain/price-models/index.js';
 import { hasTokens, QUANTITIES, TOKEN_CLASSES, totalTokens } from '../domain/quantities.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
 import { compareReceipts } from '../domain/receipt.js';
 import {
-  dailyCharges, dayTotals, detailDays, planSegments, poolsOf, priceModelFor, prorate, ratePeriod, REQUESTS_KEY, resolvePlanTerms, sortVersions,
+  dailyCharges, dayTotals, detailDays, NoCatalogError, planSegments, poolsOf, priceModelFor, prorate, ratePeriod, REQUESTS_KEY, resolvePlanTerms, sortVersions,
   type UsageKind,
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
@@ -83,6 +85,20 @@ export class StoreRating implements RatingService {
     return new StoreRating(store, await store.listCatalogs(), allowUnpriced);
   }
 
+  private readonly chains = new Map<string, CatalogVersion[]>();
+
+  /**
+   * The versions this tenant is rated with: the chain of its currency (its own, else the currency
+   * of the newest version of all), billing-rules.md "Currencies". Every rating of a tenant reads these.
+   */
+  versionsFor(tenant: Pick<Tenant, 'currency'>): CatalogVersion[] {
+    const currency = tenantCurrency(tenant, this.versions);
+    if (currency === undefined) return [];
+    let chain = this.chains.get(currency);
+    if (chain === undefined) this.chains.set(currency, (chain = currencyChain(this.versions, currency)));
+    return chain;
+  }
+
   /**
    * Reads the rates of these keys in every version (those not read yet): rating looks up the
    * prices of the keys it meets, and a stored catalog's rates are read as they are needed.
@@ -148,11 +164,18 @@ export class StoreRating implements RatingService {
   private async ratingInput(tenant: Tenant, period: Period, extra: readonly RatableReceipt[] = []): Promise<RatePeriodInput> {
     const rows = (await this.rollups(tenant, period)).filter((r) => r.requests > 0n);
     await this.loadRates(extra);
-    const terms = resolvePlanTerms(tenant, period, this.versions);
+    const versions = this.versionsFor(tenant);
+    if (versions.length === 0 && this.versions.length > 0) {
+      throw new NoCatalogError(
+        `${tenant.id} ${period}: the tenant is billed in ${tenant.currency} and no catalog version is in ${tenant.currency}`,
+        `import a catalog version with currency: ${tenant.currency}, or change the tenant's currency with: billctl tenant update ${tenant.id} --currency <code>`,
+      );
+    }
+    const terms = resolvePlanTerms(tenant, period, versions);
     const aggregates = rows.map(aggregateOf);
     const extraAggregates = extra.map((r) => receiptAggregate(tenant.timezone, r));
     const totals = dayTotals([...aggregates, ...extraAggregates]);
-    const versionStarts = this.versions.map((v) => v.effectiveFrom);
+    const versionStarts = versions.map((v) => v.effectiveFrom);
     const segments = planSegments(tenant, period);
     let detail: Set<number>;
     if (segments.length <= 1) {
@@ -161,7 +184,7 @@ export class StoreRating implements RatingService {
       // A plan change inside the period: each segment's own (prorated) allowances run out on their own days.
       detail = new Set();
       for (const g of segments) {
-        const segTerms = versionAt(this.versions, g.start)?.plans.get(g.planId) ?? terms.plan;
+        const segTerms = versionAt(versions, g.start)?.plans.get(g.planId) ?? terms.plan;
         const full = poolsOf(segTerms.included);
         const pools = {
           gpuSeconds: prorate(full.gpuSeconds, g.days, g.periodDays), tokens: prorate(full.tokens, g.days, g.periodDays),
@@ -171,9 +194,16 @@ export class StoreRating implements RatingService {
         for (const d of detailDays({ timezone: tenant.timezone, period, days, included: segTerms.included, pools, versionStarts })) detail.add(d);
       }
     }
+    // Day rollups do not tell event types apart: when a version names non-request event types, the
+    // days it is in effect are rated receipt by receipt, so each receipt's event type decides.
+    for (const r of rows) {
+      const v = versionAt(versions, startOfLocalDay(tenant.timezone, r.day));
+      const w = versionAt(versions, startOfLocalDay(tenant.timezone, r.day + 1) - 1);
+      if ((v?.nonRequestEventTypes?.size ?? 0) > 0 || (w?.nonRequestEventTypes?.size ?? 0) > 0) detail.add(r.day);
+    }
     const planOfDay = (day: number) => segments.find((g) => day <= g.lastDay)?.planId ?? terms.planId;
     for (const r of rows) {
-      if (!detail.has(r.day) && unpricedRow(r, versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day)), planOfDay(r.day))) detail.add(r.day);
+      if (!detail.has(r.day) && unpricedRow(r, versionAt(versions, startOfLocalDay(tenant.timezone, r.day)), planOfDay(r.day))) detail.add(r.day);
     }
     let receipts: RatableReceipt[] = [];
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
@@ -184,7 +214,7 @@ export class StoreRating implements RatingService {
     return {
       tenant,
       period,
-      versions: this.versions,
+      versions,
       allowUnpriced: this.allowUnpriced,
       receipts,
       dayAggregates: [...aggregates, ...extraAggregates].filter((a) => !detail.has(a.day)),
@@ -196,7 +226,7 @@ export class StoreRating implements RatingService {
     tenant: Tenant, period: Period, receipts: readonly RatableReceipt[], onReceipt: NonNullable<RatePeriodInput['onReceipt']>,
   ): Promise<RatedPeriod> {
     await this.loadRates(receipts);
-    return ratePeriod({ tenant, period, versions: this.versions, allowUnpriced: this.allowUnpriced, receipts, onReceipt });
+    return ratePeriod({ tenant, period, versions: this.versionsFor(tenant), allowUnpriced: this.allowUnpriced, receipts, onReceipt });
   }
 
   async fingerprint(tenant: Tenant, period: Period): Promise<string> {
@@ -206,7 +236,7 @@ export class StoreRating implements RatingService {
     // A plan change inside the period: its segments too (unsplit periods keep the fingerprints they had).
     const segments = planSegments(tenant, period);
     if (segments.length > 1) h.update(JSON.stringify(segments.map((g) => [g.planId, g.firstDay, g.lastDay])));
-    for (const v of this.versions) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}:${this.digest(v)}`);
+    for (const v of this.versionsFor(tenant)) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}:${this.digest(v)}`);
     for (const r of await this.rollups(tenant, period)) {
       h.update(`\u0000${r.day}|${r.modelKey ?? ''}|${r.gpuKey ?? ''}|${r.receipts}|${r.requests}|${r.gpuSeconds}|${r.inputTokens}|${r.outputTokens}`);
       // The other quantities only when there are any: fingerprints of periods without them stay as they were.
@@ -231,7 +261,7 @@ export class StoreRating implements RatingService {
     const rows = [...(await this.rollups(tenant, period))].sort((a, b) => a.day - b.day);
     for (const r of rows) {
       if (r.requests === 0n) continue;
-      const v = versionAt(this.versions, startOfLocalDay(tenant.timezone, r.day));
+      const v = versionAt(this.versionsFor(tenant), startOfLocalDay(tenant.timezone, r.day));
       if (v === undefined) continue;
       currency ??= v.currency;
       let cost = byDay.get(r.day);

@@ -130,7 +130,7 @@ export async function recommendPlans(
       continue;
     }
     try {
-      const terms = resolvePlanTerms(tenant, period, rating.versions);
+      const terms = resolvePlanTerms(tenant, period, rating.versionsFor(tenant));
       const usage = usageFromRollups(rows.filter((r) => r.requests > 0n));
       const plans: PlanCost[] = [];
       let currentRated: RatedPeriod | undefined;
@@ -158,7 +158,7 @@ export async function recommendPlans(
       }
       report.rows.push({
         tenantId: tenant.id, period, currency: currentRated.currency, currentPlan, currentAmount, plans,
-        recommended, saving, savingPercent, topModels: topModels(currentRated, rating.versions),
+        recommended, saving, savingPercent, topModels: topModels(currentRated, rating.versionsFor(tenant)),
       });
     } catch (err) {
       if (!(err instanceof RatingError)) throw err;

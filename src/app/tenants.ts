@@ -3,6 +3,7 @@
  * timezones against the IANA database, tax rates against [0, 1), plans against the catalog.
  */
 import fs from 'node:fs';
+import { defaultCurrency, type CatalogVersion } from '../domain/catalog.js';
 import { Decimal, isKnownCurrency } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
 import { isPeriod, isValidTimeZone, periodInterval, periodOf, type Period } from '../domain/period.js';
@@ -40,16 +41,50 @@ export interface CheckedFields {
   from?: string | null;
 }
 
-/** The catalog facts tenant checks need: its plans and currency. */
+/**
+ * The catalog facts tenant checks need: the plans of the newest version of each currency's chain,
+ * the currencies there are versions in, and the default currency (billing-rules.md, "Currencies").
+ */
 export interface CatalogFacts {
   plans: Set<string>;
-  defaultPlan: string;
+  /** The default plan of the newest version, by currency. */
+  defaultPlans: Map<string, string>;
+  /** The currency of a tenant that names none. */
   currency: string;
+  currencies: Set<string>;
 }
 
 export async function catalogFacts(store: Store): Promise<CatalogFacts> {
-  const c = (await newestCatalog(store)).catalog;
-  return { plans: new Set(c.plans.keys()), defaultPlan: c.defaultPlan, currency: c.currency };
+  await newestCatalog(store); // (says what to do when there is none)
+  const versions = (await store.listCatalogs()).map((c) => c.catalog);
+  const newest = new Map<string, CatalogVersion>();
+  for (const v of versions) newest.set(v.currency, v); // sorted by effective_from: the last one per currency wins
+  const plans = new Set<string>();
+  for (const v of newest.values()) for (const p of v.plans.keys()) plans.add(p);
+  return {
+    plans, defaultPlans: new Map([...newest].map(([c, v]) => [c, v.defaultPlan])), currency: defaultCurrency(versions)!, currencies: new Set(newest.keys()),
+  };
+}
+
+/** The default plan for a new tenant billed in `currency` (its chain's newest version's). */
+function defaultPlanFor(facts: CatalogFacts, currency: string | null | undefined): string {
+  return facts.defaultPlans.get(currency ?? facts.currency) ?? facts.defaultPlans.get(facts.currency)!;
+}
+
+/**
+ * A tenant's currency may change only while nothing is open in the old one: no draft and no
+ * finalized invoice with an amount due (its lines, credits and payments are all in that currency).
+ */
+async function currencyChangeProblem(store: Store, t: Tenant, to: string, facts: CatalogFacts | undefined): Promise<string | undefined> {
+  const from = t.currency ?? facts?.currency;
+  if (from === to) return undefined;
+  const open = (await store.invoices.list({ tenantId: t.id })).filter(
+    (i) => i.status === 'draft' || (i.status === 'finalized' && !i.amountDue.isZero()),
+  );
+  if (open.length === 0) return undefined;
+  const what = open.map((i) => (i.status === 'draft' ? `the draft for ${i.period}` : `${i.number} (${i.period}, unpaid)`)).join(', ');
+  return `currency: tenant "${t.id}" is billed in ${from ?? 'its catalog currency'} and has ${what}; ` +
+    'finalize and settle (billctl invoice mark-paid) or void its open invoices in that currency first, then change the currency';
 }
 
 /**
@@ -105,8 +140,8 @@ export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefin
   if (!blank(f.currency)) {
     const c = f.currency!.trim().toUpperCase();
     if (!isKnownCurrency(c)) problems.push(`currency: "${f.currency}" is not an ISO 4217 code (like USD)`);
-    else if (facts && c !== facts.currency) {
-      problems.push(`currency: ${c} differs from the catalog's ${facts.currency}; a tenant is billed in the catalog's currency`);
+    else if (facts && !facts.currencies.has(c)) {
+      problems.push(`currency: no catalog version is in ${c} (catalogs: ${[...facts.currencies].join(', ')}); import one in ${c} first`);
     } else patch.currency = c;
   }
   if (!blank(f.billingMode)) {
@@ -120,7 +155,9 @@ export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefin
     else patch.stripeCustomerId = s === '' ? null : s;
   }
   if (!blank(f.from)) {
-    if (!isPlanFrom(f.from!.trim())) problems.push(`from: "${f.from}" is not a period (YYYY-MM) or a date (YYYY-MM-DD)`);
+    const text = f.from!.trim();
+    // A month YYYY-MM, or a local date YYYY-MM-DD inside a period (the period is then split: billing-rules.md).
+    if (!isPlanFrom(text)) problems.push(`from: "${f.from}" is not ${text.length > 7 ? 'a date (YYYY-MM-DD)' : 'a period (YYYY-MM)'}`);
     else out.from = f.from!.trim();
   }
   if (!blank(f.plan)) {
@@ -182,7 +219,7 @@ function newTenant(id: string, checked: CheckedFields, facts: CatalogFacts): New
     billingMode: p.billingMode ?? 'invoice',
     stripeCustomerId: p.stripeCustomerId ?? null,
     autoCreated: false,
-    plan: checked.plan ?? facts.defaultPlan,
+    plan: checked.plan ?? defaultPlanFor(facts, p.currency),
     planFrom: checked.from ?? null,
   };
 }
@@ -221,6 +258,10 @@ export async function updateTenant(store: Store, id: string, f: TenantFields, at
   const facts = await catalogFacts(store).catch(() => undefined);
   const checked = checkTenantFields(f, facts, problems);
   const current = await requireTenant(store, id);
+  if (checked.patch.currency !== undefined && checked.patch.currency !== null) {
+    const p = await currencyChangeProblem(store, current, checked.patch.currency, facts);
+    if (p) problems.push(p);
+  }
   const since = stripeSinceFor(current, f, checked.patch.timezone ?? current.timezone, at, problems);
   if (since !== undefined) checked.patch.stripeSince = since;
   assertNoProblems(`tenant ${id}`, problems);
@@ -406,6 +447,10 @@ export async function importTenants(store: Store, file: string, at: string): Pro
         });
         if (changed.length > 0) {
           const changes = Object.fromEntries(changed) as TenantPatch;
+          if (changes.currency !== undefined && changes.currency !== null) {
+            const p = await currencyChangeProblem(store, existing, changes.currency, facts);
+            if (p) throw new ValidationError(file, [`line ${line}: ${p}`], 'Nothing was imported.');
+          }
           await store.updateTenant(id, changes, at);
           await rebuildIfMoved(store, existing, changes);
           touched = true;

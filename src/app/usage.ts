@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { Decimal, ExactSum, currencyDigits, formatAmount } from '../domain/money.js';
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, type Period } from '../domain/period.js';
 import { PriceRun } from '../domain/price-models/index.js';
+import { addSums, REPORTED_QUANTITIES, TOKEN_CLASSES, zeroSums, type QuantitySums } from '../domain/quantities.js';
 import {
   priceModelFor, RatingError, REQUESTS_KEY, UnpricedUsageError, type RatedPeriod, type ReceiptBilled, type UsageKind,
 } from '../domain/rating.js';
@@ -30,10 +31,11 @@ export function usageJson(rows: readonly UsageRow[], by: UsageGroupBy | undefine
   return rows.map((r) => {
     const o: Record<string, unknown> = { tenant_id: r.tenantId, period: r.period };
     if (by !== undefined) o[GROUP_FIELD[by]] = r.group ?? null;
-    Object.assign(o, {
-      receipts: r.receipts, requests: r.requests, gpu_seconds: r.gpuSeconds, input_tokens: r.inputTokens,
-      output_tokens: r.outputTokens, rated_amount: formatAmount(r.ratedAmount, r.currency), currency: r.currency,
-    });
+    o.receipts = r.receipts;
+    o.requests = r.requests;
+    for (const q of REPORTED_QUANTITIES) o[q.name] = r[q.prop];
+    o.rated_amount = formatAmount(r.ratedAmount, r.currency);
+    o.currency = r.currency;
     if (r.reportedCost !== undefined) {
       o.rated_usage = formatAmount(r.ratedUsage!, r.currency);
       o.reported_cost = formatAmount(r.reportedCost, r.currency);
@@ -47,16 +49,14 @@ export function usageJson(rows: readonly UsageRow[], by: UsageGroupBy | undefine
   });
 }
 
-export interface UsageRow {
+/** A row's quantities are the billable receipts' sums of every quantity of the field table (quantities.ts). */
+export interface UsageRow extends QuantitySums {
   tenantId: string;
   period: Period;
   /** The group's key (model key, GPU key, local date, user id, provider); null = none given. */
   group?: string | null;
   receipts: bigint;
   requests: bigint;
-  gpuSeconds: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
   ratedAmount: Decimal;
   currency: string;
   /** With compareReported: the usage lines' amount (after allowances; no fee, no discount), what reportedCost is compared with. */
@@ -73,18 +73,15 @@ export interface UsageReport {
   current: boolean;
 }
 
-interface Totals {
+interface Totals extends QuantitySums {
   receipts: bigint;
   requests: bigint;
-  gpuSeconds: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
   reported: ExactSum;
   amount: ExactSum;
 }
 
 const emptyTotals = (): Totals => ({
-  receipts: 0n, requests: 0n, gpuSeconds: 0n, inputTokens: 0n, outputTokens: 0n, reported: new ExactSum(), amount: new ExactSum(),
+  ...zeroSums(), receipts: 0n, requests: 0n, reported: new ExactSum(), amount: new ExactSum(),
 });
 
 /**
@@ -106,9 +103,23 @@ function billedValue(r: Receipt, b: ReceiptBilled, into: ExactSum, runs: Map<str
     run?.add(units, into);
   };
   charge('gpu', r.gpuKey, b.gpuSeconds);
-  charge('input_tokens', r.modelKey, b.inputTokens);
-  charge('output_tokens', r.modelKey, b.outputTokens);
+  for (const c of TOKEN_CLASSES) charge(c.name, r.modelKey, b[c.prop]);
   charge('requests', REQUESTS_KEY, b.calls);
+}
+
+/** The quantity sums of a row of totals (rollups carry GPU seconds and the token classes, not `quantity`). */
+function quantitiesOf(t: QuantitySums): QuantitySums {
+  const q = zeroSums();
+  addSums(q, t);
+  return q;
+}
+
+/** The rollup sums a day aggregate carries, by property. */
+const ROLLUP_PROPS = ['gpuSeconds', ...TOKEN_CLASSES.map((c) => c.prop)] as const;
+
+/** The part of the usage cache's token that the period's sums make. */
+function quantityToken(sums: PeriodTotals): string[] {
+  return [sums.rows, sums.receipts, sums.requests, ...REPORTED_QUANTITIES.map((q) => sums[q.prop])].map(String);
 }
 
 function groupOfReceipt(by: 'day' | 'user' | 'provider', tz: string, r: Receipt): string | null {
@@ -142,9 +153,7 @@ async function groupedByReceipts(
     if (!r.billable) continue;
     billable.push(r);
     t.requests += 1n;
-    t.gpuSeconds += BigInt(r.gpuSeconds);
-    t.inputTokens += BigInt(r.inputTokens);
-    t.outputTokens += BigInt(r.outputTokens);
+    addSums(t, r);
     if (r.reportedCost !== null) t.reported.add(Decimal.parse(r.reportedCost));
   }
   // Rated receipt by receipt, in time order, so each group gets the units it was billed for.
@@ -184,7 +193,7 @@ async function ratedSubtotals(
   for (const t of tenants) {
     const sums = totals.get(t.id);
     const token = createHash('sha256').update(JSON.stringify([
-      sums ? [sums.rows, sums.receipts, sums.requests, sums.gpuSeconds, sums.inputTokens, sums.outputTokens].map(String) : null,
+      sums ? quantityToken(sums) : null,
       t.updatedAt, t.timezone, t.plans.map((p) => [p.seq, p.plan, p.from]), catalogs, rating.allowUnpriced,
     ])).digest('hex');
     const hit = cached.get(t.id);
@@ -229,8 +238,8 @@ export async function usageReport(
     const digits = rated.digits;
     const currency = rated.currency;
     const row = (group: string | null, t: Totals, amount: Decimal): UsageRow => ({
-      tenantId: tenant.id, period, group,
-      receipts: t.receipts, requests: t.requests, gpuSeconds: t.gpuSeconds, inputTokens: t.inputTokens, outputTokens: t.outputTokens,
+      tenantId: tenant.id, period, group, ...quantitiesOf(t),
+      receipts: t.receipts, requests: t.requests,
       ratedAmount: amount, currency,
       ...(options.compareReported ? { ratedUsage: amount, reportedCost: t.reported.round(digits) } : {}),
     });
@@ -244,12 +253,10 @@ export async function usageReport(
         if (!t) groups.set(k, (t = emptyTotals()));
         t.receipts += r.receipts;
         t.requests += r.requests;
-        t.gpuSeconds += r.gpuSeconds;
-        t.inputTokens += r.inputTokens;
-        t.outputTokens += r.outputTokens;
+        for (const q of ROLLUP_PROPS) t[q] += r[q];
         t.reported.add(r.reportedCost);
       }
-      const kinds = by === 'model' ? ['input_tokens', 'output_tokens'] : ['gpu'];
+      const kinds: string[] = by === 'model' ? TOKEN_CLASSES.map((c) => c.name) : ['gpu'];
       for (const [k, t] of [...groups.entries()].sort(([a], [b]) => ((a ?? '') < (b ?? '') ? -1 : 1))) {
         const amount = rated.usageLines
           .filter((l) => kinds.includes(l.kind) && l.key === k)
@@ -291,9 +298,8 @@ async function tenantTotals(
     }
     const { fee, subtotal, currency, usage } = result.rated!;
     const row: UsageRow = {
-      tenantId: tenant.id, period,
-      receipts: sums?.receipts ?? 0n, requests: sums?.requests ?? 0n, gpuSeconds: sums?.gpuSeconds ?? 0n,
-      inputTokens: sums?.inputTokens ?? 0n, outputTokens: sums?.outputTokens ?? 0n,
+      tenantId: tenant.id, period, ...(sums ? quantitiesOf(sums) : zeroSums()),
+      receipts: sums?.receipts ?? 0n, requests: sums?.requests ?? 0n,
       ratedAmount: subtotal, currency,
       ...(options.compareReported
         ? { ratedUsage: usage!, reportedCost: (sums?.reportedCost ?? Decimal.ZERO).round(currencyDigits(currency)) }

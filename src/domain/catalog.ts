@@ -102,6 +102,11 @@ export interface CatalogVersion {
   /** Price per billable receipt (or a price model with bounds in requests). */
   requestRate: CatalogPrice;
   plans: ReadonlyMap<string, PlanTerms>;
+  /**
+   * Event type keys whose receipts are no API call (receipts.md, "Billable or not"): they take no
+   * API call allowance and make no request line. Absent: none.
+   */
+  nonRequestEventTypes?: ReadonlySet<string>;
 }
 
 export interface CatalogParseResult {
@@ -116,7 +121,7 @@ export const LABEL_MAX = 200;
 
 const TOP_FIELDS = new Set([
   'version', 'effective_from', 'currency', 'default_plan', 'gpu_rates', 'token_unit',
-  'token_rates', 'request_rate', 'plans',
+  'token_rates', 'request_rate', 'plans', 'non_request_event_types',
 ]);
 const PLAN_FIELDS = new Set(['name', 'monthly_fee', 'included', 'hard_cap', 'usage_discount_percent', 'rates', 'minimum_commitment']);
 const PLAN_RATE_FIELDS = new Set(['gpu_rates', 'token_rates', 'request_rate']);
@@ -268,6 +273,17 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
   const tokenUnit = r.whole(doc.token_unit, 'token_unit', 1000n, 1n);
   const requestRate = r.price(doc.request_rate, 'request_rate', REQUEST_PRICE_UNIT, false, Decimal.ZERO);
   const tokenPrice = tokenPriceUnit(tokenUnit ?? 1000n);
+  const nonRequest = new Set<string>();
+  if (doc.non_request_event_types !== undefined && doc.non_request_event_types !== null) {
+    if (!Array.isArray(doc.non_request_event_types)) r.problem('non_request_event_types', 'must be a list of event types (like [storage])');
+    else {
+      doc.non_request_event_types.forEach((t: unknown, i: number) => {
+        const k = typeof t === 'string' ? nameKey(t) : '';
+        if (k === '') r.problem(`non_request_event_types[${i}]`, 'must be an event type name (text)');
+        else nonRequest.add(k);
+      });
+    }
+  }
 
   const gpuRates = new Map<string, GpuRate>();
   for (const [key, raw, e] of r.keyed(doc.gpu_rates, 'gpu_rates')) {
@@ -355,7 +371,10 @@ export function parseCatalog(doc: unknown, numberText: (path: string) => string 
     return { problems: r.problems, warnings: r.warnings };
   }
   return {
-    catalog: { version, effectiveFrom, currency, defaultPlan, gpuRates, tokenUnit, tokenRates, requestRate, plans },
+    catalog: {
+      version, effectiveFrom, currency, defaultPlan, gpuRates, tokenUnit, tokenRates, requestRate, plans,
+      ...(nonRequest.size > 0 ? { nonRequestEventTypes: nonRequest } : {}),
+    },
     problems: [],
     warnings: r.warnings,
   };
@@ -474,18 +493,23 @@ export function catalogTermsDocument(c: CatalogVersion): Record<string, unknown>
         },
       ]),
     ),
+    // Only when there are any, so documents and digests of catalogs without them never change.
+    ...(c.nonRequestEventTypes !== undefined && c.nonRequestEventTypes.size > 0
+      ? { non_request_event_types: [...c.nonRequestEventTypes].sort() }
+      : {}),
   };
 }
 
 /** The catalog as a canonical document (sorted keys, decimals as text): stored, shown and hashed. Its rates must all be loaded. */
 export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
-  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans } = catalogTermsDocument(c);
+  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans, non_request_event_types } = catalogTermsDocument(c);
   return {
     version, effective_from, currency, default_plan,
     gpu_rates: Object.fromEntries(byKey(c.gpuRates).map(([k, v]) => [k, gpuRateDocument(v)])),
     token_unit,
     token_rates: Object.fromEntries(byKey(c.tokenRates).map(([k, v]) => [k, tokenRateDocument(v, c.tokenUnit)])),
     request_rate, plans,
+    ...(non_request_event_types !== undefined ? { non_request_event_types } : {}),
   };
 }
 
@@ -495,7 +519,7 @@ export function catalogToDocument(c: CatalogVersion): Record<string, unknown> {
  */
 export function catalogDigest(c: CatalogVersion): string {
   const h = createHash('sha256');
-  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans } = catalogTermsDocument(c);
+  const { version, effective_from, currency, default_plan, token_unit, request_rate, plans, non_request_event_types } = catalogTermsDocument(c);
   const rates = <R>(name: string, m: ReadonlyMap<string, R>, doc: (r: R) => Record<string, unknown>) => {
     h.update(`,${JSON.stringify(name)}:{`);
     byKey(m).forEach(([k, r], i) => h.update(`${i === 0 ? '' : ','}${JSON.stringify(k)}:${JSON.stringify(doc(r))}`));
@@ -505,7 +529,9 @@ export function catalogDigest(c: CatalogVersion): string {
   rates('gpu_rates', c.gpuRates, gpuRateDocument);
   h.update(`,"token_unit":${JSON.stringify(token_unit)}`);
   rates('token_rates', c.tokenRates, (t) => tokenRateDocument(t, c.tokenUnit));
-  h.update(`,"request_rate":${JSON.stringify(request_rate)},"plans":${JSON.stringify(plans)}}`);
+  h.update(`,"request_rate":${JSON.stringify(request_rate)},"plans":${JSON.stringify(plans)}`);
+  if (non_request_event_types !== undefined) h.update(`,"non_request_event_types":${JSON.stringify(non_request_event_types)}`);
+  h.update('}');
   return h.digest('hex');
 }
 
@@ -622,6 +648,7 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
       rates?: unknown;
       minimum_commitment?: string;
     }>;
+    non_request_event_types?: string[];
   };
   const tokenUnit = BigInt(d.token_unit);
   const plans = new Map<string, PlanTerms>();
@@ -643,6 +670,7 @@ export function catalogFromStoredTerms(terms: string): CatalogVersion {
     tokenRates: new RateTable<TokenRate>(`catalog ${d.version} token rates`),
     requestRate: catalogPriceFromStored(d.request_rate, REQUEST_PRICE_UNIT),
     plans,
+    ...(d.non_request_event_types !== undefined ? { nonRequestEventTypes: new Set(d.non_request_event_types) } : {}),
   };
 }
 
@@ -716,4 +744,28 @@ export function versionIndexAt(versions: readonly { effectiveFrom: number }[], t
 export function versionAt<V extends { effectiveFrom: number }>(versions: readonly V[], t: number): V | undefined {
   const i = versionIndexAt(versions, t);
   return i < 0 ? undefined : versions[i];
+}
+
+/**
+ * The currency a tenant without one of its own is billed in (billing-rules.md, "Currencies"): that
+ * of the version with the greatest effective_from of all, the first imported of equals. `versions`
+ * are sorted by effectiveFrom, equals in import order. Undefined without any version.
+ */
+export function defaultCurrency(versions: readonly { effectiveFrom: number; currency: string }[]): string | undefined {
+  const last = versions[versions.length - 1];
+  if (last === undefined) return undefined;
+  return versions.find((v) => v.effectiveFrom === last.effectiveFrom)!.currency;
+}
+
+/**
+ * The chain of versions in one currency: the versions a tenant billed in it is rated with (the
+ * version in effect at t for the tenant is the one with the greatest effective_from <= t among them).
+ */
+export function currencyChain<V extends { currency: string }>(versions: readonly V[], currency: string): V[] {
+  return versions.every((v) => v.currency === currency) ? [...versions] : versions.filter((v) => v.currency === currency);
+}
+
+/** The tenant's currency: its own, else the default of all versions (undefined: no catalog yet). */
+export function tenantCurrency(tenant: { currency: string | null }, versions: readonly { effectiveFrom: number; currency: string }[]): string | undefined {
+  return tenant.currency ?? defaultCurrency(versions);
 }

@@ -184,3 +184,9 @@ export function hasTokens(x: Readonly<Record<TokenProp, number | bigint>>): bool
   for (const c of TOKEN_CLASSES) if (x[c.prop] > 0) return true;
   return false;
 }
+
+/**
+ * The quantities reports show as columns (usage, exports, the receipts CSV): GPU seconds and every
+ * token class. `quantity` is not one: its unit depends on the event type, so only metrics sum it.
+ */
+export const REPORTED_QUANTITIES: readonly QuantityField[] = QUANTITIES.filter((q) => q.pool !== null);

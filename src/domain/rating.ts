@@ -148,7 +148,10 @@ export interface RatedPeriod {
 }
 
 /** What rating reads of a receipt. */
-export type RatableReceipt = Pick<Receipt, 'id' | 'ts' | 'billable' | 'modelKey' | 'gpuKey' | RatedProp>;
+export type RatableReceipt = Pick<Receipt, 'id' | 'ts' | 'billable' | 'modelKey' | 'gpuKey' | RatedProp> & {
+  /** The event type key: a type the receipt's version lists in `non_request_event_types` makes no API call. */
+  eventType?: string | null;
+};
 
 /**
  * The sums of one tenant-local day's billable receipts with one (model key, gpu key), from rollups.
@@ -578,15 +581,18 @@ class PeriodRater {
       }
       this.noteUnpricedTokens(key, slot, r, 1n);
     }
-    // Every billable receipt is one API call, whether or not its version prices requests.
-    const call = this.callsLeft > 0n ? 1n : 0n;
-    this.callsLeft -= call;
-    billed.calls = 1n - call;
-    if (slot.requests !== undefined) {
-      slot.requests.used += 1n;
-      slot.requests.included += call;
+    // Every billable receipt is one API call, whether or not its version prices requests, except one
+    // whose event type its version lists in non_request_event_types (a storage reading is no call).
+    if (!isNonRequest(r, version)) {
+      const call = this.callsLeft > 0n ? 1n : 0n;
+      this.callsLeft -= call;
+      billed.calls = 1n - call;
+      if (slot.requests !== undefined) {
+        slot.requests.used += 1n;
+        slot.requests.included += call;
+      }
+      if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, 1n);
     }
-    if (version === undefined) this.noteUnpriced('requests', REQUESTS_KEY, slot, 1n);
     onReceipt?.(r, billed);
   }
 
@@ -657,6 +663,11 @@ class PeriodRater {
  * prices. A token class without its own price takes its default (reasoning: the output price);
  * cached input and cache write have none.
  */
+/** Whether a receipt is no API call: its event type is one its version lists in `non_request_event_types`. */
+export function isNonRequest(r: { eventType?: string | null }, version: CatalogVersion | undefined): boolean {
+  return r.eventType != null && version?.nonRequestEventTypes?.has(r.eventType) === true;
+}
+
 export function priceModelFor(version: CatalogVersion | undefined, kind: UsageKind, key: string, planId?: string): PriceModel | undefined {
   if (version === undefined) return undefined;
   switch (kind) {

@@ -12,6 +12,7 @@ import { StoreRating } from '../app/rating-service.js';
 import { USAGE_GROUPS, usageJson, usageReport, type UsageGroupBy } from '../app/usage.js';
 import { currentPeriod, parseUserId, periodOption } from '../app/budgets.js';
 import type { Period } from '../domain/period.js';
+import { TOKEN_CLASSES } from '../domain/quantities.js';
 import { formatUtcDate } from '../domain/time.js';
 import type { Tenant } from '../domain/tenant.js';
 import { errorMessage } from '../errors.js';
@@ -80,10 +81,9 @@ export function apiRoutes(): Route[] {
       method: 'GET', pattern: new RegExp(`^${TENANT}/estimate$`), auth: true,
       async handle(ctx, s) {
         const tenant = await scopedTenant(ctx, s, ctx.params[0]!);
-        const req = estimateRequest(
-          { model: param(ctx, 'model'), gpu: param(ctx, 'gpu'), inputTokens: param(ctx, 'input_tokens'), outputTokens: param(ctx, 'output_tokens'), gpuSeconds: param(ctx, 'gpu_seconds') },
-          { model: 'model', gpu: 'gpu', inputTokens: 'input_tokens', outputTokens: 'output_tokens', gpuSeconds: 'gpu_seconds' },
-        );
+        const fields: Record<string, string | undefined> = {};
+        for (const f of ['model', 'gpu', 'gpu_seconds', ...TOKEN_CLASSES.map((c) => c.name)]) fields[f] = param(ctx, f);
+        const req = estimateRequest(fields, 'param');
         const e = await s.gate.run(() => estimate(s.store, tenant, req, s.now()));
         sendJson(ctx.res, 200, estimateJson(e));
       },

@@ -9,6 +9,7 @@
 import { quotaFacts, type QuotaFacts } from '../app/quota.js';
 import { currentPeriod } from '../app/budgets.js';
 import { periodDays, type Period } from '../domain/period.js';
+import { QUANTITIES } from '../domain/quantities.js';
 import type { Tenant } from '../domain/tenant.js';
 import type { ApiToken } from '../store/token-repo.js';
 import type { ChangeMarker, Store } from '../store/store.js';
@@ -22,7 +23,7 @@ interface CachedFacts {
 }
 
 const sumsText = (t: PeriodTotals | undefined) =>
-  t === undefined ? '' : [t.rows, t.receipts, t.requests, t.gpuSeconds, t.inputTokens, t.outputTokens].join(',');
+  t === undefined ? '' : [t.rows, t.receipts, t.requests, ...QUANTITIES.map((q) => t[q.prop])].join(',');
 
 export class LiveMemory {
   private marker: ChangeMarker | undefined;

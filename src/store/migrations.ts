@@ -341,6 +341,42 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 17,
+    name: 'catalog versions form one chain per currency: effective_from is unique within a currency; import order',
+    // billing-rules.md, "Currencies": versions of different currencies may take effect at the same
+    // instant, and of two such the first imported sets the default currency: \`seq\` is the import
+    // order (a clock fixed by BILLCTL_NOW cannot tell it). SQLite cannot drop a column's UNIQUE, so
+    // the table is rebuilt (nothing references it).
+    sql: '',
+    perDialect: {
+      sqlite: `
+        CREATE TABLE catalog_versions_chained (
+          version {key} PRIMARY KEY,
+          effective_from {bigint} NOT NULL,
+          currency TEXT NOT NULL,
+          digest TEXT NOT NULL,
+          body TEXT NOT NULL,
+          source TEXT,
+          imported_at TEXT NOT NULL,
+          seq INTEGER NOT NULL
+        );
+        INSERT INTO catalog_versions_chained (version, effective_from, currency, digest, body, source, imported_at, seq)
+          SELECT version, effective_from, currency, digest, body, source, imported_at, rowid FROM catalog_versions;
+        DROP TABLE catalog_versions;
+        ALTER TABLE catalog_versions_chained RENAME TO catalog_versions;
+        CREATE UNIQUE INDEX catalog_versions_chain ON catalog_versions (currency, effective_from);
+      `,
+      postgres: `
+        ALTER TABLE catalog_versions DROP CONSTRAINT catalog_versions_effective_from_key;
+        ALTER TABLE catalog_versions ADD COLUMN seq BIGINT;
+        UPDATE catalog_versions SET seq = o.n FROM (SELECT version, ROW_NUMBER() OVER (ORDER BY imported_at, version) AS n FROM catalog_versions) o
+          WHERE catalog_versions.version = o.version;
+        ALTER TABLE catalog_versions ALTER COLUMN seq SET NOT NULL;
+        CREATE UNIQUE INDEX catalog_versions_chain ON catalog_versions (currency, effective_from);
+      `,
+    },
+  },
+  {
     version: 18,
     name: 'plan changes inside a period: an invoice line\'s segment (its plan, first and last local dates)',
     // Null on every line of a period without a plan change (all lines stored before).

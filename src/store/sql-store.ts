@@ -195,7 +195,7 @@ export abstract class SqlStore implements Store {
   }
 
   async listCatalogs(): Promise<StoredCatalog[]> {
-    const rows = await this.db.all<Row>('SELECT * FROM catalog_versions ORDER BY effective_from');
+    const rows = await this.db.all<Row>('SELECT * FROM catalog_versions ORDER BY effective_from, seq');
     return rows.map((r) => this.catalogRow(r));
   }
 
@@ -207,8 +207,8 @@ export abstract class SqlStore implements Store {
   async putCatalog(c: CatalogVersion, digest: string, source: string | null, at: string): Promise<void> {
     await this.db.transaction(async () => {
       await this.db.run(
-        `INSERT INTO catalog_versions (version, effective_from, currency, digest, body, source, imported_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO catalog_versions (version, effective_from, currency, digest, body, source, imported_at, seq)
+         VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM catalog_versions))
          ON CONFLICT (version) DO UPDATE SET effective_from = excluded.effective_from, currency = excluded.currency,
            digest = excluded.digest, body = excluded.body, source = excluded.source, imported_at = excluded.imported_at`,
         [c.version, c.effectiveFrom, c.currency, digest, JSON.stringify(catalogTermsDocument(c)), source, at],

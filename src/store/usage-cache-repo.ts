@@ -7,6 +7,7 @@
  */
 import { Decimal } from '../domain/money.js';
 import type { Period } from '../domain/period.js';
+import { QUANTITIES, type QuantitySums } from '../domain/quantities.js';
 import { quantitySum, ROLLUP_QUANTITIES } from './receipts-sql.js';
 import { placeholders, toBigInt, type Row, type SqlDriver } from './sql.js';
 
@@ -30,13 +31,10 @@ export interface CachedRating {
 }
 
 /** The period's rollup sums of one tenant (local days first..last). */
-export interface PeriodTotals {
+export interface PeriodTotals extends QuantitySums {
   rows: bigint;
   receipts: bigint;
   requests: bigint;
-  gpuSeconds: bigint;
-  inputTokens: bigint;
-  outputTokens: bigint;
   /** 0 unless asked for. */
   reportedCost: Decimal;
 }
@@ -61,11 +59,12 @@ export class SqlUsageCacheRepo implements UsageCacheRepo {
     );
     const out = new Map<string, PeriodTotals>();
     for (const r of rows) {
-      out.set(String(r.tenant_id), {
-        rows: toBigInt(r.n), receipts: toBigInt(r.receipts), requests: toBigInt(r.requests), gpuSeconds: toBigInt(r.gpu_seconds),
-        inputTokens: toBigInt(r.input_tokens), outputTokens: toBigInt(r.output_tokens),
+      const t = {
+        rows: toBigInt(r.n), receipts: toBigInt(r.receipts), requests: toBigInt(r.requests),
         reportedCost: Decimal.parse(r.reported_cost === null ? '0' : String(r.reported_cost)),
-      });
+      } as PeriodTotals;
+      for (const q of QUANTITIES) t[q.prop] = toBigInt(r[q.column]);
+      out.set(String(r.tenant_id), t);
     }
     return out;
   }

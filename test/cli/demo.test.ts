@@ -14,8 +14,21 @@ describe('billctl demo', () => {
     expect(r.code, r.stderr).toBe(0);
     const dir = path.join(cwd, 'demo');
     const pdfs = fs.readdirSync(path.join(dir, 'invoices', '2026-10')).filter((f) => f.endsWith('.pdf')).sort();
-    expect(pdfs).toEqual(['DEMO-2026-000001.pdf', 'DEMO-2026-000002.pdf', 'DEMO-2026-000003.pdf', 'DEMO-2026-000004.pdf', 'DEMO-2026-000005.pdf', 'DEMO-2026-000006.pdf']);
+    expect(pdfs).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => `DEMO-2026-00000${n}.pdf`));
     for (const p of pdfs) expect(fs.readFileSync(path.join(dir, 'invoices', '2026-10', p)).subarray(0, 5).toString()).toBe('%PDF-');
+    // The pricing tenants: volta on `team` (its own A100 80GB price, graduated output tokens, a
+    // minimum commitment), zephyr billed in euros from the EUR catalog chain.
+    const text = (n: number) => spawnSync('pdftotext', ['-layout', path.join(dir, 'invoices', '2026-10', `DEMO-2026-00000${n}.pdf`), '-'], { encoding: 'utf8' }).stdout;
+    const volta = text(7).replace(/\s+/g, ' ');
+    expect(volta).toContain('Volta Robotics Inc.');
+    expect(volta).toContain('A100 80GB GPU hours 200.6044 h 50.00 h 150.6044 h 3.50 / h 527.12');
+    expect(volta).toContain('first 50,000,000 at 338.06 0.006 / 1,000; next');
+    expect(volta).toContain('Minimum commitment true-up 99.61');
+    expect(volta).toContain('Subtotal 1,500.00');
+    const zephyr = text(8).replace(/\s+/g, ' ');
+    expect(zephyr).toContain('Zéphyr Labs SAS');
+    expect(zephyr).toContain('A100 40GB GPU hours 118.6206 h 100.00 h 18.6206 h 2.30 / h 42.83');
+    expect(zephyr).toContain('Total EUR 170.75');
     expect(r.stdout).toContain('$ billctl import');
     expect(r.stdout).toContain('Adjustment for 2026-10: Qwen-70B input tokens');
     expect(r.stdout).toContain(`store:     ${path.join(dir, 'billing.db')}`);
@@ -46,6 +59,6 @@ describe('billctl demo', () => {
       rejects: path.join(dir, 'rejects.jsonl'), invoices: path.join(dir, 'invoices', '2026-10'),
     });
     expect(r.stderr).toContain('$ billctl import');
-    expect(fs.readdirSync(path.join(dir, 'invoices', '2026-10'))).toHaveLength(6);
+    expect(fs.readdirSync(path.join(dir, 'invoices', '2026-10'))).toHaveLength(8);
   }, 120_000);
 });

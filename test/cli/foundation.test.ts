@@ -140,7 +140,7 @@ describeEachBackend('foundation commands', (backend) => {
     expectExit(first, 0);
     expect(json(first)).toEqual({
       version: '2026-01', effective_from: '2026-01-01T00:00:00.000Z', currency: 'USD', outcome: 'created',
-      plans: 3, gpu_rates: 4, token_rates: 3,
+      plans: 4, gpu_rates: 4, token_rates: 3,
     });
     const second = await run('catalog', 'import', SAMPLE_CATALOG, '--format', 'json');
     expect(json<{ outcome: string }>(second).outcome).toBe('unchanged');
@@ -178,7 +178,7 @@ describeEachBackend('foundation commands', (backend) => {
     fs.writeFileSync(file, JSON.stringify({ ...sampleCatalogDoc(), version: 'other' }));
     const r = await run('catalog', 'import', file);
     expectExit(r, 2);
-    expect(r.stderr).toContain('Two versions cannot take effect at the same instant');
+    expect(r.stderr).toContain('Two versions of one currency cannot take effect at the same instant');
   });
 
   it('adds, updates and shows tenants with their plan history', async () => {
@@ -223,11 +223,11 @@ describeEachBackend('foundation commands', (backend) => {
         '  - timezone: "Mars/Olympus" is not an IANA timezone (like Europe/Berlin, America/New_York, UTC)',
         '  - tax-rate: tax rate 1 is outside [0, 1): write 19 % as 0.19',
         '  - net-days: "ten" is not a whole number of days from 0 to 365',
-        "  - currency: EUR differs from the catalog's USD; a tenant is billed in the catalog's currency",
+        '  - currency: no catalog version is in EUR (catalogs: USD); import one in EUR first',
         '  - billing-mode: "paypal" must be invoice or stripe',
         '  - stripe-customer: "c_1" is not a Stripe customer id (cus_…)',
         '  - from: "2026-13" is not a period (YYYY-MM)',
-        '  - plan: "gold" is not a plan of the catalog (plans: enterprise, free, pro)',
+        '  - plan: "gold" is not a plan of the catalog (plans: enterprise, free, pro, team)',
         'Fix the values above and run the command again.',
         '',
       ].join('\n'),

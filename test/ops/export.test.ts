@@ -35,7 +35,8 @@ function cellsOf(r: Receipt): string[] {
   const s = (v: string | null) => v ?? '';
   return [
     r.tenantId, r.id, new Date(r.ts).toISOString(), String(r.billable), s(r.status), s(r.userId), s(r.projectId), s(r.provider),
-    s(r.model), s(r.modelKey), s(r.gpuType), s(r.gpuKey), String(r.gpuSeconds), String(r.inputTokens), String(r.outputTokens),
+    s(r.model), s(r.modelKey), s(r.gpuType), s(r.gpuKey), s(r.eventType), String(r.gpuSeconds), String(r.inputTokens),
+    String(r.cachedInputTokens), String(r.cacheWriteTokens), String(r.outputTokens), String(r.reasoningTokens), String(r.quantity),
     s(r.reportedCost), String(r.unsplit),
   ];
 }
@@ -107,7 +108,8 @@ describeEachBackend('export', (backend) => {
     const [header, ...data] = rows(r.stdout);
     expect(header).toEqual([
       'tenant_id', 'id', 'timestamp', 'billable', 'status', 'user_id', 'project_id', 'provider', 'model', 'model_key',
-      'gpu_type', 'gpu_key', 'gpu_seconds', 'input_tokens', 'output_tokens', 'reported_cost', 'unsplit',
+      'gpu_type', 'gpu_key', 'event_type', 'gpu_seconds', 'input_tokens', 'cached_input_tokens', 'cache_write_tokens', 'output_tokens',
+      'reasoning_tokens', 'quantity', 'reported_cost', 'unsplit',
     ]);
     const stored = await storeReceipts(s.db);
     expect(stored).toHaveLength(6);
@@ -119,11 +121,11 @@ describeEachBackend('export', (backend) => {
     expect(r1[5]).toBe("'+49 30 1234");
     expect(r1[7]).toBe("'=cmd|' /C calc'!A0");
     expect(r1[2]).toBe('2026-10-03T14:07:11.250Z');
-    expect(r1.slice(12, 15)).toEqual(['412', '1800', '350']);
+    expect(r1.slice(12, 20)).toEqual(['', '412', '1800', '0', '0', '350', '0', '0']);
     expect(data.find((row) => row[1] === "'@r3")).toBeDefined();
     expect(data.find((row) => row[1] === 'b1')![5]).toBe("''quoted");
     // Numbers billctl wrote are never prefixed.
-    for (const row of data) for (const i of [2, 12, 13, 14]) expect(row[i]).toMatch(/^\d/);
+    for (const row of data) for (const i of [2, 13, 14, 15, 16, 17, 18, 19]) expect(row[i]).toMatch(/^\d/);
   });
 
   it('receipts --period follows each tenant\'s timezone; --tenant picks one', async () => {

@@ -25,6 +25,6 @@ describeEachBackend('usage --compare-reported', (backend) => {
       }
     }
     const csv = (await s.run(['usage', '--period', '2026-10', '--compare-reported', '--format', 'csv'])).stdout;
-    expect(csv.split('\n')[1]).toBe('big,2026-10,2,2,3636000,0,0,2536.00,USD,40.00,40.00,0.00');
+    expect(csv.split('\n')[1]).toBe('big,2026-10,2,2,3636000,0,0,0,0,0,2536.00,USD,40.00,40.00,0.00');
   });
 });

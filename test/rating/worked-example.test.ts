@@ -48,12 +48,12 @@ describeEachBackend('the worked example of billing-rules.md', (backend) => {
         used: 1700000, included: 600000, billed: 1100000, unit: 'token', unit_price: '0.006', unit_size: 1000, plan: 'pro', amount: '6.60',
       },
     ]);
-    // The usage report shows the same period (cli.md's usage JSON, exactly).
+    // The usage report shows the same period (cli.md's usage JSON, exactly; second wave: the other token classes, 0 when none).
     const usage = jsonOf<unknown[]>(await s.run(['usage', '--period', '2026-10', '--format', 'json']));
     expect(usage).toEqual([
       {
         tenant_id: 'acme', period: '2026-10', receipts: 2, requests: 2, gpu_seconds: 363600, input_tokens: 9400000,
-        output_tokens: 1700000, rated_amount: '109.60', currency: 'USD',
+        cached_input_tokens: 0, cache_write_tokens: 0, output_tokens: 1700000, reasoning_tokens: 0, rated_amount: '109.60', currency: 'USD',
       },
     ]);
     // r3 is November in Berlin.

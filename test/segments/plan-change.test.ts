@@ -10,16 +10,26 @@
 import { afterAll, expect, it } from 'vitest';
 import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
 import { csvOf, jsonOf, makeStore, type TestStore } from '../helpers/store-setup.js';
-import { SAMPLE_CATALOG } from '../helpers/fixtures.js';
-import fs from 'node:fs';
 
 afterAll(dropSchemas);
 
-/** The sample catalog plus what the last worked example adds (but its seats metric). */
-export const WORKED_CATALOG = fs.readFileSync(SAMPLE_CATALOG, 'utf8')
-  .replace('version: "2026-01"', 'version: "2026-01"')
-  .replace('qwen-70b: { input: "0.003",  output: "0.006",  name: "Qwen-70B" }', 'qwen-70b: { input: "0.003",  output: "0.006", cached_input: "0.0003", name: "Qwen-70B" }')
-  + `  team:
+/** billing-rules.md's catalog plus what the last worked example adds (but its seats metric). */
+export const WORKED_CATALOG = `version: "2026-01"
+effective_from: 2026-01-01T00:00:00Z
+currency: USD
+default_plan: free
+gpu_rates:
+  a100-80gb: { price: "4.00", name: "A100 80GB" }
+token_unit: 1000
+token_rates:
+  gemma-2b: { input: "0.0001", output: "0.0002", name: "Gemma-2B" }
+  qwen-70b: { input: "0.003", output: "0.006", cached_input: "0.0003", name: "Qwen-70B" }
+request_rate: "0"
+plans:
+  free:       { name: "Free", monthly_fee: "0",   included: { gpu_hours: 10,  tokens: 1000000,  api_calls: 10000 } }
+  pro:        { name: "Pro",  monthly_fee: "99",  included: { gpu_hours: 100, tokens: 10000000, api_calls: 100000 } }
+  enterprise: { name: "Enterprise", monthly_fee: "2500", included: { gpu_hours: 1000, tokens: 100000000, api_calls: 1000000 }, usage_discount_percent: "10" }
+  team:
     name: "Team"
     monthly_fee: "310"
     included: { tokens: 1000000 }
@@ -36,9 +46,14 @@ interface InvoiceJson { subtotal: string; tax: string; total: string; lines: Lin
 
 const jsonl = (o: Record<string, unknown>) => `${JSON.stringify(o)}\n`;
 
-async function workedStore(db: string): Promise<TestStore> {
+async function catalogStore(db: string): Promise<TestStore> {
   const s = await makeStore(db, { catalog: false });
   await s.run(['catalog', 'import', s.file('c.yaml', WORKED_CATALOG)]);
+  return s;
+}
+
+async function workedStore(db: string): Promise<TestStore> {
+  const s = await catalogStore(db);
   await s.run(['tenant', 'add', 'c', '--name', 'C Labs', '--plan', 'pro', '--from', '2026-10']);
   await s.run(['tenant', 'set-plan', 'c', 'team', '--from', '2026-10-22']);
   await s.run(['import', s.file('c1.jsonl', jsonl({
@@ -81,7 +96,7 @@ describeEachBackend('a plan change inside a period', (backend) => {
   });
 
   it('a change on the first day of a period is no split; on the last day, a one-day segment', async () => {
-    const s = await makeStore(await backend.fresh());
+    const s = await catalogStore(await backend.fresh());
     await s.run(['tenant', 'add', 'f', '--name', 'F', '--plan', 'free', '--from', '2026-09']);
     await s.run(['tenant', 'set-plan', 'f', 'pro', '--from', '2026-10-01']);
     await s.run(['tenant', 'add', 'l', '--name', 'L', '--plan', 'free', '--from', '2026-09']);
@@ -107,7 +122,7 @@ describeEachBackend('a plan change inside a period', (backend) => {
   });
 
   it('two changes in one period make three segments, each with its own prorated fee, allowances and discount', async () => {
-    const s = await makeStore(await backend.fresh());
+    const s = await catalogStore(await backend.fresh());
     await s.run(['tenant', 'add', 't', '--name', 'T', '--plan', 'pro', '--from', '2026-09']);
     await s.run(['tenant', 'set-plan', 't', 'enterprise', '--from', '2026-11-11']);
     await s.run(['tenant', 'set-plan', 't', 'free', '--from', '2026-11-21']);
@@ -126,7 +141,7 @@ describeEachBackend('a plan change inside a period', (backend) => {
   });
 
   it('splits at local midnight in the tenant\'s timezone, on a DST day (Europe/Berlin, 2026-10-25 has 25 hours)', async () => {
-    const s = await makeStore(await backend.fresh());
+    const s = await catalogStore(await backend.fresh());
     await s.run(['tenant', 'add', 'b', '--name', 'B', '--plan', 'free', '--from', '2026-09', '--timezone', 'Europe/Berlin']);
     await s.run(['tenant', 'set-plan', 'b', 'pro', '--from', '2026-10-25']);
     await s.run(['import', s.file('r.csv', csvOf([

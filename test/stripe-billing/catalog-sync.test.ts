@@ -93,14 +93,16 @@ describeEachBackend('stripe catalog sync', (backend) => {
     await w.run(['catalog', 'import', SAMPLE_CATALOG]);
     const r = await w.run(['stripe', 'catalog', 'sync', '2026-01', '--format', 'json'], 3);
     const j = JSON.parse(r.stdout) as SyncJson;
-    expect(j.plans.map((p) => [p.plan, p.status, p.prices.length])).toEqual([['enterprise', 'refused', 0], ['free', 'refused', 0], ['pro', 'refused', 0]]);
+    expect(j.plans.map((p) => [p.plan, p.status, p.prices.length])).toEqual([['enterprise', 'refused', 0], ['free', 'refused', 0], ['pro', 'refused', 0], ['team', 'refused', 0]]);
     expect(j.plans[2]!.reasons).toContain(
       "gpu_seconds: the GPU rates differ (a100-40gb / a100-80gb / rtx-3090 / rtx-4090), but Stripe's gpu_seconds meter counts them together, " +
         'so one price cannot bill them apart (a meter per GPU does not exist)',
     );
     expect(r.stderr).toContain('warning: no plan of catalog 2026-01 was synced: Stripe cannot bill its prices exactly as billctl would:\n  - GPU rate a100-40gb: ');
-    expect(r.stderr).toContain('warning: plan pro of catalog 2026-01, besides that:\n  - plan pro: its 10,000,000 included tokens are one pool');
-    expect(r.stderr).toContain('warning: 3 plan(s) refused.');
+    expect(r.stderr).toContain('warning: plan pro of catalog 2026-01, besides that:\n');
+    expect(r.stderr).toContain('\n  - plan pro: its 10,000,000 included tokens are one pool');
+    expect(r.stderr).toContain('\n  - plan team: its minimum commitment of 1500 has no Stripe price; syncing it is not supported yet\n');
+    expect(r.stderr).toContain('warning: 4 plan(s) refused.');
     expect(w.fake.billing.prices.size).toBe(0);
     expect(w.fake.billing.products.size).toBe(0);
     await w.run(['stripe', 'catalog', 'sync', 'nope'], 2);

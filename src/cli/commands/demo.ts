@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEMO_TENANTS, writeDemoFiles } from '../../app/demo-data.js';
+import { DEMO_PRICING_TENANTS, DEMO_TENANTS, writeDemoFiles, writePricingDemoFile } from '../../app/demo-data.js';
 import { addMonths, formatPeriod } from '../../domain/period.js';
 import { UsageError } from '../../errors.js';
 import { makeDirectory } from '../../make-directory.js';
@@ -97,15 +97,19 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
   );
   await billctl(['init', '--yes', ...quiet]);
   await billctl(['catalog', 'import', templatePath('catalog.example.yaml'), ...quiet]);
+  // A second chain of prices, in euros, for tenants billed in EUR.
+  await billctl(['catalog', 'import', templatePath('catalog.example-eur.yaml'), ...quiet]);
 
-  say('2. Tenants across plans, timezones and tax rates');
+  say('2. Tenants across plans, timezones, tax rates and currencies');
   const tenantsCsv = path.join(dir, 'tenants.csv');
   const { stringify } = await import('csv-stringify/sync');
   fs.writeFileSync(
     tenantsCsv,
     stringify([
-      ['id', 'name', 'plan', 'timezone', 'tax_rate', 'tax_label', 'net_days', 'email', 'address'],
-      ...DEMO_TENANTS.map((t) => [t.id, t.name, t.plan, t.timezone, t.taxRate, t.taxLabel, String(t.netDays), t.email, t.address]),
+      ['id', 'name', 'plan', 'timezone', 'tax_rate', 'tax_label', 'net_days', 'email', 'address', 'currency'],
+      ...[...DEMO_TENANTS, ...DEMO_PRICING_TENANTS].map((t) => [
+        t.id, t.name, t.plan, t.timezone, t.taxRate, t.taxLabel, String(t.netDays), t.email, t.address, ('currency' in t ? t.currency : undefined) ?? '',
+      ]),
     ]),
   );
   await billctl(['tenant', 'import', tenantsCsv, ...quiet]);
@@ -113,7 +117,8 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
 
   say(`3. About 100,000 receipts for ${period}, in every format (a few rejects and duplicates on purpose)`);
   const files = await writeDemoFiles(dir, period);
-  out(`wrote ${files.written.toLocaleString('en-US')} receipts under ${files.receiptsDir}\n`);
+  const written = files.written + (await writePricingDemoFile(files.receiptsDir, period));
+  out(`wrote ${written.toLocaleString('en-US')} receipts under ${files.receiptsDir}\n`);
   await billctl(['import', files.receiptsDir, '--covenant-map', files.covenantMap, '--rejects', path.join(dir, 'rejects.jsonl'), ...quiet], [0, 3]);
 
   say(`4. Usage for ${period}`);

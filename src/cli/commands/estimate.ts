@@ -1,17 +1,18 @@
-/** estimate --tenant T (--model M [--input-tokens N] [--output-tokens N] | --gpu G --gpu-seconds N) */
+/** estimate --tenant T (--model M [--input-tokens N] [--cached-input-tokens N] [--cache-write-tokens N] [--output-tokens N] [--reasoning-tokens N] | --gpu G --gpu-seconds N) */
 import { estimate, estimateJson, estimateRequest } from '../../app/estimate.js';
 import { requireTenant } from '../../app/tenants.js';
 import { formatAmount } from '../../domain/money.js';
+import { TOKEN_CLASSES } from '../../domain/quantities.js';
 import { ExitCode } from '../../errors.js';
 import type { Context } from '../context.js';
 
 const str = (v: unknown) => (v === undefined ? undefined : String(v));
 
 export async function run(ctx: Context, _args: unknown[], opts: Record<string, unknown>): Promise<number> {
-  const req = estimateRequest(
-    { model: str(opts.model), gpu: str(opts.gpu), inputTokens: str(opts.inputTokens), outputTokens: str(opts.outputTokens), gpuSeconds: str(opts.gpuSeconds) },
-    { model: '--model', gpu: '--gpu', inputTokens: '--input-tokens', outputTokens: '--output-tokens', gpuSeconds: '--gpu-seconds' },
-  );
+  // commander names an option by its camel-cased flag: --cached-input-tokens is cachedInputTokens, the class's prop.
+  const fields: Record<string, string | undefined> = { model: str(opts.model), gpu: str(opts.gpu), gpu_seconds: str(opts.gpuSeconds) };
+  for (const c of TOKEN_CLASSES) fields[c.name] = str(opts[c.prop]);
+  const req = estimateRequest(fields, 'flag');
   return ctx.withStore(async (store) => {
     const tenant = await requireTenant(store, String(opts.tenant));
     const e = await estimate(store, tenant, req, ctx.clock.now());

@@ -3,6 +3,7 @@ import { StoreRating } from '../../app/rating-service.js';
 import { requireTenant } from '../../app/tenants.js';
 import { GROUP_FIELD, USAGE_GROUPS, usageJson, usageReport, type UsageGroupBy, type UsageRow } from '../../app/usage.js';
 import { Decimal, divRoundHalfUp, formatAmount } from '../../domain/money.js';
+import { TOKEN_CLASSES } from '../../domain/quantities.js';
 import { SECONDS_PER_HOUR } from '../../domain/rating.js';
 import { ExitCode, UsageError } from '../../errors.js';
 import type { Context } from '../context.js';
@@ -31,8 +32,9 @@ export async function run(ctx: Context, _args: unknown[], opts: Record<string, u
       { header: 'receipts', value: (r) => r.receipts, align: 'right' },
       { header: 'requests', value: (r) => r.requests, align: 'right' },
       { header: 'gpu_hours', value: (r) => gpuHours(r.gpuSeconds), align: 'right' },
-      { header: 'input_tokens', value: (r) => r.inputTokens, align: 'right' },
-      { header: 'output_tokens', value: (r) => r.outputTokens, align: 'right' },
+      // Token classes (quantities.ts): input and output always, the others when some row has them.
+      ...TOKEN_CLASSES.filter((c) => !c.extended || report.rows.some((r) => r[c.prop] > 0n))
+        .map((c): Column<UsageRow> => ({ header: c.name, value: (r) => r[c.prop], align: 'right' })),
       { header: 'rated_amount', value: (r) => formatAmount(r.ratedAmount, r.currency), align: 'right' },
       { header: 'currency', value: (r) => r.currency },
     ];

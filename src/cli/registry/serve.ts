@@ -5,12 +5,16 @@ import { group, leaf, type RunState } from '../define.js';
 export function registerServe(program: Command, state: RunState): void {
   leaf(program, state, 'estimate', "what one more request would add to a tenant's period now, as rating would bill it (allowance left, discount)", [
     'billctl estimate --tenant acme --model qwen-70b --input-tokens 1200 --output-tokens 400',
+    'billctl estimate --tenant acme --model qwen-70b --input-tokens 200 --cached-input-tokens 3000 --reasoning-tokens 800',
     'billctl estimate --tenant acme --gpu h100 --gpu-seconds 3600 --format json',
   ], async () => ({ run: (await import('../commands/estimate.js')).run }))
     .requiredOption('--tenant <id>', 'the tenant')
     .option('--model <name>', 'the model of the request (needed for tokens)')
-    .option('--input-tokens <n>', 'input tokens of the request')
-    .option('--output-tokens <n>', 'output tokens of the request')
+    .option('--input-tokens <n>', 'input tokens of the request (not counting cached or cache write tokens)')
+    .option('--cached-input-tokens <n>', 'input tokens read from the provider\'s prompt cache')
+    .option('--cache-write-tokens <n>', 'input tokens written to the provider\'s prompt cache')
+    .option('--output-tokens <n>', 'output tokens of the request (not counting reasoning tokens)')
+    .option('--reasoning-tokens <n>', 'reasoning tokens of the request (billed at the output price unless the catalog prices them)')
     .option('--gpu <type>', 'the GPU type (needed for GPU seconds)')
     .option('--gpu-seconds <n>', 'GPU seconds of the request');
 
