@@ -514,6 +514,7 @@ export class SqlInvoiceRepo implements InvoiceRepo {
         adjusts: l.kind === 'adjustment' ? l.adjusts : null,
         key: l.key,
         catalogVersion: l.catalogVersion,
+        ...(l.from !== undefined ? { from: l.from } : {}),
         period: l.kind === 'adjustment' ? l.period : null,
         description: l.description,
         used: l.used,

@@ -7,7 +7,10 @@
  * needs custom metrics (branch i15-metrics): once that merges, add `metrics: { seats: ... }` and the
  * team plan's `charges` to WORKED_CATALOG, `user_id` to the receipts, and the SEATS_LINE below.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { pdfText, popplerMissing, squash } from '../pdf/poppler.js';
 import { describeEachBackend, dropSchemas } from '../helpers/backends.js';
 import { csvOf, jsonOf, makeStore, type TestStore } from '../helpers/store-setup.js';
 
@@ -157,5 +160,51 @@ describeEachBackend('a plan change inside a period', (backend) => {
       ['Pro plan fee, 2026-10-25 \u2013 2026-10-31', 'pro', '2026-10-25', '2026-10-31', 0, 0, 0, '22.35'],
       ['Gemma-2B input tokens', 'pro', '2026-10-25', '2026-10-31', 6000, 6000, 0, '0.00'],
     ]);
+  });
+
+  it('a finalized split invoice keeps its segments (JSON, PDF); late usage re-rates it by segment', async () => {
+    const s = await catalogStore(await backend.fresh());
+    await s.run(['tenant', 'add', 'l', '--name', 'L', '--plan', 'free', '--from', '2026-09']);
+    await s.run(['tenant', 'set-plan', 'l', 'pro', '--from', '2026-10-31']);
+    await s.run(['import', s.file('r.csv', csvOf([
+      ['l1', 'l', '2026-10-30T12:00:00Z', 'completed', 'qwen-70b', '', 0, 2000000, 0],
+      ['l2', 'l', '2026-10-31T12:00:00Z', 'completed', 'qwen-70b', '', 0, 2000000, 0],
+    ]))]);
+    await s.run(['invoice', 'generate', '--period', '2026-10', '--tenant', 'l', '--finalize', '--issue-date', '2026-11-01', '--yes']);
+    const oct = jsonOf<InvoiceJson & { pdf: string }>(await s.run(['invoice', 'show', 'INV-2026-000001', '--format', 'json']));
+    expect(oct.lines.map(row)).toEqual((await preview(s, 'l', '2026-10')).lines.map(row));
+    expect(oct.total).toBe('11.32');
+    if (!popplerMissing) {
+      const text = squash(pdfText(fs.readFileSync(path.join(s.dir, oct.pdf)), undefined, 'raw'));
+      expect(text).toContain('Pro plan fee, 2026-10-31 \u2013 2026-10-31');
+      expect(text).toContain('3.19');
+      expect(text).toContain('3.10');
+      expect(text).toContain('5.03');
+    }
+    // Late receipts: 1,000,000 more on the 31st (pro), 10 on the 2nd (free). Only the pro segment's input line changes.
+    await s.run(['import', s.file('late.csv', csvOf([
+      ['l0', 'l', '2026-10-02T12:00:00Z', 'completed', 'qwen-70b', '', 0, 10, 0],
+      ['l3', 'l', '2026-10-31T13:00:00Z', 'completed', 'qwen-70b', '', 0, 1000000, 0],
+    ]))]);
+    const nov = await preview(s, 'l', '2026-11');
+    // free: 2,000,010 − 967,742 = 1,032,268 billed → 3.096804 → 3.10 (as billed); pro: 1,000,000 × 0.003 / 1,000 = 3.00 more.
+    expect(nov.lines.filter((l) => l.kind === 'adjustment').map((l) => [l.description, l.adjusts, l.period, l.from ?? null, l.used, l.amount])).toEqual([
+      ['Adjustment for 2026-10: Qwen-70B input tokens', 'input_tokens', '2026-10', '2026-10-31', 1000000, '3.00'],
+    ]);
+  });
+
+  it('takes a date `from` in the tenant CSV and refuses a date that does not exist', async () => {
+    const s = await catalogStore(await backend.fresh());
+    const csv = 'id,name,plan,from,timezone\nk,K,free,2026-09,UTC\nk,K,pro,2026-10-15,UTC\n';
+    await s.run(['tenant', 'import', s.file('t.csv', csv)]);
+    const shown = jsonOf<{ plans: { plan: string; from: string | null }[] }>(await s.run(['tenant', 'show', 'k', '--format', 'json']));
+    expect(shown.plans.map((p) => [p.plan, p.from])).toEqual([['free', '2026-09'], ['pro', '2026-10-15']]);
+    const again = await s.run(['tenant', 'import', s.file('t.csv', csv), '--format', 'json']);
+    expect(jsonOf<Record<string, number>>(again)).toMatchObject({ rows: 2, created: 0, updated: 0, unchanged: 1, plan_changes: 0 });
+    const bad = await s.run(['tenant', 'set-plan', 'k', 'pro', '--from', '2026-02-30'], 2);
+    expect(bad.stderr).toContain('from: "2026-02-30" is not a date (YYYY-MM-DD)');
+    const inv = await preview(s, 'k', '2026-10');
+    // 31 days: free to the 14th, pro from the 15th (17 days): 99 × 17 / 31 = 54.29.
+    expect(inv.lines.map(row)).toEqual([['Pro plan fee, 2026-10-15 \u2013 2026-10-31', 'pro', '2026-10-15', '2026-10-31', 0, 0, 0, '54.29']]);
   });
 });
