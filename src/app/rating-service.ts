@@ -14,7 +14,7 @@ import { hasTokens, QUANTITIES, TOKEN_CLASSES, totalTokens } from '../domain/qua
 import { formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay, type Period } from '../domain/period.js';
 import { compareReceipts } from '../domain/receipt.js';
 import {
-  dailyCharges, dayTotals, detailDays, NoCatalogError, priceModelFor, ratePeriod, REQUESTS_KEY, resolvePlanTerms, sortVersions,
+  dailyCharges, dayTotals, detailDays, NoCatalogError, planSegments, poolsOf, priceModelFor, prorate, ratePeriod, REQUESTS_KEY, resolvePlanTerms, sortVersions,
   type UsageKind,
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
@@ -175,13 +175,26 @@ export class StoreRating implements RatingService {
     const terms = resolvePlanTerms(tenant, period, versions);
     const aggregates = rows.map(aggregateOf);
     const extraAggregates = extra.map((r) => receiptAggregate(tenant.timezone, r));
-    const detail = detailDays({
-      timezone: tenant.timezone,
-      period,
-      days: dayTotals([...aggregates, ...extraAggregates]),
-      included: terms.plan.included,
-      versionStarts: versions.map((v) => v.effectiveFrom),
-    });
+    const totals = dayTotals([...aggregates, ...extraAggregates]);
+    const versionStarts = versions.map((v) => v.effectiveFrom);
+    const segments = planSegments(tenant, period);
+    let detail: Set<number>;
+    if (segments.length <= 1) {
+      detail = detailDays({ timezone: tenant.timezone, period, days: totals, included: terms.plan.included, versionStarts });
+    } else {
+      // A plan change inside the period: each segment's own (prorated) allowances run out on their own days.
+      detail = new Set();
+      for (const g of segments) {
+        const segTerms = versionAt(versions, g.start)?.plans.get(g.planId) ?? terms.plan;
+        const full = poolsOf(segTerms.included);
+        const pools = {
+          gpuSeconds: prorate(full.gpuSeconds, g.days, g.periodDays), tokens: prorate(full.tokens, g.days, g.periodDays),
+          apiCalls: prorate(full.apiCalls, g.days, g.periodDays),
+        };
+        const days = totals.filter((d) => d.day >= g.firstDay && d.day <= g.lastDay);
+        for (const d of detailDays({ timezone: tenant.timezone, period, days, included: segTerms.included, pools, versionStarts })) detail.add(d);
+      }
+    }
     // Day rollups do not tell event types apart: when a version names non-request event types, the
     // days it is in effect are rated receipt by receipt, so each receipt's event type decides.
     for (const r of rows) {
@@ -189,8 +202,9 @@ export class StoreRating implements RatingService {
       const w = versionAt(versions, startOfLocalDay(tenant.timezone, r.day + 1) - 1);
       if ((v?.nonRequestEventTypes?.size ?? 0) > 0 || (w?.nonRequestEventTypes?.size ?? 0) > 0) detail.add(r.day);
     }
+    const planOfDay = (day: number) => segments.find((g) => day <= g.lastDay)?.planId ?? terms.planId;
     for (const r of rows) {
-      if (!detail.has(r.day) && unpricedRow(r, versionAt(versions, startOfLocalDay(tenant.timezone, r.day)), terms.planId)) detail.add(r.day);
+      if (!detail.has(r.day) && unpricedRow(r, versionAt(versions, startOfLocalDay(tenant.timezone, r.day)), planOfDay(r.day))) detail.add(r.day);
     }
     let receipts: RatableReceipt[] = [];
     for (const [from, to] of dayRanges(tenant.timezone, [...detail].sort((a, b) => a - b))) {
@@ -240,6 +254,9 @@ export class StoreRating implements RatingService {
     const { end } = periodInterval(tenant.timezone, period);
     const h = createHash('sha256');
     h.update(JSON.stringify([tenant.timezone, planFor(tenant.plans, period) ?? null, this.allowUnpriced]));
+    // A plan change inside the period: its segments too (unsplit periods keep the fingerprints they had).
+    const segments = planSegments(tenant, period);
+    if (segments.length > 1) h.update(JSON.stringify(segments.map((g) => [g.planId, g.firstDay, g.lastDay])));
     for (const v of this.versionsFor(tenant)) if (v.effectiveFrom < end) h.update(`\u0000v${v.version}@${v.effectiveFrom}:${this.digest(v)}`);
     for (const r of await this.rollups(tenant, period)) {
       h.update(`\u0000${r.day}|${r.modelKey ?? ''}|${r.gpuKey ?? ''}|${r.receipts}|${r.requests}|${r.gpuSeconds}|${r.inputTokens}|${r.outputTokens}`);

@@ -21,7 +21,7 @@
  */
 import type { CatalogVersion } from '../domain/catalog.js';
 import { addMonths, periodInterval, periodOf, type Period } from '../domain/period.js';
-import { resolvePlanTerms, sortVersions } from '../domain/rating.js';
+import { planSegments, resolvePlanTerms, sortVersions } from '../domain/rating.js';
 import type { Tenant } from '../domain/tenant.js';
 import { errorMessage, UsageError } from '../errors.js';
 import type { StripeSubscriptionRow } from '../store/stripe-billing-repo.js';
@@ -80,12 +80,21 @@ async function desiredTerms(store: Store, tenant: Tenant, now: number, livemode:
   const currency = await tenantCurrency(store, tenant);
   const chain = sortVersions((await store.listCatalogs()).map((c) => c.catalog).filter((v) => v.currency === currency));
   const period = periodOf(tenant.timezone, now);
-  const { start, end } = periodInterval(tenant.timezone, period);
+  let { start, end } = periodInterval(tenant.timezone, period);
   let resolved;
   try {
     resolved = resolvePlanTerms(tenant, period, chain);
   } catch (err) {
     throw new Refusal(errorMessage(err));
+  }
+  // A plan change on a day inside the period (`set-plan --from YYYY-MM-DD`): the plan of the segment
+  // under way holds from that day's local midnight, and Stripe prorates from there.
+  const segment = planSegments(tenant, period).find((g) => now >= g.start && now < g.end);
+  if (segment !== undefined && segment.start > start) {
+    const plan = resolved.version.plans.get(segment.planId);
+    if (plan === undefined) throw new Refusal(`plan "${segment.planId}" is not in catalog ${resolved.version.version}`);
+    resolved = { planId: segment.planId, plan, version: resolved.version };
+    start = segment.start;
   }
   const inside = chain.find((v) => v.effectiveFrom > start && v.effectiveFrom < end);
   if (inside) {

@@ -7,7 +7,7 @@ import { defaultCurrency, type CatalogVersion } from '../domain/catalog.js';
 import { Decimal, isKnownCurrency } from '../domain/money.js';
 import { nameKey } from '../domain/names.js';
 import { isPeriod, isValidTimeZone, periodInterval, periodOf, type Period } from '../domain/period.js';
-import { effectivePlanEntries, planFor, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
+import { effectivePlanEntries, fromDay, isPlanFrom, planOn, taxRateProblem, tenantIdProblem, type BillingMode, type Tenant } from '../domain/tenant.js';
 import { typedLineBreaks } from '../config.js';
 import { unneutralise } from '../export/csv-writer.js';
 import { UsageError, ValidationError } from '../errors.js';
@@ -37,7 +37,8 @@ export interface TenantFields {
 export interface CheckedFields {
   patch: TenantPatch;
   plan?: string;
-  from?: Period | null;
+  /** A period `YYYY-MM` or a local date `YYYY-MM-DD`. */
+  from?: string | null;
 }
 
 /**
@@ -154,7 +155,9 @@ export function checkTenantFields(f: TenantFields, facts: CatalogFacts | undefin
     else patch.stripeCustomerId = s === '' ? null : s;
   }
   if (!blank(f.from)) {
-    if (!isPeriod(f.from!.trim())) problems.push(`from: "${f.from}" is not a period (YYYY-MM)`);
+    const text = f.from!.trim();
+    // A month YYYY-MM, or a local date YYYY-MM-DD inside a period (the period is then split: billing-rules.md).
+    if (!isPlanFrom(text)) problems.push(`from: "${f.from}" is not ${text.length > 7 ? 'a date (YYYY-MM-DD)' : 'a period (YYYY-MM)'}`);
     else out.from = f.from!.trim();
   }
   if (!blank(f.plan)) {
@@ -292,10 +295,10 @@ async function rebuildIfMoved(store: Store, before: Tenant, patch: TenantPatch):
 }
 
 /** True when the newest entry for `from` already says `plan` (setting it again changes nothing). */
-function samePlanEntry(t: Tenant, plan: string, from: Period | null): boolean {
+function samePlanEntry(t: Tenant, plan: string, from: string | null): boolean {
   const forFrom = t.plans.filter((e) => e.from === from);
   const last = forFrom[forFrom.length - 1];
-  return last !== undefined && last.plan === plan && planFor(t.plans, from ?? '0000-01') === plan;
+  return last !== undefined && last.plan === plan && planOn(t.plans, from === null ? '0000-01-01' : fromDay(from)) === plan;
 }
 
 /**

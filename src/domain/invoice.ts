@@ -39,6 +39,8 @@ export interface LineIdentity {
   adjusts?: RatedLineKind | null;
   key: string;
   catalogVersion: string | null;
+  /** The first local date of the line's segment, in a period split by a plan change (else absent). */
+  from?: string | null;
 }
 
 /**
@@ -48,7 +50,8 @@ export interface LineIdentity {
  */
 export function lineKey(line: LineIdentity): string {
   const kind = effectiveKind(line);
-  return JSON.stringify([kind, line.key, line.catalogVersion]);
+  // A segment's lines are keyed by the segment too; an unsplit period's keys are as they always were.
+  return line.from ? JSON.stringify([kind, line.key, line.catalogVersion, line.from]) : JSON.stringify([kind, line.key, line.catalogVersion]);
 }
 
 function effectiveKind(line: LineIdentity): Exclude<InvoiceLineKind, 'adjustment'> {
@@ -288,6 +291,9 @@ export interface InvoiceLineJson {
   plan: string | null;
   /** On a line priced by a graduated, volume or package model (its unit price and size are null). */
   price_model?: TieredModelName;
+  /** In a period split by a plan change: the line's segment, first and last local dates. */
+  from?: string;
+  to?: string;
   amount: string;
 }
 
@@ -310,8 +316,9 @@ export function invoiceLineJson(line: InvoiceLine, invoicePeriod: Period, curren
     unit: line.unit,
     unit_price: line.unitPrice === null ? null : line.unitPrice.toString(),
     unit_size: line.unitSize,
-    plan: line.kind === 'adjustment' || line.kind === 'credit' ? null : plan,
+    plan: line.kind === 'adjustment' || line.kind === 'credit' ? null : line.plan ?? plan,
     ...(line.priceModel !== undefined ? { price_model: line.priceModel } : {}),
+    ...(line.from !== undefined && line.to !== undefined ? { from: line.from, to: line.to } : {}),
     amount: line.amount.toFixed(digits),
   };
 }

@@ -15,14 +15,14 @@ import {
   type PlanTerms,
 } from './catalog.js';
 import { Decimal, currencyDigits } from './money.js';
-import { type Period, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
+import { type Period, formatDayNumber, localDayNumber, periodDays, periodInterval, startOfLocalDay } from './period.js';
 import {
   describePrice, GPU_PRICE_UNIT, isZeroPrice, plainPriceWords, listedPrice, modelOf, type PriceModel, priceLine, REQUEST_PRICE_UNIT, type TieredModelName,
   metricPriceUnit, tokenPriceUnit,
 } from './price-models/index.js';
 import { TOKEN_CLASSES, type TokenClass, type TokenField } from './quantities.js';
 import { type Receipt, compareIds, compareReceipts } from './receipt.js';
-import { type Tenant, planFor } from './tenant.js';
+import { type Tenant, planFor, planOn } from './tenant.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -78,6 +78,10 @@ export interface RatedLine {
   amount: Decimal;
   /** Usage with no rate, billed at 0 under `allowUnpriced`. */
   unpriced: boolean;
+  /** In a period split by a plan change: the segment's plan and its first and last local dates (`YYYY-MM-DD`). */
+  plan?: string;
+  from?: string;
+  to?: string;
 }
 
 /**
@@ -140,6 +144,8 @@ export interface RatedPeriod {
   allowances: { gpuSeconds: AllowanceUse; tokens: AllowanceUse; apiCalls: AllowanceUse };
   /** Billable receipts rated (receipts + aggregate receipt counts). */
   receipts: bigint;
+  /** Present when a plan change splits the period: its segments in order (billing-rules.md, "A plan change inside a period"). */
+  segments?: { plan: string; from: string; to: string; days: number }[];
 }
 
 /** What rating reads of a receipt. */
@@ -343,6 +349,8 @@ export interface DetailDaysInput {
   days: Iterable<DayTotals>;
   /** The plan's allowances for the period (`resolvePlanTerms(...).plan.included`). */
   included: Allowances;
+  /** Overrides `included` with pools in whole units (GPU in seconds): a segment's prorated allowances. */
+  pools?: Pools;
   /** Instants at which catalog versions take effect (all of them; those outside the period are ignored). */
   versionStarts: Iterable<number>;
 }
@@ -394,9 +402,10 @@ export function detailDays(input: DetailDaysInput): Set<number> {
     if (startOfLocalDay(timezone, day) !== t) splitDays.add(day);
   }
   const out = new Set<number>();
-  let gpuLeft = input.included.gpuHours * SECONDS_PER_HOUR;
-  let tokensLeft = input.included.tokens;
-  let callsLeft = input.included.apiCalls;
+  const pools = input.pools ?? poolsOf(input.included);
+  let gpuLeft = pools.gpuSeconds;
+  let tokensLeft = pools.tokens;
+  let callsLeft = pools.apiCalls;
   const partly = (left: bigint, used: bigint) => left > 0n && left < used;
   const after = (left: bigint, used: bigint) => (left > used ? left - used : 0n);
   for (const d of [...byDay.values()].sort((a, b) => a.day - b.day)) {
@@ -408,6 +417,23 @@ export function detailDays(input: DetailDaysInput): Set<number> {
     callsLeft = after(callsLeft, d.receipts);
   }
   return out;
+}
+
+/** Allowance pools in whole units: GPU seconds, tokens, API calls. */
+export interface Pools {
+  gpuSeconds: bigint;
+  tokens: bigint;
+  apiCalls: bigint;
+}
+
+export function poolsOf(a: Allowances): Pools {
+  return { gpuSeconds: a.gpuHours * SECONDS_PER_HOUR, tokens: a.tokens, apiCalls: a.apiCalls };
+}
+
+/** `x × d / n` rounded half up (x ≥ 0): a prorated allowance in whole units. */
+export function prorate(x: bigint, d: number, n: number): bigint {
+  const num = x * BigInt(d) * 2n + BigInt(n);
+  return num / (2n * BigInt(n));
 }
 
 /** Tokens of every class of an aggregate. */
@@ -473,12 +499,12 @@ class PeriodRater {
 
   constructor(
     readonly versions: readonly CatalogVersion[],
-    readonly included: Allowances,
+    readonly included: Pools,
     /** The plan whose rates price the period (else list prices). */
     readonly planId: string,
   ) {
     this.slots = new Array<Slot | undefined>(versions.length + 1);
-    this.gpuLeft = included.gpuHours * SECONDS_PER_HOUR;
+    this.gpuLeft = included.gpuSeconds;
     this.tokensLeft = included.tokens;
     this.callsLeft = included.apiCalls;
   }
@@ -773,9 +799,9 @@ export function compareRatedLines(
 
 /** Groups aggregates by day and checks each day lies in the period with one catalog version throughout. */
 function aggregateDays(
-  aggregates: Iterable<DayAggregate>, tz: string, period: Period, versions: readonly CatalogVersion[],
+  aggregates: Iterable<DayAggregate>, tz: string, period: Period, versions: readonly CatalogVersion[], days = periodDays(period),
 ): AggregateDay[] {
-  const { first, last } = periodDays(period);
+  const { first, last } = days;
   const byDay = new Map<number, AggregateDay>();
   for (const a of aggregates) {
     if (a.day < first || a.day > last) throw new RatingInputError(`an aggregate of day ${a.day} is outside period ${period}`);
@@ -811,13 +837,134 @@ function aggregateDays(
  */
 export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   const { tenant, period } = input;
-  const tz = tenant.timezone;
   const versions = sortVersions(input.versions);
-  const { start, end } = periodInterval(tz, period);
-  const terms = resolvePlanTerms(tenant, period, versions);
-  const rater = new PeriodRater(versions, terms.plan.included, terms.planId);
+  const segments = planSegments(tenant, period);
+  if (segments.length <= 1) return rateSpan(input, versions, undefined);
+  // A plan change inside the period: each segment is rated as a small period of its own.
+  const receipts = segments.map((): RatableReceipt[] => []);
+  const aggregates = segments.map((): DayAggregate[] => []);
+  let i = 0;
+  for (const r of input.receipts ?? []) {
+    while (i > 0 && r.ts < segments[i]!.start) i--;
+    while (i + 1 < segments.length && r.ts >= segments[i + 1]!.start) i++;
+    receipts[i]!.push(r);
+  }
+  for (const a of input.dayAggregates ?? []) {
+    const k = segments.findIndex((g) => a.day <= g.lastDay);
+    aggregates[k < 0 ? segments.length - 1 : k]!.push(a);
+  }
+  const parts = segments.map((g, k) => rateSpan({ ...input, receipts: receipts[k], dayAggregates: aggregates[k] }, versions, g));
+  const first = parts[0]!;
+  const sum = (f: (p: RatedPeriod) => Decimal) => parts.reduce((acc, p) => acc.add(f(p)), Decimal.of(0n, first.digits));
+  const currencies = new Set(parts.map((p) => p.currency));
+  if (currencies.size > 1) {
+    throw new CurrencyMismatchError(tenant.id, period, parts.map((p) => ({ catalogVersion: p.plan.catalogVersion, currency: p.currency })));
+  }
+  const subtotal = sum((p) => p.totals.subtotal);
+  const tax = subtotal.mulDivRound(tenant.taxRate, 1n, first.digits);
+  const pool = (f: (p: RatedPeriod) => AllowanceUse): AllowanceUse =>
+    parts.reduce((acc, p) => ({ granted: acc.granted + f(p).granted, consumed: acc.consumed + f(p).consumed }), { granted: 0n, consumed: 0n });
+  const fees = parts.flatMap((p) => (p.fee ? [p.fee] : []));
+  const discounts = parts.flatMap((p) => (p.discount ? [p.discount] : []));
+  const commitments = parts.flatMap((p) => (p.commitment ? [p.commitment] : []));
+  return {
+    period,
+    currency: first.currency,
+    digits: first.digits,
+    plan: first.plan,
+    taxRate: tenant.taxRate,
+    lines: parts.flatMap((p) => p.lines),
+    fee: fees[0] ?? null,
+    usageLines: parts.flatMap((p) => p.usageLines),
+    discount: discounts[0] ?? null,
+    commitment: commitments[0] ?? null,
+    totals: {
+      fee: sum((p) => p.totals.fee), usage: sum((p) => p.totals.usage), discount: sum((p) => p.totals.discount),
+      commitment: sum((p) => p.totals.commitment), subtotal, tax, total: subtotal.add(tax),
+    },
+    unpriced: parts.flatMap((p) => p.unpriced),
+    allowances: { gpuSeconds: pool((p) => p.allowances.gpuSeconds), tokens: pool((p) => p.allowances.tokens), apiCalls: pool((p) => p.allowances.apiCalls) },
+    receipts: parts.reduce((n, p) => n + p.receipts, 0n),
+    segments: segments.map((g) => ({ plan: g.planId, from: formatDayNumber(g.firstDay), to: formatDayNumber(g.lastDay), days: g.days })),
+  };
+}
 
-  const days = aggregateDays(input.dayAggregates ?? [], tz, period, versions);
+/** A run of local days of a period under one plan (billing-rules.md, "A plan change inside a period"). */
+export interface PlanSegment {
+  planId: string;
+  firstDay: number;
+  lastDay: number;
+  /** Instants [start, end): local midnights. */
+  start: number;
+  end: number;
+  /** d: the segment's local days; n: the period's. */
+  days: number;
+  periodDays: number;
+}
+
+/**
+ * The period's segments: runs of local days with the same plan (`planOn`). One segment when no
+ * plan-history date falls inside the period. Days without a plan make no segment of their own:
+ * they belong to the next segment (rating then names the missing plan, as before).
+ */
+export function planSegments(tenant: Pick<RatingTenant, 'timezone' | 'plans'>, period: Period): PlanSegment[] {
+  const { first, last } = periodDays(period);
+  const n = last - first + 1;
+  // Quick answer: no dated entry inside this month.
+  if (!tenant.plans.some((e) => e.from !== null && e.from.length === 10 && e.from.slice(0, 7) === period && e.from.slice(8) !== '01')) {
+    return [];
+  }
+  const out: PlanSegment[] = [];
+  for (let day = first; day <= last; day++) {
+    const plan = planOn(tenant.plans, formatDayNumber(day));
+    const cur = out[out.length - 1];
+    if (cur !== undefined && (cur.planId === plan || plan === undefined)) cur.lastDay = day;
+    else if (plan !== undefined) out.push({ planId: plan, firstDay: day, lastDay: day, start: 0, end: 0, days: 0, periodDays: n });
+  }
+  if (out.length > 0) out[0]!.firstDay = first;
+  for (const g of out) {
+    g.start = startOfLocalDay(tenant.timezone, g.firstDay);
+    g.end = startOfLocalDay(tenant.timezone, g.lastDay + 1);
+    g.days = g.lastDay - g.firstDay + 1;
+  }
+  return out;
+}
+
+/** Plan terms of a segment: the catalog version in effect at its start (else the first during it). */
+function resolveSegmentTerms(tenant: RatingTenant, period: Period, versions: readonly CatalogVersion[], g: PlanSegment): ResolvedPlanTerms {
+  const atStart = versionIndexAt(versions, g.start);
+  const version = atStart >= 0 ? versions[atStart] : versions.find((v) => v.effectiveFrom >= g.start && v.effectiveFrom < g.end);
+  if (version === undefined) {
+    throw new NoCatalogError(
+      `${tenant.id} ${period}: no catalog version is in effect during ${formatDayNumber(g.firstDay)} – ${formatDayNumber(g.lastDay)}`,
+      'import a catalog version whose effective_from is on or before the end of the period',
+    );
+  }
+  const plan = version.plans.get(g.planId);
+  if (plan === undefined) {
+    throw new PlanTermsError(
+      `${tenant.id} ${period}: plan "${g.planId}" is not in catalog ${version.version}, whose terms apply from ${formatDayNumber(g.firstDay)}`,
+      `plans of ${version.version}: ${[...version.plans.keys()].join(', ')}`,
+    );
+  }
+  return { planId: g.planId, plan, version };
+}
+
+/** Rates the whole period (no segment), or one segment of it, prorated. */
+function rateSpan(input: RatePeriodInput, versions: CatalogVersion[], segment: PlanSegment | undefined): RatedPeriod {
+  const { tenant, period } = input;
+  const tz = tenant.timezone;
+  const { start, end } = segment ?? periodInterval(tz, period);
+  const terms = segment ? resolveSegmentTerms(tenant, period, versions, segment) : resolvePlanTerms(tenant, period, versions);
+  const full = poolsOf(terms.plan.included);
+  const pools = segment === undefined ? full : {
+    gpuSeconds: prorate(full.gpuSeconds, segment.days, segment.periodDays),
+    tokens: prorate(full.tokens, segment.days, segment.periodDays),
+    apiCalls: prorate(full.apiCalls, segment.days, segment.periodDays),
+  };
+  const rater = new PeriodRater(versions, pools, terms.planId);
+
+  const days = aggregateDays(input.dayAggregates ?? [], tz, period, versions, segment ? { first: segment.firstDay, last: segment.lastDay } : undefined);
   let next = 0;
   let prev: RatableReceipt | undefined;
   for (const r of input.receipts ?? []) {
@@ -867,31 +1014,36 @@ export function ratePeriod(input: RatePeriodInput): RatedPeriod {
   usageLines.sort((a, b) => compareRatedLines(a, b, versionRank));
 
   const { plan, planId, version: termsVersion } = terms;
-  const feeAmount = plan.monthlyFee.round(digits);
+  const dates = segment ? `, ${formatDayNumber(segment.firstDay)} \u2013 ${formatDayNumber(segment.lastDay)}` : '';
+  const share = (x: Decimal) => (segment ? x.mulDivRound(BigInt(segment.days), BigInt(segment.periodDays), digits) : x.round(digits));
+  const feeAmount = share(plan.monthlyFee);
   const fee: RatedLine | null = feeAmount.isZero() ? null : {
-    ...fixedLine('fee', planId, termsVersion.version, `${plan.name} plan fee`),
+    ...fixedLine('fee', planId, termsVersion.version, `${plan.name} plan fee${dates}`),
     amount: feeAmount,
   };
   const usage = usageLines.reduce((sum, l) => sum.add(l.amount), zero);
   const discountAmount = usage.mulDivRound(plan.usageDiscountPercent, 100n, digits);
   const discount: RatedLine | null = discountAmount.isZero() ? null : {
-    ...fixedLine('discount', planId, termsVersion.version, `Usage discount ${plan.usageDiscountPercent.normalize().toString()}%`),
+    ...fixedLine('discount', planId, termsVersion.version, `Usage discount ${plan.usageDiscountPercent.normalize().toString()}%${dates}`),
     amount: discountAmount.neg(),
   };
   const feeTotal = fee?.amount ?? zero;
   // Step 10: C = max(0, minimum_commitment − (fee + U − D)); adjustments of earlier periods never count toward it.
   const before = feeTotal.add(usage).sub(discountAmount);
-  const shortfall = (plan.minimumCommitment ?? zero).round(digits).sub(before);
+  const shortfall = share(plan.minimumCommitment ?? zero).sub(before);
   const commitment: RatedLine | null = shortfall.sign() > 0 ? {
-    ...fixedLine('commitment', planId, termsVersion.version, 'Minimum commitment true-up'),
+    ...fixedLine('commitment', planId, termsVersion.version, `Minimum commitment true-up${dates}`),
     amount: shortfall,
   } : null;
   const commitmentAmount = commitment?.amount ?? zero;
   const subtotal = before.add(commitmentAmount);
   const tax = subtotal.mulDivRound(tenant.taxRate, 1n, digits);
   const lines = [...(fee ? [fee] : []), ...usageLines, ...(discount ? [discount] : []), ...(commitment ? [commitment] : [])];
-  const inc = terms.plan.included;
-  const granted = { gpu: inc.gpuHours * SECONDS_PER_HOUR, tokens: inc.tokens, calls: inc.apiCalls };
+  if (segment) {
+    const tag = { plan: planId, from: formatDayNumber(segment.firstDay), to: formatDayNumber(segment.lastDay) };
+    for (const l of lines) Object.assign(l, tag);
+  }
+  const granted = { gpu: pools.gpuSeconds, tokens: pools.tokens, calls: pools.apiCalls };
   return {
     period,
     currency,

@@ -6,8 +6,11 @@ export type BillingMode = 'invoice' | 'stripe';
 
 export interface PlanEntry {
   plan: string;
-  /** First period the entry holds for; null holds for every period. */
-  from: Period | null;
+  /**
+   * First period (`YYYY-MM`) or first local day (`YYYY-MM-DD`) the entry holds from; a month is
+   * its first day; null holds for every period.
+   */
+  from: string | null;
   /** Order in which entries were recorded. */
   seq: number;
   setAt: string;
@@ -52,9 +55,32 @@ export function invoicedPeriod(t: Pick<Tenant, 'billingMode' | 'stripeSince'>, p
  * `from` holds for every period.
  */
 export function planFor(plans: readonly PlanEntry[], period: Period): string | undefined {
+  return planOn(plans, `${period}-01`);
+}
+
+/** The first local day (`YYYY-MM-DD`) an entry's `from` stands for (a month: its first day). */
+export function fromDay(from: string): string {
+  return from.length === 7 ? `${from}-01` : from;
+}
+
+/** True for a plan-history `from`: a month `YYYY-MM` or a valid local date `YYYY-MM-DD`. */
+export function isPlanFrom(text: string): boolean {
+  if (/^\d{4}-(0[1-9]|1[0-2])$/.test(text)) return true;
+  const m = /^(\d{4})-(0[1-9]|1[0-2])-(\d{2})$/.exec(text);
+  if (m === null) return false;
+  const d = Number(m[3]);
+  const days = new Date(Date.UTC(Number(m[1]), Number(m[2]), 0)).getUTCDate();
+  return d >= 1 && d <= days;
+}
+
+/**
+ * The tenant's plan on a local day (`YYYY-MM-DD`): the last recorded entry whose `from` is on or
+ * before that day; an entry without `from` holds for every day.
+ */
+export function planOn(plans: readonly PlanEntry[], day: string): string | undefined {
   let found: PlanEntry | undefined;
   for (const e of plans) {
-    if ((e.from === null || e.from <= period) && (found === undefined || e.seq > found.seq)) found = e;
+    if ((e.from === null || fromDay(e.from) <= day) && (found === undefined || e.seq > found.seq)) found = e;
   }
   return found?.plan;
 }
@@ -65,7 +91,7 @@ export function planFor(plans: readonly PlanEntry[], period: Period): string | u
  * holds. Recording these alone, in this order, gives the same plan for every period.
  */
 export function effectivePlanEntries(plans: readonly PlanEntry[]): PlanEntry[] {
-  return plans.filter((e) => !plans.some((l) => l.seq > e.seq && (l.from === null || (e.from !== null && l.from <= e.from))));
+  return plans.filter((e) => !plans.some((l) => l.seq > e.seq && (l.from === null || (e.from !== null && fromDay(l.from) <= fromDay(e.from)))));
 }
 
 export const TENANT_ID_MAX = 128;

@@ -225,6 +225,9 @@ function lineRow(r: Row): InvoiceLine {
     unpriced: toNumber(r.unpriced) === 1,
     ...(r.price_model === null || r.price_model === undefined ? {} : { priceModel: String(r.price_model) as TieredModelName }),
     ...(r.price_words === null || r.price_words === undefined ? {} : { priceWords: String(r.price_words) }),
+    ...(r.segment_from === null || r.segment_from === undefined
+      ? {}
+      : { plan: String(r.segment_plan), from: String(r.segment_from), to: String(r.segment_to) }),
   };
   if (String(r.kind) === 'adjustment') {
     return { ...base, kind: 'adjustment', adjusts: String(r.adjusts) as RatedLineKind, period: String(r.period) } satisfies AdjustmentLine;
@@ -335,13 +338,14 @@ export class SqlInvoiceRepo implements InvoiceRepo {
     for (const l of lines) {
       await this.db.run(
         `INSERT INTO invoice_lines (invoice_id, seq, kind, adjusts, key, catalog_version, period, description, used, included,
-           billed, unit, unit_price, unit_size, amount, unpriced, price_model, price_words)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           billed, unit, unit_price, unit_size, amount, unpriced, price_model, price_words, segment_plan, segment_from, segment_to)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           id, ++seq, l.kind, l.kind === 'adjustment' ? l.adjusts : null, l.key, l.catalogVersion,
           l.kind === 'adjustment' ? l.period : period, l.description, l.used.toString(), l.included.toString(),
           l.billed.toString(), l.unit, l.unitPrice?.toString() ?? null, l.unitSize?.toString() ?? null, l.amount.toString(),
           l.unpriced ? 1 : 0, l.priceModel ?? null, l.priceWords ?? null,
+          l.from !== undefined ? l.plan ?? null : null, l.from ?? null, l.from !== undefined ? l.to ?? null : null,
         ],
       );
     }
@@ -510,6 +514,7 @@ export class SqlInvoiceRepo implements InvoiceRepo {
         adjusts: l.kind === 'adjustment' ? l.adjusts : null,
         key: l.key,
         catalogVersion: l.catalogVersion,
+        ...(l.from !== undefined ? { from: l.from } : {}),
         period: l.kind === 'adjustment' ? l.period : null,
         description: l.description,
         used: l.used,

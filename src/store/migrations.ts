@@ -376,6 +376,12 @@ export const MIGRATIONS: readonly Migration[] = [
       `,
     },
   },
+  {
+    version: 18,
+    name: 'plan changes inside a period: an invoice line\'s segment (its plan, first and last local dates)',
+    // Null on every line of a period without a plan change (all lines stored before).
+    sql: 'ALTER TABLE invoice_lines ADD COLUMN segment_plan TEXT; ALTER TABLE invoice_lines ADD COLUMN segment_from TEXT; ALTER TABLE invoice_lines ADD COLUMN segment_to TEXT;',
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

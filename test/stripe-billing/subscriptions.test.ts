@@ -208,6 +208,16 @@ describeEachBackend('stripe subscribe, push and events sync', (backend) => {
     expect(mid).toMatchObject({ action: 'failed', note: expect.stringMatching(/^catalog 2026-10b takes effect at 2026-10-20T00:00:00.000Z, inside 2026-10: /) });
   });
 
+  it('a plan change on a day inside the period (set-plan --from YYYY-MM-DD) moves the items from that local midnight', async () => {
+    const sub = (await subscribeJson(['acme'])).tenants[0]!.subscription!;
+    await w.run(['tenant', 'set-plan', 'acme', 'starter', '--from', '2026-10-15']);
+    expect((await subscribeJson(['acme'])).tenants[0]).toMatchObject({ action: 'unchanged', plan: 'pro' });
+    w.setNow('2026-10-15T00:30:00Z');
+    expect((await subscribeJson(['acme'])).tenants[0]).toMatchObject({ action: 'updated', plan: 'starter' });
+    const update = posts(w.fake, `/v1/subscriptions/${sub}`).at(-1)!;
+    expect(update.params.proration_date).toBe(String(Date.parse('2026-10-15T00:00:00Z') / 1000));
+  });
+
   it('a plan catalog sync did not make is refused with what to run; unsubscribe at the period end, then now', async () => {
     await w.run(['tenant', 'set-plan', 'acme', 'pro', '--from', '2026-10']);
     await w.withStore((s) => s.stripeBilling.prices(false)).then(async (rows) => {

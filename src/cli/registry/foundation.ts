@@ -105,10 +105,13 @@ export function registerFoundation(program: Command, state: RunState): void {
     tenant,
     state,
     'set-plan <id> <plan>',
-    'put a tenant on a plan from a period on (the history keeps every change)',
-    ['billctl tenant set-plan acme enterprise --from 2026-12'],
+    'put a tenant on a plan from a period or a day on (the history keeps every change); a day inside a period prorates it',
+    [
+      'billctl tenant set-plan acme enterprise --from 2026-12',
+      'billctl tenant set-plan acme team --from 2026-10-22   # October splits: the old plan to the 21st, team from the 22nd (local midnight)',
+    ],
     async () => ({ run: (await import('../commands/tenant.js')).setPlanCommand }),
-  ).requiredOption('--from <YYYY-MM>', 'first period on the new plan');
+  ).requiredOption('--from <YYYY-MM|YYYY-MM-DD>', 'first period, or first local day, on the new plan');
   leaf(
     tenant,
     state,
