@@ -19,7 +19,7 @@ import {
   type DayAggregate, type RatableReceipt, type RatedPeriod, type RatePeriodInput,
 } from '../domain/rating.js';
 import { planFor, type Tenant } from '../domain/tenant.js';
-import { metricValues, type MetricReceipt } from '../domain/metrics.js';
+import type { MetricReceipt } from '../domain/metrics.js';
 import type { RollupRow } from '../store/ingest.js';
 import type { Store, StoredCatalog } from '../store/store.js';
 import type { DailyCost } from '../pdf/invoice-document.js';
@@ -219,7 +219,7 @@ export class StoreRating implements RatingService {
       allowUnpriced: this.allowUnpriced,
       receipts,
       dayAggregates: [...aggregates, ...extraAggregates].filter((a) => !detail.has(a.day)),
-      ...(await this.metricInput(tenant, period, terms, extra)),
+      ...(await this.metricInput(tenant, period, versions, extra)),
     };
   }
 
@@ -228,16 +228,17 @@ export class StoreRating implements RatingService {
    * computed over the period's billable receipts, read once (rollups do not keep users or event types).
    */
   private async metricInput(
-    tenant: Tenant, period: Period, terms: ReturnType<typeof resolvePlanTerms>, extra: readonly RatableReceipt[] = [],
-  ): Promise<{ metricValues?: Map<string, bigint> }> {
-    const charges = terms.plan.charges;
-    if (charges === undefined || charges.size === 0) return {};
-    const defs = [...charges.keys()].map((k) => terms.version.metrics?.get(k)).filter((d) => d !== undefined);
+    tenant: Tenant, period: Period, versions: readonly CatalogVersion[], extra: readonly RatableReceipt[] = [],
+  ): Promise<{ metricReceipts?: (MetricReceipt & { ts: number })[] }> {
+    // Only when a version the period may use charges for a metric (each segment's plan decides in rating).
+    const { end: periodEnd } = periodInterval(tenant.timezone, period);
+    const charging = versions.some((v) => v.effectiveFrom < periodEnd && [...v.plans.values()].some((p) => (p.charges?.size ?? 0) > 0));
+    if (!charging) return {};
     const { start, end } = periodInterval(tenant.timezone, period);
-    const all: MetricReceipt[] = [];
+    const all: (MetricReceipt & { ts: number })[] = [];
     for await (const r of this.store.receipts(tenant.id, start, end, { billableOnly: true })) all.push(r);
-    for (const r of extra) all.push({ userId: null, projectId: null, eventType: null, quantity: 0, ...r } as MetricReceipt);
-    return { metricValues: metricValues(defs, all) };
+    for (const r of extra) all.push({ userId: null, projectId: null, eventType: null, quantity: 0, ...r } as MetricReceipt & { ts: number });
+    return { metricReceipts: all };
   }
 
   /** Rates the period from these receipts alone (all of its billable receipts, in order), telling `onReceipt` of each. */
@@ -246,7 +247,7 @@ export class StoreRating implements RatingService {
   ): Promise<RatedPeriod> {
     await this.loadRates(receipts);
     const versions = this.versionsFor(tenant);
-    const metrics = await this.metricInput(tenant, period, resolvePlanTerms(tenant, period, versions));
+    const metrics = await this.metricInput(tenant, period, versions);
     return ratePeriod({ tenant, period, versions, allowUnpriced: this.allowUnpriced, receipts, onReceipt, ...metrics });
   }
 

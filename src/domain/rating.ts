@@ -20,6 +20,7 @@ import {
   describePrice, GPU_PRICE_UNIT, isZeroPrice, plainPriceWords, listedPrice, modelOf, type PriceModel, priceLine, REQUEST_PRICE_UNIT, type TieredModelName,
   metricPriceUnit, tokenPriceUnit,
 } from './price-models/index.js';
+import { metricValues, type MetricReceipt } from './metrics.js';
 import { TOKEN_CLASSES, type TokenClass, type TokenField } from './quantities.js';
 import { type Receipt, compareIds, compareReceipts } from './receipt.js';
 import { type Tenant, planFor, planOn } from './tenant.js';
@@ -198,10 +199,11 @@ export interface RatePeriodInput {
    */
   onDay?: (day: number, aggregates: readonly DayAggregate[], billed: DayBilled) => void;
   /**
-   * The period's metric values (domain/metrics.ts), by metric key, for the charges of the plan's
-   * terms (step 8). A charged metric not given is 0.
+   * The period's billable receipts as metrics read them (event type, user, project, model,
+   * quantities, timestamp), for the charges of the plan's terms (step 8): given when the plan
+   * charges for a metric; each segment's metrics are computed over its own receipts.
    */
-  metricValues?: ReadonlyMap<string, bigint>;
+  metricReceipts?: readonly (MetricReceipt & { ts: number })[];
 }
 
 /** Whether an aggregated day's units of each pool were billed (true) or covered by allowance. */
@@ -759,15 +761,22 @@ function usageLine(kind: UsageKind, key: string, acc: LineAcc, slot: Slot, digit
  * value, included = what the charge covers, billed = the rest, priced by the charge's price (any
  * model, for the metric's unit size). Terms (metrics, charges) from the version of the period's start.
  */
-function metricLines(terms: ResolvedPlanTerms, values: ReadonlyMap<string, bigint> | undefined, digits: number): RatedLine[] {
+function metricLines(
+  terms: ResolvedPlanTerms, receipts: readonly (MetricReceipt & { ts: number })[] | undefined, span: { start: number; end: number },
+  segment: PlanSegment | undefined, digits: number,
+): RatedLine[] {
   const out: RatedLine[] = [];
   const charges = terms.plan.charges;
   if (charges === undefined) return out;
+  const defs = [...charges.keys()].map((k) => terms.version.metrics?.get(k)).filter((d) => d !== undefined);
+  // In a segment: its own receipts, and each charge's included units prorated (d / N, half up).
+  const values = metricValues(defs, (receipts ?? []).filter((r) => r.ts >= span.start && r.ts < span.end));
   for (const [key, charge] of [...charges].sort(([a], [b]) => compareIds(a, b))) {
     const def = terms.version.metrics?.get(key);
-    const used = values?.get(key) ?? 0n;
+    const used = values.get(key) ?? 0n;
     if (def === undefined || used === 0n) continue;
-    const included = used < charge.included ? used : charge.included;
+    const covers = segment ? prorate(charge.included, segment.days, segment.periodDays) : charge.included;
+    const included = used < covers ? used : covers;
     const billed = used - included;
     const model = modelOf(charge.price, metricPriceUnit(def.unitSize));
     const { unitPrice, unitSize, priceModel } = listedPrice(model);
@@ -1008,7 +1017,7 @@ function rateSpan(input: RatePeriodInput, versions: CatalogVersion[], segment: P
     });
     if (s.requests !== undefined && s.requests.used > 0n) usageLines.push(usageLine('requests', REQUESTS_KEY, s.requests, s, digits, p));
   }
-  usageLines.push(...metricLines(terms, input.metricValues, digits));
+  usageLines.push(...metricLines(terms, input.metricReceipts, { start, end }, segment, digits));
   const rank = new Map<string | null, number>([[null, -1], ...versions.map((v, i): [string, number] => [v.version, i])]);
   const versionRank = (label: string | null) => rank.get(label) ?? versions.length;
   usageLines.sort((a, b) => compareRatedLines(a, b, versionRank));

@@ -3,9 +3,8 @@
  * plan history `from` as a local date, the period split into segments at local midnights, prorated
  * fees, allowances and commitments, lines keyed and dated by segment. Through the CLI, on both stores.
  *
- * The spec's last worked example is checked line by line except its "User seats (team)" line, which
- * needs custom metrics (branch i15-metrics): once that merges, add `metrics: { seats: ... }` and the
- * team plan's `charges` to WORKED_CATALOG, `user_id` to the receipts, and the SEATS_LINE below.
+ * The spec's last worked example is checked line by line, its "User seats (team)" line included: the
+ * team segment's seats are its own receipts' users (u2, u3), its included seats 2 × 10/31 → 1.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +15,7 @@ import { csvOf, jsonOf, makeStore, type TestStore } from '../helpers/store-setup
 
 afterAll(dropSchemas);
 
-/** billing-rules.md's catalog plus what the last worked example adds (but its seats metric). */
+/** billing-rules.md's catalog plus what the last worked example adds. */
 export const WORKED_CATALOG = `version: "2026-01"
 effective_from: 2026-01-01T00:00:00Z
 currency: USD
@@ -28,6 +27,8 @@ token_rates:
   gemma-2b: { input: "0.0001", output: "0.0002", name: "Gemma-2B" }
   qwen-70b: { input: "0.003", output: "0.006", cached_input: "0.0003", name: "Qwen-70B" }
 request_rate: "0"
+metrics:
+  seats: { name: "User seats", aggregation: unique_count, field: user_id }
 plans:
   free:       { name: "Free", monthly_fee: "0",   included: { gpu_hours: 10,  tokens: 1000000,  api_calls: 10000 } }
   pro:        { name: "Pro",  monthly_fee: "99",  included: { gpu_hours: 100, tokens: 10000000, api_calls: 100000 } }
@@ -39,6 +40,7 @@ plans:
     rates:
       token_rates:
         qwen-70b: { output: { model: graduated, tiers: [ { up_to: 2000000, price: "0.006" }, { up_to: null, price: "0.004" } ] } }
+    charges: { seats: { included: 2, price: "10" } }
 `;
 
 interface LineJson {
@@ -60,14 +62,13 @@ async function workedStore(db: string): Promise<TestStore> {
   await s.run(['tenant', 'add', 'c', '--name', 'C Labs', '--plan', 'pro', '--from', '2026-10']);
   await s.run(['tenant', 'set-plan', 'c', 'team', '--from', '2026-10-22']);
   await s.run(['import', s.file('c1.jsonl', jsonl({
-    id: 'c1', tenant_id: 'c', timestamp: '2026-10-05T10:00:00Z', model: 'qwen-70b',
+    id: 'c1', tenant_id: 'c', user_id: 'u1', timestamp: '2026-10-05T10:00:00Z', model: 'qwen-70b',
     usage: { prompt_tokens: 3_000_000, prompt_tokens_details: { cached_tokens: 2_000_000 }, completion_tokens: 500_000, completion_tokens_details: { reasoning_tokens: 100_000 } },
   }))]);
-  await s.run(['import', s.file('c2.csv', csvOf([
-    ['c2', 'c', '2026-10-25T10:00:00Z', 'completed', 'qwen-70b', '', 0, 2000000, 3000000],
-    ['c3', 'c', '2026-10-26T10:00:00Z', 'completed', 'qwen-70b', '', 0, 1000, 0],
-    ['c4', 'c', '2026-10-27T10:00:00Z', 'completed', 'qwen-70b', '', 0, 1000, 0],
-  ]))]);
+  await s.run(['import', s.file('c2.jsonl',
+    jsonl({ id: 'c2', tenant_id: 'c', user_id: 'u2', timestamp: '2026-10-25T10:00:00Z', model: 'qwen-70b', input_tokens: 2_000_000, output_tokens: 3_000_000 }) +
+    jsonl({ id: 'c3', tenant_id: 'c', user_id: 'u3', timestamp: '2026-10-26T10:00:00Z', model: 'qwen-70b', input_tokens: 1000 }) +
+    jsonl({ id: 'c4', tenant_id: 'c', user_id: 'u2', timestamp: '2026-10-27T10:00:00Z', model: 'qwen-70b', input_tokens: 1000 }))]);
   return s;
 }
 
@@ -77,7 +78,7 @@ const preview = async (s: TestStore, tenant: string, period: string) =>
 const row = (l: LineJson) => [l.description, l.plan, l.from ?? null, l.to ?? null, l.used, l.included, l.billed, l.amount];
 
 describeEachBackend('a plan change inside a period', (backend) => {
-  it('rates the last worked example of billing-rules.md line by line (without its seats line)', async () => {
+  it('rates the last worked example of billing-rules.md line by line', async () => {
     const s = await workedStore(await backend.fresh());
     const shown = jsonOf<{ plans: { plan: string; from: string | null }[] }>(await s.run(['tenant', 'show', 'c', '--format', 'json']));
     expect(shown.plans.map((p) => [p.plan, p.from])).toEqual([['pro', '2026-10'], ['team', '2026-10-22']]);
@@ -93,9 +94,9 @@ describeEachBackend('a plan change inside a period', (backend) => {
       ['Team plan fee, 2026-10-22 \u2013 2026-10-31', ...T, 0, 0, 0, '100.00'],
       ['Qwen-70B input tokens', ...T, 2002000, 322581, 1679419, '5.04'],
       ['Qwen-70B output tokens', ...T, 3000000, 0, 3000000, '16.00'],
-      // SEATS_LINE (after the metrics branch): ['User seats', ...T, 2, 1, 1, '10.00'], and the totals become 198.10.
+      ['User seats', ...T, 2, 1, 1, '10.00'],
     ]);
-    expect([inv.subtotal, inv.tax, inv.total]).toEqual(['188.10', '0.00', '188.10']);
+    expect([inv.subtotal, inv.tax, inv.total]).toEqual(['198.10', '0.00', '198.10']);
   });
 
   it('a change on the first day of a period is no split; on the last day, a one-day segment', async () => {
