@@ -10,7 +10,7 @@ describe('the argument parser', () => {
     for (const [argv, first] of [
       [['frobnicate'], "billctl: error: unknown command 'frobnicate'"],
       [['catalog', 'list', '--bogus'], "billctl: error: unknown option '--bogus'"],
-      [['tenant', 'set-plan', 'acme', 'pro'], "billctl: error: required option '--from <YYYY-MM>' not specified"],
+      [['tenant', 'set-plan', 'acme', 'pro'], "billctl: error: required option '--from <YYYY-MM|YYYY-MM-DD>' not specified"],
       [['tenant', 'show'], "billctl: error: missing required argument 'id'"],
     ] as const) {
       const r = await cli([...argv]);
@@ -35,7 +35,7 @@ describe('the argument parser', () => {
 
   it('every required flag says so in its help', async () => {
     const r = await cli(['help', 'tenant', 'set-plan']);
-    expect(r.stdout).toMatch(/--from <YYYY-MM> +first period on the new plan \(required\)\n/);
+    expect(r.stdout).toMatch(/--from <YYYY-MM\|YYYY-MM-DD> +first period, or first local day, on the new plan\n +\(required\)\n/);
     const io = { stdout: new PassThrough(), stderr: new PassThrough(), stdin: Readable.from([]), stdoutIsTTY: false, stderrIsTTY: false, stdinIsTTY: false, env: {}, cwd: '.' };
     const program = buildProgram({ io, argv: [], exitCode: 0 });
     let required = 0;

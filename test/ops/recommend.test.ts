@@ -49,7 +49,8 @@ describeEachBackend('recommend', (backend) => {
     expect(of('small')).toMatchObject({
       period: '2026-10', current_plan: 'pro', current_amount: '99.00', recommended_plan: 'free', saving: '99.00', saving_percent: '100.0',
     });
-    expect(of('small').plans.map((p) => [p.plan, p.amount, p.fits])).toEqual([['free', '0.00', true], ['pro', '99.00', true], ['enterprise', '2500.00', true]]);
+    // (team: its minimum commitment of 1,500 is the least it costs)
+    expect(of('small').plans.map((p) => [p.plan, p.amount, p.fits])).toEqual([['free', '0.00', true], ['pro', '99.00', true], ['team', '1500.00', true], ['enterprise', '2500.00', true]]);
     expect(of('small').top_models).toEqual([{ model: 'gemma-2b', name: 'Gemma-2B', amount: '0.00', share_percent: '100.0' }]);
   });
 
@@ -58,7 +59,8 @@ describeEachBackend('recommend', (backend) => {
     // Enterprise: 2,500 + Gemma's 0.30 less the 10 % discount (0.03) = 2,500.27.
     expect(of('big')).toMatchObject({ current_plan: 'pro', recommended_plan: 'enterprise', current_amount: '4089.30' });
     expect(of('big').plans.map((p) => [p.plan, p.amount, p.fits])).toEqual([
-      ['enterprise', '2500.27', true], ['pro', '4089.30', true], ['free', '4377.30', false],
+      // Team (the example catalog's plan with its own rates): its minimum commitment does not bind here.
+      ['enterprise', '2500.27', true], ['pro', '4089.30', true], ['team', '4185.30', true], ['free', '4377.30', false],
     ]);
     expect(of('big').saving).toBe('1589.03');
     expect(of('big').saving_percent).toBe('38.9');
