@@ -120,8 +120,8 @@ export function parseThresholds(text: string, flag = '--thresholds'): number[] {
 /** The currency a tenant is billed in: its own, else the default (billing-rules.md, "Currencies"). */
 export async function tenantCurrency(store: Store, tenant: Tenant): Promise<string> {
   if (tenant.currency !== null) return tenant.currency;
-  await newestCatalog(store); // (says what to do when there is none)
-  return defaultCurrency((await store.listCatalogs()).map((c) => c.catalog))!;
+  // No catalog at all: newestCatalog throws the error that says what to do.
+  return defaultCurrency((await store.listCatalogs()).map((c) => c.catalog)) ?? (await newestCatalog(store)).catalog.currency;
 }
 
 export async function setBudget(

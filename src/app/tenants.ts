@@ -55,8 +55,8 @@ export interface CatalogFacts {
 }
 
 export async function catalogFacts(store: Store): Promise<CatalogFacts> {
-  await newestCatalog(store); // (says what to do when there is none)
   const versions = (await store.listCatalogs()).map((c) => c.catalog);
+  if (versions.length === 0) await newestCatalog(store); // (says what to do when there is none)
   const newest = new Map<string, CatalogVersion>();
   for (const v of versions) newest.set(v.currency, v); // sorted by effective_from: the last one per currency wins
   const plans = new Set<string>();

@@ -114,9 +114,6 @@ function quantitiesOf(t: QuantitySums): QuantitySums {
   return q;
 }
 
-/** The rollup sums a day aggregate carries, by property. */
-const ROLLUP_PROPS = ['gpuSeconds', ...TOKEN_CLASSES.map((c) => c.prop)] as const;
-
 /** The part of the usage cache's token that the period's sums make. */
 function quantityToken(sums: PeriodTotals): string[] {
   return [sums.rows, sums.receipts, sums.requests, ...REPORTED_QUANTITIES.map((q) => sums[q.prop])].map(String);
@@ -253,7 +250,7 @@ export async function usageReport(
         if (!t) groups.set(k, (t = emptyTotals()));
         t.receipts += r.receipts;
         t.requests += r.requests;
-        for (const q of ROLLUP_PROPS) t[q] += r[q];
+        for (const q of REPORTED_QUANTITIES) t[q.prop] += r[q.prop];
         t.reported.add(r.reportedCost);
       }
       const kinds: string[] = by === 'model' ? TOKEN_CLASSES.map((c) => c.name) : ['gpu'];
